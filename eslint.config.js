@@ -1,0 +1,126 @@
+// One linter for the whole workspace. Besides typescript-eslint's type-aware rules it enforces where
+// code runs (the VS Code way): shared/ touches neither Node nor the DOM, and only the Electron main
+// and preload import `electron`.
+import js from '@eslint/js';
+import prettier from 'eslint-config-prettier';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = [
+  'assert',
+  'buffer',
+  'child_process',
+  'cluster',
+  'crypto',
+  'dgram',
+  'dns',
+  'events',
+  'fs',
+  'fs/promises',
+  'http',
+  'http2',
+  'https',
+  'module',
+  'net',
+  'os',
+  'path',
+  'perf_hooks',
+  'process',
+  'readline',
+  'stream',
+  'string_decoder',
+  'timers',
+  'tls',
+  'tty',
+  'url',
+  'util',
+  'v8',
+  'vm',
+  'worker_threads',
+  'zlib',
+];
+
+const electronOnlyInMainAndPreload = {
+  name: 'electron',
+  message:
+    'Only desktop/src/main and desktop/src/preload may import electron: everything else runs under plain Node.',
+};
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/coverage/**',
+      'shared/test/vectors/**',
+      'test-results/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+      globals: { ...globals.node },
+    },
+    rules: {
+      'no-restricted-imports': ['error', { paths: [electronOnlyInMainAndPreload] }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      eqeqeq: ['error', 'always'],
+      'no-console': 'off',
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+  },
+  {
+    files: ['shared/src/**/*.ts'],
+    languageOptions: { globals: { ...globals['shared-node-browser'] } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            electronOnlyInMainAndPreload,
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'shared/ has no I/O and runs in the browser too: no Node built-ins.',
+            })),
+          ],
+          patterns: [
+            {
+              group: ['node:*'],
+              message: 'shared/ has no I/O and runs in the browser too: no Node built-ins.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...[
+          'process',
+          'Buffer',
+          'require',
+          '__dirname',
+          '__filename',
+          'global',
+          'window',
+          'document',
+          'navigator',
+          'localStorage',
+        ].map((name) => ({ name, message: 'shared/ touches neither Node nor the DOM.' })),
+      ],
+      'no-console': 'error',
+    },
+  },
+  {
+    files: ['desktop/src/main/**/*.ts', 'desktop/src/preload/**/*.ts'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+  prettier,
+);

@@ -1,0 +1,54 @@
+/**
+ * The one registry of `POS_ERR_*` codes raised by @pos/shared.
+ *
+ * A code is a stable contract: tests, logs, the CLI and (later) HTTP error bodies carry it, so it is
+ * never renamed or reused for another meaning. Every code here is documented in docs/errors.md; a test
+ * fails when the two disagree. Details (the human sentence beside a code) never contain a PIN, a PAN,
+ * a key or a token.
+ */
+export const SHARED_ERRORS = {
+  // Byte and text input
+  POS_ERR_HEX_INVALID: 'A value that must be hexadecimal has a non-hex character or an odd number of digits.',
+  POS_ERR_BASE64URL_INVALID: 'A value that must be base64url (RFC 4648 section 5, no padding) is malformed.',
+  POS_ERR_LENGTH: 'A byte string has the wrong length for its role.',
+
+  // PIN and PAN input
+  POS_ERR_PIN_LENGTH: 'A PIN must have 4 to 12 digits.',
+  POS_ERR_PIN_NOT_NUMERIC: 'A PIN may contain only the digits 0 to 9.',
+  POS_ERR_PAN_LENGTH: 'The PAN has a number of digits the PIN block format does not accept.',
+  POS_ERR_PAN_NOT_NUMERIC: 'A PAN may contain only the digits 0 to 9.',
+
+  // ISO 9564-1 PIN blocks
+  POS_ERR_PINBLOCK_FORMAT_UNSUPPORTED:
+    'The PIN block format is not one of ISO 9564-1 formats 0, 1, 2, 3 and 4.',
+  POS_ERR_PINBLOCK_BLOCK_LENGTH:
+    'The PIN block (or PIN field) has the wrong byte length: 8 for formats 0-3, 16 for format 4.',
+  POS_ERR_PINBLOCK_CONTROL_FIELD: 'The control nibble of the PIN block is not the expected format number.',
+  POS_ERR_PINBLOCK_PIN_LENGTH: 'The PIN length nibble of the PIN block is outside 4 to 12.',
+  POS_ERR_PINBLOCK_FILLER:
+    'The fill digits of the PIN block are wrong for its format (F for formats 0 and 2, A-F for format 3, A for format 4).',
+  POS_ERR_PINBLOCK_PIN_NOT_NUMERIC: 'A PIN digit inside the PIN block is not 0 to 9.',
+  POS_ERR_PINBLOCK_FILL_INVALID:
+    'Caller-supplied fill or random data has the wrong length or digits for the format.',
+
+  // Keys
+  POS_ERR_KEY_LENGTH:
+    'The key has the wrong length for its algorithm (AES: 16, 24 or 32 bytes; TDES: 16 or 24 bytes).',
+  POS_ERR_DATA_LENGTH: 'The data is not a whole number of cipher blocks.',
+
+  // DUKPT
+  POS_ERR_KSN_INVALID:
+    'The key serial number has the wrong length (12 bytes for AES DUKPT, 10 for TDES DUKPT).',
+  POS_ERR_KSN_COUNTER_INVALID:
+    'The KSN transaction counter is one a device never uses (zero, or more one-bits than the standard allows).',
+  POS_ERR_KSN_EXHAUSTED: 'The KSN transaction counter has no next value: the device has used its last key.',
+  POS_ERR_DUKPT_KEY_USAGE_UNKNOWN: 'The key usage is not one DUKPT defines for this variant.',
+  POS_ERR_DUKPT_KEY_TYPE_UNKNOWN: 'The working-key type is not one DUKPT defines.',
+  POS_ERR_DUKPT_KEY_TOO_STRONG: 'The working key would be stronger than the key it is derived from.',
+  POS_ERR_DUKPT_DEVICE_STATE_INVALID: 'A stored DUKPT device state is malformed or inconsistent.',
+} as const satisfies Record<`POS_ERR_${string}`, string>;
+
+export type SharedErrorCode = keyof typeof SHARED_ERRORS;
+
+/** Any package's error code. Each package keeps its own registry; all share the prefix. */
+export type PosErrorCode = `POS_ERR_${string}`;

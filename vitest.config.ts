@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+// One run covers every workspace: each is a vitest project named after its folder.
+export default defineConfig({
+  test: {
+    projects: ['shared', 'device-sim', 'backend', 'desktop', 'tools', 'test'].map((name) => ({
+      extends: true,
+      test: {
+        name,
+        root: `./${name}`,
+        include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
+      },
+    })),
+    passWithNoTests: true,
+    testTimeout: 30_000,
+  },
+});
