@@ -3,6 +3,14 @@
 // shared/tsconfig.json has no Node or DOM types, so shared/src cannot reach for either.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/** True when a folder holds a .ts/.tsx file somewhere below it (outside node_modules). */
+function hasTypeScript(dir) {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir, { withFileTypes: true }).some((e) =>
+    e.isDirectory() ? e.name !== 'node_modules' && hasTypeScript(join(dir, e.name)) : /\.tsx?$/.test(e.name),
+  );
+}
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,12 +18,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { workspaces } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 let failed = 0;
-for (const ws of workspaces) {
+for (const ws of ['.', ...workspaces]) {
   const dir = join(root, ws);
-  if (!existsSync(dir)) continue;
-  for (const file of readdirSync(dir)
-    .filter((f) => /^tsconfig.*\.json$/.test(f))
-    .sort()) {
+  if (ws !== '.' && !hasTypeScript(dir)) {
+    console.log(`typecheck ${ws}: no TypeScript sources yet`);
+    continue;
+  }
+  // A workspace's own config, and one in its test/ folder where its tests need other types.
+  const configs =
+    ws === '.'
+      ? ['tsconfig.json']
+      : ['tsconfig.json', 'test/tsconfig.json'].filter((f) => existsSync(join(dir, f)));
+  for (const file of configs) {
     const rel = `${ws}/${file}`;
     const r = spawnSync(process.execPath, [tsc, '-p', join(dir, file), '--noEmit', '--pretty'], {
       stdio: 'inherit',
