@@ -3,3 +3,7 @@ export * from './result';
 export * from './brand';
 export * from './bytes';
 export * from './card';
+export * from './pinblock';
+export * from './crypto/des';
+export * from './crypto/mac';
+export * from './dukpt';
