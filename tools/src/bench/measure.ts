@@ -1,0 +1,44 @@
+/**
+ * The one way benchmarks measure: run a body in batches until a time budget is spent, report
+ * operations per second. Benchmarks report ratios against a baseline measured in the same run, so
+ * results compare across machines; nothing here asserts a speed.
+ */
+export interface Rate {
+  readonly ops: number;
+  readonly seconds: number;
+  readonly opsPerSec: number;
+}
+
+export function measure(body: () => void, seconds: number, batch = 64): Rate {
+  // Warm up: let the JIT settle before timing.
+  const warmEnd = performance.now() + Math.min(200, seconds * 200);
+  while (performance.now() < warmEnd) for (let i = 0; i < batch; i++) body();
+  let ops = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let now = start;
+  while (now < end) {
+    for (let i = 0; i < batch; i++) body();
+    ops += batch;
+    now = performance.now();
+  }
+  const elapsed = (now - start) / 1000;
+  return { ops, seconds: elapsed, opsPerSec: ops / elapsed };
+}
+
+export type BenchLine = Record<string, string | number | boolean | null>;
+
+export interface BenchContext {
+  /** Seconds to spend on each measurement. */
+  readonly seconds: number;
+  /** Options after the benchmark name, already split into --name value pairs. */
+  readonly options: Readonly<Record<string, string | boolean>>;
+  /** Emits one result; the runner adds `"bench": "<name>"` and prints it as one JSON line. */
+  emit(line: BenchLine): void;
+}
+
+export interface Benchmark {
+  readonly name: string;
+  readonly summary: string;
+  run(ctx: BenchContext): void | Promise<void>;
+}
