@@ -46,6 +46,26 @@ export const SHARED_ERRORS = {
   POS_ERR_DUKPT_KEY_TYPE_UNKNOWN: 'The working-key type is not one DUKPT defines.',
   POS_ERR_DUKPT_KEY_TOO_STRONG: 'The working key would be stronger than the key it is derived from.',
   POS_ERR_DUKPT_DEVICE_STATE_INVALID: 'A stored DUKPT device state is malformed or inconsistent.',
+
+  // Keys (JWK) and back-end tickets (compact JWS, ES256)
+  POS_ERR_JWK_INVALID: 'A public key in JWK form is not a P-256 EC key with valid x and y coordinates.',
+  POS_ERR_TICKET_MALFORMED:
+    'The ticket is not a compact JWS with a JSON header and claims of the expected shape.',
+  POS_ERR_TICKET_ALGORITHM: 'The ticket header names an algorithm other than ES256, or an unexpected type.',
+  POS_ERR_TICKET_KEY_UNKNOWN: 'The ticket was signed under a key id this verifier does not trust.',
+  POS_ERR_TICKET_SIGNATURE: 'The ticket signature does not verify under the trusted key.',
+  POS_ERR_TICKET_EXPIRED: 'The ticket has expired.',
+  POS_ERR_TICKET_NOT_YET_VALID: "The ticket was issued in the future by the verifier's clock.",
+  POS_ERR_TICKET_LIFETIME: 'The ticket lives longer than the verifier accepts.',
+  POS_ERR_TICKET_ISSUER: 'The ticket was issued by another issuer.',
+  POS_ERR_TICKET_AUDIENCE: 'The ticket is for another audience.',
+  POS_ERR_TICKET_USE:
+    'The ticket is of another kind (a session ticket where a PIN-entry ticket is needed, or the reverse).',
+  POS_ERR_TICKET_PERMISSION: 'The ticket does not grant the permission the operation needs.',
+  POS_ERR_TICKET_TIER: 'The ticket carries a verdict that does not allow the operation.',
+  POS_ERR_TICKET_READER_MISMATCH: 'The ticket is bound to another reader serial.',
+  POS_ERR_TICKET_KEY_MISMATCH: 'The ticket is bound (cnf) to another terminal key.',
+  POS_ERR_TICKET_NONCE_MISMATCH: 'The PIN-entry ticket is bound to another transaction nonce.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type SharedErrorCode = keyof typeof SHARED_ERRORS;

@@ -7,3 +7,4 @@ export * from './pinblock';
 export * from './crypto/des';
 export * from './crypto/mac';
 export * from './dukpt';
+export * from './ticket';

@@ -1,0 +1,3 @@
+export * from './claims';
+export * from './jwk';
+export * from './verify';
