@@ -66,6 +66,13 @@ export const SHARED_ERRORS = {
   POS_ERR_TICKET_READER_MISMATCH: 'The ticket is bound to another reader serial.',
   POS_ERR_TICKET_KEY_MISMATCH: 'The ticket is bound (cnf) to another terminal key.',
   POS_ERR_TICKET_NONCE_MISMATCH: 'The PIN-entry ticket is bound to another transaction nonce.',
+
+  // Deterministic CBOR (RFC 8949 4.2.1) and encrypted card data
+  POS_ERR_CBOR_INVALID:
+    'The bytes are not well-formed deterministic CBOR of an accepted shape (no indefinite lengths, no duplicate keys, no trailing bytes).',
+  POS_ERR_CBOR_TOO_LARGE: 'The CBOR item is larger or nested deeper than the limit.',
+  POS_ERR_CARD_DATA_INVALID:
+    'The encrypted card data does not decrypt to a well-formed card record under this key.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type SharedErrorCode = keyof typeof SHARED_ERRORS;

@@ -8,3 +8,5 @@ export * from './crypto/des';
 export * from './crypto/mac';
 export * from './dukpt';
 export * from './ticket';
+export * from './cbor';
+export * from './carddata';
