@@ -73,6 +73,58 @@ export const SHARED_ERRORS = {
   POS_ERR_CBOR_TOO_LARGE: 'The CBOR item is larger or nested deeper than the limit.',
   POS_ERR_CARD_DATA_INVALID:
     'The encrypted card data does not decrypt to a well-formed card record under this key.',
+
+  // Reader protocol (docs/reader-protocol.md): messages, framing, handshake, secure channel, status
+  POS_ERR_READER_MESSAGE_MALFORMED:
+    'A reader message is not deterministic CBOR of the shape its type requires.',
+  POS_ERR_READER_MESSAGE_UNKNOWN: 'A reader message has a type this protocol version does not define.',
+  POS_ERR_READER_MESSAGE_TOO_LARGE: 'A reader message is larger than the limit of its type.',
+  POS_ERR_READER_FRAME_MALFORMED:
+    'A serial frame is not valid COBS, or is too short to hold a header and CRC.',
+  POS_ERR_READER_FRAME_CRC: 'A serial frame failed its CRC-32 check.',
+  POS_ERR_READER_FRAME_TOO_LARGE: 'A serial frame is longer than the maximum frame size.',
+  POS_ERR_READER_LINK_TIMEOUT: 'The peer did not acknowledge a frame after the last retry.',
+  POS_ERR_READER_LINK_CLOSED: 'The reader link is closed.',
+  POS_ERR_READER_LINK_BUSY: 'The link send queue is full.',
+  POS_ERR_READER_HID_CHANNEL: 'A HID packet came on a channel that is not the one allocated or in use.',
+  POS_ERR_READER_HID_SEQUENCE: 'A HID continuation packet was lost or came out of order.',
+  POS_ERR_READER_HID_LENGTH: 'A HID message length is zero, over 7609 bytes, or over the agreed limit.',
+  POS_ERR_READER_HID_COMMAND: 'A HID packet carries a command this protocol does not define.',
+  POS_ERR_READER_HID_TIMEOUT: 'A HID message was not completed within the transaction timeout.',
+  POS_ERR_READER_HID_BUSY: 'A HID message began on one channel while another channel was mid-message.',
+  POS_ERR_READER_VERSION: 'The terminal and the reader share no protocol version.',
+  POS_ERR_READER_UNEXPECTED:
+    'A reader message came that the protocol state does not allow (wrong order, direction or state).',
+  POS_ERR_READER_HANDSHAKE_TIMEOUT: 'The secure-channel handshake did not finish in time.',
+  POS_ERR_READER_CERT_INVALID:
+    'A reader certificate is not DER X.509 of the profile the protocol requires, or its chain is malformed.',
+  POS_ERR_READER_CERT_UNTRUSTED: 'The reader certificate chain does not lead to a trusted manufacturer CA.',
+  POS_ERR_READER_CERT_SIGNATURE: 'A signature in the reader certificate chain does not verify.',
+  POS_ERR_READER_CERT_EXPIRED: 'A certificate in the reader chain is expired or not yet valid.',
+  POS_ERR_READER_SERIAL_MISMATCH: 'The reader certificate or status names another reader serial.',
+  POS_ERR_READER_SIGNATURE: "The reader's signature over the handshake transcript does not verify.",
+  POS_ERR_READER_TERMINAL_KEY: "The terminal's device key is not a valid P-256 public key.",
+  POS_ERR_READER_TERMINAL_SIGNATURE:
+    "The terminal's device-key signature over the handshake transcript does not verify.",
+  POS_ERR_READER_RECORD_REPLAY: 'A secure-channel record was replayed: the session is ended.',
+  POS_ERR_READER_RECORD_ORDER: 'A secure-channel record was lost or came out of order: the session is ended.',
+  POS_ERR_READER_RECORD_AUTH:
+    'A secure-channel record failed authentication (altered or truncated): the session is ended.',
+  POS_ERR_READER_RECORD_LIMIT: 'The record counter of the session is used up: a new handshake is needed.',
+  POS_ERR_READER_SESSION_CLOSED: 'The secure-channel session has ended.',
+  POS_ERR_READER_STATE: 'The reader cannot do this in its current state (no transaction, no card, busy).',
+  POS_ERR_READER_TICKET_REQUIRED: 'The reader makes no PIN block without an accepted PIN-entry ticket.',
+  POS_ERR_READER_PIN_NOT_REQUIRED: 'The card does not ask for an online PIN.',
+  POS_ERR_READER_CARD_EXPIRED: 'The card has expired.',
+  POS_ERR_READER_CARD_REMOVED: 'The card was removed before the transaction finished.',
+  POS_ERR_READER_ABORTED: 'The transaction was aborted.',
+  POS_ERR_READER_TIMEOUT: 'The reader gave up waiting (for a card, a ticket or a PIN).',
+  POS_ERR_READER_TAMPERED:
+    'The reader detected tampering: it has wiped its keys and refuses every operation.',
+  POS_ERR_READER_STATUS_INVALID: 'A reader status report is not a well-formed, signed status record.',
+  POS_ERR_READER_STATUS_SIGNATURE:
+    "The reader status report's signature does not verify under the reader key.",
+  POS_ERR_READER_STATUS_STALE: "The reader status report's time is too old or in the future.",
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type SharedErrorCode = keyof typeof SHARED_ERRORS;

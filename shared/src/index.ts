@@ -10,3 +10,4 @@ export * from './dukpt';
 export * from './ticket';
 export * from './cbor';
 export * from './carddata';
+export * from './reader';
