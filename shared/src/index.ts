@@ -11,3 +11,4 @@ export * from './ticket';
 export * from './cbor';
 export * from './carddata';
 export * from './reader';
+export * from './testcards';

@@ -1,0 +1,545 @@
+/**
+ * The reader's firmware core: the transaction state machine, the card slot, the PIN-entry ticket check,
+ * the PIN block, tamper and battery. Transport-independent: the link layer (serial or HID, handshake,
+ * secure channel) calls these methods with already-authenticated requests and sends back the results
+ * and the events.
+ *
+ *   idle -> start(amount, currency) -> waiting-for-card -> card read (fresh nonce, KSN taken)
+ *        -> waiting-for-ticket -> ticket verified -> waiting-for-pin -> PIN block -> done
+ *        (a card needing no PIN goes from card read straight to done)
+ *   abort() from any state returns to idle and wipes the transaction's keys.
+ *
+ * Invariants: no PIN block without a PIN-entry ticket verified for this transaction's nonce, this
+ * reader's serial and the terminal key proven in the handshake; the PIN key lives in RAM only from
+ * card read to PIN block or abort; PIN digits are wiped after use; a tampered reader refuses all.
+ */
+import { createHmac } from 'node:crypto';
+import {
+  aesKsnCounter,
+  checkPinDigits,
+  encodePinBlock,
+  encryptCardData,
+  err,
+  findTestCard,
+  maskPan,
+  ok,
+  parsePan,
+  randomBytes,
+  toBase64url,
+  verifyTicket,
+  wipe,
+  type AesKsn,
+  type EncryptedCardData,
+  type Result,
+  type TestCard,
+} from '@pos/shared';
+import type { SimCode } from '../result';
+import { latchTamper, type ReaderState } from '../state/store';
+import { saveTrust } from '../state/trust';
+
+export const FIRMWARE_VERSION = '0.1.0';
+/** Bytes of the reader-issued transaction nonce. */
+export const TXN_NONCE_BYTES = 32;
+/** Refused tickets after which the reader aborts the transaction. */
+export const MAX_TICKET_FAILURES = 3;
+/** Below this battery level the reader starts no transaction. */
+export const BATTERY_MIN_PERCENT = 5;
+/** Largest amount in minor units (a 12-digit EMV amount). */
+export const MAX_AMOUNT = 999_999_999_999;
+
+export type TxnState =
+  'idle' | 'waiting-for-card' | 'reading-card' | 'waiting-for-ticket' | 'waiting-for-pin' | 'done';
+
+export interface CardReadResult {
+  readonly maskedPan: string;
+  /** Stable per card and reader (HMAC of the PAN under the reader's token key); not reversible. */
+  readonly token: string;
+  readonly scheme: string;
+  readonly entry: 'chip' | 'contactless';
+  readonly cardData: EncryptedCardData;
+  readonly ksn: AesKsn;
+  readonly nonce: Uint8Array;
+  readonly pinRequired: boolean;
+}
+
+export interface PinBlockResult {
+  readonly pinBlock: Uint8Array;
+  readonly ksn: AesKsn;
+}
+
+/** Events for the link layer and the CLI's JSON lines. Never a PIN, PAN, key or token. */
+export type ReaderEvent =
+  | { readonly event: 'card'; readonly action: 'inserted' | 'tapped' | 'removed'; readonly card: string }
+  | { readonly event: 'state'; readonly state: TxnState; readonly txn?: number }
+  | {
+      readonly event: 'card-read';
+      readonly txn: number;
+      readonly maskedPan: string;
+      readonly scheme: string;
+      readonly pinRequired: boolean;
+      readonly ksnCounter: number;
+    }
+  | { readonly event: 'ticket'; readonly txn: number; readonly accepted: boolean; readonly code?: string }
+  | { readonly event: 'pin-block'; readonly txn: number; readonly ksnCounter: number }
+  | { readonly event: 'abort'; readonly txn?: number; readonly code: string; readonly detail: string }
+  | { readonly event: 'session'; readonly authenticated: boolean }
+  | { readonly event: 'tamper'; readonly reason: string }
+  | { readonly event: 'battery'; readonly percent: number }
+  | { readonly event: 'fault'; readonly fault: string };
+
+export interface Clock {
+  /** Milliseconds since the epoch, by the reader's clock. */
+  now(): number;
+}
+
+export interface StatusBody {
+  readonly serial: string;
+  readonly firmwareVersion: string;
+  /** SHA-256 of the firmware image (hex). */
+  readonly firmwareHash: string;
+  readonly tampered: boolean;
+  /** Counter of the next KSN (0 when wiped or exhausted). */
+  readonly ksnCounter: number;
+  readonly battery: number;
+  /** Reader clock, seconds since the epoch. */
+  readonly time: number;
+}
+
+interface Txn {
+  readonly id: number;
+  readonly amount: number;
+  readonly currency: string;
+  state: TxnState;
+  card?: TestCard;
+  entry?: 'chip' | 'contactless';
+  ksn?: AesKsn;
+  pinKey?: Uint8Array | undefined;
+  nonce?: Uint8Array;
+  ticketExp?: number;
+  ticketFailures: number;
+  read?: CardReadResult;
+}
+
+export interface ReaderOptions {
+  readonly clock?: Clock;
+  readonly firmwareHash: string;
+  /** Simulated card read time (ms); a fault can raise it. */
+  readonly cardReadMs?: number;
+}
+
+const TERMINAL_STATES: readonly TxnState[] = ['idle', 'done'];
+
+export class ReaderFirmware {
+  readonly #state: ReaderState;
+  readonly #clock: Clock;
+  readonly #firmwareHash: string;
+  #listeners: ((e: ReaderEvent) => void)[] = [];
+  #tampered: boolean;
+  #battery = 100;
+  #cardReadMs: number;
+  #slot: { card: TestCard; entry: 'chip' | 'contactless' } | undefined;
+  #txn: Txn | undefined;
+  #txnCounter = 0;
+  #sessionThumbprint: string | undefined;
+  /** jti of accepted tickets, with their expiry (s), pruned as they expire. */
+  readonly #usedJti = new Map<string, number>();
+  #readTimer: NodeJS.Timeout | undefined;
+
+  constructor(state: ReaderState, opts: ReaderOptions) {
+    this.#state = state;
+    this.#tampered = state.tampered;
+    this.#clock = opts.clock ?? { now: () => Date.now() };
+    this.#firmwareHash = opts.firmwareHash;
+    this.#cardReadMs = opts.cardReadMs ?? 0;
+  }
+
+  get serial(): string {
+    return this.#state.serial;
+  }
+  get tampered(): boolean {
+    return this.#tampered;
+  }
+  get identity(): ReaderState['identity'] {
+    return this.#tampered ? undefined : this.#state.identity;
+  }
+  get trustedKeys(): ReaderState['trustedKeys'] {
+    return this.#state.trustedKeys;
+  }
+  get txnState(): TxnState {
+    return this.#txn?.state ?? 'idle';
+  }
+  get sessionThumbprint(): string | undefined {
+    return this.#sessionThumbprint;
+  }
+  get cardInSlot(): string | undefined {
+    return this.#slot?.card.name;
+  }
+
+  onEvent(listener: (e: ReaderEvent) => void): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  #emit(e: ReaderEvent): void {
+    for (const l of this.#listeners) l(e);
+  }
+
+  #refuseIfTampered(): Result<object, SimCode> {
+    return this.#tampered
+      ? err('POS_ERR_SIM_TAMPERED', 'the reader is tampered and refuses every operation')
+      : ok({});
+  }
+
+  /** The status body (unsigned; the link layer signs it with the identity key in the shared format). */
+  status(): StatusBody {
+    return {
+      serial: this.#state.serial,
+      firmwareVersion: FIRMWARE_VERSION,
+      firmwareHash: this.#firmwareHash,
+      tampered: this.#tampered,
+      ksnCounter: this.#tampered ? 0 : (this.#state.dukpt?.nextCounter ?? 0),
+      battery: this.#battery,
+      time: Math.floor(this.#clock.now() / 1000),
+    };
+  }
+
+  // ---- session (set by the link layer after the handshake) ----
+
+  /** A terminal proved its device key in the handshake: tickets must be bound (cnf.jkt) to it. */
+  setSession(terminalKeyThumbprint: string): Result<object, SimCode> {
+    const t = this.#refuseIfTampered();
+    if (!t.ok) return t;
+    this.#sessionThumbprint = terminalKeyThumbprint;
+    this.#emit({ event: 'session', authenticated: true });
+    return ok({});
+  }
+
+  /** The secure channel ended: a transaction in progress is aborted. */
+  endSession(): void {
+    if (this.#sessionThumbprint === undefined) return;
+    this.#sessionThumbprint = undefined;
+    if (this.#txn !== undefined && !TERMINAL_STATES.includes(this.#txn.state)) {
+      this.#abortTxn('POS_ERR_SIM_NO_SESSION', 'the secure channel ended');
+    }
+    this.#emit({ event: 'session', authenticated: false });
+  }
+
+  #needSession(): Result<object, SimCode> {
+    const t = this.#refuseIfTampered();
+    if (!t.ok) return t;
+    if (this.#sessionThumbprint === undefined) {
+      return err('POS_ERR_SIM_NO_SESSION', 'no terminal is authenticated: run the handshake first');
+    }
+    return ok({});
+  }
+
+  // ---- transaction ----
+
+  /** Starts a transaction. Reads the card at once if one is already in the slot. */
+  start(amount: number, currency: string): Result<{ txn: number }, SimCode> {
+    const s = this.#needSession();
+    if (!s.ok) return s;
+    if (!Number.isInteger(amount) || amount < 0 || amount > MAX_AMOUNT) {
+      return err('POS_ERR_SIM_BAD_REQUEST', 'amount must be a whole number of minor units, 0 to 12 digits');
+    }
+    if (!/^[0-9]{3}$|^[A-Z]{3}$/.test(currency)) {
+      return err('POS_ERR_SIM_BAD_REQUEST', 'currency must be an ISO 4217 code (3 letters or 3 digits)');
+    }
+    if (this.#txn !== undefined && !TERMINAL_STATES.includes(this.#txn.state)) {
+      return err('POS_ERR_SIM_BAD_STATE', `a transaction is in progress (${this.#txn.state})`);
+    }
+    if (this.#battery < BATTERY_MIN_PERCENT) {
+      return err('POS_ERR_SIM_BATTERY_LOW', `the battery is at ${this.#battery}%`);
+    }
+    this.#txnCounter++;
+    this.#txn = { id: this.#txnCounter, amount, currency, state: 'waiting-for-card', ticketFailures: 0 };
+    this.#emit({ event: 'state', state: 'waiting-for-card', txn: this.#txnCounter });
+    if (this.#slot !== undefined) this.#beginRead();
+    return ok({ txn: this.#txnCounter });
+  }
+
+  /** The result of the card read of the current transaction, once there is one. */
+  cardRead(): Result<{ read: CardReadResult }, SimCode> {
+    const t = this.#refuseIfTampered();
+    if (!t.ok) return t;
+    const read = this.#txn?.read;
+    if (read === undefined) return err('POS_ERR_SIM_BAD_STATE', 'no card has been read in this transaction');
+    return ok({ read });
+  }
+
+  /** Card slot (control API, keyboard, tests). */
+  presentCard(name: string, action: 'insert' | 'tap'): Result<object, SimCode> {
+    const t = this.#refuseIfTampered();
+    if (!t.ok) return t;
+    const card = findTestCard(name);
+    if (card === undefined) return err('POS_ERR_SIM_CARD_UNKNOWN', 'no test card has that name');
+    if (this.#slot !== undefined) return err('POS_ERR_SIM_BAD_STATE', 'a card is already in the slot');
+    this.#slot = { card, entry: action === 'tap' ? 'contactless' : 'chip' };
+    this.#emit({ event: 'card', action: action === 'tap' ? 'tapped' : 'inserted', card: card.name });
+    if (this.#txn?.state === 'waiting-for-card') this.#beginRead();
+    else if (action === 'tap') {
+      // A tap with no transaction waiting: the card leaves the field at once.
+      this.#slot = undefined;
+    }
+    return ok({});
+  }
+
+  removeCard(): Result<object, SimCode> {
+    if (this.#slot === undefined) return err('POS_ERR_SIM_BAD_STATE', 'the slot is empty');
+    const name = this.#slot.card.name;
+    this.#slot = undefined;
+    this.#emit({ event: 'card', action: 'removed', card: name });
+    const txn = this.#txn;
+    if (
+      txn !== undefined &&
+      txn.entry === 'chip' &&
+      (txn.state === 'reading-card' || txn.state === 'waiting-for-ticket' || txn.state === 'waiting-for-pin')
+    ) {
+      this.#abortTxn('POS_ERR_SIM_CARD_REMOVED', 'the card was removed before the transaction finished');
+    }
+    return ok({});
+  }
+
+  #beginRead(): void {
+    const txn = this.#txn;
+    const slot = this.#slot;
+    if (txn === undefined || slot === undefined) return;
+    txn.state = 'reading-card';
+    txn.card = slot.card;
+    txn.entry = slot.entry;
+    this.#emit({ event: 'state', state: 'reading-card', txn: txn.id });
+    if (slot.entry === 'contactless') this.#slot = undefined;
+    if (this.#cardReadMs <= 0) {
+      this.#finishRead(txn);
+      return;
+    }
+    this.#readTimer = setTimeout(() => {
+      this.#readTimer = undefined;
+      this.#finishRead(txn);
+    }, this.#cardReadMs);
+  }
+
+  #finishRead(txn: Txn): void {
+    if (this.#txn !== txn || txn.state !== 'reading-card' || txn.card === undefined) return;
+    const card = txn.card;
+    if (isExpired(card.expiry, this.#clock.now())) {
+      this.#abortTxn('POS_ERR_SIM_CARD_EXPIRED', 'the card is expired');
+      return;
+    }
+    const dukpt = this.#state.dukpt;
+    const tokenKey = this.#state.tokenKey;
+    if (dukpt === undefined || tokenKey === undefined) {
+      this.#abortTxn('POS_ERR_SIM_TAMPERED', 'the reader has no keys');
+      return;
+    }
+    // Write-ahead: the advanced DUKPT state is on disk before these keys are used.
+    const keys = dukpt.nextTransaction();
+    if (!keys.ok) {
+      this.#abortTxn(keys.code, keys.detail);
+      return;
+    }
+    const cardData = encryptCardData(keys.dataKey, {
+      pan: card.pan,
+      exp: card.expiry,
+      ...(card.psn === undefined ? {} : { psn: card.psn }),
+    });
+    wipe(keys.dataKey);
+    const nonce = randomBytes(TXN_NONCE_BYTES);
+    const token = `tok_${toBase64url(createHmac('sha256', tokenKey).update(card.pan).digest().subarray(0, 18))}`;
+    const read: CardReadResult = {
+      maskedPan: maskPan(card.pan),
+      token,
+      scheme: card.scheme,
+      entry: txn.entry ?? 'chip',
+      cardData,
+      ksn: keys.ksn,
+      nonce,
+      pinRequired: card.onlinePin,
+    };
+    txn.ksn = keys.ksn;
+    txn.nonce = nonce;
+    txn.read = read;
+    if (card.onlinePin) {
+      txn.pinKey = keys.pinKey;
+      txn.state = 'waiting-for-ticket';
+    } else {
+      wipe(keys.pinKey);
+      txn.state = 'done';
+    }
+    const counter = aesKsnCounter(keys.ksn);
+    this.#emit({
+      event: 'card-read',
+      txn: txn.id,
+      maskedPan: read.maskedPan,
+      scheme: card.scheme,
+      pinRequired: card.onlinePin,
+      ksnCounter: counter,
+    });
+    this.#emit({ event: 'state', state: txn.state, txn: txn.id });
+  }
+
+  /**
+   * Checks a PIN-entry ticket for the current transaction: ES256 by a trusted A&M key, not expired by
+   * the reader's clock, use `pin-entry`, bound to the session's terminal key, this reader's serial and
+   * this transaction's nonce, never seen before (jti). Refused with the failed check's code.
+   */
+  submitTicket(jws: string): Result<object, SimCode> {
+    const s = this.#needSession();
+    if (!s.ok) return s;
+    const txn = this.#txn;
+    if (txn?.state !== 'waiting-for-ticket' || txn.nonce === undefined) {
+      return err('POS_ERR_SIM_BAD_STATE', 'no transaction is waiting for a PIN-entry ticket');
+    }
+    const refused = (code: SimCode, detail: string): Result<object, SimCode> => {
+      txn.ticketFailures++;
+      this.#emit({ event: 'ticket', txn: txn.id, accepted: false, code });
+      if (txn.ticketFailures >= MAX_TICKET_FAILURES) {
+        this.#abortTxn(code, `${MAX_TICKET_FAILURES} tickets refused: ${detail}`);
+      }
+      return err(code, detail);
+    };
+    if (this.#state.trustedKeys.length === 0) {
+      return refused('POS_ERR_SIM_NO_TRUSTED_KEYS', 'the reader trusts no A&M ticket key');
+    }
+    const nowS = Math.floor(this.#clock.now() / 1000);
+    const verified = verifyTicket(jws, this.#state.trustedKeys, {
+      now: nowS,
+      use: 'pin-entry',
+      readerSerial: this.#state.serial,
+      deviceKeyThumbprint: this.#sessionThumbprint ?? '',
+      nonce: toBase64url(txn.nonce),
+      permission: 'pin-entry',
+    });
+    if (!verified.ok) return refused(verified.code, verified.detail);
+    for (const [jti, exp] of this.#usedJti) if (exp < nowS - 300) this.#usedJti.delete(jti);
+    if (this.#usedJti.has(verified.claims.jti)) {
+      return refused('POS_ERR_SIM_TICKET_REPLAYED', 'the ticket was already used at this reader');
+    }
+    this.#usedJti.set(verified.claims.jti, verified.claims.exp);
+    txn.ticketExp = verified.claims.exp;
+    txn.state = 'waiting-for-pin';
+    this.#emit({ event: 'ticket', txn: txn.id, accepted: true });
+    this.#emit({ event: 'state', state: 'waiting-for-pin', txn: txn.id });
+    return ok({});
+  }
+
+  /**
+   * Takes the PIN digits (one byte per digit, from the secure channel), makes the ISO 9564-1 format 4
+   * PIN block under the transaction's DUKPT PIN key, and wipes the digits and the key. The digits
+   * buffer is wiped whatever the outcome.
+   */
+  submitPin(digits: Uint8Array): Result<PinBlockResult, SimCode> {
+    try {
+      const s = this.#needSession();
+      if (!s.ok) return s;
+      const txn = this.#txn;
+      if (
+        txn?.state !== 'waiting-for-pin' ||
+        txn.pinKey === undefined ||
+        txn.card === undefined ||
+        txn.ksn === undefined
+      ) {
+        return err(
+          'POS_ERR_SIM_BAD_STATE',
+          'no verified PIN-entry ticket for a transaction waiting for a PIN',
+        );
+      }
+      const nowS = Math.floor(this.#clock.now() / 1000);
+      if (txn.ticketExp === undefined || txn.ticketExp <= nowS - 5) {
+        this.#abortTxn('POS_ERR_TICKET_EXPIRED', 'the PIN-entry ticket expired before the PIN arrived');
+        return err('POS_ERR_TICKET_EXPIRED', 'the PIN-entry ticket expired before the PIN arrived');
+      }
+      const pin = checkPinDigits(digits);
+      if (!pin.ok) return pin;
+      const pan = parsePan(txn.card.pan);
+      if (!pan.ok) return pan;
+      const block = encodePinBlock({ format: 4, pin: pin.pin, pan: pan.pan, key: txn.pinKey });
+      wipe(txn.pinKey);
+      txn.pinKey = undefined;
+      if (!block.ok) {
+        this.#abortTxn(block.code, block.detail);
+        return block;
+      }
+      txn.state = 'done';
+      const counter = aesKsnCounter(txn.ksn);
+      this.#emit({ event: 'pin-block', txn: txn.id, ksnCounter: counter });
+      this.#emit({ event: 'state', state: 'done', txn: txn.id });
+      return ok({ pinBlock: block.block, ksn: txn.ksn });
+    } finally {
+      wipe(digits);
+    }
+  }
+
+  /** Aborts the transaction in progress (if any): keys wiped, back to idle. */
+  abort(
+    code: SimCode = 'POS_ERR_SIM_BAD_STATE',
+    detail = 'aborted by the terminal',
+  ): Result<object, SimCode> {
+    if (this.#txn === undefined || this.#txn.state === 'idle') return ok({});
+    this.#abortTxn(code, detail);
+    return ok({});
+  }
+
+  #abortTxn(code: SimCode, detail: string): void {
+    const txn = this.#txn;
+    if (this.#readTimer !== undefined) clearTimeout(this.#readTimer);
+    this.#readTimer = undefined;
+    if (txn === undefined) return;
+    wipe(txn.pinKey, txn.nonce);
+    txn.pinKey = undefined;
+    const wasActive = !TERMINAL_STATES.includes(txn.state);
+    txn.state = 'idle';
+    this.#txn = undefined;
+    if (wasActive) this.#emit({ event: 'abort', txn: txn.id, code, detail });
+    this.#emit({ event: 'state', state: 'idle', txn: txn.id });
+  }
+
+  // ---- trust, tamper, battery, faults ----
+
+  /** Replaces the trusted A&M keys with a JWKS (persisted). */
+  trust(jwks: unknown): Result<{ keys: number }, SimCode> {
+    const t = this.#refuseIfTampered();
+    if (!t.ok) return t;
+    const saved = saveTrust(this.#state.dir, jwks);
+    if (!saved.ok) return saved;
+    this.#state.trustedKeys = saved.keys;
+    return ok({ keys: saved.keys.length });
+  }
+
+  /** Tamper: latched (persisted first), wipes the keys, ends the session, refuses everything after. */
+  tamper(reason = 'tamper switch'): Result<object, SimCode> {
+    if (this.#tampered) return ok({});
+    this.#abortTxn('POS_ERR_SIM_TAMPERED', 'the reader was tampered');
+    this.#tampered = true;
+    const latched = latchTamper(this.#state, reason);
+    this.#sessionThumbprint = undefined;
+    this.#emit({ event: 'tamper', reason });
+    return latched;
+  }
+
+  setBattery(percent: number): void {
+    this.#battery = Math.max(0, Math.min(100, Math.round(percent)));
+    this.#emit({ event: 'battery', percent: this.#battery });
+  }
+
+  setCardReadMs(ms: number): void {
+    this.#cardReadMs = Math.max(0, ms);
+  }
+
+  /** Wipes the transaction's keys; for shutdown. */
+  shutdown(): void {
+    this.#abortTxn('POS_ERR_SIM_BAD_STATE', 'the reader is shutting down');
+  }
+}
+
+/** Whether a YYMM expiry is before the month of `nowMs` (a card is valid through its expiry month). */
+export function isExpired(yymm: string, nowMs: number): boolean {
+  const yy = Number(yymm.slice(0, 2));
+  const mm = Number(yymm.slice(2, 4));
+  const now = new Date(nowMs);
+  const year = 2000 + yy;
+  const cur = now.getUTCFullYear() * 12 + now.getUTCMonth();
+  return year * 12 + (mm - 1) < cur;
+}

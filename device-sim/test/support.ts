@@ -1,0 +1,110 @@
+/**
+ * Test support: a test A&M ticket key (signed with jose, as the back-end does), a test terminal key,
+ * temporary state directories, and host-side checks of what the reader produced.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  aesDukptWorkingKey,
+  decodePinBlock,
+  decryptCardData,
+  DEV_BDK_HEX,
+  hex,
+  jwkThumbprint,
+  parsePan,
+  pinDigitsToText,
+  TICKET_AUDIENCE,
+  TICKET_TYPE,
+  wipe,
+  type AesKsn,
+  type CardRecord,
+  type EncryptedCardData,
+  type TicketClaims,
+} from '@pos/shared';
+import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+
+export const TEST_KID = 'test-am-2026';
+
+export interface TestAm {
+  readonly kid: string;
+  readonly jwks: { keys: JWK[] };
+  sign(claims: Partial<TicketClaims> & { nonce?: string }, opts?: { kid?: string }): Promise<string>;
+}
+
+/** A test A&M ticket signer. `sign` fills every claim with a valid default the test may override. */
+export async function makeTestAm(kid = TEST_KID): Promise<TestAm> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const pub = await exportJWK(publicKey);
+  let n = 0;
+  return {
+    kid,
+    jwks: { keys: [{ ...pub, kid, alg: 'ES256', use: 'sig' }] },
+    async sign(claims, opts = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const full: Record<string, unknown> = {
+        iss: 'urn:pos:am:test',
+        sub: 'terminal-1',
+        aud: TICKET_AUDIENCE,
+        iat: now,
+        exp: now + 60,
+        jti: `jti-${Date.now()}-${n++}-${Math.random().toString(36).slice(2)}`,
+        mid: 'merchant-1',
+        use: 'pin-entry',
+        tier: 'affirming',
+        perm: ['transact', 'pin-entry'],
+        ...claims,
+      };
+      return new SignJWT(full)
+        .setProtectedHeader({ alg: 'ES256', kid: opts.kid ?? kid, typ: TICKET_TYPE })
+        .sign(privateKey);
+    },
+  };
+}
+
+export interface TestTerminalKey {
+  readonly jwk: { kty: 'EC'; crv: 'P-256'; x: string; y: string };
+  readonly thumbprint: string;
+}
+
+export async function makeTerminalKey(): Promise<TestTerminalKey> {
+  const { publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const j = await exportJWK(publicKey);
+  const jwk = { kty: 'EC' as const, crv: 'P-256' as const, x: j.x ?? '', y: j.y ?? '' };
+  return { jwk, thumbprint: jwkThumbprint(jwk) };
+}
+
+/** A fresh temporary state directory; `cleanup` removes it. */
+export function tempStateDir(): { dir: string; cleanup: () => void } {
+  const base = mkdtempSync(join(tmpdir(), 'pos-reader-sim-test-'));
+  const dir = join(base, 'state');
+  return { dir, cleanup: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+/** Host side: the PIN in a PIN block, as text (tests only), from the development BDK and the KSN. */
+export function hostDecodePin(pinBlock: Uint8Array, ksn: AesKsn, pan: string): string {
+  const key = aesDukptWorkingKey({ bdk: hex(DEV_BDK_HEX), ksn, usage: 'pin-encryption', keyType: 'aes128' });
+  if (!key.ok) throw new Error(key.code);
+  const p = parsePan(pan);
+  if (!p.ok) throw new Error(p.code);
+  const pin = decodePinBlock({ format: 4, block: pinBlock, pan: p.pan, key: key.key });
+  wipe(key.key);
+  if (!pin.ok) throw new Error(pin.code);
+  const text = pinDigitsToText(pin.pin);
+  wipe(pin.pin);
+  return text;
+}
+
+/** Host side: the card record in encrypted card data. */
+export function hostDecryptCard(data: EncryptedCardData, ksn: AesKsn): CardRecord {
+  const key = aesDukptWorkingKey({ bdk: hex(DEV_BDK_HEX), ksn, usage: 'data-encryption', keyType: 'aes128' });
+  if (!key.ok) throw new Error(key.code);
+  const card = decryptCardData(key.key, data);
+  wipe(key.key);
+  if (!card.ok) throw new Error(card.code);
+  return card.card;
+}
+
+export function digits(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0) - 0x30);
+}
