@@ -9,3 +9,5 @@
  * `POS_ERR_TICKET_*`) code and never throws.
  */
 export * from './messages';
+export * from './transport';
+export * from './serial-frame';
