@@ -6,18 +6,14 @@
 export const DEVICE_SIM_ERRORS = {
   POS_ERR_SIM_STATE_DIR: 'The state directory cannot be created, read or written.',
 
-  // Reader firmware: state directory, keys, transaction state machine, tamper (issue 3)
+  // Reader firmware: state directory, keys, transaction state machine, tamper (issue 3). Refusals the
+  // terminal sees on the link use the POS_ERR_READER_* codes of @pos/shared.
   POS_ERR_SIM_STATE_CORRUPT:
     'A file in the state directory does not parse or does not match its schema; fix or remove it (or run init in a fresh directory).',
   POS_ERR_SIM_STATE_MISSING:
     'The state directory has no reader identity yet; run `pos-reader-sim init` or start once.',
-  POS_ERR_SIM_TAMPERED: 'The reader is tampered: its keys are wiped and it refuses every operation.',
-  POS_ERR_SIM_BAD_STATE: 'The request is not allowed in the transaction state the reader is in.',
   POS_ERR_SIM_BAD_REQUEST: 'The request has a field outside what the reader accepts.',
   POS_ERR_SIM_CARD_UNKNOWN: 'No test card has that name; `pos-reader-sim cards` lists them.',
-  POS_ERR_SIM_CARD_EXPIRED: 'The card in the slot is expired; the reader refuses it.',
-  POS_ERR_SIM_CARD_REMOVED: 'The card was removed before the transaction finished.',
-  POS_ERR_SIM_PIN_NOT_REQUIRED: 'The card in this transaction needs no PIN, so the reader takes none.',
   POS_ERR_SIM_NO_SESSION: 'No terminal is authenticated to the reader: run the handshake first.',
   POS_ERR_SIM_NO_TRUSTED_KEYS:
     'The reader trusts no A&M ticket-signing key; give it a JWKS (`pos-reader-sim trust`).',

@@ -112,17 +112,18 @@ describe('reader firmware: a PIN transaction', () => {
     expect(read.pinRequired).toBe(false);
     expect(r.fw.txnState).toBe('done');
     const res = r.fw.submitPin(digits('1234'));
-    expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_SIM_BAD_STATE');
+    expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_PIN_NOT_REQUIRED');
   });
 
-  it('refuses an expired card at card read', async () => {
+  it('reports an expired card and takes no ticket and no PIN for it', async () => {
     const r = await rig();
-    expect(r.fw.start(100, 'EUR').ok).toBe(true);
-    expect(r.fw.presentCard('visa-expired', 'insert').ok).toBe(true);
-    expect(r.fw.txnState).toBe('idle');
-    expect(r.events).toContainEqual(
-      expect.objectContaining({ event: 'abort', code: 'POS_ERR_SIM_CARD_EXPIRED' }),
-    );
+    const read = readCard(r, 'visa-expired');
+    expect(read.expired).toBe(true);
+    expect(r.fw.txnState).toBe('done');
+    const t = r.fw.submitTicket(await goodTicket(r, read.nonce));
+    expect(t.ok ? 'ok' : t.code).toBe('POS_ERR_READER_CARD_EXPIRED');
+    const p = r.fw.submitPin(digits('1234'));
+    expect(p.ok ? 'ok' : p.code).toBe('POS_ERR_READER_CARD_EXPIRED');
     expect(isExpired('2001', Date.UTC(2026, 0, 1))).toBe(true);
     expect(isExpired('2601', Date.UTC(2026, 0, 31))).toBe(false);
   });
@@ -133,7 +134,7 @@ describe('reader firmware: a PIN transaction', () => {
     expect(r.fw.removeCard().ok).toBe(true);
     expect(r.fw.txnState).toBe('idle');
     const t = r.fw.submitTicket(await goodTicket(r, read.nonce));
-    expect(t.ok ? 'ok' : t.code).toBe('POS_ERR_SIM_BAD_STATE');
+    expect(t.ok ? 'ok' : t.code).toBe('POS_ERR_READER_STATE');
   });
 
   it('reads a tapped card that arrives while waiting, and the card leaves the field', async () => {
@@ -157,7 +158,7 @@ describe('reader firmware: a PIN transaction', () => {
     }
     expect(r.fw.start(1, 'EUR').ok).toBe(true);
     const again = r.fw.start(1, 'EUR');
-    expect(again.ok ? 'ok' : again.code).toBe('POS_ERR_SIM_BAD_STATE');
+    expect(again.ok ? 'ok' : again.code).toBe('POS_ERR_READER_STATE');
   });
 
   it('refuses a low battery', async () => {
@@ -188,7 +189,7 @@ describe('reader firmware: no PIN block without a valid ticket', () => {
     const r = await rig();
     readCard(r);
     const res = r.fw.submitPin(digits('1234'));
-    expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_SIM_BAD_STATE');
+    expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_TICKET_REQUIRED');
   });
 
   const cases: [string, (r: Rig, nonce: Uint8Array) => Promise<string>, string][] = [
@@ -257,7 +258,7 @@ describe('reader firmware: no PIN block without a valid ticket', () => {
     expect(res.ok ? 'ok' : res.code).toBe(code);
     expect(r.fw.txnState).toBe('waiting-for-ticket');
     const pin = r.fw.submitPin(digits('1234'));
-    expect(pin.ok ? 'ok' : pin.code).toBe('POS_ERR_SIM_BAD_STATE');
+    expect(pin.ok ? 'ok' : pin.code).toBe('POS_ERR_READER_TICKET_REQUIRED');
   });
 
   it('refuses a ticket replayed in a later transaction', async () => {
@@ -318,7 +319,7 @@ describe('reader firmware: tamper', () => {
       r.fw.setSession('x'),
       r.fw.trust(r.am.jwks),
     ]) {
-      expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_SIM_TAMPERED');
+      expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_TAMPERED');
     }
     const reopened = await openReaderState(r.dir);
     if (!reopened.ok) throw new Error(reopened.code);

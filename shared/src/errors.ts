@@ -74,6 +74,13 @@ export const SHARED_ERRORS = {
   POS_ERR_CARD_DATA_INVALID:
     'The encrypted card data does not decrypt to a well-formed card record under this key.',
 
+  // Evidence (terminal attestation evidence, compact JWS ES256; docs/attestation.md)
+  POS_ERR_EVIDENCE_MALFORMED:
+    'The evidence is not a compact JWS with a JSON header and a 64-byte ES256 signature.',
+  POS_ERR_EVIDENCE_TOO_LARGE: 'The evidence is larger than the size limit.',
+  POS_ERR_EVIDENCE_ALGORITHM: 'The evidence header names an algorithm other than ES256.',
+  POS_ERR_EVIDENCE_CLAIMS: 'The evidence claims do not have the shape of the evidence schema.',
+
   // Reader protocol (docs/reader-protocol.md): messages, framing, handshake, secure channel, status
   POS_ERR_READER_MESSAGE_MALFORMED:
     'A reader message is not deterministic CBOR of the shape its type requires.',

@@ -12,3 +12,4 @@ export * from './cbor';
 export * from './carddata';
 export * from './reader';
 export * from './testcards';
+export * from './evidence';

@@ -90,7 +90,8 @@ export const TEST_CARDS: readonly TestCard[] = [
     pin: '1234',
     onlinePin: true,
     issuer: { outcome: 'decline', reason: 'expired-card' },
-    exercises: 'expired card (01/2020): the reader refuses it at card read; the issuer would decline it',
+    exercises:
+      'expired card (01/2020): the reader reports it expired and takes no ticket and no PIN; the issuer would decline it',
   },
   {
     name: 'visa-declined',

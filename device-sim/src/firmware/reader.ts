@@ -32,6 +32,7 @@ import {
   type EncryptedCardData,
   type Result,
   type TestCard,
+  type TestCardScheme,
 } from '@pos/shared';
 import type { SimCode } from '../result';
 import { latchTamper, type ReaderState } from '../state/store';
@@ -54,12 +55,14 @@ export interface CardReadResult {
   readonly maskedPan: string;
   /** Stable per card and reader (HMAC of the PAN under the reader's token key); not reversible. */
   readonly token: string;
-  readonly scheme: string;
+  readonly scheme: TestCardScheme;
   readonly entry: 'chip' | 'contactless';
   readonly cardData: EncryptedCardData;
   readonly ksn: AesKsn;
   readonly nonce: Uint8Array;
   readonly pinRequired: boolean;
+  /** The card is past its expiry month: reported, and the reader then takes no ticket and no PIN. */
+  readonly expired: boolean;
 }
 
 export interface PinBlockResult {
@@ -77,6 +80,7 @@ export type ReaderEvent =
       readonly maskedPan: string;
       readonly scheme: string;
       readonly pinRequired: boolean;
+      readonly expired: boolean;
       readonly ksnCounter: number;
     }
   | { readonly event: 'ticket'; readonly txn: number; readonly accepted: boolean; readonly code?: string }
@@ -118,6 +122,7 @@ interface Txn {
   ticketExp?: number;
   ticketFailures: number;
   read?: CardReadResult;
+  expired?: boolean;
 }
 
 export interface ReaderOptions {
@@ -188,7 +193,7 @@ export class ReaderFirmware {
 
   #refuseIfTampered(): Result<object, SimCode> {
     return this.#tampered
-      ? err('POS_ERR_SIM_TAMPERED', 'the reader is tampered and refuses every operation')
+      ? err('POS_ERR_READER_TAMPERED', 'the reader is tampered and refuses every operation')
       : ok({});
   }
 
@@ -248,7 +253,7 @@ export class ReaderFirmware {
       return err('POS_ERR_SIM_BAD_REQUEST', 'currency must be an ISO 4217 code (3 letters or 3 digits)');
     }
     if (this.#txn !== undefined && !TERMINAL_STATES.includes(this.#txn.state)) {
-      return err('POS_ERR_SIM_BAD_STATE', `a transaction is in progress (${this.#txn.state})`);
+      return err('POS_ERR_READER_STATE', `a transaction is in progress (${this.#txn.state})`);
     }
     if (this.#battery < BATTERY_MIN_PERCENT) {
       return err('POS_ERR_SIM_BATTERY_LOW', `the battery is at ${this.#battery}%`);
@@ -265,7 +270,7 @@ export class ReaderFirmware {
     const t = this.#refuseIfTampered();
     if (!t.ok) return t;
     const read = this.#txn?.read;
-    if (read === undefined) return err('POS_ERR_SIM_BAD_STATE', 'no card has been read in this transaction');
+    if (read === undefined) return err('POS_ERR_READER_STATE', 'no card has been read in this transaction');
     return ok({ read });
   }
 
@@ -275,7 +280,7 @@ export class ReaderFirmware {
     if (!t.ok) return t;
     const card = findTestCard(name);
     if (card === undefined) return err('POS_ERR_SIM_CARD_UNKNOWN', 'no test card has that name');
-    if (this.#slot !== undefined) return err('POS_ERR_SIM_BAD_STATE', 'a card is already in the slot');
+    if (this.#slot !== undefined) return err('POS_ERR_READER_STATE', 'a card is already in the slot');
     this.#slot = { card, entry: action === 'tap' ? 'contactless' : 'chip' };
     this.#emit({ event: 'card', action: action === 'tap' ? 'tapped' : 'inserted', card: card.name });
     if (this.#txn?.state === 'waiting-for-card') this.#beginRead();
@@ -287,7 +292,7 @@ export class ReaderFirmware {
   }
 
   removeCard(): Result<object, SimCode> {
-    if (this.#slot === undefined) return err('POS_ERR_SIM_BAD_STATE', 'the slot is empty');
+    if (this.#slot === undefined) return err('POS_ERR_READER_STATE', 'the slot is empty');
     const name = this.#slot.card.name;
     this.#slot = undefined;
     this.#emit({ event: 'card', action: 'removed', card: name });
@@ -297,7 +302,7 @@ export class ReaderFirmware {
       txn.entry === 'chip' &&
       (txn.state === 'reading-card' || txn.state === 'waiting-for-ticket' || txn.state === 'waiting-for-pin')
     ) {
-      this.#abortTxn('POS_ERR_SIM_CARD_REMOVED', 'the card was removed before the transaction finished');
+      this.#abortTxn('POS_ERR_READER_CARD_REMOVED', 'the card was removed before the transaction finished');
     }
     return ok({});
   }
@@ -324,14 +329,11 @@ export class ReaderFirmware {
   #finishRead(txn: Txn): void {
     if (this.#txn !== txn || txn.state !== 'reading-card' || txn.card === undefined) return;
     const card = txn.card;
-    if (isExpired(card.expiry, this.#clock.now())) {
-      this.#abortTxn('POS_ERR_SIM_CARD_EXPIRED', 'the card is expired');
-      return;
-    }
+    const expired = isExpired(card.expiry, this.#clock.now());
     const dukpt = this.#state.dukpt;
     const tokenKey = this.#state.tokenKey;
     if (dukpt === undefined || tokenKey === undefined) {
-      this.#abortTxn('POS_ERR_SIM_TAMPERED', 'the reader has no keys');
+      this.#abortTxn('POS_ERR_READER_TAMPERED', 'the reader has no keys');
       return;
     }
     // Write-ahead: the advanced DUKPT state is on disk before these keys are used.
@@ -357,11 +359,13 @@ export class ReaderFirmware {
       ksn: keys.ksn,
       nonce,
       pinRequired: card.onlinePin,
+      expired,
     };
     txn.ksn = keys.ksn;
     txn.nonce = nonce;
     txn.read = read;
-    if (card.onlinePin) {
+    txn.expired = expired;
+    if (card.onlinePin && !expired) {
       txn.pinKey = keys.pinKey;
       txn.state = 'waiting-for-ticket';
     } else {
@@ -375,6 +379,7 @@ export class ReaderFirmware {
       maskedPan: read.maskedPan,
       scheme: card.scheme,
       pinRequired: card.onlinePin,
+      expired,
       ksnCounter: counter,
     });
     this.#emit({ event: 'state', state: txn.state, txn: txn.id });
@@ -389,8 +394,14 @@ export class ReaderFirmware {
     const s = this.#needSession();
     if (!s.ok) return s;
     const txn = this.#txn;
+    if (txn?.state === 'done' && txn.expired === true) {
+      return err('POS_ERR_READER_CARD_EXPIRED', 'the card has expired');
+    }
+    if (txn?.state === 'done' && txn.card?.onlinePin === false) {
+      return err('POS_ERR_READER_PIN_NOT_REQUIRED', 'the card does not ask for an online PIN');
+    }
     if (txn?.state !== 'waiting-for-ticket' || txn.nonce === undefined) {
-      return err('POS_ERR_SIM_BAD_STATE', 'no transaction is waiting for a PIN-entry ticket');
+      return err('POS_ERR_READER_STATE', 'no transaction is waiting for a PIN-entry ticket');
     }
     const refused = (code: SimCode, detail: string): Result<object, SimCode> => {
       txn.ticketFailures++;
@@ -435,6 +446,18 @@ export class ReaderFirmware {
       const s = this.#needSession();
       if (!s.ok) return s;
       const txn = this.#txn;
+      if (txn?.state === 'waiting-for-ticket') {
+        return err(
+          'POS_ERR_READER_TICKET_REQUIRED',
+          'the reader makes no PIN block without an accepted PIN-entry ticket',
+        );
+      }
+      if (txn?.state === 'done' && txn.expired === true) {
+        return err('POS_ERR_READER_CARD_EXPIRED', 'the card has expired');
+      }
+      if (txn?.state === 'done' && txn.card?.onlinePin === false) {
+        return err('POS_ERR_READER_PIN_NOT_REQUIRED', 'the card does not ask for an online PIN');
+      }
       if (
         txn?.state !== 'waiting-for-pin' ||
         txn.pinKey === undefined ||
@@ -442,7 +465,7 @@ export class ReaderFirmware {
         txn.ksn === undefined
       ) {
         return err(
-          'POS_ERR_SIM_BAD_STATE',
+          'POS_ERR_READER_STATE',
           'no verified PIN-entry ticket for a transaction waiting for a PIN',
         );
       }
@@ -473,10 +496,7 @@ export class ReaderFirmware {
   }
 
   /** Aborts the transaction in progress (if any): keys wiped, back to idle. */
-  abort(
-    code: SimCode = 'POS_ERR_SIM_BAD_STATE',
-    detail = 'aborted by the terminal',
-  ): Result<object, SimCode> {
+  abort(code: SimCode = 'POS_ERR_READER_STATE', detail = 'aborted by the terminal'): Result<object, SimCode> {
     if (this.#txn === undefined || this.#txn.state === 'idle') return ok({});
     this.#abortTxn(code, detail);
     return ok({});
@@ -511,7 +531,7 @@ export class ReaderFirmware {
   /** Tamper: latched (persisted first), wipes the keys, ends the session, refuses everything after. */
   tamper(reason = 'tamper switch'): Result<object, SimCode> {
     if (this.#tampered) return ok({});
-    this.#abortTxn('POS_ERR_SIM_TAMPERED', 'the reader was tampered');
+    this.#abortTxn('POS_ERR_READER_TAMPERED', 'the reader was tampered');
     this.#tampered = true;
     const latched = latchTamper(this.#state, reason);
     this.#sessionThumbprint = undefined;
@@ -530,7 +550,7 @@ export class ReaderFirmware {
 
   /** Wipes the transaction's keys; for shutdown. */
   shutdown(): void {
-    this.#abortTxn('POS_ERR_SIM_BAD_STATE', 'the reader is shutting down');
+    this.#abortTxn('POS_ERR_READER_ABORTED', 'the reader is shutting down');
   }
 }
 
