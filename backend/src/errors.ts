@@ -7,6 +7,46 @@ export const BACKEND_ERRORS = {
   POS_ERR_INTERNAL:
     'An unexpected failure inside the service; it was logged with a request id. Nothing was decided in the caller’s favour.',
 
+  // Service (HTTP layer, store, keys, enrollment, challenges, terminal request authentication)
+  POS_ERR_REQUEST_INVALID:
+    'The request does not match the route schema (missing, unknown or wrongly typed fields).',
+  POS_ERR_REQUEST_MALFORMED: 'The request body is not well-formed JSON.',
+  POS_ERR_REQUEST_TOO_LARGE: 'The request body is larger than the route accepts.',
+  POS_ERR_REQUEST_MEDIA_TYPE:
+    'The request body has a content type the route does not accept (send application/json).',
+  POS_ERR_NOT_FOUND: 'No such route, or no such resource.',
+  POS_ERR_RATE_LIMITED:
+    'Too many requests from this client; retry after the interval in the Retry-After header.',
+  POS_ERR_UNAVAILABLE: 'The service is shutting down or its store is unreachable; retry later.',
+  POS_ERR_OPERATOR_AUTH: 'The operator API token is missing, malformed, unknown or revoked.',
+  POS_ERR_ENROLLMENT_CODE_INVALID: 'The enrollment code is unknown, already used or expired.',
+  POS_ERR_ENROLLMENT_KEY_IN_USE: 'The device key is already enrolled for another terminal.',
+  POS_ERR_ENROLLMENT_REFUSED: 'The first evidence did not earn a verdict that allows the terminal to enroll.',
+  POS_ERR_MERCHANT_UNKNOWN: 'No merchant has this id.',
+  POS_ERR_TERMINAL_UNKNOWN: 'No terminal has this id.',
+  POS_ERR_TERMINAL_HALTED:
+    'The terminal is halted: no ticket is issued and no transaction accepted until an operator resumes it.',
+  POS_ERR_CHALLENGE_UNKNOWN: 'The challenge was never issued by this service, or its record has been purged.',
+  POS_ERR_PROOF_MISSING: 'A terminal request lacks the Pos-Proof header (device-key proof of possession).',
+  POS_ERR_PROOF_INVALID: 'The Pos-Proof header is not a compact ES256 JWS of the expected shape.',
+  POS_ERR_PROOF_SIGNATURE:
+    'The Pos-Proof signature does not verify under the enrolled device key of the named terminal.',
+  POS_ERR_PROOF_BINDING: 'The Pos-Proof is for another method, URL, body or ticket.',
+  POS_ERR_PROOF_STALE: 'The Pos-Proof was issued too long ago or in the future.',
+  POS_ERR_PROOF_REPLAY: 'The Pos-Proof was already used (its jti was seen before).',
+  POS_ERR_TICKET_MISSING: 'The request needs an `Authorization: PosTicket <ticket>` header.',
+  POS_ERR_ATTESTATION_REFUSED:
+    'The evidence failed appraisal; the verdict and its reasons are in the response.',
+  POS_ERR_POLICY_UNKNOWN: 'No policy has this version.',
+  POS_ERR_POLICY_INVALID: 'The policy document does not match the policy schema.',
+  POS_ERR_POLICY_EXISTS: 'A policy with this version already exists; versions are immutable.',
+  POS_ERR_MASTER_KEY_INVALID:
+    'The master key is not 32 bytes of base64url, or it does not open the stored keys.',
+  POS_ERR_KEY_DECRYPT: 'A stored private key could not be decrypted (wrong master key or altered data).',
+  POS_ERR_STORE: 'The store failed an operation (locked, full, or its schema is newer than this service).',
+  POS_ERR_AUDIT_CHAIN: 'The audit chain does not verify (an entry was changed, removed or reordered).',
+  POS_ERR_CLI_USAGE: 'The pos-backend command line has an unknown option or a malformed value.',
+
   // Domain (evidence verifiers, policy, tickets, audit chain, acquirer host; docs/attestation.md)
   POS_ERR_ATTEST_SIGNATURE: 'The evidence signature does not verify under the terminal’s enrolled device key.',
   POS_ERR_ATTEST_KEY_MISMATCH: 'The evidence was signed by (or names) a key other than the terminal’s enrolled device key.',

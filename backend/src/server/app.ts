@@ -1,0 +1,168 @@
+/**
+ * `buildApp(options)`: the Fastify service with everything injected (store, keys, clock, config), so
+ * tests build it in-process and drive it with `app.inject`.
+ */
+import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { DEV_BDK_HEX, DEV_BDK_ID_HEX } from '@pos/shared/testcards';
+import type { KeyRing } from '../keys/keyring';
+import type { Store } from '../store/types';
+import { DEFAULT_CONFIG, makeAudit, type Clock, type Ctx, type ServiceConfig } from './context';
+import { createAcquirerHost, type AcquirerHost } from './domain';
+import { sendError, ServiceError } from './http-errors';
+import { createMetrics } from './metrics';
+import { registerOperatorRoutes } from './routes/operator';
+import { registerPublicRoutes } from './routes/public';
+import { registerTerminalRoutes } from './routes/terminal';
+
+export interface BuildAppOptions {
+  readonly store: Store;
+  readonly keys: KeyRing;
+  readonly clock?: Clock;
+  readonly config: Partial<ServiceConfig> & Pick<ServiceConfig, 'issuer'>;
+  /** A pino logger (the CLI's); default: no logging. */
+  readonly logger?: FastifyBaseLogger;
+  /** The acquirer host; default: D's simulation with the development BDK, velocity on the store. */
+  readonly acquirer?: AcquirerHost;
+  readonly readerCaRoots?: readonly Uint8Array[];
+  /** Node process metrics in /metrics (default true; tests turn it off). */
+  readonly defaultMetrics?: boolean;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+function bytesFromHex(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const config: ServiceConfig = { ...DEFAULT_CONFIG, ...options.config };
+  const clock = options.clock ?? systemClock;
+  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const acquirer =
+    options.acquirer ??
+    createAcquirerHost({
+      bdks: new Map([[DEV_BDK_ID_HEX.toUpperCase(), bytesFromHex(DEV_BDK_HEX)]]),
+      velocity: {
+        hit: (key, now, windowMs) => options.store.velocityHit(key, now, windowMs),
+      },
+    });
+  const ctx: Ctx = {
+    store: options.store,
+    keys: options.keys,
+    clock,
+    config,
+    metrics,
+    acquirer,
+    readerCaRoots: options.readerCaRoots ?? [],
+    audit: makeAudit(options.store, options.keys, clock, config.auditCheckpointEvery),
+  };
+
+  const app = Fastify({
+    ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
+    bodyLimit: config.bodyLimit,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // JSON bodies are parsed here so the raw bytes stay available for the proof's body hash (`bh`).
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const buf = body as Buffer;
+    (request as typeof request & { rawBody?: Buffer }).rawBody = buf;
+    try {
+      done(null, JSON.parse(buf.toString('utf8')) as unknown);
+    } catch {
+      done(new ServiceError(400, 'POS_ERR_REQUEST_MALFORMED'), undefined);
+    }
+  });
+
+  app.setErrorHandler((error, request, reply) => sendError(request, reply, error));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new ServiceError(404, 'POS_ERR_NOT_FOUND')),
+  );
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    done();
+  });
+  app.addHook('onClose', async () => {
+    await options.store.close();
+  });
+
+  await app.register(helmet, { global: true });
+  if (config.rateLimitPerMinute !== false) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429,
+        code: 'POS_ERR_RATE_LIMITED',
+        message: 'rate limited',
+        retryAfter: context.ttl,
+      }),
+    });
+  }
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'pos-backend: attestation & monitoring service',
+        description:
+          'Enrollment, challenges, evidence appraisal, tickets, transactions, operator API. Errors: `{ "error": { "code", "message", "requestId" } }`.',
+        version: '1',
+      },
+      components: {
+        securitySchemes: {
+          operatorToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Operator API token (pos_admin_...)',
+          },
+          posProof: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Pos-Proof',
+            description: 'Device-key proof (docs/backend.md)',
+          },
+          posTicket: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description: 'PosTicket <session ticket>',
+          },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+
+  registerPublicRoutes(app, ctx);
+  registerTerminalRoutes(app, ctx);
+  registerOperatorRoutes(app, ctx);
+
+  await app.ready();
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

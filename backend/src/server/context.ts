@@ -1,0 +1,213 @@
+/**
+ * What every route gets: store, keys, clock, config, metrics, the domain entry points, and the two
+ * authentication checks (operator API token; terminal device-key proof, DPoP-style).
+ */
+import { createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { constantTimeEqual, parseBase64url, toBase64url } from '@pos/shared';
+import { z } from 'zod';
+import type { KeyRing } from '../keys/keyring';
+import type { AuditRow, Store, TerminalRow } from '../store/types';
+import { chainAuditEntry, signAuditCheckpoint, type AcquirerHost } from './domain';
+import { ServiceError } from './http-errors';
+import type { Metrics } from './metrics';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export interface ServiceConfig {
+  /** The service's public base URL, without a trailing slash: ticket `iss`, and the base of proof `htu`. */
+  readonly issuer: string;
+  /** Ticket lifetime, seconds (default 60). */
+  readonly ticketLifetimeS: number;
+  /** Challenge lifetime, seconds (default 30). */
+  readonly challengeTtlS: number;
+  /** Periodic attestation interval given to terminals, seconds (default 300). */
+  readonly attestationIntervalS: number;
+  /** Enrollment code lifetime, seconds (default 24 h). */
+  readonly enrollmentCodeTtlS: number;
+  /** How old (or how far in the future) a Pos-Proof `iat` may be, seconds (default 30). */
+  readonly proofMaxAgeS: number;
+  /** A signed audit checkpoint every this many entries (default 1000). */
+  readonly auditCheckpointEvery: number;
+  /** Requests per minute per client address; false turns the limit off (benchmarks, tests). */
+  readonly rateLimitPerMinute: number | false;
+  /** The largest request body accepted, bytes (default 64 KiB). */
+  readonly bodyLimit: number;
+}
+
+export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
+  ticketLifetimeS: 60,
+  challengeTtlS: 30,
+  attestationIntervalS: 300,
+  enrollmentCodeTtlS: 24 * 3600,
+  proofMaxAgeS: 30,
+  auditCheckpointEvery: 1000,
+  rateLimitPerMinute: 600,
+  bodyLimit: 64 * 1024,
+};
+
+export interface Ctx {
+  readonly store: Store;
+  readonly keys: KeyRing;
+  readonly clock: Clock;
+  readonly config: ServiceConfig;
+  readonly metrics: Metrics;
+  readonly acquirer: AcquirerHost;
+  /** Manufacturer CA roots for the reader status (DER certificates). */
+  readonly readerCaRoots: readonly Uint8Array[];
+  audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<AuditRow>;
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+export function sha256B64url(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('base64url');
+}
+export function newId(prefix: string): string {
+  return `${prefix}_${toBase64url(randomBytes(16))}`;
+}
+
+export function makeAudit(store: Store, keys: KeyRing, clock: Clock, every: number): Ctx['audit'] {
+  return async (actor, action, subject, data) => {
+    const at = new Date(clock.now()).toISOString();
+    const entry = await store.appendAudit({ at, actor, action, subject, data }, (prev, draft) =>
+      chainAuditEntry(prev, draft),
+    );
+    if (entry.seq % every === 0) {
+      const cp = await signAuditCheckpoint(entry, keys.signer(), at);
+      await store.putCheckpoint(cp);
+    }
+    return entry;
+  };
+}
+
+// ---- Operator authentication ----
+
+export const ADMIN_TOKEN_PREFIX = 'pos_admin_';
+const BEARER_RE = /^Bearer (pos_admin_[A-Za-z0-9_-]{43})$/;
+
+export function hashApiToken(token: string): string {
+  return sha256Hex(token);
+}
+
+export function newAdminToken(): string {
+  return `${ADMIN_TOKEN_PREFIX}${toBase64url(randomBytes(32))}`;
+}
+
+/** Resolves to the operator id, or throws 401 POS_ERR_OPERATOR_AUTH. */
+export async function requireOperator(ctx: Ctx, request: FastifyRequest): Promise<string> {
+  const header = request.headers.authorization;
+  const m = typeof header === 'string' ? BEARER_RE.exec(header) : null;
+  if (m?.[1] === undefined) throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
+  const hash = hashApiToken(m[1]);
+  const row = await ctx.store.findApiToken(hash);
+  if (
+    row === undefined ||
+    row.revokedAt !== null ||
+    !constantTimeEqual(Buffer.from(row.tokenHash), Buffer.from(hash))
+  ) {
+    throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
+  }
+  return `operator:${row.id}`;
+}
+
+// ---- Terminal authentication: Pos-Proof (DPoP-style, RFC 9449 ideas) ----
+
+export const PROOF_TYPE = 'pos-proof+jwt';
+const ProofHeaderSchema = z.strictObject({
+  alg: z.literal('ES256'),
+  typ: z.literal(PROOF_TYPE),
+  /** The terminal id: whose enrolled device key verifies this proof. */
+  kid: z.string().min(1).max(128),
+});
+const b64urlHash = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
+const ProofClaimsSchema = z.strictObject({
+  htm: z.string().min(1).max(16),
+  htu: z.string().min(1).max(2048),
+  iat: z.number().int().nonnegative(),
+  jti: z.string().min(16).max(128),
+  bh: b64urlHash,
+  ath: b64urlHash.optional(),
+});
+export type ProofClaims = z.infer<typeof ProofClaimsSchema>;
+const PROOF_MAX_LENGTH = 4096;
+
+function decodePart(part: string): unknown {
+  const b = parseBase64url(part);
+  if (!b.ok) return undefined;
+  try {
+    return JSON.parse(Buffer.from(b.bytes).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+const sameText = (a: string, b: string): boolean => constantTimeEqual(Buffer.from(a), Buffer.from(b));
+
+/** The raw body bytes the JSON parser kept (empty for a bodiless request). */
+export function rawBody(request: FastifyRequest): Buffer {
+  return (request as FastifyRequest & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
+}
+
+/**
+ * Checks the Pos-Proof header of a terminal request: signed by the named terminal's enrolled device
+ * key, for this method, URL and body (and ticket when `ticket` is given), fresh, and never seen
+ * before. Resolves to the terminal row; throws 401 with a POS_ERR_PROOF_* code otherwise.
+ */
+export async function requireTerminalProof(
+  ctx: Ctx,
+  request: FastifyRequest,
+  ticket?: string,
+): Promise<TerminalRow> {
+  const proof = request.headers['pos-proof'];
+  if (typeof proof !== 'string' || proof.length === 0) throw new ServiceError(401, 'POS_ERR_PROOF_MISSING');
+  if (proof.length > PROOF_MAX_LENGTH) throw new ServiceError(401, 'POS_ERR_PROOF_INVALID');
+  const parts = proof.split('.');
+  if (parts.length !== 3) throw new ServiceError(401, 'POS_ERR_PROOF_INVALID');
+  const [h, p, s] = parts as [string, string, string];
+  const header = ProofHeaderSchema.safeParse(decodePart(h));
+  const claims = ProofClaimsSchema.safeParse(decodePart(p));
+  const sig = parseBase64url(s);
+  if (!header.success || !claims.success || !sig.ok || sig.bytes.length !== 64) {
+    throw new ServiceError(401, 'POS_ERR_PROOF_INVALID');
+  }
+  const terminal = await ctx.store.getTerminal(header.data.kid);
+  if (terminal === undefined) throw new ServiceError(401, 'POS_ERR_PROOF_SIGNATURE');
+  let valid: boolean;
+  try {
+    const key = createPublicKey({
+      key: JSON.parse(terminal.deviceJwk) as Record<string, string>,
+      format: 'jwk',
+    });
+    valid = nodeVerify(
+      'sha256',
+      Buffer.from(`${h}.${p}`, 'ascii'),
+      { key, dsaEncoding: 'ieee-p1363' },
+      sig.bytes,
+    );
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new ServiceError(401, 'POS_ERR_PROOF_SIGNATURE');
+  const c = claims.data;
+  const path = request.url.split('?')[0] ?? '';
+  const bodyHash = sha256B64url(rawBody(request));
+  if (
+    c.htm !== request.method ||
+    c.htu !== `${ctx.config.issuer}${path}` ||
+    !sameText(c.bh, bodyHash) ||
+    (ticket !== undefined && (c.ath === undefined || !sameText(c.ath, sha256B64url(ticket))))
+  ) {
+    throw new ServiceError(401, 'POS_ERR_PROOF_BINDING');
+  }
+  const now = ctx.clock.now();
+  const maxAge = ctx.config.proofMaxAgeS;
+  if (Math.abs(now / 1000 - c.iat) > maxAge) throw new ServiceError(401, 'POS_ERR_PROOF_STALE');
+  const fresh = await ctx.store.rememberProofJti(`${terminal.id}:${c.jti}`, (c.iat + maxAge + 1) * 1000, now);
+  if (!fresh) throw new ServiceError(401, 'POS_ERR_PROOF_REPLAY');
+  return terminal;
+}

@@ -1,0 +1,476 @@
+/**
+ * Operator routes (admin API token for now; operator roles and tenants come with the next issue):
+ * merchants, enrollment codes, terminal halt/resume, reference values, policies, audit, key rotation.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { toBase64url } from '@pos/shared';
+import { z } from 'zod';
+import { StoreError, type AuditRow } from '../../store/types';
+import { newId, requireOperator, sha256Hex, type Ctx } from '../context';
+import { PolicySchema, signAuditCheckpoint, verifyAuditChain } from '../domain';
+import { ServiceError } from '../http-errors';
+
+export const ENROLLMENT_CODE_PREFIX = 'pos_enr_';
+export const ENROLLMENT_CODE_RE = /^pos_enr_[A-Za-z0-9_-]{22}$/;
+
+export function hashEnrollmentCode(code: string): string {
+  return sha256Hex(code);
+}
+
+const hex64 = z.string().regex(/^[0-9a-fA-F]{64}$/);
+export const ReferenceValuesBody = z.strictObject({
+  version: z.string().regex(/^[0-9A-Za-z.+_-]{1,64}$/),
+  build: z.enum(['release', 'development']),
+  codeHashes: z.array(hex64).min(1).max(64),
+  fuseWire: z.string().min(1).max(256).optional(),
+  executableHashes: z.array(hex64).max(64).optional(),
+  allowedShells: z
+    .array(z.enum(['electron', 'browser', 'headless']))
+    .min(1)
+    .max(3),
+});
+
+const IdParam = (name: string): z.ZodObject => z.strictObject({ [name]: z.string().min(1).max(128) });
+const Security = [{ operatorToken: [] }];
+const EmptyBody = z.strictObject({}).optional();
+
+const TerminalOut = z.object({
+  terminalId: z.string(),
+  merchantId: z.string(),
+  deviceJkt: z.string(),
+  readerSerial: z.string(),
+  state: z.enum(['active', 'halted']),
+  stateReason: z.string().nullable(),
+  lastCounter: z.number().int(),
+  attestationIntervalS: z.number().int(),
+  lastAttestedAt: z.number().int().nullable(),
+});
+
+export async function readAudit(ctx: Pick<Ctx, 'store'>): Promise<AuditRow[]> {
+  const out: AuditRow[] = [];
+  for (let after = 0; ;) {
+    const page = await ctx.store.listAudit(after, 1000);
+    if (page.length === 0) return out;
+    out.push(...page);
+    after = page[page.length - 1]?.seq ?? after;
+  }
+}
+
+export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
+  const app = appIn.withTypeProvider<ZodTypeProvider>();
+  const opts = { bodyLimit: 16 * 1024 };
+
+  app.post(
+    '/v1/merchants',
+    {
+      ...opts,
+      schema: {
+        tags: ['operator'],
+        summary: 'Create a merchant',
+        security: Security,
+        body: z.strictObject({ name: z.string().min(1).max(200) }),
+        response: { 201: z.object({ merchantId: z.string() }) },
+      },
+    },
+    async (request, reply) => {
+      const actor = await requireOperator(ctx, request);
+      const id = newId('mer');
+      await ctx.store.createMerchant({ id, name: request.body.name, createdAt: ctx.clock.now() });
+      await ctx.audit(actor, 'merchant.create', id, { name: request.body.name });
+      return reply.code(201).send({ merchantId: id });
+    },
+  );
+
+  app.post(
+    '/v1/merchants/:merchantId/enrollment-codes',
+    {
+      ...opts,
+      schema: {
+        tags: ['operator'],
+        summary: 'Create a single-use, expiring enrollment code for a merchant (shown once)',
+        security: Security,
+        params: IdParam('merchantId'),
+        body: z
+          .strictObject({
+            ttlS: z
+              .number()
+              .int()
+              .min(60)
+              .max(30 * 24 * 3600)
+              .optional(),
+          })
+          .optional(),
+        response: { 201: z.object({ code: z.string(), expiresAt: z.number().int() }) },
+      },
+    },
+    async (request, reply) => {
+      const actor = await requireOperator(ctx, request);
+      const merchantId = (request.params as { merchantId: string }).merchantId;
+      if ((await ctx.store.getMerchant(merchantId)) === undefined)
+        throw new ServiceError(404, 'POS_ERR_MERCHANT_UNKNOWN');
+      const now = ctx.clock.now();
+      const code = `${ENROLLMENT_CODE_PREFIX}${toBase64url(randomBytes(16))}`;
+      const expiresAt = now + (request.body?.ttlS ?? ctx.config.enrollmentCodeTtlS) * 1000;
+      const codeHash = hashEnrollmentCode(code);
+      await ctx.store.createEnrollmentCode({
+        codeHash,
+        merchantId,
+        expiresAt,
+        createdAt: now,
+        createdBy: actor,
+      });
+      await ctx.audit(actor, 'enrollment-code.create', merchantId, {
+        codeHash: codeHash.slice(0, 16),
+        expiresAt,
+      });
+      return reply.code(201).send({ code, expiresAt });
+    },
+  );
+
+  app.get(
+    '/v1/terminals/:terminalId',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: 'A terminal and its state',
+        security: Security,
+        params: IdParam('terminalId'),
+        response: { 200: TerminalOut },
+      },
+    },
+    async (request) => {
+      await requireOperator(ctx, request);
+      const t = await ctx.store.getTerminal((request.params as { terminalId: string }).terminalId);
+      if (t === undefined) throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      return {
+        terminalId: t.id,
+        merchantId: t.merchantId,
+        deviceJkt: t.deviceJkt,
+        readerSerial: t.readerSerial,
+        state: t.state,
+        stateReason: t.stateReason,
+        lastCounter: t.lastCounter,
+        attestationIntervalS: t.intervalS,
+        lastAttestedAt: t.lastAttestedAt,
+      };
+    },
+  );
+
+  for (const action of ['halt', 'resume'] as const) {
+    app.post(
+      `/v1/terminals/:terminalId/${action}`,
+      {
+        ...opts,
+        schema: {
+          tags: ['operator'],
+          summary:
+            action === 'halt' ? 'Halt a terminal: no ticket, no transaction' : 'Resume a halted terminal',
+          security: Security,
+          params: IdParam('terminalId'),
+          body: z.strictObject({ reason: z.string().min(1).max(500) }),
+          response: { 200: z.object({ terminalId: z.string(), state: z.enum(['active', 'halted']) }) },
+        },
+      },
+      async (request) => {
+        const actor = await requireOperator(ctx, request);
+        const terminalId = (request.params as { terminalId: string }).terminalId;
+        const state: 'halted' | 'active' = action === 'halt' ? 'halted' : 'active';
+        const changed = await ctx.store.setTerminalState(
+          terminalId,
+          state,
+          action === 'halt' ? request.body.reason : null,
+        );
+        if (!changed) throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+        if (action === 'halt') ctx.metrics.halts.inc({ source: 'operator' });
+        await ctx.audit(actor, `terminal.${action}`, terminalId, { reason: request.body.reason });
+        return { terminalId, state };
+      },
+    );
+  }
+
+  app.post(
+    '/v1/reference-values',
+    {
+      ...opts,
+      schema: {
+        tags: ['operator'],
+        summary: 'Upload the reference values of an approved release',
+        security: Security,
+        body: ReferenceValuesBody,
+        response: { 201: z.object({ id: z.string() }) },
+      },
+    },
+    async (request, reply) => {
+      const actor = await requireOperator(ctx, request);
+      const id = newId('ref');
+      const doc = request.body;
+      await ctx.store.putReferenceValues({
+        id,
+        version: doc.version,
+        build: doc.build,
+        document: { ...doc, codeHashes: doc.codeHashes.map((h) => h.toLowerCase()) },
+        createdAt: ctx.clock.now(),
+        createdBy: actor,
+      });
+      await ctx.audit(actor, 'reference-values.create', id, { ...doc });
+      return reply.code(201).send({ id });
+    },
+  );
+
+  app.get(
+    '/v1/reference-values',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: 'List reference values',
+        security: Security,
+        response: {
+          200: z.object({
+            referenceValues: z.array(
+              z.object({
+                id: z.string(),
+                createdAt: z.number(),
+                document: z.record(z.string(), z.unknown()),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await requireOperator(ctx, request);
+      const rows = await ctx.store.listReferenceValues();
+      return {
+        referenceValues: rows.map((r) => ({ id: r.id, createdAt: r.createdAt, document: r.document })),
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/reference-values/:id',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: 'Withdraw reference values (that release no longer attests)',
+        security: Security,
+        params: IdParam('id'),
+        response: { 200: z.object({ deleted: z.literal(true) }) },
+      },
+    },
+    async (request) => {
+      const actor = await requireOperator(ctx, request);
+      const id = (request.params as { id: string }).id;
+      if (!(await ctx.store.deleteReferenceValues(id))) throw new ServiceError(404, 'POS_ERR_NOT_FOUND');
+      await ctx.audit(actor, 'reference-values.delete', id, {});
+      return { deleted: true as const };
+    },
+  );
+
+  app.post(
+    '/v1/policies',
+    {
+      bodyLimit: 64 * 1024,
+      schema: {
+        tags: ['operator'],
+        summary: 'Upload a new policy version (inactive until activated or shadowed)',
+        security: Security,
+        body: z.strictObject({ policy: z.record(z.string(), z.unknown()) }),
+        response: { 201: z.object({ version: z.string() }) },
+      },
+    },
+    async (request, reply) => {
+      const actor = await requireOperator(ctx, request);
+      const parsed = PolicySchema.safeParse(request.body.policy);
+      if (!parsed.success) throw new ServiceError(400, 'POS_ERR_POLICY_INVALID');
+      const version = (parsed.data as { version?: unknown }).version;
+      if (typeof version !== 'string') throw new ServiceError(400, 'POS_ERR_POLICY_INVALID');
+      try {
+        await ctx.store.putPolicy({
+          version,
+          document: parsed.data,
+          role: 'inactive',
+          createdAt: ctx.clock.now(),
+          createdBy: actor,
+        });
+      } catch (e) {
+        if (e instanceof StoreError && e.code === 'POS_ERR_POLICY_EXISTS')
+          throw new ServiceError(409, e.code);
+        throw e;
+      }
+      await ctx.audit(actor, 'policy.create', version, { sha256: sha256Hex(JSON.stringify(parsed.data)) });
+      return reply.code(201).send({ version });
+    },
+  );
+
+  app.get(
+    '/v1/policies',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: 'List policy versions and their roles (active, shadow, inactive)',
+        security: Security,
+        response: {
+          200: z.object({
+            policies: z.array(
+              z.object({
+                version: z.string(),
+                role: z.enum(['active', 'shadow', 'inactive']),
+                createdAt: z.number(),
+                policy: z.record(z.string(), z.unknown()),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await requireOperator(ctx, request);
+      const rows = await ctx.store.listPolicies();
+      return {
+        policies: rows.map((r) => ({
+          version: r.version,
+          role: r.role,
+          createdAt: r.createdAt,
+          policy: r.document,
+        })),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/policies/:version/activate',
+    {
+      ...opts,
+      schema: {
+        tags: ['operator'],
+        summary: 'Make a policy version the enforced one',
+        security: Security,
+        params: IdParam('version'),
+        body: EmptyBody,
+        response: { 200: z.object({ version: z.string(), role: z.literal('active') }) },
+      },
+    },
+    async (request) => {
+      const actor = await requireOperator(ctx, request);
+      const version = (request.params as { version: string }).version;
+      if (!(await ctx.store.activatePolicy(version))) throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
+      await ctx.audit(actor, 'policy.activate', version, {});
+      return { version, role: 'active' as const };
+    },
+  );
+
+  app.post(
+    '/v1/policies/:version/shadow',
+    {
+      ...opts,
+      schema: {
+        tags: ['operator'],
+        summary: 'Run a policy version in shadow mode (evaluated and reported, not enforced), or stop',
+        security: Security,
+        params: IdParam('version'),
+        body: z.strictObject({ enabled: z.boolean() }),
+        response: { 200: z.object({ version: z.string(), role: z.enum(['shadow', 'inactive']) }) },
+      },
+    },
+    async (request) => {
+      const actor = await requireOperator(ctx, request);
+      const version = (request.params as { version: string }).version;
+      if (!(await ctx.store.setPolicyShadow(version, request.body.enabled)))
+        throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
+      await ctx.audit(actor, request.body.enabled ? 'policy.shadow' : 'policy.unshadow', version, {});
+      return { version, role: request.body.enabled ? ('shadow' as const) : ('inactive' as const) };
+    },
+  );
+
+  app.get(
+    '/v1/audit',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Export the audit chain as JSON lines (application/x-ndjson)',
+        security: Security,
+        querystring: z.strictObject({ after: z.coerce.number().int().min(0).optional() }),
+      },
+    },
+    async (request, reply) => {
+      await requireOperator(ctx, request);
+      const after = (request.query as { after?: number }).after ?? 0;
+      const rows = (await readAudit(ctx)).filter((r) => r.seq > after);
+      return reply
+        .type('application/x-ndjson; charset=utf-8')
+        .send(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    },
+  );
+
+  app.get(
+    '/v1/audit/verify',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the audit chain and its signed checkpoints',
+        security: Security,
+        response: {
+          200: z.object({
+            valid: z.boolean(),
+            count: z.number().int().optional(),
+            head: z.string().optional(),
+            checkpoints: z.number().int(),
+            code: z.string().optional(),
+            detail: z.string().optional(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await requireOperator(ctx, request);
+      const checkpoints = await ctx.store.listCheckpoints();
+      const result = verifyAuditChain(await readAudit(ctx), { checkpoints, keys: ctx.keys.allKeys() });
+      return result.ok
+        ? { valid: true, count: result.count, head: result.head, checkpoints: checkpoints.length }
+        : { valid: false, code: result.code, detail: result.detail, checkpoints: checkpoints.length };
+    },
+  );
+
+  app.post(
+    '/v1/audit/checkpoints',
+    {
+      ...opts,
+      schema: {
+        tags: ['audit'],
+        summary: 'Sign a checkpoint of the audit head now',
+        security: Security,
+        body: EmptyBody,
+        response: { 201: z.object({ seq: z.number().int(), hash: z.string(), kid: z.string() }) },
+      },
+    },
+    async (request, reply) => {
+      const actor = await requireOperator(ctx, request);
+      const head = await ctx.audit(actor, 'audit.checkpoint', 'audit', {});
+      const cp = await signAuditCheckpoint(head, ctx.keys.signer(), head.at);
+      await ctx.store.putCheckpoint(cp);
+      return reply.code(201).send({ seq: cp.seq, hash: cp.hash, kid: cp.kid });
+    },
+  );
+
+  app.post(
+    '/v1/keys/rotate',
+    {
+      ...opts,
+      schema: {
+        tags: ['keys'],
+        summary: 'Rotate the ticket-signing key (the old one stays in the JWKS until its tickets expire)',
+        security: Security,
+        body: EmptyBody,
+        response: { 200: z.object({ kid: z.string(), retired: z.array(z.string()) }) },
+      },
+    },
+    async (request) => {
+      const actor = await requireOperator(ctx, request);
+      const result = await ctx.keys.rotate(ctx.clock.now());
+      await ctx.audit(actor, 'keys.rotate', result.kid, { retired: result.retired });
+      return result;
+    },
+  );
+}

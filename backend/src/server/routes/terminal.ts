@@ -1,0 +1,519 @@
+/**
+ * Terminal routes: challenges, enrollment, attestations (evidence -> appraisal -> policy -> verdict,
+ * audit, ticket) and transactions (ticket + proof -> acquirer host).
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jwkThumbprint,
+  parseBase64url,
+  publicKeyFromJwk,
+  toBase64url,
+  verifyTicket,
+  P256JwkSchema,
+} from '@pos/shared';
+import { z } from 'zod';
+import type { TerminalRow } from '../../store/types';
+import { StoreError } from '../../store/types';
+import { hashEnrollmentCode, ENROLLMENT_CODE_RE } from './operator';
+import { newId, requireTerminalProof, sha256Hex, type Ctx } from '../context';
+import {
+  appraiseEvidence,
+  evaluatePolicy,
+  signTicket,
+  ticketClaims,
+  DEFAULT_POLICY,
+  PolicySchema,
+  type Appraisal,
+  type ChallengeContext,
+  type Policy,
+  type ReferenceValues,
+  type TerminalContext,
+  type Verdict,
+} from '../domain';
+import { ServiceError } from '../http-errors';
+
+const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/);
+const EvidenceJws = z.string().min(1).max(65_536);
+
+const VerdictOut = z.object({
+  tier: z.enum(['affirming', 'warning', 'contraindicated', 'none']),
+  reasons: z.array(z.object({ code: z.string(), text: z.string() })),
+  policyVersion: z.string(),
+  trustVector: z.record(z.string(), z.unknown()),
+});
+const TicketOut = z.object({
+  jws: z.string(),
+  use: z.enum(['session', 'pin-entry']),
+  expiresAt: z.number().int().describe('seconds since the epoch'),
+});
+const AttestationOut = z.object({
+  verdict: VerdictOut,
+  ticket: TicketOut.optional(),
+  halted: z.boolean(),
+  nextAttestationAt: z.number().int().describe('ms since the epoch: attest again by then'),
+  attestationIntervalS: z.number().int(),
+});
+
+function verdictOut(v: Verdict): z.infer<typeof VerdictOut> {
+  return {
+    tier: v.tier,
+    reasons: v.reasons.map((r) => ({ code: r.code, text: r.text })),
+    policyVersion: v.policyVersion,
+    trustVector: { ...v.trustVector },
+  };
+}
+
+async function loadPolicies(ctx: Ctx): Promise<{ active: Policy; shadow: Policy[] }> {
+  const rows = await ctx.store.listPolicies();
+  let active: Policy = DEFAULT_POLICY;
+  const shadow: Policy[] = [];
+  for (const row of rows) {
+    if (row.role === 'inactive') continue;
+    const parsed = PolicySchema.safeParse(row.document);
+    if (!parsed.success)
+      throw new ServiceError(500, 'POS_ERR_POLICY_INVALID', 'a stored policy does not parse');
+    if (row.role === 'active') active = parsed.data;
+    else shadow.push(parsed.data);
+  }
+  return { active, shadow };
+}
+
+async function loadReferenceValues(ctx: Ctx): Promise<ReferenceValues[]> {
+  return (await ctx.store.listReferenceValues()).map((r) => r.document as unknown as ReferenceValues);
+}
+
+/** The challenge value an evidence JWS names, read without trusting it (the appraisal verifies). */
+function challengeOf(evidenceJws: string): string | undefined {
+  const payload = evidenceJws.split('.')[1];
+  if (payload === undefined) return undefined;
+  const bytes = parseBase64url(payload);
+  if (!bytes.ok) return undefined;
+  try {
+    const parsed = z
+      .object({ challenge: z.string().max(64) })
+      .safeParse(JSON.parse(Buffer.from(bytes.bytes).toString('utf8')));
+    return parsed.success ? parsed.data.challenge : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function consumeChallenge(ctx: Ctx, evidenceJws: string): Promise<ChallengeContext | undefined> {
+  const value = challengeOf(evidenceJws);
+  if (value === undefined) return undefined;
+  const row = await ctx.store.consumeChallenge(value, ctx.clock.now());
+  return row === undefined
+    ? undefined
+    : { value: row.value, terminalId: row.terminalId, expiresAt: row.expiresAt, usedAt: row.usedAt };
+}
+
+function terminalContext(t: TerminalRow): TerminalContext {
+  return {
+    terminalId: t.id,
+    merchantId: t.merchantId,
+    deviceJwk: P256JwkSchema.parse(JSON.parse(t.deviceJwk)),
+    deviceJkt: t.deviceJkt,
+    readerSerial: t.readerSerial,
+    lastCounter: t.lastCounter,
+  };
+}
+
+async function issueTicket(
+  ctx: Ctx,
+  terminal: TerminalRow,
+  verdict: Verdict,
+  use: 'session' | 'pin-entry',
+  nonce: string | undefined,
+): Promise<z.infer<typeof TicketOut> | undefined> {
+  if (terminal.state !== 'active') return undefined;
+  const now = ctx.clock.now();
+  const jti = toBase64url(randomBytes(18));
+  const made = ticketClaims({
+    issuer: ctx.config.issuer,
+    terminalId: terminal.id,
+    merchantId: terminal.merchantId,
+    deviceJkt: terminal.deviceJkt,
+    readerSerial: terminal.readerSerial,
+    verdict,
+    use,
+    ...(nonce === undefined ? {} : { nonce }),
+    now,
+    lifetimeS: ctx.config.ticketLifetimeS,
+    jti,
+  });
+  if (!made.ok) return undefined;
+  const signer = ctx.keys.signer();
+  const jws = await signTicket(made.claims, signer);
+  await ctx.store.recordTicket({
+    jti,
+    terminalId: terminal.id,
+    use,
+    kid: signer.kid,
+    issuedAt: made.claims.iat * 1000,
+    expiresAt: made.claims.exp * 1000,
+  });
+  ctx.metrics.ticketsIssued.inc({ use });
+  return { jws, use, expiresAt: made.claims.exp };
+}
+
+/** Stores the verdict, audits it, and halts the terminal on a contraindicated or halting verdict. */
+async function recordVerdict(
+  ctx: Ctx,
+  terminal: TerminalRow,
+  evidenceJws: string,
+  appraisal: Appraisal,
+  verdict: Verdict,
+): Promise<TerminalRow> {
+  const now = ctx.clock.now();
+  const id = newId('att');
+  await ctx.store.recordAttestation({
+    id,
+    terminalId: terminal.id,
+    at: now,
+    purpose: appraisal.claims?.purpose ?? 'unknown',
+    counter: appraisal.claims?.counter ?? null,
+    tier: verdict.tier,
+    policyVersion: verdict.policyVersion,
+    evidenceHash: sha256Hex(evidenceJws),
+    verdict: {
+      tier: verdict.tier,
+      halt: verdict.halt,
+      reasons: verdict.reasons,
+      trustVector: verdict.trustVector,
+      shadow: verdict.shadow,
+      outcomes: appraisal.outcomes,
+    },
+  });
+  ctx.metrics.attestations.inc({ tier: verdict.tier });
+  await ctx.audit('system', 'attestation.verdict', terminal.id, {
+    attestation: id,
+    tier: verdict.tier,
+    policyVersion: verdict.policyVersion,
+    reasons: verdict.reasons.map((r) => r.code),
+    shadow: verdict.shadow.map((s) => ({ policyVersion: s.policyVersion, tier: s.tier })),
+  });
+  if ((verdict.halt || verdict.tier === 'contraindicated') && terminal.state !== 'halted') {
+    await ctx.store.setTerminalState(terminal.id, 'halted', 'contraindicated verdict');
+    ctx.metrics.halts.inc({ source: 'policy' });
+    await ctx.audit('policy', 'terminal.halt', terminal.id, {
+      reason: 'contraindicated verdict',
+      attestation: id,
+    });
+    return { ...terminal, state: 'halted', stateReason: 'contraindicated verdict' };
+  }
+  return terminal;
+}
+
+const ChallengeBody = z.strictObject({
+  terminalId: z.string().min(1).max(128).optional().describe('absent: a challenge for enrollment'),
+});
+const EnrollBody = z.strictObject({
+  code: z.string().regex(ENROLLMENT_CODE_RE),
+  deviceJwk: P256JwkSchema.strict(),
+  readerSerial: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  evidence: EvidenceJws,
+});
+const AttestBody = z.strictObject({
+  evidence: EvidenceJws,
+  nonce: b64url.min(16).max(128).optional().describe('pre-pin: the reader transaction nonce'),
+});
+const TransactionBody = z.strictObject({
+  amount: z.number().int().min(1).max(99_999_999_999).describe('minor units'),
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  ksn: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{24}$/)
+    .describe('AES DUKPT KSN, hex'),
+  cardData: z.strictObject({ iv: b64url.length(22), ct: b64url.min(22).max(344) }),
+  pinBlock: z
+    .string()
+    .regex(/^[0-9A-Fa-f]{32}$/)
+    .optional()
+    .describe('ISO 9564-1 format 4, hex'),
+});
+const TICKET_HEADER_RE = /^PosTicket ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
+
+export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
+  const app = appIn.withTypeProvider<ZodTypeProvider>();
+  const smallBody = 8 * 1024;
+  const evidenceBody = 80 * 1024;
+
+  app.post(
+    '/v1/challenges',
+    {
+      bodyLimit: smallBody,
+      schema: {
+        tags: ['terminal'],
+        summary: 'A fresh challenge: 32 random bytes, single use, expiring in seconds, bound to the terminal',
+        body: ChallengeBody,
+        response: { 201: z.object({ challenge: z.string(), expiresAt: z.number().int() }) },
+      },
+    },
+    async (request, reply) => {
+      const terminalId = request.body.terminalId ?? null;
+      if (terminalId !== null && (await ctx.store.getTerminal(terminalId)) === undefined) {
+        throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      }
+      const now = ctx.clock.now();
+      const value = toBase64url(randomBytes(32));
+      const expiresAt = now + ctx.config.challengeTtlS * 1000;
+      await ctx.store.createChallenge({ value, terminalId, expiresAt, createdAt: now });
+      return reply.code(201).send({ challenge: value, expiresAt });
+    },
+  );
+
+  app.post(
+    '/v1/enrollments',
+    {
+      bodyLimit: evidenceBody,
+      schema: {
+        tags: ['terminal'],
+        summary: 'Enroll a terminal with a single-use code, its device public key and first evidence',
+        body: EnrollBody,
+        response: {
+          201: z.object({
+            terminalId: z.string(),
+            merchantId: z.string(),
+            jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }),
+            attestationIntervalS: z.number().int(),
+            verdict: VerdictOut,
+            ticket: TicketOut.optional(),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const key = publicKeyFromJwk(body.deviceJwk);
+      if (!key.ok)
+        throw new ServiceError(400, 'POS_ERR_JWK_INVALID', 'the device key is not a valid P-256 public key');
+      const jwk = { kty: key.jwk.kty, crv: key.jwk.crv, x: key.jwk.x, y: key.jwk.y };
+      const jkt = jwkThumbprint(jwk);
+      const terminalId = newId('trm');
+      const now = ctx.clock.now();
+      const challenge = await consumeChallenge(ctx, body.evidence);
+      const context: TerminalContext = {
+        terminalId,
+        merchantId: '',
+        deviceJwk: jwk,
+        deviceJkt: jkt,
+        readerSerial: body.readerSerial,
+        lastCounter: -1,
+      };
+      const appraisal = await appraiseEvidence({
+        evidenceJws: body.evidence,
+        terminal: context,
+        challenge,
+        referenceValues: await loadReferenceValues(ctx),
+        readerCaRoots: ctx.readerCaRoots,
+        now,
+        expectedPurpose: 'enrollment',
+      });
+      const policies = await loadPolicies(ctx);
+      const verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
+      ctx.metrics.attestations.inc({ tier: verdict.tier });
+      if (
+        verdict.halt ||
+        verdict.tier === 'contraindicated' ||
+        verdict.tier === 'none' ||
+        appraisal.claims === undefined
+      ) {
+        const codes = verdict.reasons.map((r) => r.code).join(', ');
+        throw new ServiceError(
+          403,
+          'POS_ERR_ENROLLMENT_REFUSED',
+          `the first evidence was refused (${verdict.tier}: ${codes})`,
+        );
+      }
+      const code = await ctx.store.consumeEnrollmentCode(hashEnrollmentCode(body.code), now, terminalId);
+      if (code === undefined) throw new ServiceError(400, 'POS_ERR_ENROLLMENT_CODE_INVALID');
+      const row: TerminalRow = {
+        id: terminalId,
+        merchantId: code.merchantId,
+        deviceJwk: JSON.stringify(jwk),
+        deviceJkt: jkt,
+        readerSerial: body.readerSerial,
+        lastCounter: appraisal.claims.counter,
+        state: 'active',
+        stateReason: null,
+        intervalS: ctx.config.attestationIntervalS,
+        createdAt: now,
+        lastAttestedAt: now,
+      };
+      try {
+        await ctx.store.createTerminal(row);
+      } catch (e) {
+        if (e instanceof StoreError && e.code === 'POS_ERR_ENROLLMENT_KEY_IN_USE')
+          throw new ServiceError(409, e.code);
+        throw e;
+      }
+      await ctx.audit('enrollment', 'terminal.enroll', terminalId, {
+        merchant: code.merchantId,
+        deviceJkt: jkt,
+        readerSerial: body.readerSerial,
+      });
+      const terminal = await recordVerdict(ctx, row, body.evidence, appraisal, verdict);
+      const ticket = await issueTicket(ctx, terminal, verdict, 'session', undefined);
+      return reply.code(201).send({
+        terminalId,
+        merchantId: code.merchantId,
+        jwks: ctx.keys.jwks(ctx.clock.now()),
+        attestationIntervalS: row.intervalS,
+        verdict: verdictOut(verdict),
+        ...(ticket === undefined ? {} : { ticket }),
+      });
+    },
+  );
+
+  app.post(
+    '/v1/attestations',
+    {
+      bodyLimit: evidenceBody,
+      schema: {
+        tags: ['terminal'],
+        summary:
+          'Submit evidence; get a verdict and, when it allows, a ticket (pin-entry for purpose pre-pin)',
+        description: 'Needs a Pos-Proof header signed by the terminal device key.',
+        security: [{ posProof: [] }],
+        body: AttestBody,
+        response: { 200: AttestationOut },
+      },
+    },
+    async (request) => {
+      const terminal = await requireTerminalProof(ctx, request);
+      const body = request.body;
+      const now = ctx.clock.now();
+      const challenge = await consumeChallenge(ctx, body.evidence);
+      const appraisal = await appraiseEvidence({
+        evidenceJws: body.evidence,
+        terminal: terminalContext(terminal),
+        challenge,
+        referenceValues: await loadReferenceValues(ctx),
+        readerCaRoots: ctx.readerCaRoots,
+        now,
+        ...(body.nonce === undefined ? {} : { expectedNonce: body.nonce }),
+      });
+      const policies = await loadPolicies(ctx);
+      let verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
+      const claims = appraisal.claims;
+      if (appraisal.signatureValid && claims !== undefined && claims.counter > terminal.lastCounter) {
+        const advanced = await ctx.store.advanceTerminalCounter(terminal.id, claims.counter, now);
+        if (!advanced) {
+          // Another request with this or a higher counter won the race: this one is a replay.
+          verdict = {
+            ...verdict,
+            tier: 'none',
+            reasons: [
+              ...verdict.reasons,
+              { code: 'POS_ERR_ATTESTATION_REFUSED', text: 'the evidence counter was already used' },
+            ],
+          };
+        }
+      }
+      const after = await recordVerdict(ctx, terminal, body.evidence, appraisal, verdict);
+      const use = claims?.purpose === 'pre-pin' ? 'pin-entry' : 'session';
+      const ticket = await issueTicket(
+        ctx,
+        after,
+        verdict,
+        use,
+        use === 'pin-entry' ? body.nonce : undefined,
+      );
+      return {
+        verdict: verdictOut(verdict),
+        ...(ticket === undefined ? {} : { ticket }),
+        halted: after.state === 'halted',
+        nextAttestationAt: now + after.intervalS * 1000,
+        attestationIntervalS: after.intervalS,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/transactions',
+    {
+      bodyLimit: smallBody,
+      schema: {
+        tags: ['terminal'],
+        summary: 'Authorize a card transaction (needs a session ticket bound to the caller and a Pos-Proof)',
+        security: [{ posTicket: [], posProof: [] }],
+        body: TransactionBody,
+        response: {
+          200: z.object({
+            transactionId: z.string(),
+            approved: z.boolean(),
+            authCode: z.string().optional(),
+            code: z.string().optional(),
+            reason: z.string().optional(),
+            halted: z.boolean(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const header = request.headers.authorization;
+      const m = typeof header === 'string' ? TICKET_HEADER_RE.exec(header) : null;
+      const ticket = m?.[1];
+      if (ticket === undefined) throw new ServiceError(401, 'POS_ERR_TICKET_MISSING');
+      const terminal = await requireTerminalProof(ctx, request, ticket);
+      const now = ctx.clock.now();
+      const checked = verifyTicket(ticket, ctx.keys.trustedKeys(now), {
+        now: Math.floor(now / 1000),
+        use: 'session',
+        issuer: ctx.config.issuer,
+        deviceKeyThumbprint: terminal.deviceJkt,
+        permission: 'transact',
+        maxLifetimeS: Math.max(ctx.config.ticketLifetimeS, 60),
+      });
+      if (!checked.ok) throw new ServiceError(401, checked.code, checked.detail);
+      if (checked.claims.sub !== terminal.id) throw new ServiceError(401, 'POS_ERR_TICKET_KEY_MISMATCH');
+      if (terminal.state === 'halted') throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
+      const body = request.body;
+      const iv = parseBase64url(body.cardData.iv);
+      const ct = parseBase64url(body.cardData.ct);
+      if (!iv.ok || !ct.ok)
+        throw new ServiceError(400, 'POS_ERR_REQUEST_INVALID', 'cardData is not base64url');
+      const result = await ctx.acquirer.authorize({
+        terminalId: terminal.id,
+        amount: body.amount,
+        currency: body.currency,
+        ksn: Uint8Array.from(Buffer.from(body.ksn, 'hex')),
+        cardData: { iv: iv.bytes, ct: ct.bytes },
+        ...(body.pinBlock === undefined
+          ? {}
+          : { pinBlock: Uint8Array.from(Buffer.from(body.pinBlock, 'hex')) }),
+        now,
+      });
+      const id = newId('txn');
+      await ctx.store.recordTransaction({
+        id,
+        terminalId: terminal.id,
+        merchantId: terminal.merchantId,
+        at: now,
+        amount: body.amount,
+        currency: body.currency,
+        approved: result.approved,
+        code: result.approved ? null : result.code,
+        authCode: result.approved ? result.authCode : null,
+        cardToken: result.cardToken ?? null,
+        ticketJti: checked.claims.jti,
+      });
+      ctx.metrics.transactions.inc({ outcome: result.approved ? 'approved' : 'declined' });
+      let halted = false;
+      if (!result.approved && result.velocity?.action === 'halt') {
+        await ctx.store.setTerminalState(terminal.id, 'halted', `velocity: ${result.velocity.rule}`);
+        ctx.metrics.halts.inc({ source: 'velocity' });
+        await ctx.audit('velocity', 'terminal.halt', terminal.id, {
+          rule: result.velocity.rule,
+          transaction: id,
+        });
+        halted = true;
+      }
+      return result.approved
+        ? { transactionId: id, approved: true, authCode: result.authCode, halted }
+        : { transactionId: id, approved: false, code: result.code, reason: result.reason, halted };
+    },
+  );
+}

@@ -1,0 +1,781 @@
+/**
+ * The embedded store: SQLite through better-sqlite3, WAL mode, versioned migrations. better-sqlite3 is
+ * synchronous; each method does its work in one statement or one transaction and resolves, so the
+ * async interface holds without threads. Single-use operations are single UPDATE ... WHERE statements
+ * or transactions, so they are atomic even with several connections on one file.
+ */
+import Database from 'better-sqlite3';
+import {
+  StoreError,
+  type ApiTokenRow,
+  type AttestationRow,
+  type AuditDraftRow,
+  type AuditRow,
+  type ChallengeRow,
+  type CheckpointRow,
+  type EnrollmentCodeRow,
+  type MerchantRow,
+  type PolicyRow,
+  type ReferenceValuesRow,
+  type SigningKeyRow,
+  type Store,
+  type TerminalRow,
+  type TerminalState,
+  type TicketRow,
+  type TransactionRow,
+} from './types';
+
+/** Versioned migrations: index + 1 is the schema version. Never edit one that shipped; append. */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE merchants (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE terminals (
+    id TEXT PRIMARY KEY,
+    merchant_id TEXT NOT NULL REFERENCES merchants(id),
+    device_jwk TEXT NOT NULL,
+    device_jkt TEXT NOT NULL UNIQUE,
+    reader_serial TEXT NOT NULL,
+    last_counter INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'halted')),
+    state_reason TEXT,
+    interval_s INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_attested_at INTEGER
+  );
+  CREATE INDEX terminals_merchant ON terminals(merchant_id);
+  CREATE TABLE enrollment_codes (
+    code_hash TEXT PRIMARY KEY,
+    merchant_id TEXT NOT NULL REFERENCES merchants(id),
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    used_at INTEGER,
+    terminal_id TEXT
+  );
+  CREATE TABLE challenges (
+    value TEXT PRIMARY KEY,
+    terminal_id TEXT,
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+  CREATE INDEX challenges_expiry ON challenges(expires_at);
+  CREATE TABLE attestations (
+    id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    counter INTEGER,
+    tier TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    evidence_hash TEXT NOT NULL,
+    verdict TEXT NOT NULL
+  );
+  CREATE INDEX attestations_terminal ON attestations(terminal_id, at);
+  CREATE TABLE tickets (
+    jti TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    use TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX tickets_kid ON tickets(kid, expires_at);
+  CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    public_jwk TEXT NOT NULL,
+    encrypted_private_key TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'retired')),
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER,
+    verify_until INTEGER
+  );
+  CREATE TABLE reference_values (
+    id TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    build TEXT NOT NULL,
+    document TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+  );
+  CREATE TABLE policies (
+    version TEXT PRIMARY KEY,
+    document TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('active', 'shadow', 'inactive')),
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+  );
+  CREATE TABLE audit_entries (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE TABLE audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    at TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    signature TEXT NOT NULL
+  );
+  CREATE TABLE transactions (
+    id TEXT PRIMARY KEY,
+    terminal_id TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    approved INTEGER NOT NULL,
+    code TEXT,
+    auth_code TEXT,
+    card_token TEXT,
+    ticket_jti TEXT NOT NULL
+  );
+  CREATE INDEX transactions_terminal ON transactions(terminal_id, at);
+  CREATE TABLE velocity_events (key TEXT NOT NULL, at INTEGER NOT NULL, member TEXT NOT NULL DEFAULT '');
+  CREATE INDEX velocity_key ON velocity_events(key, at);
+  CREATE TABLE proof_jtis (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+  CREATE INDEX proof_jtis_expiry ON proof_jtis(expires_at);
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+  `,
+];
+
+type Row = Record<string, unknown>;
+const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
+const json = (v: unknown): Record<string, unknown> => JSON.parse(str(v)) as Record<string, unknown>;
+
+const toTerminal = (r: Row): TerminalRow => ({
+  id: str(r['id']),
+  merchantId: str(r['merchant_id']),
+  deviceJwk: str(r['device_jwk']),
+  deviceJkt: str(r['device_jkt']),
+  readerSerial: str(r['reader_serial']),
+  lastCounter: num(r['last_counter']),
+  state: str(r['state']) as TerminalState,
+  stateReason: strOrNull(r['state_reason']),
+  intervalS: num(r['interval_s']),
+  createdAt: num(r['created_at']),
+  lastAttestedAt: numOrNull(r['last_attested_at']),
+});
+const toChallenge = (r: Row): ChallengeRow => ({
+  value: str(r['value']),
+  terminalId: strOrNull(r['terminal_id']),
+  expiresAt: num(r['expires_at']),
+  createdAt: num(r['created_at']),
+  usedAt: numOrNull(r['used_at']),
+});
+const toCode = (r: Row): EnrollmentCodeRow => ({
+  codeHash: str(r['code_hash']),
+  merchantId: str(r['merchant_id']),
+  expiresAt: num(r['expires_at']),
+  createdAt: num(r['created_at']),
+  createdBy: str(r['created_by']),
+  usedAt: numOrNull(r['used_at']),
+  terminalId: strOrNull(r['terminal_id']),
+});
+const toKey = (r: Row): SigningKeyRow => ({
+  kid: str(r['kid']),
+  publicJwk: str(r['public_jwk']),
+  encryptedPrivateKey: str(r['encrypted_private_key']),
+  state: str(r['state']) as SigningKeyRow['state'],
+  createdAt: num(r['created_at']),
+  retiredAt: numOrNull(r['retired_at']),
+  verifyUntil: numOrNull(r['verify_until']),
+});
+const toPolicy = (r: Row): PolicyRow => ({
+  version: str(r['version']),
+  document: json(r['document']),
+  role: str(r['role']) as PolicyRow['role'],
+  createdAt: num(r['created_at']),
+  createdBy: str(r['created_by']),
+});
+const toAudit = (r: Row): AuditRow => ({
+  seq: num(r['seq']),
+  at: str(r['at']),
+  actor: str(r['actor']),
+  action: str(r['action']),
+  subject: str(r['subject']),
+  data: json(r['data']),
+  prevHash: str(r['prev_hash']),
+  hash: str(r['hash']),
+});
+const toAttestation = (r: Row): AttestationRow => ({
+  id: str(r['id']),
+  terminalId: str(r['terminal_id']),
+  at: num(r['at']),
+  purpose: str(r['purpose']),
+  counter: numOrNull(r['counter']),
+  tier: str(r['tier']),
+  policyVersion: str(r['policy_version']),
+  evidenceHash: str(r['evidence_hash']),
+  verdict: json(r['verdict']),
+});
+const toTransaction = (r: Row): TransactionRow => ({
+  id: str(r['id']),
+  terminalId: str(r['terminal_id']),
+  merchantId: str(r['merchant_id']),
+  at: num(r['at']),
+  amount: num(r['amount']),
+  currency: str(r['currency']),
+  approved: num(r['approved']) === 1,
+  code: strOrNull(r['code']),
+  authCode: strOrNull(r['auth_code']),
+  cardToken: strOrNull(r['card_token']),
+  ticketJti: str(r['ticket_jti']),
+});
+const toToken = (r: Row): ApiTokenRow => ({
+  id: str(r['id']),
+  tokenHash: str(r['token_hash']),
+  label: str(r['label']),
+  role: 'admin',
+  createdAt: num(r['created_at']),
+  revokedAt: numOrNull(r['revoked_at']),
+});
+
+function isUniqueViolation(e: unknown): boolean {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    'code' in e &&
+    typeof e.code === 'string' &&
+    (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+  );
+}
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for tests. */
+  readonly path: string;
+}
+
+/** Opens (creating if needed) and migrates a SQLite store. */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  const db = new Database(options.path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return new SqliteStore(db);
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new StoreError(
+      'POS_ERR_STORE',
+      `the store schema (version ${current}) is newer than this service (version ${MIGRATIONS.length})`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    const sql = MIGRATIONS[v] ?? '';
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+class SqliteStore implements Store {
+  readonly engine = 'sqlite';
+  private closed = false;
+  private readonly stmts = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  private st(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+  private get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.st(sql).get(...params) as Row | undefined;
+  }
+  private all(sql: string, ...params: unknown[]): Row[] {
+    return this.st(sql).all(...params) as Row[];
+  }
+  private run(sql: string, ...params: unknown[]): number {
+    return this.st(sql).run(...params).changes;
+  }
+
+  ping(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    try {
+      return Promise.resolve(this.get('SELECT 1 AS one')?.['one'] === 1);
+    } catch {
+      return Promise.resolve(false);
+    }
+  }
+  schemaVersion(): Promise<number> {
+    return Promise.resolve(this.db.pragma('user_version', { simple: true }) as number);
+  }
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.db.close();
+    }
+    return Promise.resolve();
+  }
+
+  getMeta(key: string): Promise<string | undefined> {
+    const r = this.get('SELECT value FROM meta WHERE key = ?', key);
+    return Promise.resolve(r === undefined ? undefined : str(r['value']));
+  }
+  initMeta(key: string, value: string): Promise<boolean> {
+    return Promise.resolve(
+      this.run('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)', key, value) === 1,
+    );
+  }
+  setMeta(key: string, value: string): Promise<void> {
+    this.run(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      key,
+      value,
+    );
+    return Promise.resolve();
+  }
+
+  createMerchant(row: MerchantRow): Promise<void> {
+    this.run(
+      'INSERT INTO merchants (id, name, created_at) VALUES (?, ?, ?)',
+      row.id,
+      row.name,
+      row.createdAt,
+    );
+    return Promise.resolve();
+  }
+  getMerchant(id: string): Promise<MerchantRow | undefined> {
+    const r = this.get('SELECT * FROM merchants WHERE id = ?', id);
+    return Promise.resolve(
+      r === undefined
+        ? undefined
+        : { id: str(r['id']), name: str(r['name']), createdAt: num(r['created_at']) },
+    );
+  }
+
+  createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void> {
+    this.run(
+      'INSERT INTO enrollment_codes (code_hash, merchant_id, expires_at, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
+      row.codeHash,
+      row.merchantId,
+      row.expiresAt,
+      row.createdAt,
+      row.createdBy,
+    );
+    return Promise.resolve();
+  }
+  consumeEnrollmentCode(
+    codeHash: string,
+    now: number,
+    terminalId: string,
+  ): Promise<EnrollmentCodeRow | undefined> {
+    const changed = this.run(
+      'UPDATE enrollment_codes SET used_at = ?, terminal_id = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?',
+      now,
+      terminalId,
+      codeHash,
+      now,
+    );
+    if (changed !== 1) return Promise.resolve(undefined);
+    const r = this.get('SELECT * FROM enrollment_codes WHERE code_hash = ?', codeHash);
+    return Promise.resolve(r === undefined ? undefined : toCode(r));
+  }
+
+  createTerminal(row: TerminalRow): Promise<void> {
+    try {
+      this.run(
+        `INSERT INTO terminals (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
+           interval_s, created_at, last_attested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.id,
+        row.merchantId,
+        row.deviceJwk,
+        row.deviceJkt,
+        row.readerSerial,
+        row.lastCounter,
+        row.state,
+        row.stateReason,
+        row.intervalS,
+        row.createdAt,
+        row.lastAttestedAt,
+      );
+    } catch (e) {
+      if (isUniqueViolation(e))
+        throw new StoreError('POS_ERR_ENROLLMENT_KEY_IN_USE', 'device key already enrolled');
+      throw e;
+    }
+    return Promise.resolve();
+  }
+  getTerminal(id: string): Promise<TerminalRow | undefined> {
+    const r = this.get('SELECT * FROM terminals WHERE id = ?', id);
+    return Promise.resolve(r === undefined ? undefined : toTerminal(r));
+  }
+  countTerminals(): Promise<number> {
+    return Promise.resolve(num(this.get('SELECT COUNT(*) AS n FROM terminals')?.['n']));
+  }
+  advanceTerminalCounter(id: string, counter: number, at: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        'UPDATE terminals SET last_counter = ?, last_attested_at = ? WHERE id = ? AND last_counter < ?',
+        counter,
+        at,
+        id,
+        counter,
+      ) === 1,
+    );
+  }
+  setTerminalState(id: string, state: TerminalState, reason: string | null): Promise<boolean> {
+    return Promise.resolve(
+      this.run('UPDATE terminals SET state = ?, state_reason = ? WHERE id = ?', state, reason, id) === 1,
+    );
+  }
+
+  createChallenge(row: Omit<ChallengeRow, 'usedAt'>): Promise<void> {
+    this.run(
+      'INSERT INTO challenges (value, terminal_id, expires_at, created_at) VALUES (?, ?, ?, ?)',
+      row.value,
+      row.terminalId,
+      row.expiresAt,
+      row.createdAt,
+    );
+    return Promise.resolve();
+  }
+  consumeChallenge(value: string, now: number): Promise<ChallengeRow | undefined> {
+    const tx = this.db.transaction((): ChallengeRow | undefined => {
+      const r = this.get('SELECT * FROM challenges WHERE value = ?', value);
+      if (r === undefined) return undefined;
+      const before = toChallenge(r);
+      if (before.usedAt === null) this.run('UPDATE challenges SET used_at = ? WHERE value = ?', now, value);
+      return before;
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  purgeChallenges(before: number): Promise<number> {
+    return Promise.resolve(this.run('DELETE FROM challenges WHERE expires_at < ?', before));
+  }
+
+  recordAttestation(row: AttestationRow): Promise<void> {
+    this.run(
+      `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id,
+      row.terminalId,
+      row.at,
+      row.purpose,
+      row.counter,
+      row.tier,
+      row.policyVersion,
+      row.evidenceHash,
+      JSON.stringify(row.verdict),
+    );
+    return Promise.resolve();
+  }
+  listAttestations(terminalId: string, limit: number): Promise<AttestationRow[]> {
+    return Promise.resolve(
+      this.all(
+        'SELECT * FROM attestations WHERE terminal_id = ? ORDER BY at DESC, rowid DESC LIMIT ?',
+        terminalId,
+        limit,
+      ).map(toAttestation),
+    );
+  }
+  countAttestations(): Promise<number> {
+    return Promise.resolve(num(this.get('SELECT COUNT(*) AS n FROM attestations')?.['n']));
+  }
+
+  recordTicket(row: TicketRow): Promise<void> {
+    this.run(
+      'INSERT INTO tickets (jti, terminal_id, use, kid, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      row.jti,
+      row.terminalId,
+      row.use,
+      row.kid,
+      row.issuedAt,
+      row.expiresAt,
+    );
+    return Promise.resolve();
+  }
+  getTicket(jti: string): Promise<TicketRow | undefined> {
+    const r = this.get('SELECT * FROM tickets WHERE jti = ?', jti);
+    return Promise.resolve(
+      r === undefined
+        ? undefined
+        : {
+            jti: str(r['jti']),
+            terminalId: str(r['terminal_id']),
+            use: str(r['use']),
+            kid: str(r['kid']),
+            issuedAt: num(r['issued_at']),
+            expiresAt: num(r['expires_at']),
+          },
+    );
+  }
+  lastTicketExpiry(kid: string): Promise<number | undefined> {
+    const r = this.get('SELECT MAX(expires_at) AS m FROM tickets WHERE kid = ?', kid);
+    const m = r?.['m'];
+    return Promise.resolve(m === null || m === undefined ? undefined : num(m));
+  }
+
+  putSigningKey(row: SigningKeyRow): Promise<void> {
+    this.run(
+      `INSERT INTO signing_keys (kid, public_jwk, encrypted_private_key, state, created_at, retired_at, verify_until)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      row.kid,
+      row.publicJwk,
+      row.encryptedPrivateKey,
+      row.state,
+      row.createdAt,
+      row.retiredAt,
+      row.verifyUntil,
+    );
+    return Promise.resolve();
+  }
+  listSigningKeys(): Promise<SigningKeyRow[]> {
+    return Promise.resolve(this.all('SELECT * FROM signing_keys ORDER BY created_at, kid').map(toKey));
+  }
+  retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void> {
+    this.run(
+      "UPDATE signing_keys SET state = 'retired', retired_at = ?, verify_until = ? WHERE kid = ?",
+      retiredAt,
+      verifyUntil,
+      kid,
+    );
+    return Promise.resolve();
+  }
+  deleteSigningKey(kid: string): Promise<void> {
+    this.run('DELETE FROM signing_keys WHERE kid = ?', kid);
+    return Promise.resolve();
+  }
+
+  putReferenceValues(row: ReferenceValuesRow): Promise<void> {
+    this.run(
+      'INSERT INTO reference_values (id, version, build, document, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
+      row.id,
+      row.version,
+      row.build,
+      JSON.stringify(row.document),
+      row.createdAt,
+      row.createdBy,
+    );
+    return Promise.resolve();
+  }
+  listReferenceValues(): Promise<ReferenceValuesRow[]> {
+    return Promise.resolve(
+      this.all('SELECT * FROM reference_values ORDER BY created_at, id').map((r) => ({
+        id: str(r['id']),
+        version: str(r['version']),
+        build: str(r['build']) as ReferenceValuesRow['build'],
+        document: json(r['document']),
+        createdAt: num(r['created_at']),
+        createdBy: str(r['created_by']),
+      })),
+    );
+  }
+  deleteReferenceValues(id: string): Promise<boolean> {
+    return Promise.resolve(this.run('DELETE FROM reference_values WHERE id = ?', id) === 1);
+  }
+
+  putPolicy(row: PolicyRow): Promise<void> {
+    try {
+      this.run(
+        'INSERT INTO policies (version, document, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
+        row.version,
+        JSON.stringify(row.document),
+        row.role,
+        row.createdAt,
+        row.createdBy,
+      );
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new StoreError('POS_ERR_POLICY_EXISTS', 'policy version exists');
+      throw e;
+    }
+    return Promise.resolve();
+  }
+  getPolicy(version: string): Promise<PolicyRow | undefined> {
+    const r = this.get('SELECT * FROM policies WHERE version = ?', version);
+    return Promise.resolve(r === undefined ? undefined : toPolicy(r));
+  }
+  listPolicies(): Promise<PolicyRow[]> {
+    return Promise.resolve(this.all('SELECT * FROM policies ORDER BY created_at, version').map(toPolicy));
+  }
+  activatePolicy(version: string): Promise<boolean> {
+    const tx = this.db.transaction((): boolean => {
+      if (this.get('SELECT 1 FROM policies WHERE version = ?', version) === undefined) return false;
+      this.run("UPDATE policies SET role = 'inactive' WHERE role = 'active'");
+      this.run("UPDATE policies SET role = 'active' WHERE version = ?", version);
+      return true;
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  setPolicyShadow(version: string, shadow: boolean): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        "UPDATE policies SET role = ? WHERE version = ? AND role <> 'active'",
+        shadow ? 'shadow' : 'inactive',
+        version,
+      ) === 1,
+    );
+  }
+
+  appendAudit(
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    const tx = this.db.transaction((): AuditRow => {
+      const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
+      const entry = chain(head === undefined ? undefined : toAudit(head), draft);
+      this.run(
+        'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        entry.seq,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.subject,
+        JSON.stringify(entry.data),
+        entry.prevHash,
+        entry.hash,
+      );
+      return entry;
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  auditHead(): Promise<AuditRow | undefined> {
+    const r = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
+    return Promise.resolve(r === undefined ? undefined : toAudit(r));
+  }
+  listAudit(afterSeq: number, limit: number): Promise<AuditRow[]> {
+    return Promise.resolve(
+      this.all('SELECT * FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?', afterSeq, limit).map(
+        toAudit,
+      ),
+    );
+  }
+  putCheckpoint(row: CheckpointRow): Promise<void> {
+    this.run(
+      'INSERT OR REPLACE INTO audit_checkpoints (seq, hash, at, kid, signature) VALUES (?, ?, ?, ?, ?)',
+      row.seq,
+      row.hash,
+      row.at,
+      row.kid,
+      row.signature,
+    );
+    return Promise.resolve();
+  }
+  listCheckpoints(): Promise<CheckpointRow[]> {
+    return Promise.resolve(
+      this.all('SELECT * FROM audit_checkpoints ORDER BY seq').map((r) => ({
+        seq: num(r['seq']),
+        hash: str(r['hash']),
+        at: str(r['at']),
+        kid: str(r['kid']),
+        signature: str(r['signature']),
+      })),
+    );
+  }
+
+  recordTransaction(row: TransactionRow): Promise<void> {
+    this.run(
+      `INSERT INTO transactions (id, terminal_id, merchant_id, at, amount, currency, approved, code, auth_code, card_token, ticket_jti)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id,
+      row.terminalId,
+      row.merchantId,
+      row.at,
+      row.amount,
+      row.currency,
+      row.approved ? 1 : 0,
+      row.code,
+      row.authCode,
+      row.cardToken,
+      row.ticketJti,
+    );
+    return Promise.resolve();
+  }
+  listTransactions(terminalId: string, limit: number): Promise<TransactionRow[]> {
+    return Promise.resolve(
+      this.all(
+        'SELECT * FROM transactions WHERE terminal_id = ? ORDER BY at DESC, rowid DESC LIMIT ?',
+        terminalId,
+        limit,
+      ).map(toTransaction),
+    );
+  }
+
+  velocityHit(key: string, now: number, windowMs: number): Promise<number> {
+    const tx = this.db.transaction((): number => {
+      this.run('DELETE FROM velocity_events WHERE key = ? AND at <= ?', key, now - windowMs);
+      this.run("INSERT INTO velocity_events (key, at, member) VALUES (?, ?, '')", key, now);
+      return num(
+        this.get('SELECT COUNT(*) AS n FROM velocity_events WHERE key = ? AND at > ?', key, now - windowMs)?.[
+          'n'
+        ],
+      );
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number> {
+    const tx = this.db.transaction((): number => {
+      this.run('DELETE FROM velocity_events WHERE key = ? AND at <= ?', key, now - windowMs);
+      this.run('INSERT INTO velocity_events (key, at, member) VALUES (?, ?, ?)', key, now, member);
+      return num(
+        this.get(
+          'SELECT COUNT(DISTINCT member) AS n FROM velocity_events WHERE key = ? AND at > ?',
+          key,
+          now - windowMs,
+        )?.['n'],
+      );
+    });
+    return Promise.resolve(tx.immediate());
+  }
+
+  rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean> {
+    const tx = this.db.transaction((): boolean => {
+      this.run('DELETE FROM proof_jtis WHERE expires_at < ?', now);
+      return (
+        this.run('INSERT OR IGNORE INTO proof_jtis (jti, expires_at) VALUES (?, ?)', jti, expiresAt) === 1
+      );
+    });
+    return Promise.resolve(tx.immediate());
+  }
+
+  createApiToken(row: ApiTokenRow): Promise<void> {
+    this.run(
+      'INSERT INTO api_tokens (id, token_hash, label, role, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)',
+      row.id,
+      row.tokenHash,
+      row.label,
+      row.role,
+      row.createdAt,
+      row.revokedAt,
+    );
+    return Promise.resolve();
+  }
+  findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined> {
+    const r = this.get('SELECT * FROM api_tokens WHERE token_hash = ?', tokenHash);
+    return Promise.resolve(r === undefined ? undefined : toToken(r));
+  }
+  listApiTokens(): Promise<ApiTokenRow[]> {
+    return Promise.resolve(this.all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken));
+  }
+  revokeApiToken(id: string, at: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1,
+    );
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The store interface: everything the service keeps. Every method is async and speaks plain values
+ * (numbers are milliseconds since the epoch unless named otherwise, JSON documents are plain objects),
+ * so a PostgreSQL implementation can satisfy it without any SQLite assumption leaking upwards. The
+ * conformance suite in backend/test/store/conformance.ts runs against any implementation.
+ *
+ * Single-use and monotonic operations (`consumeEnrollmentCode`, `consumeChallenge`,
+ * `advanceTerminalCounter`, `rememberProofJti`, `appendAudit`) are atomic: exactly one of two racing
+ * callers wins.
+ */
+
+export type TerminalState = 'active' | 'halted';
+
+export interface MerchantRow {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: number;
+}
+
+export interface TerminalRow {
+  readonly id: string;
+  readonly merchantId: string;
+  /** The device public key as a JWK (JSON text of a P-256 public JWK). */
+  readonly deviceJwk: string;
+  /** RFC 7638 thumbprint of the device key; unique. */
+  readonly deviceJkt: string;
+  readonly readerSerial: string;
+  /** Highest evidence counter accepted so far; -1 when none. */
+  readonly lastCounter: number;
+  readonly state: TerminalState;
+  readonly stateReason: string | null;
+  /** Seconds between periodic attestations. */
+  readonly intervalS: number;
+  readonly createdAt: number;
+  readonly lastAttestedAt: number | null;
+}
+
+export interface EnrollmentCodeRow {
+  /** SHA-256 (hex) of the code; the code itself is never stored. */
+  readonly codeHash: string;
+  readonly merchantId: string;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+  readonly createdBy: string;
+  readonly usedAt: number | null;
+  readonly terminalId: string | null;
+}
+
+export interface ChallengeRow {
+  /** base64url of the 32 random bytes. */
+  readonly value: string;
+  /** null: an enrollment challenge. */
+  readonly terminalId: string | null;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+  readonly usedAt: number | null;
+}
+
+export interface AttestationRow {
+  readonly id: string;
+  readonly terminalId: string;
+  readonly at: number;
+  readonly purpose: string;
+  readonly counter: number | null;
+  readonly tier: string;
+  readonly policyVersion: string;
+  /** SHA-256 (hex) of the evidence JWS. */
+  readonly evidenceHash: string;
+  /** The verdict and verifier outcomes, as a JSON document. */
+  readonly verdict: Record<string, unknown>;
+}
+
+export interface TicketRow {
+  readonly jti: string;
+  readonly terminalId: string;
+  readonly use: string;
+  readonly kid: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+export type SigningKeyState = 'active' | 'retired';
+
+export interface SigningKeyRow {
+  readonly kid: string;
+  /** Public JWK as JSON text. */
+  readonly publicJwk: string;
+  /** The PKCS#8 private key, AES-256-GCM encrypted under the master key (base64url iv.ct.tag). */
+  readonly encryptedPrivateKey: string;
+  readonly state: SigningKeyState;
+  readonly createdAt: number;
+  readonly retiredAt: number | null;
+  /** A retired key stays published until this time (its last ticket's expiry plus skew). */
+  readonly verifyUntil: number | null;
+}
+
+export interface ReferenceValuesRow {
+  readonly id: string;
+  readonly version: string;
+  readonly build: 'release' | 'development';
+  /** The reference-values document (ReferenceValues) as JSON. */
+  readonly document: Record<string, unknown>;
+  readonly createdAt: number;
+  readonly createdBy: string;
+}
+
+export type PolicyRole = 'active' | 'shadow' | 'inactive';
+
+export interface PolicyRow {
+  readonly version: string;
+  readonly document: Record<string, unknown>;
+  readonly role: PolicyRole;
+  readonly createdAt: number;
+  readonly createdBy: string;
+}
+
+export interface AuditRow {
+  readonly seq: number;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly data: Record<string, unknown>;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface AuditDraftRow {
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly data: Record<string, unknown>;
+}
+
+export interface CheckpointRow {
+  readonly seq: number;
+  readonly hash: string;
+  readonly at: string;
+  readonly kid: string;
+  readonly signature: string;
+}
+
+export interface TransactionRow {
+  readonly id: string;
+  readonly terminalId: string;
+  readonly merchantId: string;
+  readonly at: number;
+  readonly amount: number;
+  readonly currency: string;
+  readonly approved: boolean;
+  readonly code: string | null;
+  readonly authCode: string | null;
+  /** A token of the card (never the PAN). */
+  readonly cardToken: string | null;
+  readonly ticketJti: string;
+}
+
+export interface ApiTokenRow {
+  readonly id: string;
+  /** SHA-256 (hex) of the token; the token itself is never stored. */
+  readonly tokenHash: string;
+  readonly label: string;
+  readonly role: 'admin';
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface Store {
+  /** Engine name, for /readyz and logs. */
+  readonly engine: string;
+  /** Cheap round trip: resolves true when the store answers. */
+  ping(): Promise<boolean>;
+  /** The schema version after migrations. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+
+  getMeta(key: string): Promise<string | undefined>;
+  /** Sets a value only when the key is absent; resolves true when it set it. */
+  initMeta(key: string, value: string): Promise<boolean>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  createMerchant(row: MerchantRow): Promise<void>;
+  getMerchant(id: string): Promise<MerchantRow | undefined>;
+
+  createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void>;
+  /** Marks an unexpired, unused code used by `terminalId`; undefined when unknown, used or expired. */
+  consumeEnrollmentCode(
+    codeHash: string,
+    now: number,
+    terminalId: string,
+  ): Promise<EnrollmentCodeRow | undefined>;
+
+  /** Fails (rejects with code POS_ERR_ENROLLMENT_KEY_IN_USE) when the device key is already enrolled. */
+  createTerminal(row: TerminalRow): Promise<void>;
+  getTerminal(id: string): Promise<TerminalRow | undefined>;
+  countTerminals(): Promise<number>;
+  /** Sets lastCounter when `counter` is above the stored one; resolves false otherwise (replay, race). */
+  advanceTerminalCounter(id: string, counter: number, at: number): Promise<boolean>;
+  setTerminalState(id: string, state: TerminalState, reason: string | null): Promise<boolean>;
+
+  createChallenge(row: Omit<ChallengeRow, 'usedAt'>): Promise<void>;
+  /**
+   * Marks a challenge used and returns the row as it was before (`usedAt` null on first use, the first
+   * use's time on any later call). undefined when the store never issued it.
+   */
+  consumeChallenge(value: string, now: number): Promise<ChallengeRow | undefined>;
+  /** Deletes challenges that expired before `before`; returns how many. */
+  purgeChallenges(before: number): Promise<number>;
+
+  recordAttestation(row: AttestationRow): Promise<void>;
+  listAttestations(terminalId: string, limit: number): Promise<AttestationRow[]>;
+  countAttestations(): Promise<number>;
+
+  recordTicket(row: TicketRow): Promise<void>;
+  getTicket(jti: string): Promise<TicketRow | undefined>;
+  /** The latest expiry of any ticket signed with `kid`, or undefined. */
+  lastTicketExpiry(kid: string): Promise<number | undefined>;
+
+  putSigningKey(row: SigningKeyRow): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRow[]>;
+  retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void>;
+  deleteSigningKey(kid: string): Promise<void>;
+
+  putReferenceValues(row: ReferenceValuesRow): Promise<void>;
+  listReferenceValues(): Promise<ReferenceValuesRow[]>;
+  deleteReferenceValues(id: string): Promise<boolean>;
+
+  /** Rejects (POS_ERR_POLICY_EXISTS) when the version exists: policy versions are immutable. */
+  putPolicy(row: PolicyRow): Promise<void>;
+  getPolicy(version: string): Promise<PolicyRow | undefined>;
+  listPolicies(): Promise<PolicyRow[]>;
+  /** Makes `version` the one active policy (the previous active one becomes inactive). */
+  activatePolicy(version: string): Promise<boolean>;
+  /** Sets or clears shadow mode of `version` (never on the active one). */
+  setPolicyShadow(version: string, shadow: boolean): Promise<boolean>;
+
+  /** Appends atomically: `chain` gets the current head and returns the new entry. */
+  appendAudit(
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
+  auditHead(): Promise<AuditRow | undefined>;
+  listAudit(afterSeq: number, limit: number): Promise<AuditRow[]>;
+  putCheckpoint(row: CheckpointRow): Promise<void>;
+  listCheckpoints(): Promise<CheckpointRow[]>;
+
+  recordTransaction(row: TransactionRow): Promise<void>;
+  listTransactions(terminalId: string, limit: number): Promise<TransactionRow[]>;
+
+  /** Adds one event under `key` at `now`; returns the number of events of that key in (now - windowMs, now]. */
+  velocityHit(key: string, now: number, windowMs: number): Promise<number>;
+  /** Adds `member` to the set under `key`; returns the number of distinct members seen in the window. */
+  velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number>;
+
+  /** Remembers a proof jti until `expiresAt`; resolves false when it was already remembered (replay). */
+  rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean>;
+
+  createApiToken(row: ApiTokenRow): Promise<void>;
+  findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined>;
+  listApiTokens(): Promise<ApiTokenRow[]>;
+  revokeApiToken(id: string, at: number): Promise<boolean>;
+}
+
+/** A store operation that failed for a reason the caller should report with its code. */
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: 'POS_ERR_STORE' | 'POS_ERR_ENROLLMENT_KEY_IN_USE' | 'POS_ERR_POLICY_EXISTS',
+    message: string,
+  ) {
+    super(message);
+  }
+}

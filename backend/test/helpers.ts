@@ -1,0 +1,211 @@
+/**
+ * Test harness: an app on an in-memory SQLite store with an injected clock, an admin token, and a
+ * simulated terminal (device key on node:crypto) that makes evidence and Pos-Proofs.
+ */
+import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { jwkThumbprint, toBase64url, type P256Jwk } from '@pos/shared';
+import { buildApp } from '../src/server/app';
+import { hashApiToken, newAdminToken, type ServiceConfig } from '../src/server/context';
+import { KeyRing } from '../src/keys/keyring';
+import { openSqliteStore } from '../src/store/sqlite';
+import type { Store } from '../src/store/types';
+
+export const ISSUER = 'http://backend.test';
+export const CODE_HASH = 'ab'.repeat(32);
+export const APP_VERSION = '1.2.3';
+
+export interface Harness {
+  app: FastifyInstance;
+  store: Store;
+  keys: KeyRing;
+  clock: { t: number; now(): number };
+  adminToken: string;
+  admin(method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function makeHarness(config: Partial<ServiceConfig> = {}): Promise<Harness> {
+  const store = openSqliteStore({ path: ':memory:' });
+  const clock = {
+    t: Date.UTC(2026, 10, 29, 12, 0, 0),
+    now(): number {
+      return this.t;
+    },
+  };
+  const ticketLifetimeS = config.ticketLifetimeS ?? 60;
+  const opened = await KeyRing.open(store, randomBytes(32), clock.now(), { ticketLifetimeS });
+  if (!opened.ok) throw new Error(opened.code);
+  const keys = opened.ring;
+  const app = await buildApp({
+    store,
+    keys,
+    clock,
+    config: { issuer: ISSUER, rateLimitPerMinute: false, ...config },
+    defaultMetrics: false,
+  });
+  const adminToken = newAdminToken();
+  await store.createApiToken({
+    id: 'tok_admin',
+    tokenHash: hashApiToken(adminToken),
+    label: 'test admin',
+    role: 'admin',
+    createdAt: clock.now(),
+    revokedAt: null,
+  });
+  const h: Harness = {
+    app,
+    store,
+    keys,
+    clock,
+    adminToken,
+    admin: (method, url, body) =>
+      app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${adminToken}` },
+        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+      }),
+    close: () => app.close(),
+  };
+  return h;
+}
+
+/** Reference values matching the simulated terminal's evidence. */
+export async function seedReferenceValues(h: Harness): Promise<void> {
+  const res = await h.admin('POST', '/v1/reference-values', {
+    version: APP_VERSION,
+    build: 'release',
+    codeHashes: [CODE_HASH],
+    allowedShells: ['headless', 'electron'],
+  });
+  if (res.statusCode !== 201) throw new Error(`reference values: ${res.body}`);
+}
+
+const b64json = (o: unknown): string => toBase64url(Buffer.from(JSON.stringify(o), 'utf8'));
+const sha256b64 = (data: string | Buffer): string => createHash('sha256').update(data).digest('base64url');
+
+export class SimTerminal {
+  readonly privateKey: KeyObject;
+  readonly jwk: P256Jwk;
+  readonly jkt: string;
+  id = '';
+  counter = 0;
+  readerSerial = 'RDR-0001';
+
+  constructor(private readonly h: Harness) {
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.privateKey = pair.privateKey;
+    const j = pair.publicKey.export({ format: 'jwk' }) as { x: string; y: string };
+    this.jwk = { kty: 'EC', crv: 'P-256', x: j.x, y: j.y };
+    this.jkt = jwkThumbprint(this.jwk);
+  }
+
+  signJws(header: Record<string, unknown>, payload: unknown): string {
+    const input = `${b64json(header)}.${b64json(payload)}`;
+    const sig = sign('sha256', Buffer.from(input), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${toBase64url(sig)}`;
+  }
+
+  claims(challenge: string, purpose: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+    this.counter += 1;
+    return {
+      iss: purpose === 'enrollment' ? 'enrolling' : this.id,
+      iat: Math.floor(this.h.clock.now() / 1000),
+      challenge,
+      counter: this.counter,
+      purpose,
+      app: { version: APP_VERSION, build: 'release', codeHash: CODE_HASH },
+      shell: 'headless',
+      measurements: [
+        { name: 'debugger', status: 'ok', method: 'test' },
+        { name: 'inspector', status: 'ok', method: 'test' },
+      ],
+      time: this.h.clock.now(),
+      ...extra,
+    };
+  }
+
+  evidence(challenge: string, purpose: string, extra: Record<string, unknown> = {}): string {
+    const header: Record<string, unknown> = { alg: 'ES256', typ: 'pos-evidence+jwt' };
+    if (purpose === 'enrollment') header['jwk'] = this.jwk;
+    return this.signJws(header, this.claims(challenge, purpose, extra));
+  }
+
+  proof(
+    method: string,
+    path: string,
+    body: string,
+    opts: { ticket?: string; kid?: string; iat?: number; jti?: string } = {},
+  ): string {
+    return this.signJws(
+      { alg: 'ES256', typ: 'pos-proof+jwt', kid: opts.kid ?? this.id },
+      {
+        htm: method,
+        htu: `${ISSUER}${path}`,
+        iat: opts.iat ?? Math.floor(this.h.clock.now() / 1000),
+        jti: opts.jti ?? toBase64url(randomBytes(16)),
+        bh: sha256b64(Buffer.from(body, 'utf8')),
+        ...(opts.ticket === undefined ? {} : { ath: sha256b64(opts.ticket) }),
+      },
+    );
+  }
+
+  async challenge(forEnrollment = false): Promise<string> {
+    const res = await this.h.app.inject({
+      method: 'POST',
+      url: '/v1/challenges',
+      payload: forEnrollment ? {} : { terminalId: this.id },
+    });
+    if (res.statusCode !== 201) throw new Error(`challenge: ${res.body}`);
+    return res.json<{ challenge: string }>().challenge;
+  }
+
+  /** Creates a merchant and a code, then enrolls. Returns the enrollment response. */
+  async enroll(): Promise<LightMyRequestResponse> {
+    const m = await this.h.admin('POST', '/v1/merchants', { name: 'Corner shop' });
+    const merchantId = m.json<{ merchantId: string }>().merchantId;
+    const c = await this.h.admin('POST', `/v1/merchants/${merchantId}/enrollment-codes`, {});
+    const code = c.json<{ code: string }>().code;
+    const challenge = await this.challenge(true);
+    const res = await this.h.app.inject({
+      method: 'POST',
+      url: '/v1/enrollments',
+      payload: {
+        code,
+        deviceJwk: this.jwk,
+        readerSerial: this.readerSerial,
+        evidence: this.evidence(challenge, 'enrollment'),
+      },
+    });
+    if (res.statusCode === 201) this.id = res.json<{ terminalId: string }>().terminalId;
+    return res;
+  }
+
+  /** Sends evidence (already made) to /v1/attestations with a fresh proof. */
+  async submit(
+    evidence: string,
+    extra: Record<string, unknown> = {},
+    proofOpts: { kid?: string } = {},
+  ): Promise<LightMyRequestResponse> {
+    const body = JSON.stringify({ evidence, ...extra });
+    return this.h.app.inject({
+      method: 'POST',
+      url: '/v1/attestations',
+      headers: {
+        'content-type': 'application/json',
+        'pos-proof': this.proof('POST', '/v1/attestations', body, proofOpts),
+      },
+      payload: body,
+    });
+  }
+
+  async attest(
+    purpose = 'periodic',
+    extra: Record<string, unknown> = {},
+    body: Record<string, unknown> = {},
+  ): Promise<LightMyRequestResponse> {
+    const challenge = await this.challenge();
+    return this.submit(this.evidence(challenge, purpose, extra), body);
+  }
+}
