@@ -105,6 +105,8 @@ export function hostDecryptCard(data: EncryptedCardData, ksn: AesKsn): CardRecor
   return card.card;
 }
 
-export function digits(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0) - 0x30);
+export function digits(text: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) - 0x30;
+  return out;
 }

@@ -128,7 +128,22 @@ export class ReaderService {
       }
       case 'error':
         return undefined;
-      default:
+      case 'offer':
+      case 'accept':
+      case 'hello':
+      case 'reader-hello':
+      case 'terminal-auth':
+      case 'rec':
+      case 'finished':
+      case 'status':
+      case 'started':
+      case 'card-inserted':
+      case 'card-tapped':
+      case 'card-removed':
+      case 'ticket-ok':
+      case 'pin-block':
+      case 'aborted':
+      case 'tamper':
         return errorMessage(
           'id' in msg ? msg.id : 0,
           'POS_ERR_READER_UNEXPECTED',
@@ -177,7 +192,12 @@ export class ReaderService {
         this.closeSession();
         port.close('POS_ERR_READER_TAMPERED');
         return;
-      default:
+      case 'state':
+      case 'ticket':
+      case 'pin-block':
+      case 'session':
+      case 'battery':
+      case 'fault':
         return;
     }
   }
