@@ -270,7 +270,24 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
-  return new SqliteStore(db);
+  return rejectingSyncThrows(new SqliteStore(db));
+}
+
+/** better-sqlite3 throws synchronously; the interface promises rejections. */
+function rejectingSyncThrows(store: Store): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver): unknown {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        try {
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        } catch (e) {
+          return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      };
+    },
+  });
 }
 
 function migrate(db: Database.Database): void {

@@ -313,13 +313,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       });
       const policies = await loadPolicies(ctx);
       const verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
-      ctx.metrics.attestations.inc({ tier: verdict.tier });
       if (
         verdict.halt ||
         verdict.tier === 'contraindicated' ||
         verdict.tier === 'none' ||
         appraisal.claims === undefined
       ) {
+        ctx.metrics.attestations.inc({ tier: verdict.tier });
         const codes = verdict.reasons.map((r) => r.code).join(', ');
         throw new ServiceError(
           403,

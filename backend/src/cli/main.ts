@@ -1,0 +1,332 @@
+/**
+ * `pos-backend`: runs the A&M service, and verifies or exports its audit chain.
+ *
+ *   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
+ *   pos-backend audit verify|export [--data-dir DIR]
+ *   pos-backend token rotate [--data-dir DIR]
+ *
+ * The first stdout line of the server is `{"event":"listening","url":...}`; logs (pino JSON) go to
+ * stderr, with secrets redacted.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
+import { z } from 'zod';
+import { generateMasterKeyText, KeyRing, parseMasterKey } from '../keys/keyring';
+import { buildApp } from '../server/app';
+import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
+import { verifyAuditChain } from '../server/domain';
+import { REDACT_PATHS } from '../server/logging';
+import { readAudit } from '../server/routes/operator';
+import { openSqliteStore } from '../store/sqlite';
+import type { Store } from '../store/types';
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export const DEFAULT_DATA_DIR = '.data/backend';
+export const STORE_FILE = 'backend.sqlite';
+export const DEV_MASTER_KEY_FILE = 'master.key';
+
+const USAGE = `Usage:
+  pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
+  pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
+  pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
+  pos-backend token rotate [--data-dir DIR]     revoke every admin token and print a new one
+
+Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080.
+Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
+key is generated in the data directory (with a warning).`;
+
+const OptionsSchema = z.strictObject({
+  'data-dir': z.string().min(1).max(4096).default(DEFAULT_DATA_DIR),
+  port: z
+    .string()
+    .regex(/^[0-9]{1,5}$/)
+    .transform(Number)
+    .refine((n) => n <= 65535, 'port must be 0-65535')
+    .default(8080),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.:_-]{1,253}$/)
+    .default('127.0.0.1'),
+  issuer: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+$/, 'issuer is a base URL without a path, like https://am.example.com')
+    .optional(),
+  'master-key-file': z.string().min(1).max(4096).optional(),
+  help: z.boolean().optional(),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+function parse(argv: readonly string[]): { positionals: string[]; options: Options } | string {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'data-dir': { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        issuer: { type: 'string' },
+        'master-key-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    return e instanceof Error ? (e.message.split('\n')[0] ?? 'bad arguments') : 'bad arguments';
+  }
+  const options = OptionsSchema.safeParse(parsed.values);
+  if (!options.success) {
+    const issue = options.error.issues[0];
+    return `--${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'invalid'}`;
+  }
+  return { positionals: parsed.positionals, options: options.data };
+}
+
+function loadMasterKey(
+  options: Options,
+  dataDir: string,
+  io: CliIo,
+  env: NodeJS.ProcessEnv,
+): Uint8Array | string {
+  let text: string;
+  if (env['POS_MASTER_KEY'] !== undefined && env['POS_MASTER_KEY'] !== '') {
+    text = env['POS_MASTER_KEY'];
+  } else if (options['master-key-file'] !== undefined) {
+    try {
+      text = readFileSync(options['master-key-file'], 'utf8');
+    } catch {
+      return 'POS_ERR_MASTER_KEY_INVALID: the master key file cannot be read';
+    }
+  } else {
+    const file = join(dataDir, DEV_MASTER_KEY_FILE);
+    if (!existsSync(file)) {
+      writeFileSync(file, `${generateMasterKeyText()}\n`, { mode: 0o600 });
+      io.err(`WARNING: generated a DEVELOPMENT master key in ${file}.`);
+    } else {
+      io.err(`WARNING: using the DEVELOPMENT master key in ${file}.`);
+    }
+    io.err(
+      'WARNING: in production set POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file, kept apart from the data directory.',
+    );
+    text = readFileSync(file, 'utf8');
+  }
+  const parsed = parseMasterKey(text);
+  return parsed.ok ? parsed.key : `${parsed.code}: ${parsed.detail}`;
+}
+
+function openStore(dataDir: string): Store {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return openSqliteStore({ path: join(dataDir, STORE_FILE) });
+}
+
+async function createAdminToken(store: Store, label: string, now: number): Promise<string> {
+  const token = newAdminToken();
+  await store.createApiToken({
+    id: `tok_${now.toString(36)}`,
+    tokenHash: hashApiToken(token),
+    label,
+    role: 'admin',
+    createdAt: now,
+    revokedAt: null,
+  });
+  return token;
+}
+
+function printToken(io: CliIo, token: string, dataDir: string): void {
+  io.err('='.repeat(72));
+  io.err('ADMIN API TOKEN (shown once; store it now, it cannot be recovered):');
+  io.err(`  ${token}`);
+  io.err('Use it as "Authorization: Bearer <token>" on the operator routes (/v1/merchants, ...).');
+  io.err(`To replace it: pos-backend token rotate --data-dir ${dataDir}`);
+  io.err('='.repeat(72));
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function trustedKeysOf(store: Store): Promise<TrustedTicketKey[]> {
+  const out: TrustedTicketKey[] = [];
+  for (const row of await store.listSigningKeys()) {
+    const k = publicKeyFromJwk(JSON.parse(row.publicJwk) as unknown);
+    if (k.ok) out.push({ kid: row.kid, publicKey: k.publicKey });
+  }
+  return out;
+}
+
+async function auditCommand(sub: string | undefined, dataDir: string, io: CliIo): Promise<number> {
+  if (!existsSync(join(dataDir, STORE_FILE))) {
+    io.err(`pos-backend: POS_ERR_STORE: no store in ${dataDir}`);
+    return 1;
+  }
+  const store = openStore(dataDir);
+  try {
+    const entries = await readAudit({ store });
+    if (sub === 'export') {
+      for (const e of entries) io.out(JSON.stringify(e));
+      return 0;
+    }
+    const checkpoints = await store.listCheckpoints();
+    const result = verifyAuditChain(entries, { checkpoints, keys: await trustedKeysOf(store) });
+    io.out(
+      JSON.stringify(
+        result.ok
+          ? { valid: true, count: result.count, head: result.head, checkpoints: checkpoints.length }
+          : { valid: false, code: result.code, detail: result.detail },
+      ),
+    );
+    return result.ok ? 0 : 1;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Runs the CLI. For the server, resolves once it listens and returns a stop function. */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo = processIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stop?: () => Promise<void> }> {
+  const parsed = parse(argv);
+  if (typeof parsed === 'string') {
+    io.err(`pos-backend: POS_ERR_CLI_USAGE: ${parsed}`);
+    io.err(USAGE);
+    return { code: 2 };
+  }
+  const { positionals, options } = parsed;
+  if (options.help === true) {
+    io.out(USAGE);
+    return { code: 0 };
+  }
+  const dataDir = resolve(options['data-dir']);
+  const [cmd, sub, ...extra] = positionals;
+  if (extra.length > 0) {
+    io.err(`pos-backend: POS_ERR_CLI_USAGE: unexpected argument`);
+    return { code: 2 };
+  }
+  if (cmd === 'audit') {
+    if (sub !== 'verify' && sub !== 'export') {
+      io.err('pos-backend: POS_ERR_CLI_USAGE: audit takes verify or export');
+      return { code: 2 };
+    }
+    return { code: await auditCommand(sub, dataDir, io) };
+  }
+  if (cmd === 'token') {
+    if (sub !== 'rotate') {
+      io.err('pos-backend: POS_ERR_CLI_USAGE: token takes rotate');
+      return { code: 2 };
+    }
+    const store = openStore(dataDir);
+    try {
+      const now = Date.now();
+      for (const t of await store.listApiTokens())
+        if (t.revokedAt === null) await store.revokeApiToken(t.id, now);
+      printToken(io, await createAdminToken(store, 'admin (rotated)', now), dataDir);
+      return { code: 0 };
+    } finally {
+      await store.close();
+    }
+  }
+  if (cmd !== undefined) {
+    io.err(`pos-backend: POS_ERR_CLI_USAGE: unknown command`);
+    io.err(USAGE);
+    return { code: 2 };
+  }
+
+  // The server.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  const master = loadMasterKey(options, dataDir, io, env);
+  if (typeof master === 'string') {
+    io.err(`pos-backend: ${master}`);
+    return { code: 1 };
+  }
+  const store = openStore(dataDir);
+  const now = Date.now();
+  const opened = await KeyRing.open(store, master, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS });
+  if (!opened.ok) {
+    io.err(`pos-backend: ${opened.code}: ${opened.detail}`);
+    await store.close();
+    return { code: 1 };
+  }
+  const port = options.port === 0 ? await freePort(options.host) : options.port;
+  const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${hostForUrl}:${port}`;
+  const level = z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .catch('info')
+    .parse(env['POS_LOG_LEVEL']);
+  const logger = pino(
+    { level, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } },
+    pino.destination(2),
+  );
+  const app = await buildApp({
+    store,
+    keys: opened.ring,
+    config: { issuer: options.issuer ?? url },
+    logger,
+  });
+  await app.listen({ port, host: options.host });
+  io.out(JSON.stringify({ event: 'listening', url }));
+  if ((await store.listApiTokens()).length === 0) {
+    printToken(io, await createAdminToken(store, 'admin (first start)', Date.now()), dataDir);
+  }
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    // Stop accepting, let in-flight requests finish (Fastify close), then the store closes (onClose hook).
+    stopping ??= app.close().then(() => logger.flush());
+    return stopping;
+  };
+  return { code: 0, stop };
+}
+
+/** The process entry: runs the CLI and wires SIGINT/SIGTERM to a graceful shutdown. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const result = await runCli(argv);
+  process.exitCode = result.code;
+  const stop = result.stop;
+  if (stop === undefined) return;
+  let signalled = false;
+  const onSignal = (signal: string): void => {
+    if (signalled) return;
+    signalled = true;
+    processIo.err(JSON.stringify({ event: 'shutdown', signal }));
+    const timer = setTimeout(() => {
+      processIo.err(JSON.stringify({ event: 'shutdown-timeout' }));
+      process.exit(1);
+    }, 10_000);
+    timer.unref();
+    stop().then(
+      () => {
+        process.exitCode = 0;
+      },
+      () => {
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+}

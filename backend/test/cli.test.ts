@@ -1,0 +1,106 @@
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, type CliIo } from '../src/cli/main';
+
+function capture(): CliIo & { outLines: string[]; errLines: string[] } {
+  const outLines: string[] = [];
+  const errLines: string[] = [];
+  return { outLines, errLines, out: (l) => outLines.push(l), err: (l) => errLines.push(l) };
+}
+
+const QUIET = { POS_LOG_LEVEL: 'silent' };
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'pos-backend-cli-'));
+  dirs.push(d);
+  return join(d, 'data');
+}
+
+describe('pos-backend CLI', () => {
+  it('starts on an empty directory: listening line first, admin token once, keys, API and metrics', async () => {
+    const dataDir = tempDir();
+    const io = capture();
+    const run = await runCli(['--data-dir', dataDir, '--port', '0'], io, QUIET);
+    expect(run.code).toBe(0);
+    try {
+      const first = JSON.parse(io.outLines[0] ?? '') as { event: string; url: string };
+      expect(first.event).toBe('listening');
+      expect(io.outLines).toHaveLength(1);
+      const tokenLine = io.errLines.find((l) => l.includes('pos_admin_')) ?? '';
+      const token = /pos_admin_[A-Za-z0-9_-]{43}/.exec(tokenLine)?.[0] ?? '';
+      expect(token).not.toBe('');
+      expect(io.errLines.some((l) => l.includes('token rotate'))).toBe(true);
+      expect(io.errLines.some((l) => l.includes('DEVELOPMENT master key'))).toBe(true);
+      expect(statSync(join(dataDir, 'master.key')).mode & 0o077).toBe(0);
+
+      const ready = await fetch(`${first.url}/readyz`);
+      expect(await ready.json()).toEqual({ status: 'ready', store: true, keys: true });
+      const jwks = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
+      expect(jwks.keys).toHaveLength(1);
+      const metrics = await (await fetch(`${first.url}/metrics`)).text();
+      expect(metrics).toContain('pos_http_requests_total');
+      const merchant = await fetch(`${first.url}/v1/merchants`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Shop' }),
+      });
+      expect(merchant.status).toBe(201);
+    } finally {
+      await run.stop?.();
+    }
+
+    // Second start: same keys, no new token.
+    const io2 = capture();
+    const again = await runCli(['--data-dir', dataDir, '--port', '0'], io2, QUIET);
+    await again.stop?.();
+    expect(io2.errLines.some((l) => l.includes('pos_admin_'))).toBe(false);
+
+    const verify = capture();
+    expect((await runCli(['audit', 'verify', '--data-dir', dataDir], verify, QUIET)).code).toBe(0);
+    expect(JSON.parse(verify.outLines[0] ?? '')).toMatchObject({ valid: true, count: 1 });
+    const exported = capture();
+    expect((await runCli(['audit', 'export', '--data-dir', dataDir], exported, QUIET)).code).toBe(0);
+    expect(JSON.parse(exported.outLines[0] ?? '')).toMatchObject({ seq: 1, action: 'merchant.create' });
+
+    const rotated = capture();
+    expect((await runCli(['token', 'rotate', '--data-dir', dataDir], rotated, QUIET)).code).toBe(0);
+    expect(rotated.errLines.some((l) => /pos_admin_/.test(l))).toBe(true);
+  });
+
+  it('refuses a wrong master key for an existing store', async () => {
+    const dataDir = tempDir();
+    const env = { ...QUIET, POS_MASTER_KEY: 'A'.repeat(43) };
+    const first = await runCli(['--data-dir', dataDir, '--port', '0'], capture(), env);
+    await first.stop?.();
+    const io = capture();
+    const second = await runCli(['--data-dir', dataDir, '--port', '0'], io, {
+      ...QUIET,
+      POS_MASTER_KEY: 'B'.repeat(43),
+    });
+    expect(second.code).toBe(1);
+    expect(io.errLines.join('\n')).toContain('POS_ERR_MASTER_KEY_INVALID');
+    expect(existsSync(join(dataDir, 'master.key'))).toBe(false);
+  });
+
+  it('answers bad arguments with a code and usage, never a stack trace', async () => {
+    for (const args of [['--port', 'abc'], ['--port', '70000'], ['--bogus'], ['audit'], ['frobnicate']]) {
+      const io = capture();
+      const r = await runCli(args, io, QUIET);
+      expect(r.code).toBe(2);
+      expect(io.errLines[0]).toMatch(/POS_ERR_CLI_USAGE/);
+      expect(io.errLines.join('\n')).not.toMatch(/\n\s+at /);
+    }
+    const badKey = capture();
+    const r = await runCli(['--data-dir', tempDir(), '--port', '0'], badKey, {
+      ...QUIET,
+      POS_MASTER_KEY: 'short',
+    });
+    expect(r.code).toBe(1);
+    expect(badKey.errLines.join('\n')).toContain('POS_ERR_MASTER_KEY_INVALID');
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * The Store conformance suite: written against the interface only, so every engine runs the same
+ * checks (`runStoreConformance('postgres', () => openPostgresStore(...))` in the next issue).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError, type AuditRow, type Store, type TerminalRow } from '../../src/store/types';
+
+const T0 = 1_800_000_000_000;
+
+function terminal(id: string, jkt: string, merchantId = 'mer_1'): TerminalRow {
+  return {
+    id,
+    merchantId,
+    deviceJwk: '{"kty":"EC"}',
+    deviceJkt: jkt,
+    readerSerial: 'R1',
+    lastCounter: -1,
+    state: 'active',
+    stateReason: null,
+    intervalS: 300,
+    createdAt: T0,
+    lastAttestedAt: null,
+  };
+}
+
+function chain(prev: AuditRow | undefined, d: Omit<AuditRow, 'seq' | 'prevHash' | 'hash'>): AuditRow {
+  const seq = (prev?.seq ?? 0) + 1;
+  const prevHash = prev?.hash ?? '0';
+  return { ...d, seq, prevHash, hash: `${prevHash}:${seq}` };
+}
+
+export function runStoreConformance(engine: string, open: () => Promise<Store> | Store): void {
+  describe(`Store conformance: ${engine}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+      await store.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('answers ping and reports a schema version', async () => {
+      expect(await store.ping()).toBe(true);
+      expect(await store.schemaVersion()).toBeGreaterThanOrEqual(1);
+    });
+
+    it('meta: initMeta sets once, setMeta overwrites', async () => {
+      expect(await store.initMeta('k', 'a')).toBe(true);
+      expect(await store.initMeta('k', 'b')).toBe(false);
+      expect(await store.getMeta('k')).toBe('a');
+      await store.setMeta('k', 'c');
+      expect(await store.getMeta('k')).toBe('c');
+      expect(await store.getMeta('absent')).toBeUndefined();
+    });
+
+    it('enrollment codes are single use and expire', async () => {
+      await store.createEnrollmentCode({
+        codeHash: 'h1',
+        merchantId: 'mer_1',
+        expiresAt: T0 + 1000,
+        createdAt: T0,
+        createdBy: 'op',
+      });
+      await store.createEnrollmentCode({
+        codeHash: 'h2',
+        merchantId: 'mer_1',
+        expiresAt: T0 + 1000,
+        createdAt: T0,
+        createdBy: 'op',
+      });
+      const [a, b] = await Promise.all([
+        store.consumeEnrollmentCode('h1', T0, 't1'),
+        store.consumeEnrollmentCode('h1', T0, 't2'),
+      ]);
+      expect([a, b].filter((x) => x !== undefined)).toHaveLength(1);
+      expect(await store.consumeEnrollmentCode('h2', T0 + 1000, 't3')).toBeUndefined();
+      expect(await store.consumeEnrollmentCode('nope', T0, 't4')).toBeUndefined();
+    });
+
+    it('terminals: unique device key, monotonic counter, halt flag', async () => {
+      await store.createTerminal(terminal('t1', 'jkt1'));
+      await expect(store.createTerminal(terminal('t2', 'jkt1'))).rejects.toSatisfy(
+        (e: unknown) => e instanceof StoreError && e.code === 'POS_ERR_ENROLLMENT_KEY_IN_USE',
+      );
+      expect(await store.advanceTerminalCounter('t1', 5, T0)).toBe(true);
+      expect(await store.advanceTerminalCounter('t1', 5, T0)).toBe(false);
+      expect(await store.advanceTerminalCounter('t1', 4, T0)).toBe(false);
+      expect(await store.advanceTerminalCounter('t1', 6, T0 + 1)).toBe(true);
+      expect((await store.getTerminal('t1'))?.lastCounter).toBe(6);
+      expect(await store.setTerminalState('t1', 'halted', 'why')).toBe(true);
+      expect(await store.getTerminal('t1')).toMatchObject({ state: 'halted', stateReason: 'why' });
+      expect(await store.setTerminalState('nope', 'halted', null)).toBe(false);
+      expect(await store.countTerminals()).toBe(1);
+    });
+
+    it('challenges: consume returns the pre-use row once, then the first use time', async () => {
+      await store.createChallenge({ value: 'c1', terminalId: 't1', expiresAt: T0 + 30_000, createdAt: T0 });
+      const first = await store.consumeChallenge('c1', T0 + 1);
+      expect(first).toMatchObject({ value: 'c1', terminalId: 't1', usedAt: null });
+      expect((await store.consumeChallenge('c1', T0 + 2))?.usedAt).toBe(T0 + 1);
+      expect(await store.consumeChallenge('unknown', T0)).toBeUndefined();
+      expect(await store.purgeChallenges(T0 + 60_000)).toBe(1);
+    });
+
+    it('signing keys: put, list, retire, delete', async () => {
+      await store.putSigningKey({
+        kid: 'k1',
+        publicJwk: '{}',
+        encryptedPrivateKey: 'x',
+        state: 'active',
+        createdAt: T0,
+        retiredAt: null,
+        verifyUntil: null,
+      });
+      await store.retireSigningKey('k1', T0 + 1, T0 + 100);
+      expect(await store.listSigningKeys()).toMatchObject([
+        { kid: 'k1', state: 'retired', verifyUntil: T0 + 100 },
+      ]);
+      await store.recordTicket({
+        jti: 'j1',
+        terminalId: 't1',
+        use: 'session',
+        kid: 'k1',
+        issuedAt: T0,
+        expiresAt: T0 + 60_000,
+      });
+      expect(await store.lastTicketExpiry('k1')).toBe(T0 + 60_000);
+      expect(await store.lastTicketExpiry('k2')).toBeUndefined();
+      expect(await store.getTicket('j1')).toMatchObject({ kid: 'k1' });
+      await store.deleteSigningKey('k1');
+      expect(await store.listSigningKeys()).toEqual([]);
+    });
+
+    it('policies: immutable versions, one active, shadow never on the active one', async () => {
+      await store.putPolicy({
+        version: 'p1',
+        document: { a: 1 },
+        role: 'inactive',
+        createdAt: T0,
+        createdBy: 'op',
+      });
+      await store.putPolicy({
+        version: 'p2',
+        document: { a: 2 },
+        role: 'inactive',
+        createdAt: T0 + 1,
+        createdBy: 'op',
+      });
+      await expect(
+        store.putPolicy({ version: 'p1', document: {}, role: 'inactive', createdAt: T0, createdBy: 'op' }),
+      ).rejects.toSatisfy((e: unknown) => e instanceof StoreError && e.code === 'POS_ERR_POLICY_EXISTS');
+      expect(await store.activatePolicy('p1')).toBe(true);
+      expect(await store.activatePolicy('p2')).toBe(true);
+      expect(await store.setPolicyShadow('p2', true)).toBe(false);
+      expect(await store.setPolicyShadow('p1', true)).toBe(true);
+      const roles = Object.fromEntries((await store.listPolicies()).map((p) => [p.version, p.role]));
+      expect(roles).toEqual({ p1: 'shadow', p2: 'active' });
+      expect((await store.getPolicy('p2'))?.document).toEqual({ a: 2 });
+      expect(await store.activatePolicy('nope')).toBe(false);
+    });
+
+    it('reference values round-trip', async () => {
+      await store.putReferenceValues({
+        id: 'r1',
+        version: '1.0.0',
+        build: 'release',
+        document: { codeHashes: ['aa'] },
+        createdAt: T0,
+        createdBy: 'op',
+      });
+      expect(await store.listReferenceValues()).toMatchObject([
+        { id: 'r1', document: { codeHashes: ['aa'] } },
+      ]);
+      expect(await store.deleteReferenceValues('r1')).toBe(true);
+      expect(await store.deleteReferenceValues('r1')).toBe(false);
+    });
+
+    it('audit: appends chain on the current head, in order, even when concurrent', async () => {
+      const draft = (i: number): Omit<AuditRow, 'seq' | 'prevHash' | 'hash'> => ({
+        at: 'now',
+        actor: 'a',
+        action: `x${i}`,
+        subject: 's',
+        data: { i },
+      });
+      await Promise.all([0, 1, 2, 3, 4].map((i) => store.appendAudit(draft(i), chain)));
+      const rows = await store.listAudit(0, 100);
+      expect(rows.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+      for (let i = 1; i < rows.length; i++) expect(rows[i]?.prevHash).toBe(rows[i - 1]?.hash);
+      expect((await store.auditHead())?.seq).toBe(5);
+      expect(await store.listAudit(3, 1)).toHaveLength(1);
+      await store.putCheckpoint({ seq: 5, hash: 'h', at: 'now', kid: 'k', signature: 's' });
+      expect(await store.listCheckpoints()).toHaveLength(1);
+    });
+
+    it('attestations and transactions are recorded and listed newest first', async () => {
+      for (let i = 0; i < 3; i++) {
+        await store.recordAttestation({
+          id: `a${i}`,
+          terminalId: 't1',
+          at: T0 + i,
+          purpose: 'periodic',
+          counter: i,
+          tier: 'affirming',
+          policyVersion: 'p',
+          evidenceHash: 'e',
+          verdict: { i },
+        });
+        await store.recordTransaction({
+          id: `x${i}`,
+          terminalId: 't1',
+          merchantId: 'mer_1',
+          at: T0 + i,
+          amount: 100,
+          currency: 'EUR',
+          approved: i % 2 === 0,
+          code: null,
+          authCode: null,
+          cardToken: 'tok',
+          ticketJti: 'j',
+        });
+      }
+      expect((await store.listAttestations('t1', 2)).map((a) => a.id)).toEqual(['a2', 'a1']);
+      expect(await store.countAttestations()).toBe(3);
+      expect((await store.listTransactions('t1', 5)).map((x) => x.approved)).toEqual([true, false, true]);
+    });
+
+    it('velocity counters count within the window', async () => {
+      expect(await store.velocityHit('k', T0, 60_000)).toBe(1);
+      expect(await store.velocityHit('k', T0 + 1000, 60_000)).toBe(2);
+      expect(await store.velocityHit('k', T0 + 61_500, 60_000)).toBe(1);
+      expect(await store.velocityDistinct('card', 't1', T0, 60_000)).toBe(1);
+      expect(await store.velocityDistinct('card', 't1', T0 + 1, 60_000)).toBe(1);
+      expect(await store.velocityDistinct('card', 't2', T0 + 2, 60_000)).toBe(2);
+    });
+
+    it('proof jtis are remembered once until they expire', async () => {
+      expect(await store.rememberProofJti('j', T0 + 1000, T0)).toBe(true);
+      expect(await store.rememberProofJti('j', T0 + 1000, T0 + 10)).toBe(false);
+      expect(await store.rememberProofJti('j', T0 + 5000, T0 + 2000)).toBe(true);
+    });
+
+    it('api tokens: find by hash, revoke', async () => {
+      await store.createApiToken({
+        id: 'tok1',
+        tokenHash: 'th',
+        label: 'l',
+        role: 'admin',
+        createdAt: T0,
+        revokedAt: null,
+      });
+      expect(await store.findApiToken('th')).toMatchObject({ id: 'tok1', revokedAt: null });
+      expect(await store.revokeApiToken('tok1', T0 + 1)).toBe(true);
+      expect(await store.revokeApiToken('tok1', T0 + 2)).toBe(false);
+      expect((await store.findApiToken('th'))?.revokedAt).toBe(T0 + 1);
+      expect(await store.listApiTokens()).toHaveLength(1);
+    });
+
+    it('close makes ping false', async () => {
+      await store.close();
+      expect(await store.ping()).toBe(false);
+    });
+  });
+}

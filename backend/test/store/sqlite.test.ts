@@ -1,0 +1,38 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite';
+import { StoreError } from '../../src/store/types';
+import { runStoreConformance } from './conformance';
+
+const dir = mkdtempSync(join(tmpdir(), 'pos-store-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+runStoreConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
+runStoreConformance('sqlite file (WAL)', () => openSqliteStore({ path: join(dir, `s${n++}.sqlite`) }));
+
+describe('SQLite specifics', () => {
+  it('uses WAL and records the schema version; reopening migrates nothing twice', async () => {
+    const path = join(dir, 'wal.sqlite');
+    const s = openSqliteStore({ path });
+    expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
+    await s.close();
+    const raw = new Database(path);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    raw.close();
+    const again = openSqliteStore({ path });
+    expect(await again.schemaVersion()).toBe(MIGRATIONS.length);
+    await again.close();
+  });
+
+  it('refuses a store whose schema is newer than the service', () => {
+    const path = join(dir, 'newer.sqlite');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    raw.close();
+    expect(() => openSqliteStore({ path })).toThrow(StoreError);
+  });
+});
