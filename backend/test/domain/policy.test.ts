@@ -1,0 +1,221 @@
+/** The policy language: schema, fail-closed evaluation, shipped policies, shadow mode, reasons. */
+import { describe, expect, it } from 'vitest';
+import {
+  appraiseEvidence,
+  DEFAULT_POLICY,
+  evaluatePolicy,
+  parsePolicy,
+  PolicySchema,
+  PRODUCTION_POLICY,
+  tierOfValue,
+  moreSevere,
+  type Appraisal,
+  type Policy,
+} from '../../src/attestation/index';
+import { REFERENCE, REFERENCE_BROWSER, deviceKey, goodMeasurements, input } from './helpers';
+
+const key = deviceKey();
+const appraise = (over: Parameters<typeof input>[1] = {}): Promise<Appraisal> =>
+  appraiseEvidence(input(key, over));
+
+describe('AR4SI value ranges', () => {
+  it.each([
+    [0, 'none'],
+    [1, 'none'],
+    [-1, 'none'],
+    [2, 'affirming'],
+    [31, 'affirming'],
+    [32, 'warning'],
+    [95, 'warning'],
+    [96, 'contraindicated'],
+    [127, 'contraindicated'],
+    [-2, 'affirming'],
+    [-33, 'warning'],
+    [-97, 'contraindicated'],
+  ])('%i is %s', (value, tier) => {
+    expect(tierOfValue(value)).toBe(tier);
+  });
+  it('severity: contraindicated > warning > none > affirming', () => {
+    expect(moreSevere(2, 0)).toBe(0);
+    expect(moreSevere(0, 32)).toBe(32);
+    expect(moreSevere(96, 32)).toBe(96);
+    expect(moreSevere(96, 99)).toBe(99);
+  });
+});
+
+describe('policy schema', () => {
+  it('accepts the shipped policies', () => {
+    expect(PolicySchema.safeParse(DEFAULT_POLICY).success).toBe(true);
+    expect(PolicySchema.safeParse(PRODUCTION_POLICY).success).toBe(true);
+    expect(parsePolicy(JSON.parse(JSON.stringify(PRODUCTION_POLICY))).ok).toBe(true);
+  });
+  it.each([
+    ['unknown member', { ...DEFAULT_POLICY, extra: true }],
+    ['a relaxing effect', { ...DEFAULT_POLICY, rules: [{ ...DEFAULT_POLICY.rules[0], effect: 'affirm' }] }],
+    [
+      'a value outside the effect range',
+      { ...DEFAULT_POLICY, rules: [{ ...DEFAULT_POLICY.rules[0], value: 99 }] },
+    ],
+    [
+      'an unknown category',
+      { ...DEFAULT_POLICY, rules: [{ ...DEFAULT_POLICY.rules[0], category: 'vibes' }] },
+    ],
+    [
+      'a bad condition',
+      { ...DEFAULT_POLICY, rules: [{ ...DEFAULT_POLICY.rules[0], when: { colour: ['red'] } }] },
+    ],
+    ['no version', { ...DEFAULT_POLICY, version: '' }],
+    ['not an object', 'policy'],
+  ])('refuses %s with POS_ERR_POLICY_INVALID', (_n, doc) => {
+    const r = parsePolicy(doc);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.code).toBe('POS_ERR_POLICY_INVALID');
+  });
+});
+
+describe('shipped policies', () => {
+  it('development allows PIN entry (affirming) from the browser shell where the release allows it', async () => {
+    const a = await appraise({
+      claims: { shell: 'browser' },
+      input: { referenceValues: [REFERENCE_BROWSER] },
+    });
+    expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('affirming');
+  });
+  it('production refuses PIN entry from the browser shell (warning, with a readable reason)', async () => {
+    const a = await appraise({
+      claims: { shell: 'browser' },
+      input: { referenceValues: [REFERENCE_BROWSER] },
+    });
+    const v = evaluatePolicy(PRODUCTION_POLICY, a);
+    expect(v.tier).toBe('warning');
+    expect(v.halt).toBe(false);
+    expect(v.trustVector.configuration).toBe(32);
+    expect(v.reasons).toContainEqual({
+      code: 'BROWSER_SHELL_NO_PIN',
+      text: 'PIN entry is not allowed from a web browser; use the desktop app.',
+    });
+  });
+  it('production affirms the electron shell when the release pins its executable', async () => {
+    const exe = '11'.repeat(32);
+    const refs = [{ ...REFERENCE, executableHashes: [exe] }];
+    const measurements = [
+      ...goodMeasurements(),
+      { name: 'executable-hash', status: 'ok' as const, method: 'sha256', value: exe },
+    ];
+    const a = await appraise({ claims: { measurements }, input: { referenceValues: refs } });
+    expect(evaluatePolicy(PRODUCTION_POLICY, a).tier).toBe('affirming');
+    // Without an executable measurement the required verifier makes no claim: not affirming.
+    const b = await appraise({ input: { referenceValues: refs } });
+    expect(evaluatePolicy(PRODUCTION_POLICY, b).tier).toBe('warning');
+  });
+  it('production contraindicates a remote session; development warns', async () => {
+    const m = goodMeasurements().map((x) =>
+      x.name === 'remote-session' ? { ...x, status: 'fail' as const } : x,
+    );
+    const a = await appraise({ claims: { measurements: m } });
+    expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('warning');
+    const prod = evaluatePolicy(PRODUCTION_POLICY, a);
+    expect(prod).toMatchObject({ tier: 'contraindicated', halt: true });
+    expect(prod.reasons.map((r) => r.code)).toContain('REMOTE_SESSION');
+  });
+  it('production requires the environment verifier: an unknown there is not affirming', async () => {
+    const m = goodMeasurements().filter((x) => x.name !== 'screen-capture-protection');
+    const a = await appraise({ claims: { measurements: m } });
+    expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('affirming');
+    expect(evaluatePolicy(PRODUCTION_POLICY, a).tier).toBe('warning');
+  });
+});
+
+describe('evaluation', () => {
+  it('rules only escalate: a rule matching a passing appraisal cannot hide a failure', async () => {
+    const policy: Policy = {
+      ...DEFAULT_POLICY,
+      version: 'x',
+      rules: [
+        {
+          id: 'dev-builds-warn',
+          when: {
+            all: [
+              { build: ['release'] },
+              { not: { shell: ['browser'] } },
+              { any: [{ purpose: ['periodic'] }] },
+            ],
+          },
+          effect: 'warn',
+          category: 'executables',
+          value: 40,
+          reason: { code: 'CUSTOM', text: 'Custom.' },
+        },
+      ],
+    };
+    const a = await appraise();
+    const v = evaluatePolicy(policy, a);
+    expect(v.tier).toBe('warning');
+    expect(v.trustVector.executables).toBe(40);
+    expect(v.reasons).toEqual([{ code: 'CUSTOM', text: 'Custom.' }]);
+  });
+  it('verifier and measurement conditions', async () => {
+    const policy: Policy = {
+      ...DEFAULT_POLICY,
+      version: 'y',
+      rules: [
+        {
+          id: 'clock-halts',
+          when: { verifier: 'clock', status: ['fail'], code: ['POS_ERR_ATTEST_CLOCK_SKEW'] },
+          effect: 'contraindicate',
+          category: 'configuration',
+          reason: { code: 'CLOCK', text: 'Clock.' },
+        },
+        {
+          id: 'no-tpm',
+          when: { measurement: 'tpm', status: ['unknown'] },
+          effect: 'warn',
+          category: 'hardware',
+          reason: { code: 'NO_TPM', text: 'No TPM.' },
+        },
+      ],
+    };
+    const good = evaluatePolicy(policy, await appraise());
+    expect(good.tier).toBe('warning'); // tpm is not measured → unknown
+    expect(good.reasons.map((r) => r.code)).toEqual(['NO_TPM']);
+    const skewed = evaluatePolicy(policy, await appraise({ claims: { time: 0 } }));
+    expect(skewed.tier).toBe('contraindicated');
+  });
+  it('unmet: none makes any non-pass outcome refuse tickets', async () => {
+    const strict: Policy = { ...DEFAULT_POLICY, version: 'strict', unmet: 'none' };
+    const m = goodMeasurements().filter((x) => x.name !== 'virtual-machine');
+    const a = await appraise({ claims: { measurements: m } });
+    expect(evaluatePolicy(strict, a).tier).toBe('none');
+  });
+  it('a policy that fails to evaluate yields contraindicated', async () => {
+    const broken = { ...DEFAULT_POLICY, rules: [{ when: null }] } as unknown as Policy;
+    const v = evaluatePolicy(broken, await appraise());
+    expect(v).toMatchObject({ tier: 'contraindicated', halt: true });
+    expect(v.reasons[0]?.code).toBe('POS_ERR_ATTEST_POLICY_ERROR');
+  });
+  it('shadow policies are evaluated and reported but not enforced', async () => {
+    const a = await appraise({
+      claims: { shell: 'browser' },
+      input: { referenceValues: [REFERENCE_BROWSER] },
+    });
+    const v = evaluatePolicy(DEFAULT_POLICY, a, [PRODUCTION_POLICY]);
+    expect(v.tier).toBe('affirming');
+    expect(v.policyVersion).toBe('dev-1');
+    expect(v.shadow).toEqual([{ policyVersion: 'prod-1', tier: 'warning', halt: false }]);
+  });
+  it('the verdict carries the appraisal time and purpose', async () => {
+    const a = await appraise();
+    const v = evaluatePolicy(DEFAULT_POLICY, a);
+    expect(v.appraisedAt).toBe(a.appraisedAt);
+    expect(v.purpose).toBe('periodic');
+  });
+  it('every reason has a code and a plain sentence', async () => {
+    const m = goodMeasurements().map((x) => ({ ...x, status: 'unknown' as const }));
+    const v = evaluatePolicy(DEFAULT_POLICY, await appraise({ claims: { measurements: m, time: 0 } }));
+    expect(v.reasons.length).toBeGreaterThan(1);
+    for (const r of v.reasons) {
+      expect(r.code).toMatch(/^[A-Z][A-Z0-9_]+$/);
+      expect(r.text).toMatch(/^[A-Z].*\.$/);
+    }
+  });
+});
