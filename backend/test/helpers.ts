@@ -4,7 +4,8 @@
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { jwkThumbprint, toBase64url, type P256Jwk } from '@pos/shared';
+import { err, jwkThumbprint, ok, toBase64url, type P256Jwk } from '@pos/shared';
+import type { ReaderStatusReport, ReaderStatusVerifier } from '../src/server/domain';
 import { buildApp } from '../src/server/app';
 import { hashApiToken, newAdminToken, type ServiceConfig } from '../src/server/context';
 import { KeyRing } from '../src/keys/keyring';
@@ -14,6 +15,40 @@ import type { Store } from '../src/store/types';
 export const ISSUER = 'http://backend.test';
 export const CODE_HASH = 'ab'.repeat(32);
 export const APP_VERSION = '1.2.3';
+
+const GOOD_SIGNALS = [
+  'debugger',
+  'inspector',
+  'devtools',
+  'node-options',
+  'run-as-node',
+  'suspicious-env',
+  'virtual-machine',
+  'remote-session',
+  'screen-capture-protection',
+];
+
+/**
+ * A reader-status stand-in (the reader protocol's verifier is not wired yet): the status bytes are
+ * JSON of the report and the signature must read "good".
+ */
+export const standInReaderVerifier: ReaderStatusVerifier = {
+  verify(signed) {
+    if (Buffer.from(signed.signature).toString('utf8') !== 'good') {
+      return err('POS_ERR_READER_STATUS_SIGNATURE', 'stand-in: bad signature');
+    }
+    return ok({ report: JSON.parse(Buffer.from(signed.status).toString('utf8')) as ReaderStatusReport });
+  },
+};
+
+export function readerEvidence(serial: string, now: number, signature = 'good'): Record<string, unknown> {
+  const report: ReaderStatusReport = { serial, tampered: false, time: now };
+  return {
+    status: toBase64url(Buffer.from(JSON.stringify(report))),
+    signature: toBase64url(Buffer.from(signature)),
+    chain: [toBase64url(Buffer.from('cert'))],
+  };
+}
 
 export interface Harness {
   app: FastifyInstance;
@@ -42,6 +77,8 @@ export async function makeHarness(config: Partial<ServiceConfig> = {}): Promise<
     keys,
     clock,
     config: { issuer: ISSUER, rateLimitPerMinute: false, ...config },
+    readerStatusVerifier: standInReaderVerifier,
+    readerCaRoots: [new Uint8Array([1])],
     defaultMetrics: false,
   });
   const adminToken = newAdminToken();
@@ -117,10 +154,8 @@ export class SimTerminal {
       purpose,
       app: { version: APP_VERSION, build: 'release', codeHash: CODE_HASH },
       shell: 'headless',
-      measurements: [
-        { name: 'debugger', status: 'ok', method: 'test' },
-        { name: 'inspector', status: 'ok', method: 'test' },
-      ],
+      measurements: GOOD_SIGNALS.map((name) => ({ name, status: 'ok', method: 'test' })),
+      reader: readerEvidence(this.readerSerial, this.h.clock.now()),
       time: this.h.clock.now(),
       ...extra,
     };

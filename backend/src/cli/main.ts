@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
 import { z } from 'zod';
-import { generateMasterKeyText, KeyRing, parseMasterKey } from '../keys/keyring';
+import { deriveSubkey, generateMasterKeyText, KeyRing, parseMasterKey } from '../keys/keyring';
 import { buildApp } from '../server/app';
 import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
 import { verifyAuditChain } from '../server/domain';
@@ -287,6 +287,7 @@ export async function runCli(
     keys: opened.ring,
     config: { issuer: options.issuer ?? url },
     logger,
+    cardTokenKey: deriveSubkey(master, 'card tokens v1'),
   });
   await app.listen({ port, host: options.host });
   io.out(JSON.stringify({ event: 'listening', url }));

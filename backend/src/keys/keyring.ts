@@ -91,6 +91,11 @@ export function masterKeyCheck(master: Uint8Array): string {
   return createHmac('sha256', master).update(CHECK_LABEL).digest('base64url');
 }
 
+/** A purpose-bound key derived from the master key (HMAC-SHA-256 of the label). */
+export function deriveSubkey(master: Uint8Array, label: string): Uint8Array {
+  return new Uint8Array(createHmac('sha256', master).update(`pos-backend subkey: ${label}`).digest());
+}
+
 export type PublicJwk = P256Jwk & { kid: string; alg: 'ES256'; use: 'sig' };
 
 interface LoadedKey {

@@ -14,11 +14,16 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { DEV_BDK_HEX, DEV_BDK_ID_HEX } from '@pos/shared/testcards';
 import type { KeyRing } from '../keys/keyring';
 import type { Store } from '../store/types';
 import { DEFAULT_CONFIG, makeAudit, type Clock, type Ctx, type ServiceConfig } from './context';
-import { createAcquirerHost, type AcquirerHost } from './domain';
+import {
+  createAcquirerHost,
+  developmentBdks,
+  type AcquirerHost,
+  type ReaderStatusVerifier,
+  type VelocityStore,
+} from './domain';
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
 import { registerOperatorRoutes } from './routes/operator';
@@ -35,27 +40,34 @@ export interface BuildAppOptions {
   /** The acquirer host; default: D's simulation with the development BDK, velocity on the store. */
   readonly acquirer?: AcquirerHost;
   readonly readerCaRoots?: readonly Uint8Array[];
+  /** Verifies the reader's signed status in evidence; without one the reader verifier reports unknown. */
+  readonly readerStatusVerifier?: ReaderStatusVerifier;
+  /** HMAC key of card tokens (velocity per card); give a stable one so counts survive restarts. */
+  readonly cardTokenKey?: Uint8Array;
   /** Node process metrics in /metrics (default true; tests turn it off). */
   readonly defaultMetrics?: boolean;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-function bytesFromHex(hex: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
-}
-
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const config: ServiceConfig = { ...DEFAULT_CONFIG, ...options.config };
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const store = options.store;
+  const velocity: VelocityStore = {
+    hit: (counter, key, now, windowMs) => store.velocityHit(`${counter}:${key}`, now, windowMs),
+    count: (counter, key, now, windowMs) => store.velocityCount(`${counter}:${key}`, now, windowMs),
+    reset: (counter, key) => store.velocityReset(`${counter}:${key}`),
+    addDistinct: (counter, key, member, now, windowMs) =>
+      store.velocityDistinct(`${counter}:${key}`, member, now, windowMs),
+  };
   const acquirer =
     options.acquirer ??
     createAcquirerHost({
-      bdks: new Map([[DEV_BDK_ID_HEX.toUpperCase(), bytesFromHex(DEV_BDK_HEX)]]),
-      velocity: {
-        hit: (key, now, windowMs) => options.store.velocityHit(key, now, windowMs),
-      },
+      bdks: developmentBdks(),
+      velocity,
+      ...(options.cardTokenKey === undefined ? {} : { tokenKey: options.cardTokenKey }),
     });
   const ctx: Ctx = {
     store: options.store,
@@ -65,6 +77,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     metrics,
     acquirer,
     readerCaRoots: options.readerCaRoots ?? [],
+    readerStatusVerifier: options.readerStatusVerifier,
     audit: makeAudit(options.store, options.keys, clock, config.auditCheckpointEvery),
   };
 

@@ -8,7 +8,7 @@ import { constantTimeEqual, parseBase64url, toBase64url } from '@pos/shared';
 import { z } from 'zod';
 import type { KeyRing } from '../keys/keyring';
 import type { AuditRow, Store, TerminalRow } from '../store/types';
-import { chainAuditEntry, signAuditCheckpoint, type AcquirerHost } from './domain';
+import { chainAuditEntry, signAuditCheckpoint, type AcquirerHost, type ReaderStatusVerifier } from './domain';
 import { ServiceError } from './http-errors';
 import type { Metrics } from './metrics';
 
@@ -58,6 +58,7 @@ export interface Ctx {
   readonly acquirer: AcquirerHost;
   /** Manufacturer CA roots for the reader status (DER certificates). */
   readonly readerCaRoots: readonly Uint8Array[];
+  readonly readerStatusVerifier: ReaderStatusVerifier | undefined;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<AuditRow>;
 }
 

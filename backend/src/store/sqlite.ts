@@ -746,6 +746,19 @@ class SqliteStore implements Store {
     });
     return Promise.resolve(tx.immediate());
   }
+  velocityCount(key: string, now: number, windowMs: number): Promise<number> {
+    return Promise.resolve(
+      num(
+        this.get('SELECT COUNT(*) AS n FROM velocity_events WHERE key = ? AND at > ?', key, now - windowMs)?.[
+          'n'
+        ],
+      ),
+    );
+  }
+  velocityReset(key: string): Promise<void> {
+    this.run('DELETE FROM velocity_events WHERE key = ?', key);
+    return Promise.resolve();
+  }
   velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number> {
     const tx = this.db.transaction((): number => {
       this.run('DELETE FROM velocity_events WHERE key = ? AND at <= ?', key, now - windowMs);

@@ -250,6 +250,10 @@ export interface Store {
 
   /** Adds one event under `key` at `now`; returns the number of events of that key in (now - windowMs, now]. */
   velocityHit(key: string, now: number, windowMs: number): Promise<number>;
+  /** The number of events of `key` in (now - windowMs, now], without adding one. */
+  velocityCount(key: string, now: number, windowMs: number): Promise<number>;
+  /** Forgets every event of `key`. */
+  velocityReset(key: string): Promise<void>;
   /** Adds `member` to the set under `key`; returns the number of distinct members seen in the window. */
   velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number>;
 

@@ -54,7 +54,7 @@ describe('enrollment', () => {
         payload: {
           code,
           deviceJwk: term.jwk,
-          readerSerial: 'R1',
+          readerSerial: term.readerSerial,
           evidence: term.evidence(challenge, 'enrollment'),
         },
       });
@@ -78,7 +78,12 @@ describe('enrollment', () => {
     const res = await h.app.inject({
       method: 'POST',
       url: '/v1/enrollments',
-      payload: { code, deviceJwk: t.jwk, readerSerial: 'R1', evidence: t.evidence(challenge, 'enrollment') },
+      payload: {
+        code,
+        deviceJwk: t.jwk,
+        readerSerial: t.readerSerial,
+        evidence: t.evidence(challenge, 'enrollment'),
+      },
     });
     expect(res.statusCode).toBe(400);
     expect(res.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_ENROLLMENT_CODE_INVALID');

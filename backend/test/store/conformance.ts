@@ -230,6 +230,9 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       expect(await store.velocityHit('k', T0, 60_000)).toBe(1);
       expect(await store.velocityHit('k', T0 + 1000, 60_000)).toBe(2);
       expect(await store.velocityHit('k', T0 + 61_500, 60_000)).toBe(1);
+      expect(await store.velocityCount('k', T0 + 61_600, 60_000)).toBe(1);
+      await store.velocityReset('k');
+      expect(await store.velocityCount('k', T0 + 61_600, 60_000)).toBe(0);
       expect(await store.velocityDistinct('card', 't1', T0, 60_000)).toBe(1);
       expect(await store.velocityDistinct('card', 't1', T0 + 1, 60_000)).toBe(1);
       expect(await store.velocityDistinct('card', 't2', T0 + 2, 60_000)).toBe(2);

@@ -309,6 +309,9 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         referenceValues: await loadReferenceValues(ctx),
         readerCaRoots: ctx.readerCaRoots,
         now,
+        ...(ctx.readerStatusVerifier === undefined
+          ? {}
+          : { options: { readerVerifier: ctx.readerStatusVerifier } }),
         expectedPurpose: 'enrollment',
       });
       const policies = await loadPolicies(ctx);
@@ -393,6 +396,9 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         referenceValues: await loadReferenceValues(ctx),
         readerCaRoots: ctx.readerCaRoots,
         now,
+        ...(ctx.readerStatusVerifier === undefined
+          ? {}
+          : { options: { readerVerifier: ctx.readerStatusVerifier } }),
         ...(body.nonce === undefined ? {} : { expectedNonce: body.nonce }),
       });
       const policies = await loadPolicies(ctx);
