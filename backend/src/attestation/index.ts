@@ -9,4 +9,5 @@ export * from './verifiers';
 export * from './appraise';
 export * from './policy';
 export * from './reasons';
+export * from './ear';
 export { EvidenceClaimsSchema, EVIDENCE_TYPE, type EvidenceClaims } from '@pos/shared';

@@ -219,3 +219,33 @@ describe('evaluation', () => {
     }
   });
 });
+
+describe('EAR', () => {
+  it('renders a verdict as an EAR claims set with the AR4SI vector', async () => {
+    const { earOf, EAR_PROFILE } = await import('../../src/attestation/index');
+    const v = evaluatePolicy(DEFAULT_POLICY, await appraise());
+    const ear = earOf(v, {
+      submodule: 'term_A',
+      developer: 'https://am.example',
+      build: 'pos-backend 0.1.0',
+    });
+    expect(ear).toEqual({
+      eat_profile: EAR_PROFILE,
+      iat: Math.floor(v.appraisedAt / 1000),
+      'ear.verifier-id': { developer: 'https://am.example', build: 'pos-backend 0.1.0' },
+      submods: {
+        term_A: {
+          'ear.status': 'affirming',
+          'ear.trustworthiness-vector': {
+            'instance-identity': 2,
+            configuration: 2,
+            executables: 2,
+            hardware: 2,
+            'runtime-opaque': 2,
+          },
+          'ear.appraisal-policy-id': 'dev-1',
+        },
+      },
+    });
+  });
+});
