@@ -11,3 +11,7 @@
 export * from './messages';
 export * from './transport';
 export * from './serial-frame';
+export * from './x509';
+export * from './channel';
+export * from './handshake';
+export * from './session';

@@ -49,7 +49,7 @@ export type CardScheme = (typeof CARD_SCHEMES)[number];
 // ---------------------------------------------------------------------------------------------------
 // Field schemas
 
-const u8 = z.instanceof(Uint8Array);
+const u8 = z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'must be a byte string' });
 const bytes = (min: number, max: number = min) =>
   u8.refine((b) => b.length >= min && b.length <= max, {
     message: min === max ? `must be ${min} bytes` : `must be ${min} to ${max} bytes`,
