@@ -117,7 +117,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     done();
   });
+  // Expired challenges are purged once a minute (single use is enforced by the row, not by its absence).
+  const purge = setInterval(() => {
+    void options.store.purgeChallenges(clock.now() - 60_000).catch(() => undefined);
+  }, 60_000);
+  purge.unref();
   app.addHook('onClose', async () => {
+    clearInterval(purge);
     await options.store.close();
   });
 

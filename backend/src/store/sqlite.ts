@@ -568,7 +568,7 @@ class SqliteStore implements Store {
   }
   retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void> {
     this.run(
-      "UPDATE signing_keys SET state = 'retired', retired_at = ?, verify_until = ? WHERE kid = ?",
+      "UPDATE signing_keys SET state = 'retired', retired_at = ?, verify_until = ?, encrypted_private_key = '' WHERE kid = ?",
       retiredAt,
       verifyUntil,
       kid,

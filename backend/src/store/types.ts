@@ -219,6 +219,7 @@ export interface Store {
 
   putSigningKey(row: SigningKeyRow): Promise<void>;
   listSigningKeys(): Promise<SigningKeyRow[]>;
+  /** Retires a key and erases its sealed private key (a retired key only verifies). */
   retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void>;
   deleteSigningKey(kid: string): Promise<void>;
 

@@ -115,7 +115,7 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       });
       await store.retireSigningKey('k1', T0 + 1, T0 + 100);
       expect(await store.listSigningKeys()).toMatchObject([
-        { kid: 'k1', state: 'retired', verifyUntil: T0 + 100 },
+        { kid: 'k1', state: 'retired', verifyUntil: T0 + 100, encryptedPrivateKey: '' },
       ]);
       await store.recordTicket({
         jti: 'j1',

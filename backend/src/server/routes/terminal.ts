@@ -220,7 +220,7 @@ const AttestBody = z.strictObject({
   nonce: b64url.min(16).max(128).optional().describe('pre-pin: the reader transaction nonce'),
 });
 const TransactionBody = z.strictObject({
-  amount: z.number().int().min(1).max(99_999_999_999).describe('minor units'),
+  amount: z.number().int().min(1).max(100_000_000).describe('minor units'),
   currency: z.string().regex(/^[A-Z]{3}$/),
   ksn: z
     .string()
