@@ -15,3 +15,4 @@ export * from './x509';
 export * from './channel';
 export * from './handshake';
 export * from './session';
+export * from './status';
