@@ -1,0 +1,120 @@
+/**
+ * The reader status verifier over @pos/shared's reader code, with a real reader identity: a
+ * certificate from the simulator's development manufacturer CA and a status record signed with the
+ * reader key, the way the simulator makes it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cborEncode, p256Signer, toBase64url } from '@pos/shared';
+import { createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
+import {
+  appraiseEvidence,
+  createReaderStatusVerifier,
+  DEFAULT_POLICY,
+  evaluatePolicy,
+  type SignedReaderStatus,
+} from '../../src/attestation/index';
+import { challengeCtx, challengeValue, claims, deviceKey, input, sign, terminal } from './helpers';
+
+let dir: string;
+let identity: ReaderIdentity;
+let otherCa: ReaderIdentity;
+const verifier = createReaderStatusVerifier();
+const now = Date.now();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pos-reader-status-'));
+  const made = await createIdentity(join(dir, 'a'));
+  const other = await createIdentity(join(dir, 'b'));
+  if (!made.ok || !other.ok) throw new Error('identity');
+  identity = made.identity;
+  otherCa = other.identity;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function record(over: Record<string, unknown> = {}) {
+  return {
+    v: 1,
+    serial: identity.serial,
+    fw: '1.0.0',
+    fwHash: 'ab'.repeat(32),
+    tampered: false,
+    ksn: 7,
+    battery: 90,
+    time: Math.floor(now / 1000),
+    ...over,
+  };
+}
+
+function signed(
+  rec: object,
+  key = identity.privateKey,
+  chain = [identity.certificateDer],
+): SignedReaderStatus {
+  const status = cborEncode(rec);
+  return { status, signature: p256Signer(key).sign(status) as Uint8Array, chain };
+}
+
+describe('createReaderStatusVerifier', () => {
+  it('verifies a status signed by a reader certified by the manufacturer CA', () => {
+    const challenge = new Uint8Array(32).fill(3);
+    const r = verifier.verify(signed(record({ challenge })), [identity.caCertificateDer], now);
+    if (r instanceof Promise) throw new Error('sync');
+    expect(r).toMatchObject({
+      ok: true,
+      report: { serial: identity.serial, tampered: false, ksnCounter: 7, challenge: toBase64url(challenge) },
+    });
+  });
+  it('refuses a chain to another CA', () => {
+    const r = verifier.verify(signed(record()), [otherCa.caCertificateDer], now);
+    expect(r).toMatchObject({ ok: false });
+  });
+  it('refuses a status signed by another key', () => {
+    const r = verifier.verify(signed(record(), otherCa.privateKey), [identity.caCertificateDer], now);
+    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_ATTEST_READER_SIGNATURE' });
+  });
+  it('refuses an altered status', () => {
+    const s = signed(record());
+    const altered = cborEncode(record({ tampered: true }));
+    expect(verifier.verify({ ...s, status: altered }, [identity.caCertificateDer], now)).toMatchObject({
+      ok: false,
+    });
+  });
+  it('refuses a record naming another serial than its certificate', () => {
+    const r = verifier.verify(signed(record({ serial: 'PRS-0000000000' })), [identity.caCertificateDer], now);
+    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_ATTEST_READER_MISMATCH' });
+  });
+  it('refuses a malformed record', () => {
+    const r = verifier.verify(signed({ v: 2 }), [identity.caCertificateDer], now);
+    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_ATTEST_READER_SIGNATURE' });
+  });
+
+  it('in an appraisal: passes for the paired reader, fails a tampered one', async () => {
+    const key = deviceKey();
+    const value = challengeValue();
+    const asEvidence = (s: SignedReaderStatus) => ({
+      status: toBase64url(s.status),
+      signature: toBase64url(s.signature),
+      chain: s.chain.map(toBase64url),
+    });
+    const base = {
+      ...input(key),
+      now,
+      terminal: terminal(key, { readerSerial: identity.serial }),
+      challenge: challengeCtx(value, { expiresAt: now + 30_000 }),
+      readerCaRoots: [identity.caCertificateDer],
+      options: { readerVerifier: verifier },
+    };
+    const evidence = (rec: object) =>
+      sign(claims({ reader: asEvidence(signed(rec)), time: now, iat: Math.floor(now / 1000) }, value), key);
+    const good = await appraiseEvidence({ ...base, evidenceJws: evidence(record()) });
+    expect(good.outcomes.find((o) => o.verifier === 'reader')?.status).toBe('pass');
+    expect(evaluatePolicy(DEFAULT_POLICY, good).tier).toBe('affirming');
+    const tampered = await appraiseEvidence({ ...base, evidenceJws: evidence(record({ tampered: true })) });
+    expect(tampered.outcomes.find((o) => o.verifier === 'reader')?.code).toBe(
+      'POS_ERR_ATTEST_READER_TAMPERED',
+    );
+  });
+});
