@@ -4,7 +4,7 @@
  * outcome, which the policy turns into `contraindicated`.
  */
 import { parseEvidence } from '@pos/shared';
-import { AR4SI, emptyVector, moreSevere, type Ar4siCategory } from './ar4si';
+import { AR4SI, emptyVector, moreSevere, tierOfValue, type Ar4siCategory } from './ar4si';
 import type { Appraisal, AppraisalInput, EvidenceVerifier, VerifierOutcome } from './types';
 import { DEFAULT_VERIFIERS } from './verifiers';
 
@@ -13,7 +13,9 @@ export function outcomeValue(o: VerifierOutcome): number {
   if (o.status === 'pass') return o.value ?? AR4SI.AFFIRMING;
   if (o.status === 'error') return AR4SI.VERIFIER_MALFUNCTION;
   if (o.status === 'unknown') return AR4SI.NO_CLAIM;
-  return o.value ?? AR4SI.CONTRAINDICATED;
+  const v = o.value ?? AR4SI.CONTRAINDICATED;
+  // A failure never supports an affirming claim, whatever value it was given.
+  return tierOfValue(v) === 'affirming' ? AR4SI.WARNING : v;
 }
 
 /** Severity rank of an outcome inside its category (higher is worse). */

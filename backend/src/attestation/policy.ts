@@ -12,6 +12,7 @@
 import { err, ok, TRUST_TIERS, type Result, type TrustTier } from '@pos/shared';
 import { z } from 'zod';
 import { AR4SI, AR4SI_CATEGORIES, emptyVector, moreSevere, tierOfValue, type Ar4siCategory } from './ar4si';
+import { outcomeValue, vectorOf } from './appraise';
 import { reasonText } from './reasons';
 import type { Appraisal, Verdict, VerifierOutcome } from './types';
 
@@ -201,7 +202,7 @@ interface Evaluated {
 }
 
 function isUnappraisable(o: VerifierOutcome): boolean {
-  return o.status === 'fail' && tierOfValue(o.value ?? AR4SI.CONTRAINDICATED) === 'none';
+  return o.status === 'fail' && tierOfValue(outcomeValue(o)) === 'none';
 }
 
 function evaluateOne(policy: Policy, appraisal: Appraisal): Evaluated {
@@ -209,7 +210,12 @@ function evaluateOne(policy: Policy, appraisal: Appraisal): Evaluated {
   const addReason = (code: string, text: string): void => {
     if (!reasons.some((r) => r.code === code)) reasons.push({ code, text });
   };
-  const vector = { ...emptyVector(), ...appraisal.trustVector };
+  // The vector from the outcomes themselves, never less severe than the one the appraisal carries.
+  const vector = vectorOf(appraisal.outcomes);
+  for (const c of AR4SI_CATEGORIES) {
+    const given = appraisal.trustVector[c];
+    if (typeof given === 'number' && Number.isInteger(given)) vector[c] = moreSevere(vector[c], given);
+  }
   for (const o of appraisal.outcomes) {
     if (o.status !== 'pass' && o.code !== undefined) addReason(o.code, reasonText(o.code));
   }
@@ -229,9 +235,10 @@ function evaluateOne(policy: Policy, appraisal: Appraisal): Evaluated {
   else if (appraisal.claims === undefined || appraisal.outcomes.some(isUnappraisable)) tier = 'none';
   else if (tiers.includes('warning')) tier = 'warning';
   else {
-    const unmet = policy.requiredVerifiers.filter(
-      (v) => !appraisal.outcomes.some((o) => o.verifier === v && o.status === 'pass'),
-    );
+    const unmet = policy.requiredVerifiers.filter((v) => {
+      const mine = appraisal.outcomes.filter((o) => o.verifier === v);
+      return mine.length === 0 || mine.some((o) => o.status !== 'pass');
+    });
     const failedAny = appraisal.outcomes.some((o) => o.status !== 'pass');
     if (unmet.length > 0 || (failedAny && policy.unmet === 'none')) {
       tier = policy.unmet;
