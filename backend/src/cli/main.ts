@@ -39,12 +39,13 @@ export const STORE_FILE = 'backend.sqlite';
 export const DEV_MASTER_KEY_FILE = 'master.key';
 
 const USAGE = `Usage:
-  pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
+  pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE] [--rate-limit N]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token and print a new one
 
-Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080.
+Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-limit 600 (requests per
+minute per client address; 0 turns it off).
 Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
 key is generated in the data directory (with a warning).`;
 
@@ -65,6 +66,11 @@ const OptionsSchema = z.strictObject({
     .regex(/^https?:\/\/[^\s/]+$/, 'issuer is a base URL without a path, like https://am.example.com')
     .optional(),
   'master-key-file': z.string().min(1).max(4096).optional(),
+  'rate-limit': z
+    .string()
+    .regex(/^[0-9]{1,7}$/)
+    .transform(Number)
+    .optional(),
   help: z.boolean().optional(),
 });
 type Options = z.infer<typeof OptionsSchema>;
@@ -82,6 +88,7 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         host: { type: 'string' },
         issuer: { type: 'string' },
         'master-key-file': { type: 'string' },
+        'rate-limit': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -285,7 +292,12 @@ export async function runCli(
   const app = await buildApp({
     store,
     keys: opened.ring,
-    config: { issuer: options.issuer ?? url },
+    config: {
+      issuer: options.issuer ?? url,
+      ...(options['rate-limit'] === undefined
+        ? {}
+        : { rateLimitPerMinute: options['rate-limit'] === 0 ? false : options['rate-limit'] }),
+    },
     logger,
     cardTokenKey: deriveSubkey(master, 'card tokens v1'),
   });

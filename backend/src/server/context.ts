@@ -2,7 +2,7 @@
  * What every route gets: store, keys, clock, config, metrics, the domain entry points, and the two
  * authentication checks (operator API token; terminal device-key proof, DPoP-style).
  */
-import { createHash, createPublicKey, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { constantTimeEqual, parseBase64url, toBase64url } from '@pos/shared';
 import { z } from 'zod';
@@ -147,6 +147,22 @@ function decodePart(part: string): unknown {
   }
 }
 
+const KEY_CACHE_MAX = 10_000;
+const keyCache = new Map<string, KeyObject>();
+
+/** The device key as a node:crypto KeyObject, cached by thumbprint (parsing a JWK costs more than a verify). */
+function deviceKeyObject(jkt: string, jwkJson: string): KeyObject {
+  const cached = keyCache.get(jkt);
+  if (cached !== undefined) return cached;
+  const key = createPublicKey({ key: JSON.parse(jwkJson) as Record<string, string>, format: 'jwk' });
+  if (keyCache.size >= KEY_CACHE_MAX) {
+    const oldest = keyCache.keys().next().value;
+    if (oldest !== undefined) keyCache.delete(oldest);
+  }
+  keyCache.set(jkt, key);
+  return key;
+}
+
 const sameText = (a: string, b: string): boolean => constantTimeEqual(Buffer.from(a), Buffer.from(b));
 
 /** The raw body bytes the JSON parser kept (empty for a bodiless request). */
@@ -180,10 +196,7 @@ export async function requireTerminalProof(
   if (terminal === undefined) throw new ServiceError(401, 'POS_ERR_PROOF_SIGNATURE');
   let valid: boolean;
   try {
-    const key = createPublicKey({
-      key: JSON.parse(terminal.deviceJwk) as Record<string, string>,
-      format: 'jwk',
-    });
+    const key = deviceKeyObject(terminal.deviceJkt, terminal.deviceJwk);
     valid = nodeVerify(
       'sha256',
       Buffer.from(`${h}.${p}`, 'ascii'),

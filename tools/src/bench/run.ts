@@ -3,10 +3,11 @@
  * Each result is one JSON line with `"bench": "<name>"`; progress and errors go to stderr.
  */
 import { arch, cpus, platform } from 'node:os';
+import { attestBench } from './attest';
 import { cryptoBench } from './crypto';
 import type { Benchmark, BenchLine } from './measure';
 
-const BENCHMARKS: readonly Benchmark[] = [cryptoBench];
+const BENCHMARKS: readonly Benchmark[] = [cryptoBench, attestBench];
 
 function usage(): string {
   return [
