@@ -3,16 +3,7 @@
  * (shared/src/reader/status.ts) verifies the signature and the certificate chain; this interface keeps
  * the verifiers independent of it, and tests use a stand-in.
  */
-import {
-  cborDecode,
-  err,
-  ok,
-  toBase64url,
-  verifyP256,
-  verifyReaderCertChain,
-  type Result,
-} from '@pos/shared';
-import { z } from 'zod';
+import { ok, toBase64url, toHex, verifyReaderStatus, type Result } from '@pos/shared';
 
 export interface ReaderStatusReport {
   /** The reader serial from its certificate and its signed report (they must agree). */
@@ -51,57 +42,36 @@ export interface ReaderStatusVerifier {
     | Promise<Result<{ report: ReaderStatusReport }, `POS_ERR_${string}`>>;
 }
 
-/**
- * The reader's status record as the reader signs it (deterministic CBOR, docs/reader-protocol.md):
- * `{ v: 1, serial, fw, fwHash, tampered, ksn, battery, time (s), challenge? (bytes) }`.
- */
-const StatusRecordSchema = z.strictObject({
-  v: z.literal(1),
-  serial: z.string().min(1).max(64),
-  fw: z.string().max(64),
-  fwHash: z.string().max(128),
-  tampered: z.boolean(),
-  ksn: z.number().int().nonnegative(),
-  battery: z.number().min(0).max(100),
-  time: z.number().int().nonnegative(),
-  challenge: z.instanceof(Uint8Array).optional(),
-});
+/** Far enough that the shared check never decides freshness: the reader verifier does (challenge echo or age). */
+const NO_AGE_LIMIT_S = 100 * 365 * 24 * 3600;
 
 /**
- * A ReaderStatusVerifier over @pos/shared's reader code: the certificate chain to a manufacturer root
- * (`verifyReaderCertChain`), the leaf key's ES256 signature over the CBOR record (`verifyP256`), the
- * record's schema, and the record's serial equal to the certificate's.
+ * A ReaderStatusVerifier over @pos/shared `verifyReaderStatus` (shared/src/reader/status.ts): the
+ * certificate chain to a manufacturer root at the server's time, the leaf key's ES256 signature over
+ * the CBOR record, the record's schema, and the record's serial equal to the certificate's. Freshness
+ * and the binding to the paired reader are left to the `reader` verifier, which has the evidence.
  */
 export function createReaderStatusVerifier(): ReaderStatusVerifier {
   return {
     verify(signed, roots, now) {
-      const chain = verifyReaderCertChain(signed.chain, roots, { now: Math.floor(now / 1000) });
-      if (!chain.ok) return chain;
-      if (!verifyP256(signed.signature, signed.status, chain.publicKey)) {
-        return err(
-          'POS_ERR_ATTEST_READER_SIGNATURE',
-          'the status signature does not verify under the reader key',
-        );
-      }
-      const decoded = cborDecode(signed.status, 1024);
-      if (!decoded.ok) return decoded;
-      const record = StatusRecordSchema.safeParse(decoded.value);
-      if (!record.success)
-        return err('POS_ERR_ATTEST_READER_SIGNATURE', 'the status record is not well-formed');
-      const r = record.data;
-      if (r.serial !== chain.serial) {
-        return err('POS_ERR_ATTEST_READER_MISMATCH', 'the status names another serial than its certificate');
-      }
+      const nowS = Math.floor(now / 1000);
+      const r = verifyReaderStatus({ report: signed.status, sig: signed.signature }, signed.chain, roots, {
+        now: nowS,
+        maxAgeS: NO_AGE_LIMIT_S,
+        clockSkewS: NO_AGE_LIMIT_S,
+      });
+      if (!r.ok) return r;
+      const st = r.status;
       return ok({
         report: {
           serial: r.serial,
-          tampered: r.tampered,
-          time: r.time * 1000,
-          firmwareVersion: r.fw,
-          firmwareHash: r.fwHash,
-          ksnCounter: r.ksn,
-          battery: r.battery,
-          ...(r.challenge === undefined ? {} : { challenge: toBase64url(r.challenge) }),
+          tampered: st.tamper,
+          time: st.time * 1000,
+          firmwareVersion: st.fw,
+          firmwareHash: toHex(st.fwHash).toLowerCase(),
+          ksnCounter: st.ksnCounter,
+          battery: st.battery,
+          ...(st.challenge === undefined ? {} : { challenge: toBase64url(st.challenge) }),
         },
       });
     },

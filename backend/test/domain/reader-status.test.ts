@@ -1,13 +1,13 @@
 /**
  * The reader status verifier over @pos/shared's reader code, with a real reader identity: a
- * certificate from the simulator's development manufacturer CA and a status record signed with the
- * reader key, the way the simulator makes it.
+ * certificate from the simulator's development manufacturer CA and a status record encoded with
+ * @pos/shared `encodeReaderStatus` and signed with the reader key, as the reader does.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cborEncode, p256Signer, toBase64url } from '@pos/shared';
+import { cborEncode, encodeReaderStatus, p256Signer, toBase64url, type ReaderStatus } from '@pos/shared';
 import { createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
 import {
   appraiseEvidence,
@@ -34,26 +34,33 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function record(over: Record<string, unknown> = {}) {
+function record(over: Partial<ReaderStatus> = {}): ReaderStatus {
   return {
     v: 1,
     serial: identity.serial,
     fw: '1.0.0',
-    fwHash: 'ab'.repeat(32),
-    tampered: false,
-    ksn: 7,
+    fwHash: new Uint8Array(32).fill(0xab),
+    tamper: false,
+    ksnCounter: 7,
     battery: 90,
     time: Math.floor(now / 1000),
+    seq: 3,
     ...over,
   };
 }
 
+/** Encoded as the reader encodes (encodeReaderStatus); raw CBOR for records outside the schema. */
 function signed(
   rec: object,
   key = identity.privateKey,
   chain = [identity.certificateDer],
 ): SignedReaderStatus {
-  const status = cborEncode(rec);
+  let status: Uint8Array;
+  try {
+    status = encodeReaderStatus(rec as ReaderStatus);
+  } catch {
+    status = cborEncode(rec);
+  }
   return { status, signature: p256Signer(key).sign(status) as Uint8Array, chain };
 }
 
@@ -64,7 +71,14 @@ describe('createReaderStatusVerifier', () => {
     if (r instanceof Promise) throw new Error('sync');
     expect(r).toMatchObject({
       ok: true,
-      report: { serial: identity.serial, tampered: false, ksnCounter: 7, challenge: toBase64url(challenge) },
+      report: {
+        serial: identity.serial,
+        tampered: false,
+        ksnCounter: 7,
+        firmwareHash: 'ab'.repeat(32),
+        time: Math.floor(now / 1000) * 1000,
+        challenge: toBase64url(challenge),
+      },
     });
   });
   it('refuses a chain to another CA', () => {
@@ -73,22 +87,22 @@ describe('createReaderStatusVerifier', () => {
   });
   it('refuses a status signed by another key', () => {
     const r = verifier.verify(signed(record(), otherCa.privateKey), [identity.caCertificateDer], now);
-    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_ATTEST_READER_SIGNATURE' });
+    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_READER_STATUS_SIGNATURE' });
   });
   it('refuses an altered status', () => {
     const s = signed(record());
-    const altered = cborEncode(record({ tampered: true }));
+    const altered = encodeReaderStatus(record({ tamper: true }));
     expect(verifier.verify({ ...s, status: altered }, [identity.caCertificateDer], now)).toMatchObject({
       ok: false,
     });
   });
   it('refuses a record naming another serial than its certificate', () => {
     const r = verifier.verify(signed(record({ serial: 'PRS-0000000000' })), [identity.caCertificateDer], now);
-    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_ATTEST_READER_MISMATCH' });
+    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_READER_SERIAL_MISMATCH' });
   });
   it('refuses a malformed record', () => {
     const r = verifier.verify(signed({ v: 2 }), [identity.caCertificateDer], now);
-    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_ATTEST_READER_SIGNATURE' });
+    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_READER_STATUS_INVALID' });
   });
 
   it('in an appraisal: passes for the paired reader, fails a tampered one', async () => {
@@ -112,7 +126,7 @@ describe('createReaderStatusVerifier', () => {
     const good = await appraiseEvidence({ ...base, evidenceJws: evidence(record()) });
     expect(good.outcomes.find((o) => o.verifier === 'reader')?.status).toBe('pass');
     expect(evaluatePolicy(DEFAULT_POLICY, good).tier).toBe('affirming');
-    const tampered = await appraiseEvidence({ ...base, evidenceJws: evidence(record({ tampered: true })) });
+    const tampered = await appraiseEvidence({ ...base, evidenceJws: evidence(record({ tamper: true })) });
     expect(tampered.outcomes.find((o) => o.verifier === 'reader')?.code).toBe(
       'POS_ERR_ATTEST_READER_TAMPERED',
     );
