@@ -7,7 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cborEncode, encodeReaderStatus, p256Signer, toBase64url, type ReaderStatus } from '@pos/shared';
+import fc from 'fast-check';
+import {
+  cborEncode,
+  encodeReaderStatus,
+  p256Signer,
+  toBase64url,
+  verifyReaderStatus,
+  type ReaderStatus,
+} from '@pos/shared';
 import { createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
 import {
   appraiseEvidence,
@@ -129,6 +137,56 @@ describe('createReaderStatusVerifier', () => {
     const tampered = await appraiseEvidence({ ...base, evidenceJws: evidence(record({ tamper: true })) });
     expect(tampered.outcomes.find((o) => o.verifier === 'reader')?.code).toBe(
       'POS_ERR_ATTEST_READER_TAMPERED',
+    );
+  });
+
+  it('a cached chain is still refused with other roots, and when its leaf has expired', () => {
+    const v = createReaderStatusVerifier();
+    const s1 = signed(record());
+    expect(v.verify(s1, [identity.caCertificateDer], now)).toMatchObject({ ok: true });
+    expect(v.verify(s1, [otherCa.caCertificateDer], now)).toMatchObject({ ok: false });
+    const farFuture = now + 50 * 365 * 24 * 3600 * 1000;
+    expect(v.verify(s1, [identity.caCertificateDer], farFuture)).toMatchObject({
+      ok: false,
+      code: 'POS_ERR_READER_CERT_EXPIRED',
+    });
+  });
+
+  it('agrees with @pos/shared verifyReaderStatus on altered reports and signatures (property)', () => {
+    const v = createReaderStatusVerifier();
+    const base = signed(record({ challenge: new Uint8Array(16).fill(5) }));
+    const roots = [identity.caCertificateDer];
+    fc.assert(
+      fc.property(
+        fc.constantFrom('status', 'signature', 'chain', 'none'),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (where, at, x) => {
+          const s = {
+            status: new Uint8Array(base.status),
+            signature: new Uint8Array(base.signature),
+            chain: [new Uint8Array(identity.certificateDer)],
+          };
+          const target =
+            where === 'status'
+              ? s.status
+              : where === 'signature'
+                ? s.signature
+                : where === 'chain'
+                  ? s.chain[0]
+                  : undefined;
+          if (target !== undefined) target[at % target.length] = (target[at % target.length] ?? 0) ^ x;
+          const mine = v.verify(s, roots, now);
+          const theirs = verifyReaderStatus({ report: s.status, sig: s.signature }, s.chain, roots, {
+            now: Math.floor(now / 1000),
+            maxAgeS: 3600,
+          });
+          if (mine instanceof Promise) throw new Error('sync');
+          expect(mine.ok).toBe(theirs.ok);
+          if (!mine.ok && !theirs.ok) expect(mine.code).toBe(theirs.code);
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });
