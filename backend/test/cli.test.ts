@@ -88,7 +88,14 @@ describe('pos-backend CLI', () => {
   });
 
   it('answers bad arguments with a code and usage, never a stack trace', async () => {
-    for (const args of [['--port', 'abc'], ['--port', '70000'], ['--bogus'], ['audit'], ['frobnicate']]) {
+    for (const args of [
+      ['--port', 'abc'],
+      ['--port', '70000'],
+      ['--bogus'],
+      ['audit'],
+      ['frobnicate'],
+      ['--reader-ca', '/nonexistent/ca.pem'],
+    ]) {
       const io = capture();
       const r = await runCli(args, io, QUIET);
       expect(r.code).toBe(2);

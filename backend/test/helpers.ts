@@ -60,7 +60,10 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function makeHarness(config: Partial<ServiceConfig> = {}): Promise<Harness> {
+export async function makeHarness(
+  config: Partial<ServiceConfig> = {},
+  reader: { readerCaRoots: readonly Uint8Array[] } | undefined = undefined,
+): Promise<Harness> {
   const store = openSqliteStore({ path: ':memory:' });
   const clock = {
     t: Date.UTC(2026, 10, 29, 12, 0, 0),
@@ -77,8 +80,10 @@ export async function makeHarness(config: Partial<ServiceConfig> = {}): Promise<
     keys,
     clock,
     config: { issuer: ISSUER, rateLimitPerMinute: false, ...config },
-    readerStatusVerifier: standInReaderVerifier,
-    readerCaRoots: [new Uint8Array([1])],
+    // Without `reader`: a stand-in reader verifier; with it: the real one over the given CA roots.
+    ...(reader === undefined
+      ? { readerStatusVerifier: standInReaderVerifier, readerCaRoots: [new Uint8Array([1])] }
+      : { readerCaRoots: reader.readerCaRoots }),
     defaultMetrics: false,
   });
   const adminToken = newAdminToken();
@@ -129,6 +134,8 @@ export class SimTerminal {
   id = '';
   counter = 0;
   readerSerial = 'RDR-0001';
+  /** The signed reader status the evidence carries (default: the stand-in's). */
+  readerStatus: (now: number) => Record<string, unknown> = (now) => readerEvidence(this.readerSerial, now);
 
   constructor(private readonly h: Harness) {
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -155,7 +162,7 @@ export class SimTerminal {
       app: { version: APP_VERSION, build: 'release', codeHash: CODE_HASH },
       shell: 'headless',
       measurements: GOOD_SIGNALS.map((name) => ({ name, status: 'ok', method: 'test' })),
-      reader: readerEvidence(this.readerSerial, this.h.clock.now()),
+      reader: this.readerStatus(this.h.clock.now()),
       time: this.h.clock.now(),
       ...extra,
     };

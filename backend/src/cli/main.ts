@@ -11,6 +11,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
@@ -39,7 +40,8 @@ export const STORE_FILE = 'backend.sqlite';
 export const DEV_MASTER_KEY_FILE = 'master.key';
 
 const USAGE = `Usage:
-  pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE] [--rate-limit N]
+  pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
+              [--reader-ca PEM ...] [--rate-limit N]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token and print a new one
@@ -66,6 +68,7 @@ const OptionsSchema = z.strictObject({
     .regex(/^https?:\/\/[^\s/]+$/, 'issuer is a base URL without a path, like https://am.example.com')
     .optional(),
   'master-key-file': z.string().min(1).max(4096).optional(),
+  'reader-ca': z.array(z.string().min(1).max(4096)).max(16).optional(),
   'rate-limit': z
     .string()
     .regex(/^[0-9]{1,7}$/)
@@ -89,6 +92,7 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         issuer: { type: 'string' },
         'master-key-file': { type: 'string' },
         'rate-limit': { type: 'string' },
+        'reader-ca': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -133,6 +137,29 @@ function loadMasterKey(
   }
   const parsed = parseMasterKey(text);
   return parsed.ok ? parsed.key : `${parsed.code}: ${parsed.detail}`;
+}
+
+/** Manufacturer CA roots from PEM files (one or more certificates each), as DER. */
+function loadReaderCaRoots(files: readonly string[]): Uint8Array[] | string {
+  const roots: Uint8Array[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return 'POS_ERR_CLI_USAGE: a --reader-ca file cannot be read';
+    }
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) return 'POS_ERR_CLI_USAGE: a --reader-ca file holds no PEM certificate';
+    for (const pem of blocks) {
+      try {
+        roots.push(new Uint8Array(new X509Certificate(pem).raw));
+      } catch {
+        return 'POS_ERR_CLI_USAGE: a --reader-ca certificate does not parse';
+      }
+    }
+  }
+  return roots;
 }
 
 function openStore(dataDir: string): Store {
@@ -263,6 +290,16 @@ export async function runCli(
   }
 
   // The server.
+  const readerCaRoots = loadReaderCaRoots(options['reader-ca'] ?? []);
+  if (typeof readerCaRoots === 'string') {
+    io.err(`pos-backend: ${readerCaRoots}`);
+    return { code: 2 };
+  }
+  if (readerCaRoots.length === 0) {
+    io.err(
+      'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
+    );
+  }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
   const master = loadMasterKey(options, dataDir, io, env);
@@ -300,6 +337,7 @@ export async function runCli(
     },
     logger,
     cardTokenKey: deriveSubkey(master, 'card tokens v1'),
+    readerCaRoots,
   });
   await app.listen({ port, host: options.host });
   io.out(JSON.stringify({ event: 'listening', url }));

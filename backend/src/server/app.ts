@@ -19,6 +19,7 @@ import type { Store } from '../store/types';
 import { DEFAULT_CONFIG, makeAudit, type Clock, type Ctx, type ServiceConfig } from './context';
 import {
   createAcquirerHost,
+  createReaderStatusVerifier,
   developmentBdks,
   type AcquirerHost,
   type ReaderStatusVerifier,
@@ -39,8 +40,9 @@ export interface BuildAppOptions {
   readonly logger?: FastifyBaseLogger;
   /** The acquirer host; default: D's simulation with the development BDK, velocity on the store. */
   readonly acquirer?: AcquirerHost;
+  /** DER certificates of the reader manufacturer CA roots; none: reader status is unknown (no PIN-entry tickets). */
   readonly readerCaRoots?: readonly Uint8Array[];
-  /** Verifies the reader's signed status in evidence; without one the reader verifier reports unknown. */
+  /** Verifies the reader's signed status in evidence (default: the reader protocol's, over `readerCaRoots`). */
   readonly readerStatusVerifier?: ReaderStatusVerifier;
   /** HMAC key of card tokens (velocity per card); give a stable one so counts survive restarts. */
   readonly cardTokenKey?: Uint8Array;
@@ -77,7 +79,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     metrics,
     acquirer,
     readerCaRoots: options.readerCaRoots ?? [],
-    readerStatusVerifier: options.readerStatusVerifier,
+    readerStatusVerifier: options.readerStatusVerifier ?? createReaderStatusVerifier(),
     audit: makeAudit(options.store, options.keys, clock, config.auditCheckpointEvery),
   };
 

@@ -58,7 +58,7 @@ export interface Ctx {
   readonly acquirer: AcquirerHost;
   /** Manufacturer CA roots for the reader status (DER certificates). */
   readonly readerCaRoots: readonly Uint8Array[];
-  readonly readerStatusVerifier: ReaderStatusVerifier | undefined;
+  readonly readerStatusVerifier: ReaderStatusVerifier;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<AuditRow>;
 }
 

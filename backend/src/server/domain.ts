@@ -4,6 +4,7 @@
  */
 export {
   appraiseEvidence,
+  createReaderStatusVerifier,
   evaluatePolicy,
   parsePolicy,
   DEFAULT_POLICY,

@@ -1,0 +1,129 @@
+/**
+ * Through the API with a real reader identity (the simulator's development manufacturer CA) and the
+ * default reader-status verifier: the reader's signed status decides whether PIN entry is possible.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { encodeReaderStatus, p256Signer, toBase64url, type ReaderStatus } from '@pos/shared';
+import { CA_CERT_FILE, CA_DIR, createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
+import { runCli } from '../../src/cli/main';
+import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
+
+let dir: string;
+let identity: ReaderIdentity;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'pos-api-reader-'));
+  const made = await createIdentity(join(dir, 'reader'));
+  if (!made.ok) throw new Error(made.code);
+  identity = made.identity;
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let h: Harness;
+beforeEach(async () => {
+  h = await makeHarness({}, { readerCaRoots: [identity.caCertificateDer] });
+  await seedReferenceValues(h);
+});
+afterEach(async () => {
+  await h.close();
+});
+
+function realReader(t: SimTerminal, over: Partial<ReaderStatus> = {}): void {
+  t.readerSerial = identity.serial;
+  t.readerStatus = (now) => {
+    const status = encodeReaderStatus({
+      v: 1,
+      serial: identity.serial,
+      fw: '1.0.0',
+      fwHash: new Uint8Array(32).fill(0xab),
+      tamper: false,
+      ksnCounter: 7,
+      battery: 90,
+      time: Math.floor(now / 1000),
+      seq: 1,
+      ...over,
+    });
+    return {
+      status: toBase64url(status),
+      signature: toBase64url(p256Signer(identity.privateKey).sign(status) as Uint8Array),
+      chain: [toBase64url(identity.certificateDer)],
+    };
+  };
+}
+
+interface AttestOut {
+  verdict: { tier: string; reasons: { code: string }[] };
+  ticket?: { use: string };
+  halted: boolean;
+}
+
+describe('reader status through the API', () => {
+  it('a genuine, untampered reader earns an affirming verdict and a PIN-entry ticket', async () => {
+    const t = new SimTerminal(h);
+    realReader(t);
+    expect((await t.enroll()).statusCode).toBe(201);
+    const nonce = 'cmVhZGVyLW5vbmNlLTAwMDI';
+    const out = (await t.attest('pre-pin', { nonce }, { nonce })).json<AttestOut>();
+    expect(out.verdict.tier).toBe('affirming');
+    expect(out.ticket?.use).toBe('pin-entry');
+  });
+
+  it('a tampered reader halts the terminal', async () => {
+    const t = new SimTerminal(h);
+    realReader(t);
+    await t.enroll();
+    realReader(t, { tamper: true });
+    const out = (await t.attest()).json<AttestOut>();
+    expect(out.verdict.tier).toBe('contraindicated');
+    expect(out.halted).toBe(true);
+    expect(out.ticket).toBeUndefined();
+  });
+
+  it('a status signed by another reader than the paired one is refused', async () => {
+    const t = new SimTerminal(h);
+    realReader(t);
+    await t.enroll();
+    const other = await createIdentity(join(dir, 'other'));
+    if (!other.ok) throw new Error(other.code);
+    const status = encodeReaderStatus({
+      v: 1,
+      serial: other.identity.serial,
+      fw: '1.0.0',
+      fwHash: new Uint8Array(32),
+      tamper: false,
+      ksnCounter: 1,
+      battery: 50,
+      time: Math.floor(h.clock.now() / 1000),
+      seq: 1,
+    });
+    t.readerStatus = () => ({
+      status: toBase64url(status),
+      signature: toBase64url(p256Signer(other.identity.privateKey).sign(status) as Uint8Array),
+      chain: [toBase64url(other.identity.certificateDer)],
+    });
+    const out = (await t.attest()).json<AttestOut>();
+    expect(out.verdict.tier).not.toBe('affirming');
+    expect(out.ticket?.use).not.toBe('pin-entry');
+  });
+
+  it('pos-backend --reader-ca loads the manufacturer CA from the simulator state directory', async () => {
+    const errs: string[] = [];
+    const run = await runCli(
+      [
+        '--data-dir',
+        join(dir, 'backend'),
+        '--port',
+        '0',
+        '--reader-ca',
+        join(dir, 'reader', CA_DIR, CA_CERT_FILE),
+      ],
+      { out: () => undefined, err: (l) => errs.push(l) },
+      { POS_LOG_LEVEL: 'silent', POS_MASTER_KEY: 'Q'.repeat(43) },
+    );
+    await run.stop?.();
+    expect(run.code).toBe(0);
+    expect(errs.join('\n')).not.toContain('no --reader-ca');
+  });
+});
