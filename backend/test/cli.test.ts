@@ -1,5 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../src/cli/main';
@@ -109,5 +111,28 @@ describe('pos-backend CLI', () => {
     });
     expect(r.code).toBe(1);
     expect(badKey.errLines.join('\n')).toContain('POS_ERR_MASTER_KEY_INVALID');
+  });
+
+  it('the pos-backend bin prints the listening line first and shuts down gracefully on SIGTERM', async () => {
+    const dataDir = tempDir();
+    const bin = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, '--data-dir', dataDir, '--port', '0'], {
+      env: { ...process.env, POS_LOG_LEVEL: 'silent', POS_MASTER_KEY: 'g'.repeat(43) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let stdout = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString('utf8');
+        const nl = stdout.indexOf('\n');
+        if (nl >= 0) resolve((JSON.parse(stdout.slice(0, nl)) as { event: string; url: string }).url);
+      });
+      child.once('exit', () => reject(new Error('exited before listening')));
+    });
+    expect(JSON.parse(stdout.split('\n')[0] ?? '')).toMatchObject({ event: 'listening' });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 });

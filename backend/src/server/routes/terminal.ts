@@ -183,7 +183,9 @@ async function recordVerdict(
       reasons: verdict.reasons,
       trustVector: verdict.trustVector,
       shadow: verdict.shadow,
-      outcomes: appraisal.outcomes,
+      // Passing verifiers by name only; the others in full (code, detail, value).
+      passed: appraisal.outcomes.filter((o) => o.status === 'pass').map((o) => o.verifier),
+      outcomes: appraisal.outcomes.filter((o) => o.status !== 'pass'),
     },
   });
   ctx.metrics.attestations.inc({ tier: verdict.tier });
