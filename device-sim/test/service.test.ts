@@ -42,7 +42,7 @@ async function setup() {
   expect(opened2.ok).toBe(true);
   const send = (m: ReaderMessage): ReaderMessage[] => {
     const from = out.length;
-    svc.handle(m);
+    void svc.handle(m);
     return out.slice(from);
   };
   return { fw, svc, am, terminal, out, send, isClosed: () => closed };

@@ -29,7 +29,7 @@ export const TEST_KID = 'test-am-2026';
 export interface TestAm {
   readonly kid: string;
   readonly jwks: { keys: JWK[] };
-  sign(claims: Partial<TicketClaims> & { nonce?: string }, opts?: { kid?: string }): Promise<string>;
+  sign(claims: Partial<TicketClaims>, opts?: { kid?: string }): Promise<string>;
 }
 
 /** A test A&M ticket signer. `sign` fills every claim with a valid default the test may override. */

@@ -102,7 +102,7 @@ export interface StatusBody {
   /** SHA-256 of the firmware image (hex). */
   readonly firmwareHash: string;
   readonly tampered: boolean;
-  /** Counter of the next KSN (0 when wiped or exhausted). */
+  /** Counter of the last KSN used (0 before the first, and once wiped). */
   readonly ksnCounter: number;
   readonly battery: number;
   /** Reader clock, seconds since the epoch. */
@@ -204,7 +204,7 @@ export class ReaderFirmware {
       firmwareVersion: FIRMWARE_VERSION,
       firmwareHash: this.#firmwareHash,
       tampered: this.#tampered,
-      ksnCounter: this.#tampered ? 0 : (this.#state.dukpt?.nextCounter ?? 0),
+      ksnCounter: this.#tampered ? 0 : (this.#state.dukpt?.lastCounter ?? 0),
       battery: this.#battery,
       time: Math.floor(this.#clock.now() / 1000),
     };

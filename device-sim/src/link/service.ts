@@ -14,7 +14,10 @@ import type { ReaderEvent, ReaderFirmware, StatusBody } from '../firmware/reader
 export type StatusSigner = (
   body: StatusBody,
   challenge: Uint8Array | undefined,
-) => { report: Uint8Array; sig: Uint8Array } | undefined;
+) =>
+  | { report: Uint8Array; sig: Uint8Array }
+  | undefined
+  | Promise<{ report: Uint8Array; sig: Uint8Array } | undefined>;
 
 /** What a session can do: send a message inside the channel, end the session. */
 export interface SessionPort {
@@ -76,9 +79,18 @@ export class ReaderService {
   }
 
   /** One message from inside the channel. Handshake messages never reach this layer. */
-  handle(msg: ReaderMessage): void {
+  async handle(msg: ReaderMessage): Promise<void> {
     const port = this.#session;
     if (port === undefined) return;
+    if (msg.t === 'get-status') {
+      const signed = await this.signStatus(this.fw.status(), msg.challenge);
+      port.send(
+        signed === undefined
+          ? errorMessage(msg.id, 'POS_ERR_READER_TAMPERED', 'the reader has no key to sign its status')
+          : { t: 'status', id: msg.id, report: ab(signed.report), sig: ab(signed.sig) },
+      );
+      return;
+    }
     // The answer goes before any event the request caused (a card already in the slot, an abort).
     const pending: ReaderEvent[] = [];
     this.#pending = pending;
@@ -96,13 +108,8 @@ export class ReaderService {
 
   #answer(msg: ReaderMessage): ReaderMessage | undefined {
     switch (msg.t) {
-      case 'get-status': {
-        const signed = this.signStatus(this.fw.status(), msg.challenge);
-        if (signed === undefined) {
-          return errorMessage(msg.id, 'POS_ERR_READER_TAMPERED', 'the reader has no key to sign its status');
-        }
-        return { t: 'status', id: msg.id, report: ab(signed.report), sig: ab(signed.sig) };
-      }
+      case 'get-status':
+        return undefined; // answered in handle()
       case 'start': {
         const r = this.fw.start(msg.amount, msg.currency);
         return r.ok ? { t: 'started', id: msg.id } : errorMessage(msg.id, r.code, r.detail);

@@ -34,6 +34,8 @@ const DukptFileSchema = z.strictObject({
   version: z.literal(1),
   /** Validated in full by AesDukptDevice.restore. */
   device: z.unknown(),
+  /** The counter of the last KSN taken (0 before the first); reported in the signed status. */
+  lastCounter: z.number().int().min(0).max(0xffff_ffff).optional(),
 });
 
 /** Test hook: runs after the advanced state is on disk and before the keys are used. */
@@ -52,13 +54,21 @@ export interface TransactionKeys {
 export class DukptStore {
   #device: AesDukptDevice | undefined;
   #broken = false;
+  #lastCounter: number;
 
   private constructor(
     private readonly dir: string,
     device: AesDukptDevice,
     private readonly hooks: DukptHooks,
+    lastCounter = 0,
   ) {
     this.#device = device;
+    this.#lastCounter = lastCounter;
+  }
+
+  /** The counter of the last KSN taken (0 before the first). */
+  get lastCounter(): number {
+    return this.#lastCounter;
   }
 
   /** Loads the device state; `store: undefined` when none was stored yet. */
@@ -70,7 +80,7 @@ export class DukptStore {
     if (!restored.ok) {
       return err('POS_ERR_SIM_STATE_CORRUPT', `${DUKPT_FILE} holds no valid DUKPT device state`);
     }
-    return ok({ store: new DukptStore(dir, restored.device, hooks) });
+    return ok({ store: new DukptStore(dir, restored.device, hooks, file.value.lastCounter ?? 0) });
   }
 
   /** Loads the development BDK's initial key for a fresh derivation id and persists the device state. */
@@ -120,12 +130,14 @@ export class DukptStore {
     if (!r.ok) return r;
     const [pinKey, dataKey] = r.keys;
     const state: AesDukptDeviceState = device.exportState();
-    const written = writeJsonAtomic(this.dir, DUKPT_FILE, { version: 1, device: state });
+    const lastCounter = aesKsnCounter(r.ksn);
+    const written = writeJsonAtomic(this.dir, DUKPT_FILE, { version: 1, device: state, lastCounter });
     if (!written.ok || pinKey === undefined || dataKey === undefined) {
       wipe(...r.keys);
       this.#broken = true;
       return written.ok ? err('POS_ERR_SIM_INTERNAL', 'the DUKPT device returned no keys') : written;
     }
+    this.#lastCounter = lastCounter;
     this.hooks.afterPersist?.(r.ksn);
     return ok({ ksn: r.ksn, pinKey, dataKey });
   }

@@ -172,6 +172,14 @@ export class SerialLine implements ByteLine {
     return () => this.#dataCbs.delete(cb);
   }
 
+  /** Resolves when everything written so far has been handed to the operating system. */
+  drain(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.#closed) resolve();
+      else this.port.drain(() => resolve());
+    });
+  }
+
   onClose(cb: () => void): () => void {
     this.#closeCbs.add(cb);
     return () => this.#closeCbs.delete(cb);

@@ -5,9 +5,10 @@
 import { arch, cpus, platform } from 'node:os';
 import { attestBench } from './attest';
 import { cryptoBench } from './crypto';
+import { readerBench } from './reader';
 import type { Benchmark, BenchLine } from './measure';
 
-const BENCHMARKS: readonly Benchmark[] = [cryptoBench, attestBench];
+const BENCHMARKS: readonly Benchmark[] = [cryptoBench, readerBench, attestBench];
 
 function usage(): string {
   return [
