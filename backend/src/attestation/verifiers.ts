@@ -248,6 +248,15 @@ export const purposeVerifier: EvidenceVerifier = {
         AR4SI.UNEXPECTED_EVIDENCE,
       );
     }
+    // Enrollment evidence only before the terminal has any accepted evidence, and only then.
+    const fresh = ctx.input.terminal.lastCounter < 0;
+    if ((ctx.claims.purpose === 'enrollment') !== fresh) {
+      return fail(
+        'POS_ERR_ATTEST_PURPOSE',
+        fresh ? 'a terminal enrolls with enrollment evidence' : 'an enrolled terminal cannot enroll again',
+        AR4SI.UNEXPECTED_EVIDENCE,
+      );
+    }
     const nonce = ctx.claims.nonce;
     if (ctx.claims.purpose === 'pre-pin' || expectedNonce !== undefined) {
       if (nonce === undefined || expectedNonce === undefined || !sameText(nonce, expectedNonce)) {

@@ -343,6 +343,22 @@ describe('purpose and nonce', () => {
       'POS_ERR_ATTEST_NONCE',
     );
   });
+  it('enrollment evidence from an enrolled terminal', async () => {
+    await expectCode(
+      appraiseWith({ claims: { purpose: 'enrollment', iss: 'enrolling' }, jwk: true }),
+      'purpose',
+      'fail',
+      'POS_ERR_ATTEST_PURPOSE',
+    );
+  });
+  it('other evidence from a terminal not yet enrolled', async () => {
+    await expectCode(
+      appraiseWith({ input: { terminal: terminal(key, { lastCounter: -1 }) } }),
+      'purpose',
+      'fail',
+      'POS_ERR_ATTEST_PURPOSE',
+    );
+  });
   it('a nonce outside pre-pin', async () => {
     await expectCode(appraiseWith({ claims: { nonce } }), 'purpose', 'fail', 'POS_ERR_ATTEST_NONCE');
   });
