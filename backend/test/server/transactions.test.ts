@@ -143,4 +143,19 @@ describe('POST /v1/transactions', () => {
     expect(res.status).toBe(403);
     expect(res.json.error?.code).toBe('POS_ERR_TERMINAL_HALTED');
   });
+
+  it('a velocity halt (wrong PIN tries on one card) halts the terminal and is audited', async () => {
+    const t = new SimTerminal(h);
+    await t.enroll();
+    const ticket = await ticketFor(t);
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await transact(t, readerOutput('visa-pin', '0000'), { ticket }));
+    expect(results.map((r) => r.json['approved'])).toEqual([false, false, false]);
+    expect(results[2]?.json['halted']).toBe(true);
+    expect((await h.store.getTerminal(t.id))?.state).toBe('halted');
+    const after = await transact(t, readerOutput('visa-pin', '1234'), { ticket });
+    expect(after.json.error?.code).toBe('POS_ERR_TERMINAL_HALTED');
+    const audit = (await h.admin('GET', '/v1/audit')).body;
+    expect(audit).toContain('"actor":"velocity"');
+  });
 });
