@@ -218,7 +218,7 @@ export function signEvidence(
     }
     const h = toBase64url(utf8ToBytes(JSON.stringify(header)));
     const p = toBase64url(utf8ToBytes(JSON.stringify(checked.data)));
-    const signature = p256.sign(utf8ToBytes(`${h}.${p}`), secretKey, { prehash: true, lowS: false });
+    const signature = p256.sign(utf8ToBytes(`${h}.${p}`), secretKey, { prehash: true });
     return ok({ jws: `${h}.${p}.${toBase64url(signature)}` });
   } catch {
     return err('POS_ERR_KEY_LENGTH', 'the device secret key is not a valid P-256 scalar');

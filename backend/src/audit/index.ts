@@ -13,6 +13,7 @@ import {
   jwkFromPublicKey,
   ok,
   parseBase64url,
+  PosError,
   toBase64url,
   type Result,
   type TrustedTicketKey,
@@ -114,6 +115,9 @@ export async function signAuditCheckpoint(
   const h = b64json({ alg: 'ES256', kid: signer.kid, typ: AUDIT_CHECKPOINT_TYPE });
   const p = b64json({ seq: head.seq, hash: head.hash, at });
   const signature = await signer.sign(encoder.encode(`${h}.${p}`));
+  if (!(signature instanceof Uint8Array) || signature.length !== 64) {
+    throw new PosError('POS_ERR_TICKET_SIGNER', 'the signer did not return a 64-byte ES256 signature');
+  }
   return {
     seq: head.seq,
     hash: head.hash,

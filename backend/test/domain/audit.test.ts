@@ -231,3 +231,12 @@ describe('checkpoints', () => {
     expect(verifyAuditChain(c, { checkpoints: [old, fresh], keys: [k1.trusted, k2.trusted] }).ok).toBe(true);
   });
 });
+
+describe('signAuditCheckpoint', () => {
+  it('refuses a signer that does not return 64 bytes', async () => {
+    const c = chain(1);
+    await expect(
+      signAuditCheckpoint(c[0] as AuditEntry, { kid: 'k', sign: () => new Uint8Array(3) }, 'now'),
+    ).rejects.toMatchObject({ code: 'POS_ERR_TICKET_SIGNER' });
+  });
+});
