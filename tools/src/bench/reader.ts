@@ -110,6 +110,19 @@ export const readerBench: Benchmark = {
         return r.message;
       };
 
+      // Bytes on the line during each PIN round trip, both ways: the floor a UART at `baud` imposes.
+      let window = false;
+      let windowBytes = 0;
+      const lineRef = line;
+      const rawWrite = lineRef.write.bind(lineRef);
+      lineRef.write = (b: Uint8Array): void => {
+        if (window) windowBytes += b.length;
+        rawWrite(b);
+      };
+      lineRef.onData((b) => {
+        if (window) windowBytes += b.length;
+      });
+      const wireBytes: number[] = [];
       const samples: number[] = [];
       const framesBefore = link.stats.framesSent + link.stats.framesReceived;
       const runStart = performance.now();
@@ -121,9 +134,13 @@ export const readerBench: Benchmark = {
         const ev = await t.waitFor('card-inserted');
         await ask({ t: 'ticket', id: t.newId(), jws: await t.pinTicket(ev) });
         const pin = digits();
+        windowBytes = 0;
+        window = true;
         const t0 = performance.now();
         const answer = await ask({ t: 'pin', id: t.newId(), digits: pin });
         const t1 = performance.now();
+        window = false;
+        wireBytes.push(windowBytes);
         wipe(pin);
         if (answer.t !== 'pin-block') throw new Error('no PIN block');
         samples.push(t1 - t0);
@@ -136,6 +153,9 @@ export const readerBench: Benchmark = {
       const p50 = percentile(samples, 50);
       const p99 = percentile(samples, 99);
       const baselineMs = 1000 / base.opsPerSec;
+      wireBytes.sort((a, b) => a - b);
+      const medianBytes = percentile(wireBytes, 50);
+      const wireMs = (medianBytes * 10 * 1000) / baud;
       ctx.emit({
         pin_to_block_p50_ms: round(p50),
         pin_to_block_p99_ms: round(p99),
@@ -145,6 +165,9 @@ export const readerBench: Benchmark = {
         within_goal: p99 < 30,
         in_process_pin_block_ms: round(baselineMs, 4),
         ratio_p50_to_in_process: round(p50 / baselineMs, 1),
+        line_bytes_per_round_trip: medianBytes,
+        wire_time_ms: round(wireMs),
+        ratio_p50_to_wire_time: round(p50 / wireMs, 2),
       });
       ctx.emit({
         metric: 'frames_per_second',
