@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -130,5 +131,29 @@ describe('service behaviour', () => {
     const rows = await store.listSigningKeys();
     expect(rows[0]?.encryptedPrivateKey.split('.')).toHaveLength(3);
     await store.close();
+  });
+
+  it('answers malformed HTTP and oversized headers in the error shape', async () => {
+    const h = await makeHarness();
+    try {
+      await h.app.listen({ port: 0, host: '127.0.0.1' });
+      const address = h.app.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      const raw = (request: string): Promise<string> =>
+        new Promise((resolve) => {
+          let data = '';
+          const socket = connect(port, '127.0.0.1', () => socket.write(request));
+          socket.on('data', (c: Buffer) => (data += c.toString('utf8')));
+          socket.on('close', () => resolve(data));
+        });
+      const garbage = await raw('GARBAGE\r\n\r\n');
+      expect(garbage).toMatch(/^HTTP\/1\.1 400/);
+      expect(garbage).toContain('"code":"POS_ERR_REQUEST_MALFORMED"');
+      const big = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(big).toMatch(/^HTTP\/1\.1 431/);
+      expect(big).toContain('"code":"POS_ERR_REQUEST_TOO_LARGE"');
+    } finally {
+      await h.close();
+    }
   });
 });
