@@ -39,16 +39,36 @@ const sameText = (a: string, b: string): boolean => {
 
 // ---- signature -------------------------------------------------------------------------------
 
-const KEY_CACHE_LIMIT = 10_000;
+/**
+ * Importing a P-256 key into OpenSSL costs about as much as verifying a signature with it (measured:
+ * both ≈130-180 µs on the loaded development machine), so imported keys are kept in a small LRU map
+ * keyed by the JWK coordinates: a terminal's several attestations of one transaction hit it. The
+ * limit bounds memory (a KeyObject holds native memory); `setDeviceKeyCacheLimit` changes it.
+ */
+let keyCacheLimit = 20_000;
 const keyCache = new Map<string, KeyObject>();
 
-/** A node:crypto public key for a P-256 JWK, cached by coordinates (the hot path verifies with it). */
+export function setDeviceKeyCacheLimit(limit: number): void {
+  keyCacheLimit = Math.max(0, Math.floor(limit));
+  while (keyCache.size > keyCacheLimit) {
+    const oldest = keyCache.keys().next();
+    if (oldest.done === true) break;
+    keyCache.delete(oldest.value);
+  }
+}
+
+/** A node:crypto public key for a P-256 JWK, from the LRU cache when it is there. */
 function publicKeyObject(jwk: P256Jwk): KeyObject {
   const id = `${jwk.x}.${jwk.y}`;
   const cached = keyCache.get(id);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    keyCache.delete(id);
+    keyCache.set(id, cached);
+    return cached;
+  }
   const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, format: 'jwk' });
-  if (keyCache.size >= KEY_CACHE_LIMIT) {
+  if (keyCacheLimit === 0) return key;
+  if (keyCache.size >= keyCacheLimit) {
     const oldest = keyCache.keys().next();
     if (oldest.done !== true) keyCache.delete(oldest.value);
   }

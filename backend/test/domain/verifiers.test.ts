@@ -619,3 +619,30 @@ describe('verifier errors fail closed', () => {
     expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('contraindicated');
   });
 });
+
+describe('verifyEs256 and its key cache', () => {
+  it('verifies with and without the cache, and across evictions', async () => {
+    const { setDeviceKeyCacheLimit, verifyEs256 } = await import('../../src/attestation/index');
+    const { parseEvidence } = await import('@pos/shared');
+    const keys = [deviceKey(), deviceKey(), deviceKey()];
+    const parsed = keys.map((k) => {
+      const p = parseEvidence(sign(claims(), k));
+      if (!p.ok) throw new Error(p.code);
+      return p;
+    });
+    for (const limit of [0, 1, 2, 100]) {
+      setDeviceKeyCacheLimit(limit);
+      for (let round = 0; round < 2; round++) {
+        keys.forEach((k, i) => {
+          const p = parsed[i];
+          if (p === undefined) throw new Error('fixture');
+          expect(verifyEs256(k.jwk, p.signingInput, p.signature)).toBe(true);
+          const other = keys[(i + 1) % keys.length];
+          if (other === undefined) throw new Error('fixture');
+          expect(verifyEs256(other.jwk, p.signingInput, p.signature)).toBe(false);
+        });
+      }
+    }
+    setDeviceKeyCacheLimit(20_000);
+  });
+});
