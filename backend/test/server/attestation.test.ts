@@ -260,3 +260,14 @@ describe('key rotation', () => {
     expect(keys.map((k) => k.kid)).toEqual([kid]);
   });
 });
+
+describe('purpose', () => {
+  it('refuses enrollment evidence on /v1/attestations', async () => {
+    const t = new SimTerminal(h);
+    await t.enroll();
+    const challenge = await t.challenge();
+    const res = await t.submit(t.evidence(challenge, 'enrollment'));
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_ATTESTATION_REFUSED');
+  });
+});

@@ -84,24 +84,28 @@ async function loadReferenceValues(ctx: Ctx): Promise<ReferenceValues[]> {
   return (await ctx.store.listReferenceValues()).map((r) => r.document as unknown as ReferenceValues);
 }
 
-/** The challenge value an evidence JWS names, read without trusting it (the appraisal verifies). */
-function challengeOf(evidenceJws: string): string | undefined {
+/** What an evidence JWS claims about its challenge and purpose, read without trusting it (the appraisal verifies). */
+function peekEvidence(evidenceJws: string): { challenge?: string; purpose?: string } {
   const payload = evidenceJws.split('.')[1];
-  if (payload === undefined) return undefined;
+  if (payload === undefined) return {};
   const bytes = parseBase64url(payload);
-  if (!bytes.ok) return undefined;
+  if (!bytes.ok) return {};
   try {
     const parsed = z
-      .object({ challenge: z.string().max(64) })
+      .object({ challenge: z.string().max(64).optional(), purpose: z.string().max(32).optional() })
       .safeParse(JSON.parse(Buffer.from(bytes.bytes).toString('utf8')));
-    return parsed.success ? parsed.data.challenge : undefined;
+    if (!parsed.success) return {};
+    return {
+      ...(parsed.data.challenge === undefined ? {} : { challenge: parsed.data.challenge }),
+      ...(parsed.data.purpose === undefined ? {} : { purpose: parsed.data.purpose }),
+    };
   } catch {
-    return undefined;
+    return {};
   }
 }
 
 async function consumeChallenge(ctx: Ctx, evidenceJws: string): Promise<ChallengeContext | undefined> {
-  const value = challengeOf(evidenceJws);
+  const value = peekEvidence(evidenceJws).challenge;
   if (value === undefined) return undefined;
   const row = await ctx.store.consumeChallenge(value, ctx.clock.now());
   return row === undefined
@@ -389,6 +393,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const terminal = await requireTerminalProof(ctx, request);
       const body = request.body;
+      if (peekEvidence(body.evidence).purpose === 'enrollment') {
+        throw new ServiceError(
+          400,
+          'POS_ERR_ATTESTATION_REFUSED',
+          'enrollment evidence goes to /v1/enrollments',
+        );
+      }
       const now = ctx.clock.now();
       const challenge = await consumeChallenge(ctx, body.evidence);
       const appraisal = await appraiseEvidence({
