@@ -16,3 +16,4 @@ export * from './channel';
 export * from './handshake';
 export * from './session';
 export * from './status';
+export * from './hid-frame';
