@@ -161,6 +161,24 @@ describe('reader firmware: a PIN transaction', () => {
     expect(again.ok ? 'ok' : again.code).toBe('POS_ERR_READER_STATE');
   });
 
+  it('reads slowly under the slow-card fault, and an abort during the read cancels it', async () => {
+    const r = await rig();
+    r.fw.setCardReadMs(40);
+    expect(r.fw.start(100, 'EUR').ok).toBe(true);
+    expect(r.fw.presentCard('visa-pin', 'insert').ok).toBe(true);
+    expect(r.fw.txnState).toBe('reading-card');
+    expect(r.fw.cardRead().ok).toBe(false);
+    await new Promise((res) => setTimeout(res, 120));
+    expect(r.fw.txnState).toBe('waiting-for-ticket');
+    r.fw.removeCard();
+    expect(r.fw.start(100, 'EUR').ok).toBe(true);
+    r.fw.presentCard('visa-pin', 'insert');
+    r.fw.abort();
+    await new Promise((res) => setTimeout(res, 120));
+    expect(r.fw.txnState).toBe('idle');
+    expect(r.events.filter((e) => e.event === 'card-read')).toHaveLength(1);
+  });
+
   it('refuses a low battery', async () => {
     const r = await rig();
     r.fw.setBattery(2);

@@ -174,6 +174,40 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     expect(out).not.toMatch(/[0-9A-F]{32}/);
   });
 
+  it('init makes a state directory with certificates openssl reads', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pos-reader-init-'));
+    try {
+      const r = spawnSync(process.execPath, [BIN, 'init', '--state-dir', join(dir, 's')], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      const init = z
+        .object({
+          event: z.literal('init'),
+          created: z.literal(true),
+          serial: z.string(),
+          readerCertificate: z.string(),
+          caCertificate: z.string(),
+        })
+        .parse(JSON.parse(r.stdout));
+      const text = spawnSync('openssl', ['x509', '-noout', '-subject', '-in', init.readerCertificate], {
+        encoding: 'utf8',
+      });
+      if (text.error !== undefined) {
+        console.log('skipped the openssl check: openssl is not installed');
+        return;
+      }
+      expect(text.stdout).toContain(init.serial);
+      const verify = spawnSync('openssl', ['verify', '-CAfile', init.caCertificate, init.readerCertificate], {
+        encoding: 'utf8',
+      });
+      expect(verify.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('lists the test cards and refuses bad arguments with a code', () => {
     const cards = spawnSync(process.execPath, [BIN, 'cards', '--json'], { cwd: ROOT, encoding: 'utf8' });
     expect(cards.status).toBe(0);
