@@ -89,6 +89,12 @@ describe('POST /v1/transactions', () => {
     expect(wrong.status).toBe(200);
     expect(wrong.json['approved']).toBe(false);
     expect(String(wrong.json['code'])).toMatch(/PIN/);
+    const listed = await h.admin('GET', `/v1/terminals/${t.id}/transactions?limit=5`);
+    expect(
+      listed.json<{ transactions: { approved: boolean }[] }>().transactions.map((x) => x.approved),
+    ).toEqual([false, true]);
+    const verdicts = await h.admin('GET', `/v1/terminals/${t.id}/attestations`);
+    expect(verdicts.json<{ attestations: { tier: string }[] }>().attestations[0]?.tier).toBe('affirming');
     const stored = await h.store.listTransactions(t.id, 10);
     expect(stored).toHaveLength(2);
     // No PAN is stored: only a token.

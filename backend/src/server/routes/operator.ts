@@ -158,6 +158,102 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     },
   );
 
+  app.get(
+    '/v1/terminals/:terminalId/attestations',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: "A terminal's latest verdicts, newest first",
+        security: Security,
+        params: IdParam('terminalId'),
+        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }),
+        response: {
+          200: z.object({
+            attestations: z.array(
+              z.object({
+                id: z.string(),
+                at: z.number().int(),
+                purpose: z.string(),
+                counter: z.number().int().nullable(),
+                tier: z.string(),
+                policyVersion: z.string(),
+                verdict: z.record(z.string(), z.unknown()),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await requireOperator(ctx, request);
+      const terminalId = (request.params as { terminalId: string }).terminalId;
+      if ((await ctx.store.getTerminal(terminalId)) === undefined)
+        throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      const limit = (request.query as { limit?: number }).limit ?? 50;
+      const rows = await ctx.store.listAttestations(terminalId, limit);
+      return {
+        attestations: rows.map((r) => ({
+          id: r.id,
+          at: r.at,
+          purpose: r.purpose,
+          counter: r.counter,
+          tier: r.tier,
+          policyVersion: r.policyVersion,
+          verdict: r.verdict,
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/terminals/:terminalId/transactions',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: "A terminal's latest transactions, newest first (card tokens, never PANs)",
+        security: Security,
+        params: IdParam('terminalId'),
+        querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).optional() }),
+        response: {
+          200: z.object({
+            transactions: z.array(
+              z.object({
+                id: z.string(),
+                at: z.number().int(),
+                amount: z.number().int(),
+                currency: z.string(),
+                approved: z.boolean(),
+                code: z.string().nullable(),
+                authCode: z.string().nullable(),
+                cardToken: z.string().nullable(),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      await requireOperator(ctx, request);
+      const terminalId = (request.params as { terminalId: string }).terminalId;
+      if ((await ctx.store.getTerminal(terminalId)) === undefined)
+        throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      const limit = (request.query as { limit?: number }).limit ?? 50;
+      const rows = await ctx.store.listTransactions(terminalId, limit);
+      return {
+        transactions: rows.map((r) => ({
+          id: r.id,
+          at: r.at,
+          amount: r.amount,
+          currency: r.currency,
+          approved: r.approved,
+          code: r.code,
+          authCode: r.authCode,
+          cardToken: r.cardToken,
+        })),
+      };
+    },
+  );
+
   for (const action of ['halt', 'resume'] as const) {
     app.post(
       `/v1/terminals/:terminalId/${action}`,
