@@ -94,18 +94,19 @@ describe('HID framing', () => {
 function pair(opts: { drop?: (n: number, to: 'host' | 'device') => boolean } = {}) {
   const timer = new ManualTimer();
   let n = 0;
-  let host: HidHostLink | undefined;
-  let device: HidDeviceLink | undefined;
+  const ends: { host?: HidHostLink; device?: HidDeviceLink } = {};
   const deliver = (to: 'host' | 'device') => (r: Uint8Array) => {
     const i = n++;
     if (opts.drop?.(i, to)) return;
     const copy = r.slice();
-    void Promise.resolve().then(() => (to === 'host' ? host : device)?.receiveReport(copy));
+    void Promise.resolve().then(() => (to === 'host' ? ends.host : ends.device)?.receiveReport(copy));
   };
   let seed = 1;
   const random = (k: number) => Uint8Array.from({ length: k }, () => (seed = (seed * 73 + 41) & 0xff));
-  device = new HidDeviceLink({ writeReport: deliver('host'), timer, random });
-  host = new HidHostLink({ writeReport: deliver('device'), timer, random });
+  const device = new HidDeviceLink({ writeReport: deliver('host'), timer, random });
+  ends.device = device;
+  const host = new HidHostLink({ writeReport: deliver('device'), timer, random });
+  ends.host = host;
   const got = { host: [] as string[], device: [] as string[] };
   const errors = { host: [] as LinkError[], device: [] as LinkError[] };
   host.on('message', (m) => got.host.push(toHex(m)));

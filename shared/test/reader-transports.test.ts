@@ -51,20 +51,24 @@ async function run(terminalLink: ReaderLink, readerLink: ReaderLink) {
 
 describe('one message layer over both transports', () => {
   it('serial: the handshake (4 KiB of certificates) and a request over COBS frames', async () => {
-    let t: SerialLink | undefined;
-    let r: SerialLink | undefined;
-    t = new SerialLink({ write: (b) => later(() => r?.receive(b.slice())) });
-    r = new SerialLink({ write: (b) => later(() => t?.receive(b.slice())) });
+    const ends: { t?: SerialLink; r?: SerialLink } = {};
+    const t = new SerialLink({ write: (b) => later(() => ends.r?.receive(b.slice())) });
+    const r = new SerialLink({ write: (b) => later(() => ends.t?.receive(b.slice())) });
+    Object.assign(ends, { t, r });
     await run(t, r);
     t.close();
     r.close();
   });
 
   it('HID: the handshake and a request over 64-byte reports, despite a stray INIT', async () => {
-    let host: HidHostLink | undefined;
-    let device: HidDeviceLink | undefined;
-    device = new HidDeviceLink({ writeReport: (rep) => later(() => host?.receiveReport(rep.slice())) });
-    host = new HidHostLink({ writeReport: (rep) => later(() => device?.receiveReport(rep.slice())) });
+    const ends: { host?: HidHostLink; device?: HidDeviceLink } = {};
+    const device = new HidDeviceLink({
+      writeReport: (rep) => later(() => ends.host?.receiveReport(rep.slice())),
+    });
+    const host = new HidHostLink({
+      writeReport: (rep) => later(() => ends.device?.receiveReport(rep.slice())),
+    });
+    Object.assign(ends, { host, device });
     const { term } = await run(host, device);
     // Another program allocates a channel: the session goes on.
     for (const rep of fragmentHid(
