@@ -14,6 +14,7 @@ import { openReaderState } from './state/store';
 import { err, ok, type Result } from '@pos/shared';
 import { startControlServer, type CardAction, type ControlResult, type ControlServer } from './cli/control';
 import { FaultyLine, type Fault } from './transport/faults';
+import { createVirtualHid, type VirtualHid } from './transport/hid';
 import { makePtyPair, SerialLine, type PtyPair } from './transport/serial';
 
 export type SimTransport = 'serial' | 'hid';
@@ -49,6 +50,12 @@ export class Simulator {
   #control: ControlServer | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #hid: VirtualHid | undefined;
+
+  /** With `transport: 'hid'`: the in-process HID pair; a terminal uses `hid.host`. */
+  get hid(): VirtualHid | undefined {
+    return this.#hid;
+  }
 
   private constructor(
     readonly fw: ReaderFirmware,
@@ -108,6 +115,8 @@ export class Simulator {
       }
       line = new FaultyLine(serial.line);
     }
+    let hid: VirtualHid | undefined;
+    if (transport === 'hid') hid = createVirtualHid();
     const ready: ReadyLine = {
       event: 'ready',
       transport,
@@ -120,7 +129,9 @@ export class Simulator {
     ref.sim = sim;
     sim.#pty = pty;
     sim.#line = line;
+    sim.#hid = hid;
     if (line !== undefined) sim.#attachSerial(line);
+    if (hid !== undefined) host.attach(hid.device);
     if (opts.control !== undefined) {
       try {
         sim.#control = await startControlServer(sim.#controlTarget(), opts.control.host, opts.control.port);
@@ -133,15 +144,26 @@ export class Simulator {
     return ok({ sim });
   }
 
-  /** Serves an in-process link (HID report pair, memory link) instead of, or besides, the serial line. */
+  /**
+   * Serves an in-process link (the device end of a `createVirtualHid` pair, a memory link) instead of
+   * the serial line; `attachSerialAgain` goes back. The reader serves one link at a time.
+   */
   attachLink(link: ReaderLink): void {
     this.host.attach(link);
+  }
+
+  /** Serves the serial line again after `attachLink`. */
+  attachSerialAgain(): void {
+    const line = this.#line;
+    if (line === undefined || this.#stopped) return;
+    this.#link?.close();
+    this.#attachSerial(line);
   }
 
   /** A new handshake on the serial line: start it on a fresh link (no stale retransmissions). */
   relinkSerial(): void {
     const line = this.#line;
-    if (line === undefined || this.#stopped) return;
+    if (line === undefined || this.#stopped || this.host.currentLink !== this.#link) return;
     this.#link?.close();
     this.#attachSerial(line);
   }
@@ -238,6 +260,7 @@ export class Simulator {
     this.host.detach();
     this.fw.shutdown();
     this.#link?.close();
+    this.#hid?.close();
     await this.#line?.close();
     await this.#pty?.stop();
     await this.#control?.close();

@@ -50,6 +50,11 @@ export class ReaderLinkHost {
     return this.#messages;
   }
 
+  /** The link being served. */
+  get currentLink(): ReaderLink | undefined {
+    return this.#link;
+  }
+
   get sessionOpen(): boolean {
     return this.#channel !== undefined && !this.#channel.closed;
   }
