@@ -103,6 +103,9 @@ describe('operator routes', () => {
       ]),
     );
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
+    const tail = (await h.admin('GET', '/v1/audit?after=2')).body.trim().split('\n');
+    expect((JSON.parse(tail[0] ?? '') as { seq: number }).seq).toBe(3);
+    expect(tail).toHaveLength(lines.length - 2);
     const verify = (await h.admin('GET', '/v1/audit/verify')).json<{
       valid: boolean;
       count: number;

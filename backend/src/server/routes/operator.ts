@@ -3,6 +3,7 @@
  * merchants, enrollment codes, terminal halt/resume, reference values, policies, audit, key rotation.
  */
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { toBase64url } from '@pos/shared';
@@ -493,10 +494,17 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request, reply) => {
       await requireOperator(ctx, request);
       const after = (request.query as { after?: number }).after ?? 0;
-      const rows = (await readAudit(ctx)).filter((r) => r.seq > after);
-      return reply
-        .type('application/x-ndjson; charset=utf-8')
-        .send(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      // Streamed a page at a time, so a long chain is never held in memory whole.
+      const store = ctx.store;
+      async function* lines(): AsyncGenerator<string> {
+        for (let from = after; ;) {
+          const page = await store.listAudit(from, 1000);
+          if (page.length === 0) return;
+          yield page.map((r) => `${JSON.stringify(r)}\n`).join('');
+          from = page[page.length - 1]?.seq ?? from;
+        }
+      }
+      return reply.type('application/x-ndjson; charset=utf-8').send(Readable.from(lines()));
     },
   );
 
