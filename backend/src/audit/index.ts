@@ -68,7 +68,12 @@ export const AuditCheckpointSchema = z.strictObject({
 
 /** JSON-normalised copy: what is stored and exported is exactly what is hashed. */
 function normaliseData(data: Record<string, unknown>): Record<string, unknown> {
-  const copy = JSON.parse(JSON.stringify(data ?? {})) as unknown;
+  let copy: unknown;
+  try {
+    copy = JSON.parse(JSON.stringify(data ?? {})) as unknown;
+  } catch {
+    throw new PosError('POS_ERR_AUDIT_MALFORMED', 'audit data must be JSON (no BigInt, no cycles)');
+  }
   if (typeof copy !== 'object' || copy === null || Array.isArray(copy)) return {};
   return copy as Record<string, unknown>;
 }

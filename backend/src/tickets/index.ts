@@ -84,6 +84,14 @@ export interface TicketClaimsOptions {
  * when the verdict says its purpose, and the reader's nonce.
  */
 export function ticketClaims(opts: TicketClaimsOptions): Result<{ claims: TicketClaims }, TicketRefusalCode> {
+  try {
+    return makeClaims(opts);
+  } catch {
+    return err('POS_ERR_TICKET_REFUSED', 'the ticket claims could not be made');
+  }
+}
+
+function makeClaims(opts: TicketClaimsOptions): Result<{ claims: TicketClaims }, TicketRefusalCode> {
   const { verdict } = opts;
   if (verdict.halt || verdict.tier === 'contraindicated' || verdict.tier === 'none') {
     return err('POS_ERR_TICKET_REFUSED', `no ticket on a ${verdict.tier} verdict`);

@@ -240,3 +240,11 @@ describe('signAuditCheckpoint', () => {
     ).rejects.toMatchObject({ code: 'POS_ERR_TICKET_SIGNER' });
   });
 });
+
+describe('chainAuditEntry input', () => {
+  it('refuses data that is not JSON with a coded PosError', () => {
+    expect(() =>
+      chainAuditEntry(undefined, { at: 't', actor: 'a', action: 'x', subject: 's', data: { n: 1n } }),
+    ).toThrow(/POS_ERR_AUDIT_MALFORMED/);
+  });
+});

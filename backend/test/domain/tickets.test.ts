@@ -220,3 +220,12 @@ describe('signTicket', () => {
     ).toBe(true);
   });
 });
+
+describe('ticketClaims never throws', () => {
+  it('refuses a broken verdict object', () => {
+    expect(ticketClaims({ ...opts(), verdict: undefined as unknown as Verdict })).toMatchObject({
+      ok: false,
+      code: 'POS_ERR_TICKET_REFUSED',
+    });
+  });
+});
