@@ -48,8 +48,10 @@ export const BACKEND_ERRORS = {
   POS_ERR_CLI_USAGE: 'The pos-backend command line has an unknown option or a malformed value.',
 
   // Domain (evidence verifiers, policy, tickets, audit chain, acquirer host; docs/attestation.md)
-  POS_ERR_ATTEST_SIGNATURE: 'The evidence signature does not verify under the terminal’s enrolled device key.',
-  POS_ERR_ATTEST_KEY_MISMATCH: 'The evidence was signed by (or names) a key other than the terminal’s enrolled device key.',
+  POS_ERR_ATTEST_SIGNATURE:
+    'The evidence signature does not verify under the terminal’s enrolled device key.',
+  POS_ERR_ATTEST_KEY_MISMATCH:
+    'The evidence was signed by (or names) a key other than the terminal’s enrolled device key.',
   POS_ERR_ATTEST_JWK_MISSING: 'Enrollment evidence must carry the device public key in its header (`jwk`).',
   POS_ERR_ATTEST_JWK_UNEXPECTED: 'Only enrollment evidence may carry a key in its header.',
   POS_ERR_ATTEST_SUBJECT: 'The evidence names another terminal than the one it was submitted for.',
@@ -58,51 +60,70 @@ export const BACKEND_ERRORS = {
   POS_ERR_ATTEST_CHALLENGE_USED: 'The challenge was already used: replayed evidence.',
   POS_ERR_ATTEST_CHALLENGE_EXPIRED: 'The challenge expired before the evidence arrived.',
   POS_ERR_ATTEST_CHALLENGE_TERMINAL: 'The challenge was issued to another terminal.',
-  POS_ERR_ATTEST_COUNTER_REGRESSION: 'The evidence counter is not above the last accepted one (replay or cloned key).',
-  POS_ERR_ATTEST_CLOCK_SKEW: 'The terminal’s clock differs from the server’s by more than the allowed window.',
+  POS_ERR_ATTEST_COUNTER_REGRESSION:
+    'The evidence counter is not above the last accepted one (replay or cloned key).',
+  POS_ERR_ATTEST_CLOCK_SKEW:
+    'The terminal’s clock differs from the server’s by more than the allowed window.',
   POS_ERR_ATTEST_PURPOSE: 'The evidence was made for another purpose than the operation needs.',
-  POS_ERR_ATTEST_NONCE: 'Pre-PIN evidence is not bound to the reader’s transaction nonce (or other evidence carries one).',
-  POS_ERR_ATTEST_READER_ABSENT: 'The evidence carries no signed reader status (the reader verifier reports unknown).',
-  POS_ERR_ATTEST_READER_UNVERIFIABLE: 'The service has no reader status verifier or no manufacturer CA root (unknown).',
-  POS_ERR_ATTEST_READER_UNPAIRED: 'No reader is paired with the terminal, so the status cannot be bound to one (unknown).',
-  POS_ERR_ATTEST_READER_SIGNATURE: 'The reader status is not signed by a reader certificate chained to the manufacturer CA.',
-  POS_ERR_ATTEST_READER_MISMATCH: 'The reader status comes from a reader other than the one paired with the terminal.',
+  POS_ERR_ATTEST_NONCE:
+    'Pre-PIN evidence is not bound to the reader’s transaction nonce (or other evidence carries one).',
+  POS_ERR_ATTEST_READER_ABSENT:
+    'The evidence carries no signed reader status (the reader verifier reports unknown).',
+  POS_ERR_ATTEST_READER_UNVERIFIABLE:
+    'The service has no reader status verifier or no manufacturer CA root (unknown).',
+  POS_ERR_ATTEST_READER_UNPAIRED:
+    'No reader is paired with the terminal, so the status cannot be bound to one (unknown).',
+  POS_ERR_ATTEST_READER_SIGNATURE:
+    'The reader status is not signed by a reader certificate chained to the manufacturer CA.',
+  POS_ERR_ATTEST_READER_MISMATCH:
+    'The reader status comes from a reader other than the one paired with the terminal.',
   POS_ERR_ATTEST_READER_TAMPERED: 'The reader reports its tamper latch set.',
   POS_ERR_ATTEST_READER_STALE: 'The reader status is too old, or echoes another challenge.',
-  POS_ERR_ATTEST_RELEASE_UNKNOWN: 'The app version and build kind match no approved release’s reference values.',
+  POS_ERR_ATTEST_RELEASE_UNKNOWN:
+    'The app version and build kind match no approved release’s reference values.',
   POS_ERR_ATTEST_CODE_HASH: 'The app’s code hash is not one of the approved release’s.',
-  POS_ERR_ATTEST_SHELL_NOT_ALLOWED: 'The shell kind (electron, browser, headless) is not allowed for the release.',
+  POS_ERR_ATTEST_SHELL_NOT_ALLOWED:
+    'The shell kind (electron, browser, headless) is not allowed for the release.',
   POS_ERR_ATTEST_FUSES: 'The Electron fuse wire differs from the release’s, or its measurement failed.',
-  POS_ERR_ATTEST_EXECUTABLE_HASH: 'The executable hash is not one of the release’s, or its measurement failed.',
-  POS_ERR_ATTEST_MEASUREMENT_UNKNOWN: 'A required measurement is missing or reported unknown (unknown is not ok).',
+  POS_ERR_ATTEST_EXECUTABLE_HASH:
+    'The executable hash is not one of the release’s, or its measurement failed.',
+  POS_ERR_ATTEST_MEASUREMENT_UNKNOWN:
+    'A required measurement is missing or reported unknown (unknown is not ok).',
   POS_ERR_ATTEST_RUNTIME_TAMPERED:
     'A runtime signal failed: debugger, inspector, devtools, NODE_OPTIONS, ELECTRON_RUN_AS_NODE or suspicious environment.',
-  POS_ERR_ATTEST_ENVIRONMENT_RISK: 'An environment signal failed: virtual machine, remote session or no screen-capture protection.',
-  POS_ERR_ATTEST_VERIFIER_ERROR: 'A verifier failed unexpectedly; the verdict is contraindicated, never a pass.',
+  POS_ERR_ATTEST_ENVIRONMENT_RISK:
+    'An environment signal failed: virtual machine, remote session or no screen-capture protection.',
+  POS_ERR_ATTEST_VERIFIER_ERROR:
+    'A verifier failed unexpectedly; the verdict is contraindicated, never a pass.',
   POS_ERR_ATTEST_POLICY_ERROR: 'The policy failed to evaluate; the verdict is contraindicated.',
   POS_ERR_ATTEST_INCOMPLETE: 'A verifier the policy requires did not pass, so the verdict is not affirming.',
   POS_ERR_TICKET_REFUSED:
     'No ticket for this verdict: halted, contraindicated or none; or a PIN-entry ticket without a fresh affirming pre-PIN verdict and nonce.',
-  POS_ERR_TICKET_CLAIMS_INVALID: 'The ticket claims would not match the ticket schema (a programming or configuration error).',
+  POS_ERR_TICKET_CLAIMS_INVALID:
+    'The ticket claims would not match the ticket schema (a programming or configuration error).',
   POS_ERR_TICKET_SIGNER: 'The ticket signer did not return a 64-byte ES256 signature.',
   POS_ERR_AUDIT_MALFORMED: 'An audit entry does not have the entry shape.',
-  POS_ERR_AUDIT_SEQUENCE: 'An audit entry has an unexpected sequence number: an entry was removed, inserted or reordered.',
+  POS_ERR_AUDIT_SEQUENCE:
+    'An audit entry has an unexpected sequence number: an entry was removed, inserted or reordered.',
   POS_ERR_AUDIT_LINK: 'An audit entry does not link to the hash of the entry before it.',
   POS_ERR_AUDIT_HASH: 'An audit entry’s content does not match its hash: it was changed.',
   POS_ERR_AUDIT_CHECKPOINT:
     'An audit checkpoint does not verify under a trusted key, signs another chain, or lies beyond the chain’s end.',
-  POS_ERR_ACQ_REQUEST_INVALID: 'The authorization request has an amount or currency outside what the acquirer accepts.',
+  POS_ERR_ACQ_REQUEST_INVALID:
+    'The authorization request has an amount or currency outside what the acquirer accepts.',
   POS_ERR_ACQ_KSN_INVALID: 'The KSN is not a valid AES DUKPT key serial number.',
   POS_ERR_ACQ_BDK_UNKNOWN: 'The KSN names a BDK the acquirer host does not hold.',
   POS_ERR_ACQ_CARD_DATA: 'The card data does not decrypt under the DUKPT data key of the KSN.',
   POS_ERR_ACQ_CARD_UNKNOWN: 'The simulated issuer does not know the card.',
   POS_ERR_ACQ_CARD_EXPIRED: 'The card has expired.',
   POS_ERR_ACQ_PIN_REQUIRED: 'The card needs online PIN and the transaction has no PIN block.',
-  POS_ERR_ACQ_PIN_BLOCK_INVALID: 'The PIN block does not decrypt to a format 4 PIN block for the card under the KSN’s PIN key.',
+  POS_ERR_ACQ_PIN_BLOCK_INVALID:
+    'The PIN block does not decrypt to a format 4 PIN block for the card under the KSN’s PIN key.',
   POS_ERR_ACQ_PIN_WRONG: 'The PIN is wrong.',
   POS_ERR_ACQ_PIN_TRIES_EXCEEDED: 'The card has reached its limit of wrong PIN tries.',
   POS_ERR_ACQ_DECLINED: 'The simulated issuer declined the transaction (the reason says why).',
-  POS_ERR_ACQ_VELOCITY: 'A velocity rule halted the transaction (transactions per terminal, or one card on many terminals).',
+  POS_ERR_ACQ_VELOCITY:
+    'A velocity rule halted the transaction (transactions per terminal, or one card on many terminals).',
   POS_ERR_ACQ_INTERNAL: 'The acquirer host failed unexpectedly; the transaction is declined.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
