@@ -2,6 +2,7 @@
  * The acquirer host with PIN blocks and card data made the way the reader makes them: an AES DUKPT
  * device (shared/) loaded from the development BDK, format 4 PIN blocks and encrypted card records.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   AesDukptDevice,
@@ -358,5 +359,34 @@ describe('the host fails closed', () => {
       approved: false,
       code: 'POS_ERR_ACQ_INTERNAL',
     });
+  });
+});
+
+describe('PIN check (property)', () => {
+  it('any PIN of 4 to 12 digits approves when right and declines when any digit differs', async () => {
+    const digits = fc.stringMatching(/^[0-9]{4,12}$/);
+    await fc.assert(
+      fc.asyncProperty(digits, fc.nat(), fc.integer({ min: 1, max: 9 }), async (pin, at, delta) => {
+        const c = card('visa-pin');
+        const issuer = {
+          lookup: (pan: string) =>
+            pan === c.pan ? { pin, expiry: c.expiry, onlinePin: true, outcome: c.issuer } : undefined,
+        };
+        const h = createAcquirerHost({
+          bdks: developmentBdks(),
+          velocity: new MemoryVelocityStore(),
+          issuer,
+        });
+        const device = newDevice();
+        expect((await h.authorize(readerTransaction(device, c, pin))).approved).toBe(true);
+        const i = at % pin.length;
+        const wrong = pin.slice(0, i) + String((Number(pin[i]) + delta) % 10) + pin.slice(i + 1);
+        expect(await h.authorize(readerTransaction(device, c, wrong))).toMatchObject({
+          approved: false,
+          code: 'POS_ERR_ACQ_PIN_WRONG',
+        });
+      }),
+      { numRuns: 40 },
+    );
   });
 });
