@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMemoryLinkPair, encodeMessage, type ReaderMessage } from '@pos/shared';
+import { createMemoryLinkPair, decodeMessage, encodeMessage, type ReaderMessage } from '@pos/shared';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlServer, type ControlServer } from '../src/cli/control';
@@ -99,6 +99,33 @@ describe.skipIf(!socatAvailable())('the reader survives any message on its link'
     const status = await r.terminal.request({ t: 'get-status', id: r.terminal.newId() });
     expect(status.ok).toBe(true);
     expect(sim.fw.tampered).toBe(false);
+  });
+});
+
+describe.skipIf(!socatAvailable())('messages in the clear', () => {
+  it('refuses a PIN or a start outside the channel with a code', async () => {
+    const t = tempStateDir();
+    const started = await Simulator.start({ stateDir: t.dir });
+    if (!started.ok) throw new Error(started.code);
+    const sim = started.sim;
+    try {
+      const [terminalEnd, readerEnd] = createMemoryLinkPair();
+      sim.attachLink(readerEnd);
+      const got: Uint8Array[] = [];
+      terminalEnd.on('message', (b) => got.push(b));
+      terminalEnd.send(encodeMessage({ t: 'pin', id: 7, digits: new Uint8Array([1, 2, 3, 4]) }));
+      terminalEnd.send(encodeMessage({ t: 'start', id: 8, amount: 1, currency: 'EUR' }));
+      await new Promise((res) => setTimeout(res, 20));
+      const answers = got.map((b) => decodeMessage(b)).map((r) => (r.ok ? r.message : undefined));
+      expect(answers).toEqual([
+        expect.objectContaining({ t: 'error', id: 7, code: 'POS_ERR_READER_UNEXPECTED' }),
+        expect.objectContaining({ t: 'error', id: 8, code: 'POS_ERR_READER_UNEXPECTED' }),
+      ]);
+      expect(sim.fw.txnState).toBe('idle');
+    } finally {
+      await sim.stop();
+      t.cleanup();
+    }
   });
 });
 

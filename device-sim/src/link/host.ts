@@ -125,6 +125,8 @@ export class ReaderLinkHost {
       return;
     }
     const msg = decoded.message;
+    // PIN digits are taken only inside the channel; one sent in the clear is wiped and refused.
+    if (msg.t === 'pin') msg.digits.fill(0);
     if (msg.t === 'rec') {
       await this.#onRecord(msg);
       return;

@@ -81,7 +81,10 @@ export class ReaderService {
   /** One message from inside the channel. Handshake messages never reach this layer. */
   async handle(msg: ReaderMessage): Promise<void> {
     const port = this.#session;
-    if (port === undefined) return;
+    if (port === undefined) {
+      if (msg.t === 'pin') msg.digits.fill(0);
+      return;
+    }
     if (msg.t === 'get-status') {
       const signed = await this.signStatus(this.fw.status(), msg.challenge);
       port.send(
