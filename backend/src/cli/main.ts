@@ -41,7 +41,7 @@ export const DEV_MASTER_KEY_FILE = 'master.key';
 
 const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
-              [--reader-ca PEM ...] [--rate-limit N]
+              [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token and print a new one
@@ -68,6 +68,7 @@ const OptionsSchema = z.strictObject({
     .regex(/^https?:\/\/[^\s/]+$/, 'issuer is a base URL without a path, like https://am.example.com')
     .optional(),
   'master-key-file': z.string().min(1).max(4096).optional(),
+  'trust-proxy': z.boolean().optional(),
   'reader-ca': z.array(z.string().min(1).max(4096)).max(16).optional(),
   'rate-limit': z
     .string()
@@ -93,6 +94,7 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         'master-key-file': { type: 'string' },
         'rate-limit': { type: 'string' },
         'reader-ca': { type: 'string', multiple: true },
+        'trust-proxy': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -331,6 +333,7 @@ export async function runCli(
     keys: opened.ring,
     config: {
       issuer: options.issuer ?? url,
+      trustProxy: options['trust-proxy'] === true,
       ...(options['rate-limit'] === undefined
         ? {}
         : { rateLimitPerMinute: options['rate-limit'] === 0 ? false : options['rate-limit'] }),

@@ -36,6 +36,8 @@ export interface ServiceConfig {
   readonly rateLimitPerMinute: number | false;
   /** The largest request body accepted, bytes (default 64 KiB). */
   readonly bodyLimit: number;
+  /** Trust X-Forwarded-* from a reverse proxy (client address for rate limits and logs). Default false. */
+  readonly trustProxy: boolean;
 }
 
 export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
@@ -47,6 +49,7 @@ export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
   auditCheckpointEvery: 1000,
   rateLimitPerMinute: 600,
   bodyLimit: 64 * 1024,
+  trustProxy: false,
 };
 
 export interface Ctx {

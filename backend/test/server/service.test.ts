@@ -156,4 +156,25 @@ describe('service behaviour', () => {
       await h.close();
     }
   });
+
+  it('rate limits by the forwarded client address only when told to trust the proxy', async () => {
+    for (const trustProxy of [false, true]) {
+      const h = await makeHarness({ rateLimitPerMinute: 2, trustProxy });
+      try {
+        const codes: number[] = [];
+        for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) {
+          const res = await h.app.inject({
+            method: 'GET',
+            url: '/healthz',
+            headers: { 'x-forwarded-for': ip },
+          });
+          codes.push(res.statusCode);
+          await h.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-forwarded-for': ip } });
+        }
+        expect(codes).toEqual(trustProxy ? [200, 200, 200] : [200, 429, 429]);
+      } finally {
+        await h.close();
+      }
+    }
+  });
 });
