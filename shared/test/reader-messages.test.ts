@@ -101,9 +101,9 @@ describe('reader messages', () => {
     expect(codeOf(cborEncode({ t: 'started', id: 1, pad: new Uint8Array(300) }))).toBe(
       'POS_ERR_READER_MESSAGE_TOO_LARGE',
     );
-    expect(() =>
-      encodeMessage({ t: 'error', id: 1, code: 'POS_ERR_X', detail: 'x'.repeat(600) }),
-    ).toThrow(PosError);
+    expect(() => encodeMessage({ t: 'error', id: 1, code: 'POS_ERR_X', detail: 'x'.repeat(600) })).toThrow(
+      PosError,
+    );
   });
 
   it('refuses non-deterministic encodings, extra keys, wrong shapes and wrong ids', () => {

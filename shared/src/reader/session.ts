@@ -138,7 +138,6 @@ export class ReaderSession {
   deliver(bytes: Uint8Array): void {
     if (this.endReason !== undefined) return;
     const decoded = decodeMessage(bytes);
-    bytes.fill(0);
     if (!decoded.ok) {
       this.finish(decoded);
       return;
