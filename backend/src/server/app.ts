@@ -16,6 +16,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { KeyRing } from '../keys/keyring';
 import type { Store } from '../store/types';
+import { storeVelocity } from '../store/velocity';
 import { DEFAULT_CONFIG, makeAudit, type Clock, type Ctx, type ServiceConfig } from './context';
 import {
   createAcquirerHost,
@@ -23,7 +24,6 @@ import {
   developmentBdks,
   type AcquirerHost,
   type ReaderStatusVerifier,
-  type VelocityStore,
 } from './domain';
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
@@ -56,14 +56,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const config: ServiceConfig = { ...DEFAULT_CONFIG, ...options.config };
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
-  const store = options.store;
-  const velocity: VelocityStore = {
-    hit: (counter, key, now, windowMs) => store.velocityHit(`${counter}:${key}`, now, windowMs),
-    count: (counter, key, now, windowMs) => store.velocityCount(`${counter}:${key}`, now, windowMs),
-    reset: (counter, key) => store.velocityReset(`${counter}:${key}`),
-    addDistinct: (counter, key, member, now, windowMs) =>
-      store.velocityDistinct(`${counter}:${key}`, member, now, windowMs),
-  };
+  const velocity = storeVelocity(options.store);
+
   const acquirer =
     options.acquirer ??
     createAcquirerHost({
