@@ -179,6 +179,53 @@ describe('reader firmware: a PIN transaction', () => {
     expect(r.events.filter((e) => e.event === 'card-read')).toHaveLength(1);
   });
 
+  it('gives up waiting for a card, a ticket or a PIN with POS_ERR_READER_TIMEOUT', async () => {
+    const t = tempStateDir();
+    cleanups.push(t.cleanup);
+    const opened = await openReaderState(t.dir);
+    if (!opened.ok) throw new Error(opened.code);
+    const fw = new ReaderFirmware(opened.state, {
+      firmwareHash: '00'.repeat(32),
+      timeouts: { cardMs: 20, ticketMs: 20, pinMs: 20 },
+    });
+    const am = await makeTestAm();
+    fw.trust(am.jwks);
+    const terminal = await makeTerminalKey();
+    fw.setSession(terminal.thumbprint);
+    const aborts: string[] = [];
+    fw.onEvent((e) => {
+      if (e.event === 'abort') aborts.push(e.code);
+    });
+    const wait = () => new Promise((res) => setTimeout(res, 80));
+    fw.start(1, 'EUR');
+    await wait();
+    expect(fw.txnState).toBe('idle');
+    fw.start(1, 'EUR');
+    fw.presentCard('visa-pin', 'insert');
+    await wait();
+    expect(fw.txnState).toBe('idle');
+    fw.removeCard();
+    fw.start(1, 'EUR');
+    fw.presentCard('visa-pin', 'insert');
+    const read = fw.cardRead();
+    if (!read.ok) throw new Error(read.code);
+    const jws = await am.sign({
+      cnf: { jkt: terminal.thumbprint },
+      rsn: fw.serial,
+      nonce: toBase64url(read.read.nonce),
+    });
+    expect(fw.submitTicket(jws).ok).toBe(true);
+    await wait();
+    expect(fw.txnState).toBe('idle');
+    expect(aborts).toEqual(['POS_ERR_READER_TIMEOUT', 'POS_ERR_READER_TIMEOUT', 'POS_ERR_READER_TIMEOUT']);
+    // A finished transaction does not time out.
+    fw.removeCard();
+    fw.start(1, 'EUR');
+    fw.presentCard('visa-no-pin', 'insert');
+    await wait();
+    expect(fw.txnState).toBe('done');
+  });
+
   it('refuses a low battery', async () => {
     const r = await rig();
     r.fw.setBattery(2);

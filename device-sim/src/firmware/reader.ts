@@ -130,7 +130,18 @@ export interface ReaderOptions {
   readonly firmwareHash: string;
   /** Simulated card read time (ms); a fault can raise it. */
   readonly cardReadMs?: number;
+  /** How long the reader waits for a card, a PIN-entry ticket and the PIN (ms; default READER_TIMEOUTS). */
+  readonly timeouts?: Partial<ReaderTimeouts>;
 }
+
+export interface ReaderTimeouts {
+  readonly cardMs: number;
+  readonly ticketMs: number;
+  readonly pinMs: number;
+}
+
+/** The reader gives up (aborted, POS_ERR_READER_TIMEOUT) after these, as a real PIN pad does. */
+export const READER_TIMEOUTS: ReaderTimeouts = { cardMs: 60_000, ticketMs: 60_000, pinMs: 60_000 };
 
 const TERMINAL_STATES: readonly TxnState[] = ['idle', 'done'];
 
@@ -149,6 +160,8 @@ export class ReaderFirmware {
   /** jti of accepted tickets, with their expiry (s), pruned as they expire. */
   readonly #usedJti = new Map<string, number>();
   #readTimer: NodeJS.Timeout | undefined;
+  #stepTimer: NodeJS.Timeout | undefined;
+  readonly #timeouts: ReaderTimeouts;
 
   constructor(state: ReaderState, opts: ReaderOptions) {
     this.#state = state;
@@ -156,6 +169,7 @@ export class ReaderFirmware {
     this.#clock = opts.clock ?? { now: () => Date.now() };
     this.#firmwareHash = opts.firmwareHash;
     this.#cardReadMs = opts.cardReadMs ?? 0;
+    this.#timeouts = { ...READER_TIMEOUTS, ...opts.timeouts };
   }
 
   get serial(): string {
@@ -261,6 +275,7 @@ export class ReaderFirmware {
     this.#txnCounter++;
     this.#txn = { id: this.#txnCounter, amount, currency, state: 'waiting-for-card', ticketFailures: 0 };
     this.#emit({ event: 'state', state: 'waiting-for-card', txn: this.#txnCounter });
+    this.#armStep(this.#txn, this.#timeouts.cardMs, 'no card was presented in time');
     if (this.#slot !== undefined) this.#beginRead();
     return ok({ txn: this.#txnCounter });
   }
@@ -368,9 +383,11 @@ export class ReaderFirmware {
     if (card.onlinePin && !expired) {
       txn.pinKey = keys.pinKey;
       txn.state = 'waiting-for-ticket';
+      this.#armStep(txn, this.#timeouts.ticketMs, 'no PIN-entry ticket came in time');
     } else {
       wipe(keys.pinKey);
       txn.state = 'done';
+      this.#clearStep();
     }
     const counter = aesKsnCounter(keys.ksn);
     this.#emit({
@@ -431,6 +448,7 @@ export class ReaderFirmware {
     this.#usedJti.set(verified.claims.jti, verified.claims.exp);
     txn.ticketExp = verified.claims.exp;
     txn.state = 'waiting-for-pin';
+    this.#armStep(txn, this.#timeouts.pinMs, 'no PIN came in time');
     this.#emit({ event: 'ticket', txn: txn.id, accepted: true });
     this.#emit({ event: 'state', state: 'waiting-for-pin', txn: txn.id });
     return ok({});
@@ -486,6 +504,7 @@ export class ReaderFirmware {
         return block;
       }
       txn.state = 'done';
+      this.#clearStep();
       const counter = aesKsnCounter(txn.ksn);
       this.#emit({ event: 'pin-block', txn: txn.id, ksnCounter: counter });
       this.#emit({ event: 'state', state: 'done', txn: txn.id });
@@ -502,7 +521,26 @@ export class ReaderFirmware {
     return ok({});
   }
 
+  /** Arms the timeout of the step `txn` is in now; it fires only if the transaction is still there. */
+  #armStep(txn: Txn, ms: number, detail: string): void {
+    this.#clearStep();
+    const state = txn.state;
+    this.#stepTimer = setTimeout(() => {
+      this.#stepTimer = undefined;
+      // A slow card read counts towards the wait for a card.
+      const same = txn.state === state || (state === 'waiting-for-card' && txn.state === 'reading-card');
+      if (this.#txn === txn && same) this.#abortTxn('POS_ERR_READER_TIMEOUT', detail);
+    }, ms);
+    this.#stepTimer.unref();
+  }
+
+  #clearStep(): void {
+    if (this.#stepTimer !== undefined) clearTimeout(this.#stepTimer);
+    this.#stepTimer = undefined;
+  }
+
   #abortTxn(code: SimCode, detail: string): void {
+    this.#clearStep();
     const txn = this.#txn;
     if (this.#readTimer !== undefined) clearTimeout(this.#readTimer);
     this.#readTimer = undefined;
