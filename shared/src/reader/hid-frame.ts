@@ -25,6 +25,7 @@ import { PosError } from '../result';
 import { MAX_MESSAGE_BYTES } from './messages';
 import {
   LinkEmitter,
+  later,
   linkError,
   realTimer,
   type LinkError,
@@ -320,7 +321,10 @@ export class HidHostLink extends HidLinkBase {
   ) {
     super(opts);
     this.nonce = this.random(8);
-    this.sendInit();
+    // On a later microtask, so the caller can wire `receiveReport` before the answer comes.
+    later(() => {
+      if (!this.isClosed) this.sendInit();
+    });
   }
 
   /** The allocated channel id, once INIT was answered. */
