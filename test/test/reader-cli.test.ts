@@ -203,6 +203,30 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
         encoding: 'utf8',
       });
       expect(verify.status).toBe(0);
+
+      // trust: a JWKS file replaces the trusted A&M keys; a URL off loopback is refused.
+      const am = devAm('trust-test-am');
+      writeFileSync(join(dir, 'jwks.json'), JSON.stringify(am.jwks));
+      const trust = spawnSync(
+        process.execPath,
+        [BIN, 'trust', '--state-dir', join(dir, 's'), '--jwks', join(dir, 'jwks.json')],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+        },
+      );
+      expect(trust.status).toBe(0);
+      expect(JSON.parse(trust.stdout)).toEqual({ event: 'trust', keys: ['trust-test-am'] });
+      const remote = spawnSync(
+        process.execPath,
+        [BIN, 'trust', '--state-dir', join(dir, 's'), '--jwks', 'http://example.com/jwks.json'],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+        },
+      );
+      expect(remote.status).toBe(2);
+      expect(remote.stderr).toContain('POS_ERR_SIM_CLI_ARGS');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
