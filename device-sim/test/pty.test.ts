@@ -243,6 +243,26 @@ describe.skipIf(!HAVE_SOCAT)('reader simulator over a pseudo-terminal', () => {
     expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
   });
 
+  it('works through delay, stall and slow-card faults, and refuses to start on a low battery', async () => {
+    const r = await rig();
+    const { term } = await connect(r);
+    expect(r.sim.applyFault({ fault: 'delay', ms: 20 })).toEqual({ ok: true });
+    expect(r.sim.applyFault({ fault: 'slow-card', ms: 100 })).toEqual({ ok: true });
+    const a = await pinTransaction(r, term, 'visa-pin');
+    expect(hostDecodePin(a.block, a.ksn, a.card.pan)).toBe(a.card.pin);
+    expect(r.sim.applyFault({ fault: 'clear' })).toEqual({ ok: true });
+    // A stall shorter than the ACK timeout: bytes are held, then released; nothing is lost.
+    expect(r.sim.applyFault({ fault: 'stall', ms: 200 })).toEqual({ ok: true });
+    const b = await pinTransaction(r, term, 'mastercard-pin');
+    expect(hostDecodePin(b.block, b.ksn, b.card.pan)).toBe(b.card.pin);
+    expect(r.sim.applyFault({ fault: 'battery', percent: 3 })).toEqual({ ok: true });
+    expect(await ask(term, { t: 'start', id: term.newId(), amount: 1, currency: 'EUR' })).toMatchObject({
+      t: 'error',
+      code: 'POS_ERR_SIM_BATTERY_LOW',
+    });
+    expect((await signedStatus(r, term)).battery).toBe(3);
+  });
+
   it('drops the session on a disconnect and works again after reconnecting', async () => {
     const r = await rig();
     const { term } = await connect(r);
