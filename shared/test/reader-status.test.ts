@@ -85,7 +85,7 @@ describe('reader status report', () => {
           decodeReaderStatus(report);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 100 },
     );
   });
 });

@@ -3,11 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   HID_BROADCAST_CID,
   HID_COMMANDS,
-  HidDeviceLink,
-  HidHostLink,
-  SerialLink,
   acceptTerminal,
   connectToReader,
+  createHidLinkPair,
+  createSerialLinkPair,
   fragmentHid,
   p256Signer,
   type ReaderLink,
@@ -18,8 +17,6 @@ let w: Awaited<ReturnType<typeof makeWorld>>;
 beforeAll(async () => {
   w = await makeWorld();
 });
-
-const later = (fn: () => void) => void Promise.resolve().then(fn);
 
 async function run(terminalLink: ReaderLink, readerLink: ReaderLink) {
   const [term, reader] = await Promise.all([
@@ -51,24 +48,14 @@ async function run(terminalLink: ReaderLink, readerLink: ReaderLink) {
 
 describe('one message layer over both transports', () => {
   it('serial: the handshake (4 KiB of certificates) and a request over COBS frames', async () => {
-    const ends: { t?: SerialLink; r?: SerialLink } = {};
-    const t = new SerialLink({ write: (b) => later(() => ends.r?.receive(b.slice())) });
-    const r = new SerialLink({ write: (b) => later(() => ends.t?.receive(b.slice())) });
-    Object.assign(ends, { t, r });
+    const [t, r] = createSerialLinkPair();
     await run(t, r);
     t.close();
     r.close();
   });
 
   it('HID: the handshake and a request over 64-byte reports, despite a stray INIT', async () => {
-    const ends: { host?: HidHostLink; device?: HidDeviceLink } = {};
-    const device = new HidDeviceLink({
-      writeReport: (rep) => later(() => ends.host?.receiveReport(rep.slice())),
-    });
-    const host = new HidHostLink({
-      writeReport: (rep) => later(() => ends.device?.receiveReport(rep.slice())),
-    });
-    Object.assign(ends, { host, device });
+    const [host, device] = createHidLinkPair();
     const { term } = await run(host, device);
     // Another program allocates a channel: the session goes on.
     for (const rep of fragmentHid(

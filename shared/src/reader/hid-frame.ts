@@ -485,3 +485,30 @@ export class HidDeviceLink extends HidLinkBase {
     return { ok: true };
   }
 }
+
+/**
+ * A terminal-side and a reader-side HID link joined in-process (reports delivered on a later
+ * microtask, in order). `tap(report, toDevice)` may drop (return undefined), alter or keep a report.
+ */
+export function createHidLinkPair(
+  opts: {
+    readonly timer?: LinkTimer;
+    readonly random?: (n: number) => Uint8Array;
+    readonly tap?: (report: Uint8Array, toDevice: boolean) => Uint8Array | undefined;
+  } = {},
+): [HidHostLink, HidDeviceLink] {
+  const ends: { host?: HidHostLink; device?: HidDeviceLink } = {};
+  const pipe = (toDevice: boolean) => (report: Uint8Array) => {
+    const copy = opts.tap === undefined ? report.slice() : opts.tap(report.slice(), toDevice);
+    if (copy !== undefined) later(() => (toDevice ? ends.device : ends.host)?.receiveReport(copy));
+  };
+  const base = {
+    ...(opts.timer === undefined ? {} : { timer: opts.timer }),
+    ...(opts.random === undefined ? {} : { random: opts.random }),
+  };
+  const device = new HidDeviceLink({ ...base, writeReport: pipe(false) });
+  const host = new HidHostLink({ ...base, writeReport: pipe(true) });
+  ends.host = host;
+  ends.device = device;
+  return [host, device];
+}

@@ -8,7 +8,8 @@
  *
  * - Transports (`transport.ts`): the `ReaderLink` interface (send one message, events `message`,
  *   `error`, `close`), `LinkTimer` with `realTimer` and `ManualTimer` (tests drive time), and
- *   `createMemoryLinkPair()` for tests above the framing.
+ *   `createMemoryLinkPair()` for tests above the framing; `createSerialLinkPair()` and
+ *   `createHidLinkPair()` join two real links in-process (with an optional `tap` to drop or alter).
  * - Serial (`serial-frame.ts`): `new SerialLink({ write })` then `link.receive(chunk)` for every chunk
  *   read from the port. COBS + CRC-32 frames, SYNC/DATA/ACK/NAK, bounded retry, resync after garbage.
  *   Building blocks: `crc32`, `cobsEncode`/`cobsDecode`, `encodeSerialFrame`/`decodeSerialFrame`,

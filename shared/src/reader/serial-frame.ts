@@ -17,6 +17,7 @@ import { err, ok, type Result } from '../result';
 import { MAX_MESSAGE_BYTES } from './messages';
 import {
   LinkEmitter,
+  later,
   linkError,
   realTimer,
   type LinkError,
@@ -431,4 +432,28 @@ export class SerialLink implements ReaderLink {
       this.close();
     }
   }
+}
+
+/**
+ * Two serial links joined by an in-process line (bytes delivered on a later microtask, in order), for
+ * tests of the terminal or the reader over real framing. `tap(bytes, toB)` may drop (return undefined),
+ * alter or keep what crosses the line.
+ */
+export function createSerialLinkPair(
+  opts: {
+    readonly timer?: LinkTimer;
+    readonly tap?: (bytes: Uint8Array, toB: boolean) => Uint8Array | undefined;
+  } & Omit<SerialLinkOptions, 'write' | 'timer'> = {},
+): [SerialLink, SerialLink] {
+  const ends: { a?: SerialLink; b?: SerialLink } = {};
+  const pipe = (toB: boolean) => (bytes: Uint8Array) => {
+    const copy = opts.tap === undefined ? bytes.slice() : opts.tap(bytes.slice(), toB);
+    if (copy !== undefined) later(() => (toB ? ends.b : ends.a)?.receive(copy));
+  };
+  const { tap: _tap, ...rest } = opts;
+  const a = new SerialLink({ ...rest, write: pipe(true) });
+  const b = new SerialLink({ ...rest, write: pipe(false) });
+  ends.a = a;
+  ends.b = b;
+  return [a, b];
 }
