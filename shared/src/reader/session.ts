@@ -307,7 +307,9 @@ export async function connectToReader(
 /**
  * Reader side: answers one handshake on `link` and returns the session and the terminal identity (its
  * device key and verified session ticket). On failure the terminal has been sent an `error` with the
- * code; the caller may call again for the next attempt.
+ * code; the caller may call again for the next attempt. A long-running reader that must take a new
+ * `offer` at any moment (a terminal that restarted mid-session) drives `ReaderHandshake` and
+ * `SecureChannel` itself from one link subscription, as device-sim's link host does.
  */
 export async function acceptTerminal(
   link: ReaderLink,
