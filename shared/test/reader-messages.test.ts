@@ -89,6 +89,16 @@ describe('reader messages', () => {
     );
   });
 
+  it('a "__proto__" key is an unknown key, not a prototype', () => {
+    // {t: "abort", id: 1, "__proto__": {t: "pin"}} and {id: 1, "__proto__": {t: "abort"}}
+    expect(codeOf(hex('A361746561626F727462696401695F5F70726F746F5F5FA161746370696E'))).toBe(
+      'POS_ERR_READER_MESSAGE_MALFORMED',
+    );
+    expect(codeOf(hex('A262696401695F5F70726F746F5F5FA161746561626F7274'))).toBe(
+      'POS_ERR_READER_MESSAGE_MALFORMED',
+    );
+  });
+
   it('refuses an unknown type with POS_ERR_READER_MESSAGE_UNKNOWN', () => {
     expect(codeOf(cborEncode({ t: 'reboot', id: 1 }))).toBe('POS_ERR_READER_MESSAGE_UNKNOWN');
     expect(codeOf(cborEncode({ t: 'toString', id: 1 }))).toBe('POS_ERR_READER_MESSAGE_UNKNOWN');
