@@ -7,7 +7,7 @@ import { firmwareHash } from './firmware/image';
 import { ReaderFirmware, type Clock, type ReaderEvent } from './firmware/reader';
 import { ReaderLinkHost } from './link/host';
 import { ReaderService } from './link/service';
-import { makeStatusSigner } from './link/status';
+import { makeStatusSigner, signStatusWith } from './link/status';
 import type { SimCode } from './result';
 import { StatusSequence } from './state/status-seq';
 import { openReaderState } from './state/store';
@@ -70,13 +70,14 @@ export class Simulator {
     if (!opened.ok) return opened;
     const state = opened.state;
     const emit = opts.onEvent ?? (() => undefined);
+    const seq = StatusSequence.load(opts.stateDir);
+    if (!seq.ok) return seq;
     const fw = new ReaderFirmware(state, {
       firmwareHash: firmwareHash(),
       ...(opts.clock ? { clock: opts.clock } : {}),
+      signFinalStatus: (key, body) => signStatusWith(key, seq.seq, body),
     });
     fw.onEvent((e: ReaderEvent) => emit({ ...e }));
-    const seq = StatusSequence.load(opts.stateDir);
-    if (!seq.ok) return seq;
     const service = new ReaderService(fw, makeStatusSigner(fw, seq.seq));
     const ref: { sim?: Simulator } = {};
     const nowS = (): number => Math.floor((opts.clock?.now() ?? Date.now()) / 1000);
@@ -228,6 +229,7 @@ export class Simulator {
       session: this.host.sessionOpen,
       transport: this.ready.transport,
       path: this.ready.path,
+      ...(this.fw.finalStatus === undefined ? {} : { finalStatus: this.fw.finalStatus }),
     };
   }
 

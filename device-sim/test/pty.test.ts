@@ -200,17 +200,34 @@ describe.skipIf(!HAVE_SOCAT)('reader simulator over a pseudo-terminal', () => {
     const am = await makeTestAm();
     const r = await rig({ dir: t.dir, am });
     const { term } = await connect(r);
+    const identity = r.sim.fw.identity;
+    if (identity === undefined) throw new Error('no identity');
+    const chain = [identity.certificateDer.slice()];
+    const roots = [identity.caCertificateDer.slice()];
+    const used = (await pinTransaction(r, term, 'visa-pin')).ksn;
     await cardIn(r, term, 'visa-pin');
     expect(r.sim.tamper('test')).toEqual({ ok: true });
     await term.waitFor('tamper');
     await expect(connect(r)).rejects.toThrow('POS_ERR_READER_TAMPERED');
     expect(r.sim.status()).toMatchObject({ tampered: true, ksnCounter: 0 });
+    expect([...identity.privateKey].every((b) => b === 0)).toBe(true);
     await r.sim.stop();
     const again = await Simulator.start({ stateDir: t.dir });
     if (!again.ok) throw new Error(again.code);
     cleanups.push(() => again.sim.stop());
     expect(again.sim.ready.tampered).toBe(true);
     expect(again.sim.fw.identity).toBeUndefined();
+    // Its last words: a status signed with `tamper: true` before the key was wiped, which verifies.
+    const final = again.sim.status()['finalStatus'] as { report: string; sig: string } | undefined;
+    if (final === undefined) throw new Error('no final status');
+    const v = verifyReaderStatus(
+      { report: Buffer.from(final.report, 'base64url'), sig: Buffer.from(final.sig, 'base64url') },
+      chain,
+      roots,
+      { now: Math.floor(Date.now() / 1000), maxAgeS: 60, expectedSerial: again.sim.ready.serial },
+    );
+    if (!v.ok) throw new Error(v.code);
+    expect(v.status).toMatchObject({ tamper: true, ksnCounter: aesKsnCounter(used) + 1 });
   });
 
   it('survives a thousand random garbage bursts, and the link works afterwards', async () => {

@@ -132,6 +132,14 @@ export interface ReaderOptions {
   readonly cardReadMs?: number;
   /** How long the reader waits for a card, a PIN-entry ticket and the PIN (ms; default READER_TIMEOUTS). */
   readonly timeouts?: Partial<ReaderTimeouts>;
+  /**
+   * Signs the final status (`tamper: true`) with the identity key just before tamper wipes it. The
+   * link layer provides it (the shared status format); without it, tamper leaves no signed record.
+   */
+  readonly signFinalStatus?: (
+    privateKey: Uint8Array,
+    body: StatusBody,
+  ) => { report: Uint8Array; sig: Uint8Array } | undefined;
 }
 
 export interface ReaderTimeouts {
@@ -162,6 +170,7 @@ export class ReaderFirmware {
   #readTimer: NodeJS.Timeout | undefined;
   #stepTimer: NodeJS.Timeout | undefined;
   readonly #timeouts: ReaderTimeouts;
+  readonly #signFinalStatus: ReaderOptions['signFinalStatus'];
 
   constructor(state: ReaderState, opts: ReaderOptions) {
     this.#state = state;
@@ -170,6 +179,7 @@ export class ReaderFirmware {
     this.#firmwareHash = opts.firmwareHash;
     this.#cardReadMs = opts.cardReadMs ?? 0;
     this.#timeouts = { ...READER_TIMEOUTS, ...opts.timeouts };
+    this.#signFinalStatus = opts.signFinalStatus;
   }
 
   get serial(): string {
@@ -190,6 +200,11 @@ export class ReaderFirmware {
   get sessionThumbprint(): string | undefined {
     return this.#sessionThumbprint;
   }
+  /** Once tampered: the status it signed with `tamper: true` just before wiping its key (base64url). */
+  get finalStatus(): ReaderState['finalStatus'] {
+    return this.#state.finalStatus;
+  }
+
   get cardInSlot(): string | undefined {
     return this.#slot?.card.name;
   }
@@ -570,8 +585,18 @@ export class ReaderFirmware {
   tamper(reason = 'tamper switch'): Result<object, SimCode> {
     if (this.#tampered) return ok({});
     this.#abortTxn('POS_ERR_READER_TAMPERED', 'the reader was tampered');
+    // Last words: a status signed with `tamper: true` while the identity key still exists.
+    const identity = this.#state.identity;
+    const final =
+      identity === undefined || this.#signFinalStatus === undefined
+        ? undefined
+        : this.#signFinalStatus(identity.privateKey, { ...this.status(), tampered: true });
     this.#tampered = true;
-    const latched = latchTamper(this.#state, reason);
+    const latched = latchTamper(
+      this.#state,
+      reason,
+      final === undefined ? undefined : { report: toBase64url(final.report), sig: toBase64url(final.sig) },
+    );
     this.#sessionThumbprint = undefined;
     this.#emit({ event: 'tamper', reason });
     return latched;

@@ -22,12 +22,23 @@ export function defaultStateDir(): string {
   return join(homedir(), '.pos-reader-sim');
 }
 
+const b64url = z.string().regex(/^[A-Za-z0-9_-]*$/);
+
+/** A signed status report as stored (base64url): public, no secret in it. */
+export const StoredStatusSchema = z.strictObject({
+  report: b64url.max(1024),
+  sig: b64url.length(86),
+});
+export type StoredStatus = z.infer<typeof StoredStatusSchema>;
+
 const TamperFileSchema = z.strictObject({
   version: z.literal(1),
   tampered: z.literal(true),
   serial: z.string().min(1).max(64),
   at: z.string().max(64),
   reason: z.string().max(200),
+  /** The status the reader signed with `tamper: true` just before it wiped its identity key. */
+  finalStatus: StoredStatusSchema.optional(),
 });
 
 const DeviceFileSchema = z.strictObject({
@@ -45,6 +56,8 @@ export interface ReaderState {
   readonly dukpt: DukptStore | undefined;
   readonly tokenKey: Uint8Array | undefined;
   trustedKeys: TrustedTicketKey[];
+  /** Once tampered: the last status the reader signed (with `tamper: true`), if it could. */
+  finalStatus: StoredStatus | undefined;
   /** True when this call created the identity (first start or init). */
   readonly created: boolean;
 }
@@ -78,6 +91,7 @@ export async function openReaderState(
         dukpt: undefined,
         tokenKey: undefined,
         trustedKeys: trust.keys,
+        finalStatus: tamper.value.finalStatus,
         created: false,
       },
     });
@@ -127,6 +141,7 @@ export async function openReaderState(
       dukpt,
       tokenKey,
       trustedKeys: trust.keys,
+      finalStatus: undefined,
       created,
     },
   });
@@ -136,13 +151,19 @@ export async function openReaderState(
  * The tamper response: latch first (so a crash half-way still leaves a tampered reader), then shred
  * the identity key, the DUKPT state and the token key, and wipe them in memory.
  */
-export function latchTamper(state: ReaderState, reason: string): Result<object, SimCode> {
+export function latchTamper(
+  state: ReaderState,
+  reason: string,
+  finalStatus?: StoredStatus,
+): Result<object, SimCode> {
+  state.finalStatus = finalStatus;
   const latched = writeJsonAtomic(state.dir, TAMPER_FILE, {
     version: 1,
     tampered: true,
     serial: state.serial,
     at: new Date().toISOString(),
     reason: reason.slice(0, 200),
+    ...(finalStatus === undefined ? {} : { finalStatus }),
   });
   state.dukpt?.wipe();
   shredFile(state.dir, IDENTITY_FILE);
