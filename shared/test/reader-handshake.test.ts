@@ -252,6 +252,24 @@ describe('handshake', () => {
     expect(code(await p)).toBe('POS_ERR_READER_HANDSHAKE_TIMEOUT');
   });
 
+  it('a request unanswered times out on the injected timer; a closed link ends the session', async () => {
+    const timer = new ManualTimer();
+    const { term, rl } = await handshake({ timer } as Partial<TerminalHandshakeOptions>);
+    if (!term.ok) throw new Error(term.code);
+    const pending = term.session.request({ t: 'get-status', id: term.session.newId() }, 2000);
+    await new Promise((r) => setTimeout(r, 0));
+    timer.advance(2000);
+    const r = await pending;
+    expect(r.ok ? 'ok' : r.code).toBe('POS_ERR_READER_TIMEOUT');
+    const ends: string[] = [];
+    term.session.on('end', (e) => ends.push(e.code));
+    const waiting = term.session.request({ t: 'get-status', id: term.session.newId() });
+    rl.close();
+    const w2 = await waiting;
+    expect(w2.ok ? 'ok' : w2.code).toBe('POS_ERR_READER_SESSION_CLOSED');
+    expect(ends).toEqual(['POS_ERR_READER_LINK_CLOSED']);
+  });
+
   it('a message in the clear after the handshake ends the session', async () => {
     const { term, reader, rl } = await handshake();
     if (!term.ok || !reader.ok) throw new Error('handshake failed');
