@@ -14,7 +14,7 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import { DevTerminal } from '../src/dev/terminal';
 import { Simulator } from '../src/sim';
-import { SerialLine, socatAvailable } from '../src/transport/serial';
+import { makePtyPair, SerialLine, socatAvailable } from '../src/transport/serial';
 import { digits, hostDecodePin, hostDecryptCard, makeTestAm, tempStateDir, type TestAm } from './support';
 
 const HAVE_SOCAT = socatAvailable();
@@ -278,6 +278,35 @@ describe.skipIf(!HAVE_SOCAT)('reader simulator over a pseudo-terminal', () => {
       code: 'POS_ERR_SIM_BATTERY_LOW',
     });
     expect((await signedStatus(r, term)).battery).toBe(3);
+  });
+
+  it('serves an explicit serial path it is given', async () => {
+    const pair = await makePtyPair();
+    if (!pair.ok) throw new Error(pair.code);
+    cleanups.push(() => pair.pair.stop());
+    const t = tempStateDir();
+    cleanups.push(t.cleanup);
+    const am = await makeTestAm();
+    const started = await Simulator.start({ stateDir: t.dir, serialPath: pair.pair.readerPath });
+    if (!started.ok) throw new Error(started.code);
+    const sim = started.sim;
+    cleanups.push(() => sim.stop());
+    expect(sim.ready.path).toBe(pair.pair.readerPath);
+    sim.fw.trust(am.jwks);
+    const identity = sim.fw.identity;
+    if (identity === undefined) throw new Error('no identity');
+    const opened = await SerialLine.open({ path: pair.pair.terminalPath });
+    if (!opened.ok) throw new Error(opened.code);
+    const line = opened.line;
+    cleanups.push(() => line.close());
+    const r = await DevTerminal.connect({
+      line,
+      caCertificateDer: identity.caCertificateDer,
+      serial: sim.ready.serial,
+      signTicket: (c) => am.sign(c),
+    });
+    if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
+    expect(await ask(r.terminal, { t: 'get-status', id: r.terminal.newId() })).toMatchObject({ t: 'status' });
   });
 
   it('drops the session on a disconnect and works again after reconnecting', async () => {
