@@ -4,7 +4,7 @@
  * side decrypts, JSON events without a PAN, and a graceful stop on SIGTERM.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -172,6 +172,51 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     const out = sim.lines.join('\n');
     expect(out).not.toContain(card.pan);
     expect(out).not.toMatch(/[0-9A-F]{32}/);
+  });
+
+  it('in a terminal, a key inserts a card and q quits', async (ctx) => {
+    if (!existsSync('/usr/bin/script')) {
+      console.log(
+        'skipped the keyboard test: /usr/bin/script (util-linux) is not installed to give it a TTY',
+      );
+      ctx.skip();
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'pos-reader-tty-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const cmd = [process.execPath, BIN, '--state-dir', join(dir, 's')].map((a) => `'${a}'`).join(' ');
+    // script(1) runs the simulator on a pseudo-terminal, so stdin is a TTY and keys work.
+    const child = spawn('/usr/bin/script', ['-qfec', cmd, '/dev/null'], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    cleanups.push(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const seen: Record<string, unknown>[] = [];
+    const waiters: { event: string; resolve: () => void }[] = [];
+    createInterface({ input: child.stdout }).on('line', (raw) => {
+      const l = raw.replace(/\r/g, '').trim();
+      if (!l.startsWith('{')) return;
+      const e = JSON.parse(l) as Record<string, unknown>;
+      seen.push(e);
+      for (const w of waiters.splice(0)) {
+        if (w.event === e['event']) w.resolve();
+        else waiters.push(w);
+      }
+    });
+    const waitFor = (event: string): Promise<void> =>
+      seen.some((e) => e['event'] === event)
+        ? Promise.resolve()
+        : new Promise((resolve) => waiters.push({ event, resolve }));
+    await waitFor('ready');
+    child.stdin.write('i');
+    await waitFor('card');
+    expect(seen.find((e) => e['event'] === 'card')).toMatchObject({ action: 'inserted', card: 'visa-pin' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdin.write('q');
+    await waitFor('stopped');
+    expect(await exited).toBe(0);
   });
 
   it('init makes a state directory with certificates openssl reads', () => {
