@@ -51,6 +51,7 @@ export class Simulator {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #stopped = false;
   #hid: VirtualHid | undefined;
+  #unsubscribeLine: (() => void) | undefined;
 
   /** With `transport: 'hid'`: the in-process HID pair; a terminal uses `hid.host`. */
   get hid(): VirtualHid | undefined {
@@ -172,9 +173,9 @@ export class Simulator {
   #attachSerial(line: FaultyLine): void {
     const link = new SerialLink({ write: (b) => line.write(b) });
     this.#link = link;
-    line.onData((b) => {
-      if (this.#link === link) link.receive(b);
-    });
+    // One reader of the line at a time: the previous link stops receiving (no listener piles up).
+    this.#unsubscribeLine?.();
+    this.#unsubscribeLine = line.onData((b) => link.receive(b));
     this.host.attach(link);
   }
 
