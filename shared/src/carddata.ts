@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { randomBytes, wipe } from './bytes';
-import { cborDecode, cborEncode } from './cbor';
+import { cborDecode, cborEncodeSecret } from './cbor';
 import { aesCbcDecrypt, aesCbcEncrypt } from './crypto/aes';
 import { err, ok, type Result } from './result';
 
@@ -33,7 +33,7 @@ export function encryptCardData(
   card: CardRecord,
   iv: Uint8Array = randomBytes(16),
 ): EncryptedCardData {
-  const plain = cborEncode(card);
+  const plain = cborEncodeSecret(card, CARD_DATA_MAX_BYTES);
   const padded = new Uint8Array((Math.floor(plain.length / 16) + 1) * 16);
   padded.set(plain);
   padded[plain.length] = 0x80;

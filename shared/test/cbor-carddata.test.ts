@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cborDecode,
   cborEncode,
+  cborEncodeSecret,
   decryptCardData,
   encryptCardData,
   hex,
@@ -34,6 +35,22 @@ describe('deterministic CBOR', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('encodes secrets (into wiped buffers of its own) to the same bytes, within a size limit', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          fc.string({ maxLength: 8 }),
+          fc.oneof(fc.string(), fc.uint8Array({ maxLength: 30 }), fc.integer()),
+        ),
+        (v) => {
+          expect(toHex(cborEncodeSecret(v, 4096))).toBe(toHex(cborEncode(v)));
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(() => cborEncodeSecret({ pan: '4111111111111111' }, 8)).toThrow(/POS_ERR_CBOR_TOO_LARGE/);
   });
 
   it('sorts map keys by their encoded bytes (RFC 8949 4.2.1)', () => {
