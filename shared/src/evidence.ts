@@ -10,10 +10,10 @@
  * `signEvidence` is the terminal side (@noble/curves, runs in Node and the browser).
  */
 import { p256 } from '@noble/curves/nist.js';
-import { bytesToUtf8 } from '@noble/ciphers/utils.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
-import { parseBase64url, toBase64url } from './bytes';
+import { toBase64url } from './bytes';
+import { jwsHeaderAlg, splitCompactJws } from './jws';
 import { err, ok, type Result } from './result';
 import { P256JwkSchema } from './ticket/jwk';
 
@@ -136,16 +136,6 @@ export interface ParsedEvidence {
   readonly signature: Uint8Array;
 }
 
-function decodeJsonPart(part: string): unknown {
-  const bytes = parseBase64url(part);
-  if (!bytes.ok) return undefined;
-  try {
-    return JSON.parse(bytesToUtf8(bytes.bytes)) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Splits a compact JWS and checks header and claims against their schemas. Does not verify the
  * signature (the back-end does, with the enrolled key). Never throws, whatever it is given.
@@ -155,22 +145,17 @@ export function parseEvidence(jws: unknown): Result<ParsedEvidence> {
   if (jws.length > EVIDENCE_MAX_LENGTH) {
     return err('POS_ERR_EVIDENCE_TOO_LARGE', `the evidence is over ${EVIDENCE_MAX_LENGTH} characters`);
   }
-  const parts = jws.split('.');
-  if (parts.length !== 3) return err('POS_ERR_EVIDENCE_MALFORMED', 'evidence has three dot-separated parts');
-  const [h, p, s] = parts as [string, string, string];
-  const headerJson = decodeJsonPart(h);
-  const header = EvidenceHeaderSchema.safeParse(headerJson);
+  const parts = splitCompactJws(jws);
+  if (parts === undefined) return err('POS_ERR_EVIDENCE_MALFORMED', 'evidence has three dot-separated parts');
+  const header = EvidenceHeaderSchema.safeParse(parts.header);
   if (!header.success) {
-    const alg =
-      typeof headerJson === 'object' && headerJson !== null
-        ? (headerJson as { alg?: unknown }).alg
-        : undefined;
+    const alg = jwsHeaderAlg(parts.header);
     if (alg !== undefined && alg !== 'ES256') {
       return err('POS_ERR_EVIDENCE_ALGORITHM', 'only ES256 evidence is accepted');
     }
     return err('POS_ERR_EVIDENCE_MALFORMED', 'the evidence header is not {alg, typ, jwk?}');
   }
-  const claims = EvidenceClaimsSchema.safeParse(decodeJsonPart(p));
+  const claims = EvidenceClaimsSchema.safeParse(parts.payload);
   if (!claims.success) {
     const where = claims.error.issues[0]?.path.map(String).join('.') ?? '';
     return err(
@@ -178,15 +163,14 @@ export function parseEvidence(jws: unknown): Result<ParsedEvidence> {
       `the evidence claims do not have the expected shape${where === '' ? '' : ` (at ${where})`}`,
     );
   }
-  const signature = parseBase64url(s);
-  if (!signature.ok || signature.bytes.length !== 64) {
+  if (parts.signature === undefined) {
     return err('POS_ERR_EVIDENCE_MALFORMED', 'an ES256 signature is 64 bytes of base64url');
   }
   return ok({
     header: header.data,
     claims: claims.data,
-    signingInput: utf8ToBytes(`${h}.${p}`),
-    signature: signature.bytes,
+    signingInput: parts.signingInput,
+    signature: parts.signature,
   });
 }
 

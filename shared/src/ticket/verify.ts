@@ -3,9 +3,9 @@
  * in the terminal and in the browser. Every check has its own code; nothing throws.
  */
 import { p256 } from '@noble/curves/nist.js';
-import { bytesToUtf8 } from '@noble/ciphers/utils.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
-import { constantTimeEqual, parseBase64url } from '../bytes';
+import { constantTimeEqual } from '../bytes';
+import { jwsHeaderAlg, splitCompactJws } from '../jws';
 import { err, ok, type Result } from '../result';
 import {
   TICKET_AUDIENCE,
@@ -43,16 +43,6 @@ export interface TicketExpectations {
 /** Size limit: a ticket is a few hundred bytes; anything far larger is refused before parsing. */
 export const TICKET_MAX_LENGTH = 4096;
 
-function decodeJsonPart(part: string): unknown {
-  const bytes = parseBase64url(part);
-  if (!bytes.ok) return undefined;
-  try {
-    return JSON.parse(bytesToUtf8(bytes.bytes)) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Splits and schema-checks a compact JWS ticket without verifying it. */
 export function parseTicket(
   jws: string,
@@ -60,32 +50,26 @@ export function parseTicket(
   if (typeof jws !== 'string' || jws.length > TICKET_MAX_LENGTH) {
     return err('POS_ERR_TICKET_MALFORMED', 'the ticket is not a string of acceptable size');
   }
-  const parts = jws.split('.');
-  if (parts.length !== 3) return err('POS_ERR_TICKET_MALFORMED', 'a ticket has three dot-separated parts');
-  const [h, p, s] = parts as [string, string, string];
-  const headerJson = decodeJsonPart(h);
-  const header = TicketHeaderSchema.safeParse(headerJson);
+  const parts = splitCompactJws(jws);
+  if (parts === undefined) return err('POS_ERR_TICKET_MALFORMED', 'a ticket has three dot-separated parts');
+  const header = TicketHeaderSchema.safeParse(parts.header);
   if (!header.success) {
-    const alg =
-      typeof headerJson === 'object' && headerJson !== null
-        ? (headerJson as { alg?: unknown }).alg
-        : undefined;
+    const alg = jwsHeaderAlg(parts.header);
     if (alg !== undefined && alg !== 'ES256')
       return err('POS_ERR_TICKET_ALGORITHM', 'only ES256 tickets are accepted');
     return err('POS_ERR_TICKET_MALFORMED', 'the ticket header is not {alg, kid, typ}');
   }
-  const claims = TicketClaimsSchema.safeParse(decodeJsonPart(p));
+  const claims = TicketClaimsSchema.safeParse(parts.payload);
   if (!claims.success)
     return err('POS_ERR_TICKET_MALFORMED', 'the ticket claims do not have the expected shape');
-  const signature = parseBase64url(s);
-  if (!signature.ok || signature.bytes.length !== 64) {
+  if (parts.signature === undefined) {
     return err('POS_ERR_TICKET_MALFORMED', 'an ES256 signature is 64 bytes of base64url');
   }
   return ok({
     header: header.data,
     claims: claims.data,
-    signingInput: utf8ToBytes(`${h}.${p}`),
-    signature: signature.bytes,
+    signingInput: parts.signingInput,
+    signature: parts.signature,
   });
 }
 
