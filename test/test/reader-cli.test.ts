@@ -7,6 +7,8 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { devAm } from '@pos/device-sim/dev/am';
@@ -275,6 +277,36 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('trust fetches a JWKS from a URL on loopback', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pos-reader-trust-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const am = devAm('url-test-am');
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(am.jwks));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = server.address() as AddressInfo;
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'trust',
+        '--state-dir',
+        join(dir, 's'),
+        '--jwks',
+        `http://127.0.0.1:${port}/.well-known/jwks.json`,
+      ],
+      { cwd: ROOT },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(0);
+    expect(JSON.parse(out)).toEqual({ event: 'trust', keys: ['url-test-am'] });
   });
 
   it('lists the test cards and refuses bad arguments with a code', () => {
