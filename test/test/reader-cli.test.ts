@@ -176,7 +176,7 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     expect(out).not.toMatch(/[0-9A-F]{32}/);
   });
 
-  it('in a terminal, a key inserts a card and q quits', async (ctx) => {
+  it('in a terminal with --demo, the i key runs a whole PIN transaction and q quits', async (ctx) => {
     if (!existsSync('/usr/bin/script')) {
       console.log(
         'skipped the keyboard test: /usr/bin/script (util-linux) is not installed to give it a TTY',
@@ -186,7 +186,9 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     }
     const dir = mkdtempSync(join(tmpdir(), 'pos-reader-tty-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const cmd = [process.execPath, BIN, '--state-dir', join(dir, 's')].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, BIN, '--demo', '--state-dir', join(dir, 's')]
+      .map((a) => `'${a}'`)
+      .join(' ');
     // script(1) runs the simulator on a pseudo-terminal, so stdin is a TTY and keys work.
     const child = spawn('/usr/bin/script', ['-qfec', cmd, '/dev/null'], {
       cwd: ROOT,

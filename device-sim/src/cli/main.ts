@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { DEVICE_SIM_ERRORS } from '../errors';
 import type { SimCode } from '../result';
 import { Simulator } from '../sim';
+import { startDemo, type Demo } from './demo';
 import { defaultStateDir, openReaderState } from '../state/store';
 import { saveTrust } from '../state/trust';
 import { CA_CERT_FILE, CA_DIR, READER_CERT_FILE } from '../state/identity';
@@ -34,6 +35,7 @@ export interface CliIo {
 const USAGE = `Usage:
   pos-reader-sim [--state-dir DIR] [--transport serial|hid] [--control HOST:PORT]
                  [--serial-path PATH] [--baud N] [--pace] [--trust-jwks FILE]
+  pos-reader-sim --demo [--state-dir DIR]   (a built-in terminal drives the reader: press i)
   pos-reader-sim init  [--state-dir DIR] [--trust-jwks FILE]
   pos-reader-sim trust --jwks FILE|URL [--state-dir DIR]
   pos-reader-sim cards [--json]
@@ -67,6 +69,7 @@ const RunArgsSchema = z.strictObject({
   baud: z.coerce.number().int().min(300).max(4_000_000).default(115_200),
   pace: z.boolean().default(false),
   'trust-jwks': z.string().min(1).max(4096).optional(),
+  demo: z.boolean().default(false),
   help: z.boolean().optional(),
 });
 
@@ -91,6 +94,7 @@ const OPTIONS = {
   'serial-path': { type: 'string' },
   baud: { type: 'string' },
   pace: { type: 'boolean' },
+  demo: { type: 'boolean' },
   'trust-jwks': { type: 'string' },
   jwks: { type: 'string' },
   json: { type: 'boolean' },
@@ -261,7 +265,7 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
 
 async function run(a: z.infer<typeof RunArgsSchema>, io: CliIo): Promise<number> {
   const dir = a['state-dir'] ?? defaultStateDir();
-  if (a.transport === 'hid') {
+  if (a.transport === 'hid' && !a.demo) {
     throw new CliError(
       'POS_ERR_SIM_CLI_ARGS',
       'the HID transport is in-process only: this machine cannot create a kernel HID device (no /dev/uhid); see docs/reader-simulator.md',
@@ -277,7 +281,8 @@ async function run(a: z.infer<typeof RunArgsSchema>, io: CliIo): Promise<number>
   }
   const started = await Simulator.start({
     stateDir: dir,
-    transport: a.transport,
+    // The demo's terminal is in process, on the HID link: nothing else can reach the reader then.
+    transport: a.demo ? 'hid' : a.transport,
     ...(a['serial-path'] === undefined ? {} : { serialPath: a['serial-path'] }),
     baudRate: a.baud,
     ...(a.pace ? { paceBaud: a.baud } : {}),
@@ -287,6 +292,17 @@ async function run(a: z.infer<typeof RunArgsSchema>, io: CliIo): Promise<number>
   if (!started.ok) throw new CliError(started.code, started.detail);
   const sim = started.sim;
   io.out(JSON.stringify(sim.ready));
+  const emitLine = (e: Record<string, unknown>): void =>
+    io.out(JSON.stringify({ ...e, at: new Date().toISOString() }));
+  let demo: Demo | undefined;
+  if (a.demo) {
+    const d = await startDemo(sim, emitLine);
+    if ('code' in d) {
+      await sim.stop();
+      throw new CliError(d.code as SimCode, d.detail);
+    }
+    demo = d;
+  }
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -298,6 +314,7 @@ async function run(a: z.infer<typeof RunArgsSchema>, io: CliIo): Promise<number>
         stdin.setRawMode(false);
         stdin.pause();
       }
+      demo?.stop();
       void sim.stop().then(() => {
         io.out(JSON.stringify({ event: 'stopped', at: new Date().toISOString() }));
         resolve(0);
@@ -311,10 +328,10 @@ async function run(a: z.infer<typeof RunArgsSchema>, io: CliIo): Promise<number>
       io.err(KEY_HELP(cardName()));
       stdin.setRawMode(true);
       stdin.setEncoding('utf8');
-      stdin.on('data', (key: string) => {
-        const report = (r: { ok: boolean; code?: string }): void => {
-          if (!r.ok) io.err(`refused: ${r.code ?? ''}`);
-        };
+      const report = (r: { ok: boolean; code?: string }): void => {
+        if (!r.ok) io.err(`refused: ${r.code ?? ''}`);
+      };
+      const onKey = (key: string): void => {
         if (key === 'q' || key === '\u0003') stop();
         else if (key === 'i') report(sim.card({ card: cardName(), action: 'insert' }));
         else if (key === 'p') report(sim.card({ card: cardName(), action: 'tap' }));
@@ -324,7 +341,11 @@ async function run(a: z.infer<typeof RunArgsSchema>, io: CliIo): Promise<number>
         else if (/^[1-9]$/.test(key) && Number(key) <= TEST_CARDS.length) {
           cardIndex = Number(key) - 1;
           io.err(`card: ${cardName()}`);
-        } else io.err(KEY_HELP(cardName()));
+        } else if (key !== '\r' && key !== '\n') io.err(KEY_HELP(cardName()));
+      };
+      // Keys typed quickly (or pasted) arrive together: one action per character.
+      stdin.on('data', (chunk: string) => {
+        for (const key of chunk) onKey(key);
       });
     }
   });

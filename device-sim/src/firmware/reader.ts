@@ -33,6 +33,7 @@ import {
   type Result,
   type TestCard,
   type TestCardScheme,
+  type TrustedTicketKey,
 } from '@pos/shared';
 import type { SimCode } from '../result';
 import { latchTamper, type ReaderState } from '../state/store';
@@ -579,6 +580,15 @@ export class ReaderFirmware {
     if (!saved.ok) return saved;
     this.#state.trustedKeys = saved.keys;
     return ok({ keys: saved.keys.length });
+  }
+
+  /**
+   * DEVELOPMENT (`--demo`): trusts one more A&M key until the process ends, without writing trust.json,
+   * so a demo never changes which keys the reader trusts on its next start.
+   */
+  trustUntilExit(key: TrustedTicketKey): void {
+    if (this.#tampered) return;
+    this.#state.trustedKeys = [...this.#state.trustedKeys.filter((k) => k.kid !== key.kid), key];
   }
 
   /** Tamper: latched (persisted first), wipes the keys, ends the session, refuses everything after. */
