@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: set-up, then run the whole system on its embedded defaults.
-// The system's parts are still being built; until the back-end, reader simulator and terminal exist,
-// this says plainly which parts exist and how to use them.
+// The system's parts are still being built; until the terminal exists (the terminal-core issue), this
+// says plainly which parts exist and how to use them.
 import { checkNode, ensureNpmDeps, root } from './bootstrap.mjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,15 +24,15 @@ const parts = [
   },
   {
     dir: 'device-sim',
-    entry: 'src/main.ts',
+    entry: 'bin/pos-reader-sim.js',
     name: 'reader simulator',
-    what: 'the secure card reader over a serial line or HID (issue: reader)',
+    what: 'the secure card reader on a pseudo-terminal: `npx pos-reader-sim --demo`, then press i',
   },
   {
     dir: 'backend',
-    entry: 'src/server.ts',
+    entry: 'bin/pos-backend.js',
     name: 'A&M back-end',
-    what: 'attestation & monitoring service and operator dashboard (issues: back-end, fleet control, dashboard)',
+    what: 'attestation & monitoring service: `npx pos-backend` (fleet control and dashboard: not yet)',
   },
   {
     dir: 'desktop',
@@ -48,7 +48,7 @@ for (const p of parts) {
   console.log(`  ${built ? 'built  ' : 'not yet'}  ${p.name.padEnd(17)} ${p.what}`);
 }
 console.log(
-  '\nThe whole system (back-end + reader simulator + terminal) is not built yet, so there is nothing to run.',
+  '\nThe terminal is not built yet, so the whole system (back-end + reader + terminal) cannot run as one.',
 );
 console.log('Try the parts that exist:');
 console.log(
@@ -57,5 +57,9 @@ console.log(
 console.log(
   '  npx pos-tools dukpt derive --bdk FEDCBA9876543210F1F1F1F1F1F1F1F1 --ksn 123456789012345600000001 --usage pin-encryption',
 );
-console.log('  npm test          # every check and test');
-console.log('  npm run bench -- crypto\n');
+console.log('  npx pos-reader-sim --demo      # a reader and a development terminal: press i for a PIN sale');
+console.log(
+  '  npx pos-backend                # the A&M service on ./.data/backend (prints an admin token once)',
+);
+console.log('  npm test                       # every check and test');
+console.log('  npm run bench -- crypto        # also: reader, attest\n');
