@@ -84,6 +84,15 @@ async function loadReferenceValues(ctx: Ctx): Promise<ReferenceValues[]> {
   return (await ctx.store.listReferenceValues()).map((r) => r.document as unknown as ReferenceValues);
 }
 
+/**
+ * The two claims the route reads before appraisal. Built once: zod 4 compiles an object schema on its
+ * first parse, so a schema made per request costs a compile per request.
+ */
+const EvidencePeekSchema = z.object({
+  challenge: z.string().max(64).optional(),
+  purpose: z.string().max(32).optional(),
+});
+
 /** What an evidence JWS claims about its challenge and purpose, read without trusting it (the appraisal verifies). */
 function peekEvidence(evidenceJws: string): { challenge?: string; purpose?: string } {
   const payload = evidenceJws.split('.')[1];
@@ -91,9 +100,7 @@ function peekEvidence(evidenceJws: string): { challenge?: string; purpose?: stri
   const bytes = parseBase64url(payload);
   if (!bytes.ok) return {};
   try {
-    const parsed = z
-      .object({ challenge: z.string().max(64).optional(), purpose: z.string().max(32).optional() })
-      .safeParse(JSON.parse(Buffer.from(bytes.bytes).toString('utf8')));
+    const parsed = EvidencePeekSchema.safeParse(JSON.parse(Buffer.from(bytes.bytes).toString('utf8')));
     if (!parsed.success) return {};
     return {
       ...(parsed.data.challenge === undefined ? {} : { challenge: parsed.data.challenge }),
@@ -104,8 +111,8 @@ function peekEvidence(evidenceJws: string): { challenge?: string; purpose?: stri
   }
 }
 
-async function consumeChallenge(ctx: Ctx, evidenceJws: string): Promise<ChallengeContext | undefined> {
-  const value = peekEvidence(evidenceJws).challenge;
+/** Consumes the challenge the evidence names (peeked once by the caller), if this service issued it. */
+async function consumeChallenge(ctx: Ctx, value: string | undefined): Promise<ChallengeContext | undefined> {
   if (value === undefined) return undefined;
   const row = await ctx.store.consumeChallenge(value, ctx.clock.now());
   return row === undefined
@@ -299,7 +306,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const jkt = jwkThumbprint(jwk);
       const terminalId = newId('trm');
       const now = ctx.clock.now();
-      const challenge = await consumeChallenge(ctx, body.evidence);
+      const challenge = await consumeChallenge(ctx, peekEvidence(body.evidence).challenge);
       const context: TerminalContext = {
         terminalId,
         merchantId: '',
@@ -393,7 +400,8 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const terminal = await requireTerminalProof(ctx, request);
       const body = request.body;
-      if (peekEvidence(body.evidence).purpose === 'enrollment') {
+      const peeked = peekEvidence(body.evidence);
+      if (peeked.purpose === 'enrollment') {
         throw new ServiceError(
           400,
           'POS_ERR_ATTESTATION_REFUSED',
@@ -401,7 +409,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         );
       }
       const now = ctx.clock.now();
-      const challenge = await consumeChallenge(ctx, body.evidence);
+      const challenge = await consumeChallenge(ctx, peeked.challenge);
       const appraisal = await appraiseEvidence({
         evidenceJws: body.evidence,
         terminal: terminalContext(terminal),
