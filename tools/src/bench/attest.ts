@@ -110,9 +110,11 @@ interface ServerHandle {
   child: ChildProcess;
 }
 
-function startServer(dataDir: string): Promise<ServerHandle> {
+function startServer(dataDir: string, profileDir?: string): Promise<ServerHandle> {
   const bin = fileURLToPath(new URL('../../../backend/bin/pos-backend.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, '--data-dir', dataDir, '--port', '0', '--rate-limit', '0'], {
+  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+  const args = [...nodeArgs, bin, '--data-dir', dataDir, '--port', '0', '--rate-limit', '0'];
+  const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
       POS_MASTER_KEY: randomBytes(32).toString('base64url'),
@@ -233,7 +235,10 @@ export const attestBench: Benchmark = {
     const external = typeof ctx.options['url'] === 'string' && typeof ctx.options['admin-token'] === 'string';
     const server: ServerHandle | (Omit<ServerHandle, 'child'> & { child?: undefined }) = external
       ? { url: String(ctx.options['url']), adminToken: String(ctx.options['admin-token']) }
-      : await startServer(dataDir);
+      : await startServer(
+          dataDir,
+          typeof ctx.options['profile'] === 'string' ? ctx.options['profile'] : undefined,
+        );
     const threads: Worker[] = [];
     let storeCount = 0;
     try {
