@@ -12,6 +12,10 @@ export const DEVICE_SIM_ERRORS = {
     'A file in the state directory does not parse or does not match its schema; fix or remove it (or run init in a fresh directory).',
   POS_ERR_SIM_STATE_MISSING:
     'The state directory has no reader identity yet; run `pos-reader-sim init` or start once.',
+  POS_ERR_SIM_STATE_INCOMPLETE:
+    'The state directory holds part of a reader (a certificate, DUKPT, device, status or tamper file) but a piece it needs is missing; it is never re-created as a new reader: restore the files or use a fresh directory.',
+  POS_ERR_SIM_TAMPER_NOT_DURABLE:
+    'The tamper latch could not be written to the state directory yet: the reader is latched in memory, refuses everything and keeps its key files until the latch is on disk, retrying.',
   POS_ERR_SIM_BAD_REQUEST: 'The request has a field outside what the reader accepts.',
   POS_ERR_SIM_CARD_UNKNOWN: 'No test card has that name; `pos-reader-sim cards` lists them.',
   POS_ERR_SIM_NO_SESSION: 'No terminal is authenticated to the reader: run the handshake first.',

@@ -1,7 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { aesKsnCounter, toHex, type AesKsn } from '@pos/shared';
+import { aesKsnCounter, toBase64url, toHex, type AesKsn } from '@pos/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DUKPT_FILE, DukptStore } from '../src/state/dukpt';
 import {
@@ -11,7 +20,9 @@ import {
   IDENTITY_FILE,
   READER_CERT_FILE,
 } from '../src/state/identity';
-import { openReaderState } from '../src/state/store';
+import { ReaderFirmware } from '../src/firmware/reader';
+import { STATUS_SEQ_FILE } from '../src/state/status-seq';
+import { latchTamper, openReaderState, TAMPER_FILE } from '../src/state/store';
 import { saveTrust, TRUST_FILE } from '../src/state/trust';
 import { makeTestAm, tempStateDir } from './support';
 
@@ -178,5 +189,109 @@ describe('write-ahead KSN', () => {
     expect(kb.slice(0, 8)).toBe('12345678');
     expect(ka.slice(8, 16)).not.toBe(kb.slice(8, 16));
     expect(ka.slice(16)).toBe('00000001');
+  });
+});
+
+describe('remnants of a reader are never re-created as a new reader (M2)', () => {
+  it.each([IDENTITY_FILE, READER_CERT_FILE, DUKPT_FILE, 'device.json'])(
+    'refuses a directory whose %s is missing, and creates nothing',
+    async (name) => {
+      const d = dir();
+      const first = await open(d);
+      rmSync(join(d, name));
+      const before = readdirSync(d).sort();
+      const r = await openReaderState(d);
+      expect(r.ok ? 'ok' : r.code).toBe('POS_ERR_SIM_STATE_INCOMPLETE');
+      expect(r.ok ? '' : r.detail).toContain(name);
+      expect(r.ok ? '' : r.detail).not.toContain(first.serial);
+      expect(readdirSync(d).sort()).toEqual(before);
+    },
+  );
+
+  it('refuses a tampered directory whose tamper.json was deleted (no fresh reader)', async () => {
+    const d = dir();
+    const s = await open(d);
+    expect(latchTamper(s, 'test').ok).toBe(true);
+    rmSync(join(d, TAMPER_FILE));
+    const r = await openReaderState(d);
+    expect(r.ok ? 'ok' : r.code).toBe('POS_ERR_SIM_STATE_INCOMPLETE');
+    expect(existsSync(join(d, IDENTITY_FILE))).toBe(false);
+  });
+
+  it('refuses a directory with only a status sequence or a half-written file left', async () => {
+    for (const leftover of [STATUS_SEQ_FILE, `.${IDENTITY_FILE}.4242.tmp`]) {
+      const d = dir();
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, leftover), '{"version":1,"reserved":64}');
+      const r = await openReaderState(d);
+      expect({ leftover, code: r.ok ? 'ok' : r.code }).toEqual({
+        leftover,
+        code: 'POS_ERR_SIM_STATE_INCOMPLETE',
+      });
+      expect(existsSync(join(d, IDENTITY_FILE))).toBe(false);
+    }
+  });
+
+  it('creates a reader in an empty directory or one holding only provisioning (CA, trust)', async () => {
+    const a = dir();
+    mkdirSync(a, { recursive: true });
+    expect((await open(a)).created).toBe(true);
+    const b = dir();
+    mkdirSync(b, { recursive: true });
+    cpSync(join(a, CA_DIR), join(b, CA_DIR), { recursive: true });
+    expect(saveTrust(b, (await makeTestAm()).jwks).ok).toBe(true);
+    const s = await open(b);
+    expect(s.created).toBe(true);
+    expect(toHex(s.identity?.caCertificateDer ?? new Uint8Array())).toBe(
+      toHex((await open(a)).identity?.caCertificateDer ?? new Uint8Array()),
+    );
+  });
+
+  it('holds the identity key as bytes only (no JWK string) and tamper wipes them', async () => {
+    const d = dir();
+    const s = await open(d);
+    const file = JSON.parse(readFileSync(join(d, IDENTITY_FILE), 'utf8')) as { privateKeyJwk: { d: string } };
+    const id = s.identity;
+    if (id === undefined) throw new Error('no identity');
+    expect(Object.keys(id)).not.toContain('privateKeyJwk');
+    expect(JSON.stringify(s)).not.toContain(file.privateKeyJwk.d);
+    expect(toBase64url(id.privateKey)).toBe(file.privateKeyJwk.d);
+    const key = id.privateKey;
+    expect(latchTamper(s, 'test').ok).toBe(true);
+    expect(key.every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('tamper latch durability (M2)', () => {
+  it('does not shred the keys while the latch cannot be written; latches in memory and retries', async () => {
+    const d = dir();
+    const s = await open(d);
+    const fw = new ReaderFirmware(s, { firmwareHash: 'AB'.repeat(32) });
+    const key = s.identity?.privateKey ?? new Uint8Array(1);
+    // A directory where tamper.json goes makes the atomic rename fail, even for root.
+    mkdirSync(join(d, TAMPER_FILE));
+    const r = fw.tamper('test');
+    expect(r.ok ? 'ok' : r.code).toBe('POS_ERR_SIM_TAMPER_NOT_DURABLE');
+    // In memory: latched and wiped; refuses everything.
+    expect(fw.tampered).toBe(true);
+    expect(fw.tamperLatchPending).toBe(true);
+    expect(key.every((b) => b === 0)).toBe(true);
+    for (const res of [fw.start(1, 'EUR'), fw.setSession('x'), fw.presentCard('visa-pin', 'insert')]) {
+      expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_TAMPERED');
+    }
+    // On disk: nothing shredded yet, so a restart cannot find a keyless reader without a latch.
+    for (const f of [IDENTITY_FILE, DUKPT_FILE, 'device.json']) expect(existsSync(join(d, f))).toBe(true);
+    const retryFails = fw.retryTamperLatch();
+    expect(retryFails.ok ? 'ok' : retryFails.code).toBe('POS_ERR_SIM_TAMPER_NOT_DURABLE');
+
+    rmSync(join(d, TAMPER_FILE), { recursive: true });
+    expect(fw.retryTamperLatch().ok).toBe(true);
+    expect(fw.tamperLatchPending).toBe(false);
+    for (const f of [IDENTITY_FILE, DUKPT_FILE, 'device.json']) expect(existsSync(join(d, f))).toBe(false);
+    const reopened = await openReaderState(d);
+    if (!reopened.ok) throw new Error(reopened.code);
+    expect(reopened.state.tampered).toBe(true);
+    expect(reopened.state.serial).toBe(s.serial);
+    fw.shutdown();
   });
 });

@@ -36,7 +36,7 @@ import {
   type TrustedTicketKey,
 } from '@pos/shared';
 import type { SimCode } from '../result';
-import { latchTamper, type ReaderState } from '../state/store';
+import { latchTamper, persistTamperLatch, type ReaderState } from '../state/store';
 import { saveTrust } from '../state/trust';
 
 export const FIRMWARE_VERSION = '0.1.0';
@@ -154,6 +154,9 @@ export const READER_TIMEOUTS: ReaderTimeouts = { cardMs: 60_000, ticketMs: 60_00
 
 const TERMINAL_STATES: readonly TxnState[] = ['idle', 'done'];
 
+/** How often a tamper latch that could not be written is written again. */
+const LATCH_RETRY_MS = 1000;
+
 export class ReaderFirmware {
   readonly #state: ReaderState;
   readonly #clock: Clock;
@@ -172,6 +175,8 @@ export class ReaderFirmware {
   #stepTimer: NodeJS.Timeout | undefined;
   readonly #timeouts: ReaderTimeouts;
   readonly #signFinalStatus: ReaderOptions['signFinalStatus'];
+  /** While the tamper latch is not yet on disk: retries writing it. */
+  #latchRetry: NodeJS.Timeout | undefined;
 
   constructor(state: ReaderState, opts: ReaderOptions) {
     this.#state = state;
@@ -601,15 +606,42 @@ export class ReaderFirmware {
       identity === undefined || this.#signFinalStatus === undefined
         ? undefined
         : this.#signFinalStatus(identity.privateKey, { ...this.status(), tampered: true });
+    // The in-memory latch holds from here on, whatever happens on disk.
     this.#tampered = true;
     const latched = latchTamper(
       this.#state,
       reason,
       final === undefined ? undefined : { report: toBase64url(final.report), sig: toBase64url(final.sig) },
+      new Date(this.#clock.now()),
     );
     this.#sessionThumbprint = undefined;
     this.#emit({ event: 'tamper', reason });
+    if (!latched.ok) this.#scheduleLatchRetry();
     return latched;
+  }
+
+  /** Whether tamper is latched in memory but not yet on disk (the key files are kept until it is). */
+  get tamperLatchPending(): boolean {
+    return this.#state.pendingLatch !== undefined;
+  }
+
+  /**
+   * Writes a pending tamper latch (then shreds the key files). Runs by itself every second until it
+   * succeeds; tests call it directly.
+   */
+  retryTamperLatch(): Result<object, SimCode> {
+    const r = persistTamperLatch(this.#state);
+    if (r.ok && this.#latchRetry !== undefined) {
+      clearInterval(this.#latchRetry);
+      this.#latchRetry = undefined;
+    }
+    return r;
+  }
+
+  #scheduleLatchRetry(): void {
+    if (this.#latchRetry !== undefined) return;
+    this.#latchRetry = setInterval(() => this.retryTamperLatch(), LATCH_RETRY_MS);
+    this.#latchRetry.unref();
   }
 
   setBattery(percent: number): void {
@@ -624,6 +656,11 @@ export class ReaderFirmware {
   /** Wipes the transaction's keys; for shutdown. */
   shutdown(): void {
     this.#abortTxn('POS_ERR_READER_ABORTED', 'the reader is shutting down');
+    if (this.#latchRetry !== undefined) {
+      this.retryTamperLatch();
+      clearInterval(this.#latchRetry);
+      this.#latchRetry = undefined;
+    }
   }
 }
 

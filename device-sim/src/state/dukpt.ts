@@ -142,10 +142,15 @@ export class DukptStore {
     return ok({ ksn: r.ksn, pinKey, dataKey });
   }
 
-  /** Tamper response: wipes the registers in memory and shreds the file. */
-  wipe(): void {
+  /** Tamper response, first half: wipes the registers in memory (the file is shredded after the latch). */
+  wipeMemory(): void {
     this.#device?.wipe();
     this.#device = undefined;
+  }
+
+  /** Wipes the registers in memory and shreds the file. */
+  wipe(): void {
+    this.wipeMemory();
     shredFile(this.dir, DUKPT_FILE);
   }
 }

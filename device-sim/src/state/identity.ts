@@ -52,11 +52,13 @@ export const MANUFACTURER_CA_NAME =
 
 export interface ReaderIdentity {
   readonly serial: string;
-  /** The 32-byte private scalar (for @noble/curves). Secret. */
+  /**
+   * The 32-byte private scalar (for @noble/curves). Secret. The only copy the reader keeps in memory,
+   * as bytes so tamper can wipe it (never a JWK string, which no code can erase).
+   */
   readonly privateKey: Uint8Array;
   /** The uncompressed SEC1 public key (65 bytes). */
   readonly publicKey: Uint8Array;
-  readonly privateKeyJwk: PrivateJwk;
   /** DER of the reader certificate and of the manufacturer CA certificate. */
   readonly certificateDer: Uint8Array;
   readonly caCertificateDer: Uint8Array;
@@ -189,7 +191,6 @@ function toIdentity(
     serial,
     privateKey: rawPrivate(jwk),
     publicKey: rawPublic(jwk),
-    privateKeyJwk: jwk,
     certificateDer: new Uint8Array(cert.rawData),
     caCertificateDer: new Uint8Array(ca.rawData),
     certificatePem: cert.toString('pem'),
@@ -261,9 +262,4 @@ export async function certificateChainsTo(
   } catch {
     return false;
   }
-}
-
-/** Re-export for signing with WebCrypto (the status report uses the identity key). */
-export async function importIdentityPrivateKey(jwk: PrivateJwk): Promise<CryptoKey> {
-  return webcrypto.subtle.importKey('jwk', jwk, EC, false, ['sign']);
 }
