@@ -150,6 +150,34 @@ export const MIGRATIONS: readonly string[] = [
     revoked_at INTEGER
   );
   `,
+  // 2: KSN replay guard (highest counter per BDK ID + derivation ID), single-use tickets, the
+  // resume-pending terminal state with the time of the last state change, reader status sequence numbers.
+  `
+  CREATE TABLE ksn_counters (prefix TEXT PRIMARY KEY, counter INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  ALTER TABLE tickets ADD COLUMN used_at INTEGER;
+  CREATE TABLE reader_status_seqs (serial TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE TABLE terminals_v2 (
+    id TEXT PRIMARY KEY,
+    merchant_id TEXT NOT NULL REFERENCES merchants(id),
+    device_jwk TEXT NOT NULL,
+    device_jkt TEXT NOT NULL UNIQUE,
+    reader_serial TEXT NOT NULL,
+    last_counter INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'halted', 'resume-pending')),
+    state_reason TEXT,
+    interval_s INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_attested_at INTEGER,
+    state_changed_at INTEGER
+  );
+  INSERT INTO terminals_v2 (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
+    interval_s, created_at, last_attested_at, state_changed_at)
+    SELECT id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
+      interval_s, created_at, last_attested_at, NULL FROM terminals;
+  DROP TABLE terminals;
+  ALTER TABLE terminals_v2 RENAME TO terminals;
+  CREATE INDEX terminals_merchant ON terminals(merchant_id);
+  `,
 ];
 
 type Row = Record<string, unknown>;
@@ -171,6 +199,7 @@ const toTerminal = (r: Row): TerminalRow => ({
   intervalS: num(r['interval_s']),
   createdAt: num(r['created_at']),
   lastAttestedAt: numOrNull(r['last_attested_at']),
+  stateChangedAt: numOrNull(r['state_changed_at']),
 });
 const toChallenge = (r: Row): ChallengeRow => ({
   value: str(r['value']),
@@ -419,7 +448,7 @@ class SqliteStore implements Store {
     try {
       this.run(
         `INSERT INTO terminals (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
-           interval_s, created_at, last_attested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           interval_s, created_at, last_attested_at, state_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         row.id,
         row.merchantId,
         row.deviceJwk,
@@ -431,6 +460,7 @@ class SqliteStore implements Store {
         row.intervalS,
         row.createdAt,
         row.lastAttestedAt,
+        row.stateChangedAt ?? null,
       );
     } catch (e) {
       if (isUniqueViolation(e))
@@ -457,9 +487,33 @@ class SqliteStore implements Store {
       ) === 1,
     );
   }
-  setTerminalState(id: string, state: TerminalState, reason: string | null): Promise<boolean> {
+  setTerminalState(id: string, state: TerminalState, reason: string | null, at?: number): Promise<boolean> {
     return Promise.resolve(
-      this.run('UPDATE terminals SET state = ?, state_reason = ? WHERE id = ?', state, reason, id) === 1,
+      this.run(
+        'UPDATE terminals SET state = ?, state_reason = ?, state_changed_at = COALESCE(?, state_changed_at) WHERE id = ?',
+        state,
+        reason,
+        at ?? null,
+        id,
+      ) === 1,
+    );
+  }
+  transitionTerminalState(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+  ): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        'UPDATE terminals SET state = ?, state_reason = ?, state_changed_at = ? WHERE id = ? AND state = ?',
+        to,
+        reason,
+        at,
+        id,
+        from,
+      ) === 1,
     );
   }
 
@@ -541,6 +595,18 @@ class SqliteStore implements Store {
             issuedAt: num(r['issued_at']),
             expiresAt: num(r['expires_at']),
           },
+    );
+  }
+  consumeTicket(jti: string, terminalId: string, use: string, now: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        'UPDATE tickets SET used_at = ? WHERE jti = ? AND terminal_id = ? AND use = ? AND used_at IS NULL AND expires_at > ?',
+        now,
+        jti,
+        terminalId,
+        use,
+        now,
+      ) === 1,
     );
   }
   lastTicketExpiry(kid: string): Promise<number | undefined> {
@@ -772,6 +838,32 @@ class SqliteStore implements Store {
       );
     });
     return Promise.resolve(tx.immediate());
+  }
+
+  advanceKsnCounter(prefix: string, counter: number, at: number): Promise<boolean> {
+    // One statement: insert the first counter of a prefix, or raise it only when strictly higher.
+    return Promise.resolve(
+      this.run(
+        `INSERT INTO ksn_counters (prefix, counter, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT(prefix) DO UPDATE SET counter = excluded.counter, updated_at = excluded.updated_at
+         WHERE excluded.counter > ksn_counters.counter`,
+        prefix,
+        counter,
+        at,
+      ) === 1,
+    );
+  }
+  advanceReaderStatusSeq(serial: string, seq: number, at: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        `INSERT INTO reader_status_seqs (serial, seq, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT(serial) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+         WHERE excluded.seq > reader_status_seqs.seq`,
+        serial,
+        seq,
+        at,
+      ) === 1,
+    );
   }
 
   rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean> {

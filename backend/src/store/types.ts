@@ -5,11 +5,16 @@
  * conformance suite in backend/test/store/conformance.ts runs against any implementation.
  *
  * Single-use and monotonic operations (`consumeEnrollmentCode`, `consumeChallenge`,
- * `advanceTerminalCounter`, `rememberProofJti`, `appendAudit`) are atomic: exactly one of two racing
+ * `advanceTerminalCounter`, `transitionTerminalState`, `consumeTicket`, `advanceKsnCounter`,
+ * `advanceReaderStatusSeq`, `rememberProofJti`, `appendAudit`) are atomic: exactly one of two racing
  * callers wins.
  */
 
-export type TerminalState = 'active' | 'halted';
+/**
+ * `resume-pending`: an operator resumed a halted terminal; it gets no ticket until an affirming
+ * attestation made after the resume moves it to `active`.
+ */
+export type TerminalState = 'active' | 'halted' | 'resume-pending';
 
 export interface MerchantRow {
   readonly id: string;
@@ -33,6 +38,8 @@ export interface TerminalRow {
   readonly intervalS: number;
   readonly createdAt: number;
   readonly lastAttestedAt: number | null;
+  /** When the state last changed through `setTerminalState(..., at)` / `transitionTerminalState`; null before. */
+  readonly stateChangedAt?: number | null;
 }
 
 export interface EnrollmentCodeRow {
@@ -197,7 +204,16 @@ export interface Store {
   countTerminals(): Promise<number>;
   /** Sets lastCounter when `counter` is above the stored one; resolves false otherwise (replay, race). */
   advanceTerminalCounter(id: string, counter: number, at: number): Promise<boolean>;
-  setTerminalState(id: string, state: TerminalState, reason: string | null): Promise<boolean>;
+  /** Sets the state (and, when `at` is given, the time of the change); false for an unknown terminal. */
+  setTerminalState(id: string, state: TerminalState, reason: string | null, at?: number): Promise<boolean>;
+  /** Compare-and-set: moves the terminal from `from` to `to` only when it is in `from`; false otherwise. */
+  transitionTerminalState(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+  ): Promise<boolean>;
 
   createChallenge(row: Omit<ChallengeRow, 'usedAt'>): Promise<void>;
   /**
@@ -214,6 +230,12 @@ export interface Store {
 
   recordTicket(row: TicketRow): Promise<void>;
   getTicket(jti: string): Promise<TicketRow | undefined>;
+  /**
+   * Marks a recorded ticket used, atomically: true only for the first call on a ticket issued to
+   * `terminalId` for `use` that has not expired at `now`; false for unknown, used, expired or another
+   * terminal's or use's ticket.
+   */
+  consumeTicket(jti: string, terminalId: string, use: string, now: number): Promise<boolean>;
   /** The latest expiry of any ticket signed with `kid`, or undefined. */
   lastTicketExpiry(kid: string): Promise<number | undefined>;
 
@@ -257,6 +279,14 @@ export interface Store {
   velocityReset(key: string): Promise<void>;
   /** Adds `member` to the set under `key`; returns the number of distinct members seen in the window. */
   velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number>;
+
+  /**
+   * KSN replay guard: raises the highest counter seen for `prefix` (BDK ID + derivation ID, the first
+   * 8 bytes of an AES DUKPT KSN, hex) to `counter`, atomically; false when `counter` is at or below it.
+   */
+  advanceKsnCounter(prefix: string, counter: number, at: number): Promise<boolean>;
+  /** Raises the last status `seq` seen from reader `serial`, atomically; false when `seq` is at or below it. */
+  advanceReaderStatusSeq(serial: string, seq: number, at: number): Promise<boolean>;
 
   /** Remembers a proof jti until `expiresAt`; resolves false when it was already remembered (replay). */
   rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean>;

@@ -94,6 +94,75 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       expect(await store.countTerminals()).toBe(1);
     });
 
+    it('terminal state: compare-and-set transitions record when the state changed', async () => {
+      await store.createTerminal(terminal('t1', 'jkt1'));
+      expect(await store.setTerminalState('t1', 'halted', 'why', T0 + 5)).toBe(true);
+      expect(await store.getTerminal('t1')).toMatchObject({ state: 'halted', stateChangedAt: T0 + 5 });
+      expect(await store.transitionTerminalState('t1', 'active', 'halted', null, T0 + 6)).toBe(false);
+      const racing = await Promise.all([
+        store.transitionTerminalState('t1', 'halted', 'resume-pending', 'resumed', T0 + 7),
+        store.transitionTerminalState('t1', 'halted', 'resume-pending', 'resumed', T0 + 7),
+      ]);
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      expect(await store.getTerminal('t1')).toMatchObject({
+        state: 'resume-pending',
+        stateReason: 'resumed',
+        stateChangedAt: T0 + 7,
+      });
+      expect(await store.transitionTerminalState('t1', 'resume-pending', 'active', null, T0 + 8)).toBe(true);
+      expect(await store.getTerminal('t1')).toMatchObject({ state: 'active', stateChangedAt: T0 + 8 });
+      expect(await store.transitionTerminalState('nope', 'active', 'halted', null, T0)).toBe(false);
+    });
+
+    it('tickets: consumed once, only by their terminal and use, only before they expire', async () => {
+      const ticket = (jti: string, use = 'pin-entry'): Parameters<Store['recordTicket']>[0] => ({
+        jti,
+        terminalId: 't1',
+        use,
+        kid: 'k1',
+        issuedAt: T0,
+        expiresAt: T0 + 60_000,
+      });
+      await store.recordTicket(ticket('j1'));
+      await store.recordTicket(ticket('j2'));
+      await store.recordTicket(ticket('j3', 'session'));
+      expect(await store.consumeTicket('j1', 't2', 'pin-entry', T0)).toBe(false);
+      expect(await store.consumeTicket('j3', 't1', 'pin-entry', T0)).toBe(false);
+      const racing = await Promise.all([
+        store.consumeTicket('j1', 't1', 'pin-entry', T0 + 1),
+        store.consumeTicket('j1', 't1', 'pin-entry', T0 + 1),
+      ]);
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      expect(await store.consumeTicket('j1', 't1', 'pin-entry', T0 + 2)).toBe(false);
+      expect(await store.consumeTicket('j2', 't1', 'pin-entry', T0 + 60_000)).toBe(false);
+      expect(await store.consumeTicket('unknown', 't1', 'pin-entry', T0)).toBe(false);
+    });
+
+    it('KSN counters: strictly increasing per prefix, atomically', async () => {
+      const p1 = '1234567890123456';
+      const p2 = '1234567890123457';
+      expect(await store.advanceKsnCounter(p1, 5, T0)).toBe(true);
+      expect(await store.advanceKsnCounter(p1, 5, T0)).toBe(false);
+      expect(await store.advanceKsnCounter(p1, 4, T0)).toBe(false);
+      expect(await store.advanceKsnCounter(p2, 1, T0)).toBe(true);
+      const racing = await Promise.all([
+        store.advanceKsnCounter(p1, 9, T0 + 1),
+        store.advanceKsnCounter(p1, 9, T0 + 1),
+      ]);
+      expect(racing.filter(Boolean)).toHaveLength(1);
+      expect(await store.advanceKsnCounter(p1, 8, T0 + 2)).toBe(false);
+      expect(await store.advanceKsnCounter(p1, 10, T0 + 2)).toBe(true);
+      expect(await store.advanceKsnCounter(p1, 0xffffffff, T0 + 3)).toBe(true);
+    });
+
+    it('reader status sequence numbers: strictly increasing per reader', async () => {
+      expect(await store.advanceReaderStatusSeq('R1', 0, T0)).toBe(true);
+      expect(await store.advanceReaderStatusSeq('R1', 0, T0)).toBe(false);
+      expect(await store.advanceReaderStatusSeq('R2', 0, T0)).toBe(true);
+      expect(await store.advanceReaderStatusSeq('R1', 3, T0)).toBe(true);
+      expect(await store.advanceReaderStatusSeq('R1', 2, T0)).toBe(false);
+    });
+
     it('challenges: consume returns the pre-use row once, then the first use time', async () => {
       await store.createChallenge({ value: 'c1', terminalId: 't1', expiresAt: T0 + 30_000, createdAt: T0 });
       const first = await store.consumeChallenge('c1', T0 + 1);

@@ -28,6 +28,25 @@ describe('SQLite specifics', () => {
     await again.close();
   });
 
+  it('migration 2 keeps the terminals of a version-1 store and allows resume-pending', async () => {
+    const path = join(dir, 'v1.sqlite');
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS[0] ?? '');
+    raw.pragma('user_version = 1');
+    raw.exec(
+      "INSERT INTO merchants VALUES ('mer_1', 'Shop', 1); INSERT INTO terminals VALUES ('t1', 'mer_1', '{}', 'jkt', 'R1', 7, 'halted', 'why', 300, 1, 2)",
+    );
+    raw.close();
+    const s = openSqliteStore({ path });
+    expect(await s.getTerminal('t1')).toMatchObject({
+      lastCounter: 7,
+      state: 'halted',
+      stateChangedAt: null,
+    });
+    expect(await s.transitionTerminalState('t1', 'halted', 'resume-pending', null, 3)).toBe(true);
+    await s.close();
+  });
+
   it('refuses a store whose schema is newer than the service', () => {
     const path = join(dir, 'newer.sqlite');
     const raw = new Database(path);

@@ -42,7 +42,7 @@ const TerminalOut = z.object({
   merchantId: z.string(),
   deviceJkt: z.string(),
   readerSerial: z.string(),
-  state: z.enum(['active', 'halted']),
+  state: z.enum(['active', 'halted', 'resume-pending']),
   stateReason: z.string().nullable(),
   lastCounter: z.number().int(),
   attestationIntervalS: z.number().int(),
