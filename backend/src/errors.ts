@@ -40,6 +40,8 @@ export const BACKEND_ERRORS = {
   POS_ERR_POLICY_UNKNOWN: 'No policy has this version.',
   POS_ERR_POLICY_INVALID: 'The policy document does not match the policy schema.',
   POS_ERR_POLICY_EXISTS: 'A policy with this version already exists; versions are immutable.',
+  POS_ERR_POLICY_CORE_VERIFIER_MISSING:
+    'The policy’s requiredVerifiers leaves out a core verifier; a policy may only add to the core list, never drop one.',
   POS_ERR_MASTER_KEY_INVALID:
     'The master key is not 32 bytes of base64url, or it does not open the stored keys.',
   POS_ERR_KEY_DECRYPT: 'A stored private key could not be decrypted (wrong master key or altered data).',

@@ -6,7 +6,8 @@
  *
  * Tier, in order: any verifier error → contraindicated; any category contraindicated →
  * contraindicated; a failure that makes the evidence unappraisable (AR4SI none range) → none; any
- * category warning → warning; a required verifier that did not pass → `unmet` (warning by default);
+ * category warning → warning; a required verifier (the core ones and the policy's own) that did not
+ * pass, or any other outcome that is not a pass (an `unknown` included) → `unmet` (warning or none);
  * otherwise affirming. `contraindicated` halts.
  */
 import { err, ok, TRUST_TIERS, type Result, type TrustTier } from '@pos/shared';
@@ -101,7 +102,12 @@ export function parsePolicy(doc: unknown): Result<{ policy: Policy }, 'POS_ERR_P
   return ok({ policy: parsed.data });
 }
 
-const CORE_REQUIRED = [
+/**
+ * The core verifiers: every policy is evaluated as if it required them (the union with its own
+ * `requiredVerifiers`), so no policy can be less strict than the core; an upload that leaves one out is
+ * refused (`missingCoreVerifiers`).
+ */
+export const CORE_REQUIRED_VERIFIERS: readonly string[] = [
   'format',
   'signature',
   'subject',
@@ -114,6 +120,17 @@ const CORE_REQUIRED = [
   'shell',
   'runtime',
 ];
+const CORE_REQUIRED = [...CORE_REQUIRED_VERIFIERS];
+
+/** The core verifiers a policy's `requiredVerifiers` leaves out (an operator upload must name them all). */
+export function missingCoreVerifiers(policy: Pick<Policy, 'requiredVerifiers'>): string[] {
+  return CORE_REQUIRED_VERIFIERS.filter((v) => !policy.requiredVerifiers.includes(v));
+}
+
+/** The verifiers a policy is evaluated with: the core ones and its own, never fewer than the core. */
+export function effectiveRequiredVerifiers(policy: Pick<Policy, 'requiredVerifiers'>): string[] {
+  return [...new Set([...CORE_REQUIRED_VERIFIERS, ...policy.requiredVerifiers])];
+}
 
 /** The development policy: the browser shell may take PINs when the release allows it. */
 export const DEFAULT_POLICY: Policy = {
@@ -235,12 +252,15 @@ function evaluateOne(policy: Policy, appraisal: Appraisal): Evaluated {
   else if (appraisal.claims === undefined || appraisal.outcomes.some(isUnappraisable)) tier = 'none';
   else if (tiers.includes('warning')) tier = 'warning';
   else {
-    const unmet = policy.requiredVerifiers.filter((v) => {
+    // The core verifiers are required whatever the policy lists (a policy only adds to them).
+    const unmet = effectiveRequiredVerifiers(policy).filter((v) => {
       const mine = appraisal.outcomes.filter((o) => o.verifier === v);
       return mine.length === 0 || mine.some((o) => o.status !== 'pass');
     });
+    // Any outcome that is not a pass (an unknown in a verifier the policy does not require included)
+    // caps the tier at `unmet` (warning or none): only an all-pass appraisal is affirming.
     const failedAny = appraisal.outcomes.some((o) => o.status !== 'pass');
-    if (unmet.length > 0 || (failedAny && policy.unmet === 'none')) {
+    if (unmet.length > 0 || failedAny) {
       tier = policy.unmet;
       if (reasons.length === 0)
         addReason('POS_ERR_ATTEST_INCOMPLETE', reasonText('POS_ERR_ATTEST_INCOMPLETE'));

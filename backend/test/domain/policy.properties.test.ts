@@ -6,10 +6,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   AR4SI_CATEGORIES,
+  CORE_REQUIRED_VERIFIERS,
   DEFAULT_POLICY,
   PRODUCTION_POLICY,
+  emptyVector,
   evaluatePolicy,
   type Appraisal,
+  type Condition,
+  type Policy,
   type VerifierOutcome,
 } from '../../src/attestation/index';
 import { claims } from './helpers';
@@ -90,7 +94,7 @@ describe('evaluatePolicy invariants (property)', () => {
         if (a.outcomes.some((o) => o.status === 'error')) expect(v.tier).toBe('contraindicated');
         if (v.tier === 'affirming') {
           expect(a.claims).toBeDefined();
-          expect(a.outcomes.every((o) => o.status === 'pass' || o.status === 'unknown')).toBe(true);
+          expect(a.outcomes.every((o) => o.status === 'pass')).toBe(true);
           for (const required of policy.requiredVerifiers) {
             const mine = a.outcomes.filter((o) => o.verifier === required);
             expect(mine.length).toBeGreaterThan(0);
@@ -104,5 +108,84 @@ describe('evaluatePolicy invariants (property)', () => {
     );
     // The generator does reach affirming verdicts, so the invariants above are exercised.
     expect(affirming).toBeGreaterThan(0);
+  });
+});
+
+/** Arbitrary policies an operator could write: any required list (empty included), either unmet tier, any rules. */
+const conditionArb: fc.Arbitrary<Condition> = fc.letrec<{ c: Condition }>((tie) => ({
+  c: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.record({
+      verifier: fc.constantFrom(...VERIFIERS),
+      status: fc.constant<('pass' | 'fail' | 'unknown' | 'error')[]>(['unknown']),
+    }),
+    fc.record({
+      measurement: fc.constantFrom('fuses', 'remote-session'),
+      status: fc.subarray(['ok', 'fail', 'unknown'] as const, { minLength: 1 }),
+    }),
+    fc.record({ shell: fc.constant<('electron' | 'browser' | 'headless')[]>(['headless']) }),
+    fc.record({ not: tie('c') }),
+    fc.record({ any: fc.array(tie('c'), { minLength: 1, maxLength: 3 }) }),
+  ),
+})).c;
+
+const policyArb: fc.Arbitrary<Policy> = fc.record({
+  schema: fc.constant(1 as const),
+  version: fc.constant('random-1'),
+  requiredVerifiers: fc.subarray(VERIFIERS),
+  unmet: fc.constantFrom('warning' as const, 'none' as const),
+  rules: fc.array(
+    fc.record({
+      id: fc.constantFrom('r-a', 'r-b'),
+      when: conditionArb,
+      effect: fc.constantFrom('warn' as const, 'contraindicate' as const),
+      category: fc.constantFrom(...AR4SI_CATEGORIES),
+      reason: fc.constant({ code: 'RULE_FIRED', text: 'A rule fired.' }),
+    }),
+    { maxLength: 3 },
+  ),
+});
+
+describe('no policy is less strict than the core (property)', () => {
+  it('an appraisal with any unknown, fail or error outcome, or a core verifier missing, is never affirming', () => {
+    let affirming = 0;
+    fc.assert(
+      fc.property(policyArb, appraisalArb, (policy, a) => {
+        const v = evaluatePolicy(policy, a);
+        if (v.tier !== 'affirming') return;
+        affirming++;
+        expect(a.claims).toBeDefined();
+        expect(a.outcomes.every((o) => o.status === 'pass')).toBe(true);
+        for (const core of CORE_REQUIRED_VERIFIERS) {
+          expect(a.outcomes.some((o) => o.verifier === core)).toBe(true);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    expect(affirming).toBeGreaterThan(0);
+  });
+
+  it('the reviewer case: requiredVerifiers [] and unmet warning still leave an unknown reader at warning', () => {
+    const lax: Policy = { ...DEFAULT_POLICY, version: 'lax-1', requiredVerifiers: [], rules: [] };
+    const a: Appraisal = {
+      outcomes: [
+        ...passing.filter((o) => o.verifier !== 'reader'),
+        {
+          verifier: 'reader',
+          category: 'hardware',
+          status: 'unknown',
+          code: 'POS_ERR_ATTEST_READER_ABSENT',
+          value: 0,
+        },
+      ],
+      claims: claims(),
+      trustVector: emptyVector(),
+      signatureValid: true,
+      appraisedAt: 0,
+    };
+    expect(evaluatePolicy(lax, a).tier).toBe('warning');
+    expect(evaluatePolicy(lax, { ...a, outcomes: passing.filter((o) => o.verifier !== 'reader') }).tier).toBe(
+      'warning',
+    );
   });
 });

@@ -64,6 +64,23 @@ describe('operator routes', () => {
     expect(list.policies).toEqual([expect.objectContaining({ version: 'strict-2', role: 'active' })]);
   });
 
+  it('refuses a policy upload that drops a core verifier (a policy may only add to them)', async () => {
+    const lax = { ...DEFAULT_POLICY, version: 'lax-1', requiredVerifiers: [], rules: [] };
+    const res = await h.admin('POST', '/v1/policies', { policy: lax });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string; message: string } }>().error).toMatchObject({
+      code: 'POS_ERR_POLICY_CORE_VERIFIER_MISSING',
+    });
+    const noReader = {
+      ...DEFAULT_POLICY,
+      version: 'no-reader-1',
+      requiredVerifiers: DEFAULT_POLICY.requiredVerifiers.filter((v) => v !== 'reader'),
+    };
+    const res2 = await h.admin('POST', '/v1/policies', { policy: noReader });
+    expect(res2.json<{ error: { code: string; message: string } }>().error.message).toContain('reader');
+    expect((await h.store.listPolicies()).map((p) => p.version)).toEqual([]);
+  });
+
   it('lists and withdraws reference values; a withdrawn release is no longer affirmed', async () => {
     const t = new SimTerminal(h);
     await t.enroll();

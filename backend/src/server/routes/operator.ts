@@ -10,7 +10,7 @@ import { toBase64url } from '@pos/shared';
 import { z } from 'zod';
 import { StoreError, type AuditRow } from '../../store/types';
 import { newId, requireOperator, sha256Hex, type Ctx } from '../context';
-import { PolicySchema, signAuditCheckpoint, verifyAuditChain } from '../domain';
+import { missingCoreVerifiers, PolicySchema, signAuditCheckpoint, verifyAuditChain } from '../domain';
 import { ServiceError } from '../http-errors';
 
 export const ENROLLMENT_CODE_PREFIX = 'pos_enr_';
@@ -383,6 +383,15 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (!parsed.success) throw new ServiceError(400, 'POS_ERR_POLICY_INVALID');
       const version = (parsed.data as { version?: unknown }).version;
       if (typeof version !== 'string') throw new ServiceError(400, 'POS_ERR_POLICY_INVALID');
+      // A policy may only add to the core verifiers (it is evaluated with them anyway): say so at upload.
+      const missing = missingCoreVerifiers(parsed.data);
+      if (missing.length > 0) {
+        throw new ServiceError(
+          400,
+          'POS_ERR_POLICY_CORE_VERIFIER_MISSING',
+          `requiredVerifiers leaves out core verifiers: ${missing.join(', ')}`,
+        );
+      }
       try {
         await ctx.store.putPolicy({
           version,
