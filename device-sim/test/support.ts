@@ -99,7 +99,7 @@ export function hostDecodePin(pinBlock: Uint8Array, ksn: AesKsn, pan: string): s
 export function hostDecryptCard(data: EncryptedCardData, ksn: AesKsn): CardRecord {
   const key = aesDukptWorkingKey({ bdk: hex(DEV_BDK_HEX), ksn, usage: 'data-encryption', keyType: 'aes128' });
   if (!key.ok) throw new Error(key.code);
-  const card = decryptCardData(key.key, data);
+  const card = decryptCardData(key.key, data, ksn);
   wipe(key.key);
   if (!card.ok) throw new Error(card.code);
   return card.card;

@@ -1,3 +1,4 @@
+import { gcm } from '@noble/ciphers/aes.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -92,35 +93,87 @@ describe('encrypted card data', () => {
   }) as fc.Arbitrary<CardRecord>;
   const key = fc.constantFrom(16, 24, 32).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }));
 
-  it('decrypts under the same key to the same record', () => {
+  const ksnArb = fc.uint8Array({ minLength: 12, maxLength: 12 });
+
+  it('decrypts under the same key and KSN to the same record', () => {
     fc.assert(
-      fc.property(card, key, (c, k) => {
-        expect(decryptCardData(k, encryptCardData(k, c))).toEqual({ ok: true, card: c });
+      fc.property(card, key, ksnArb, (c, k, ksn) => {
+        const enc = encryptCardData(k, c, ksn);
+        expect(enc.iv.length).toBe(12);
+        expect(decryptCardData(k, enc, ksn)).toEqual({ ok: true, card: c });
       }),
       { numRuns: 200 },
     );
   });
 
-  it('refuses another key, a changed ciphertext and bad sizes without throwing', () => {
+  it('refuses any change: another key, another KSN, a flipped bit of the IV, ciphertext or tag', () => {
     fc.assert(
-      fc.property(card, key, key, fc.nat(), (c, k1, k2, i) => {
-        fc.pre(toHex(k1) !== toHex(k2));
-        const enc = encryptCardData(k1, c);
-        const other = decryptCardData(k2, enc);
-        expect(other.ok && other.card.pan === c.pan).toBe(false);
-        const ct = enc.ct.slice();
-        ct[i % ct.length] = (ct[i % ct.length] ?? 0) ^ 0x01;
-        const tampered = decryptCardData(k1, { iv: enc.iv, ct });
-        expect(tampered.ok && tampered.card.pan === c.pan && tampered.card.exp === c.exp).toBe(false);
-      }),
+      fc.property(
+        card,
+        key,
+        key,
+        ksnArb,
+        fc.nat(),
+        fc.integer({ min: 0, max: 7 }),
+        (c, k1, k2, ksn, i, bit) => {
+          fc.pre(toHex(k1) !== toHex(k2));
+          const enc = encryptCardData(k1, c, ksn);
+          const refused = { ok: false, code: 'POS_ERR_CARD_DATA_INVALID' };
+          expect(decryptCardData(k2, enc, ksn)).toMatchObject(refused);
+          const ksn2 = ksn.slice();
+          ksn2[i % 12] = (ksn2[i % 12] ?? 0) ^ (1 << bit);
+          expect(decryptCardData(k1, enc, ksn2)).toMatchObject(refused);
+          const ct = enc.ct.slice();
+          ct[i % ct.length] = (ct[i % ct.length] ?? 0) ^ (1 << bit);
+          expect(decryptCardData(k1, { iv: enc.iv, ct }, ksn)).toMatchObject(refused);
+          const iv = enc.iv.slice();
+          iv[i % 12] = (iv[i % 12] ?? 0) ^ (1 << bit);
+          expect(decryptCardData(k1, { iv, ct: enc.ct }, ksn)).toMatchObject(refused);
+          expect(
+            decryptCardData(k1, { iv: enc.iv, ct: enc.ct.subarray(0, enc.ct.length - 1) }, ksn),
+          ).toMatchObject(refused);
+        },
+      ),
       { numRuns: 200 },
     );
-    expect(
-      decryptCardData(new Uint8Array(16), { iv: new Uint8Array(8), ct: new Uint8Array(16) }),
-    ).toMatchObject({ code: 'POS_ERR_CARD_DATA_INVALID' });
-    expect(
-      decryptCardData(new Uint8Array(16), { iv: new Uint8Array(16), ct: new Uint8Array(15) }),
-    ).toMatchObject({ code: 'POS_ERR_CARD_DATA_INVALID' });
+  });
+
+  it('refuses bad sizes and junk without throwing', () => {
+    const k = new Uint8Array(16);
+    const ksn = new Uint8Array(12);
+    for (const [iv, ct, n] of [
+      [8, 32, 12],
+      [16, 32, 12],
+      [12, 16, 12],
+      [12, 257, 12],
+      [12, 32, 10],
+    ] as const) {
+      expect(
+        decryptCardData(k, { iv: new Uint8Array(iv), ct: new Uint8Array(ct) }, ksn.subarray(0, n)),
+      ).toMatchObject({ code: 'POS_ERR_CARD_DATA_INVALID' });
+    }
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 12, maxLength: 12 }),
+        fc.uint8Array({ maxLength: 300 }),
+        (iv, ct) => {
+          expect(decryptCardData(k, { iv, ct }, ksn).ok).toBe(false);
+        },
+      ),
+    );
+  });
+
+  it('is AES-GCM with the KSN as additional authenticated data (reproducible from its parts)', () => {
+    const k = hex('00112233445566778899AABBCCDDEEFF');
+    const ksn = hex('123456789012345600000001');
+    const iv = hex('000102030405060708090A0B');
+    const c: CardRecord = { pan: '4111111111111111', exp: '3012' };
+    const enc = encryptCardData(k, c, ksn, iv);
+    const plain = cborEncode(c);
+    expect(toHex(enc.ct)).toBe(toHex(gcm(k, iv, ksn).encrypt(plain)));
+    expect(enc.ct.length).toBe(plain.length + 16);
+    // Under no AAD (or another) it does not authenticate.
+    expect(() => gcm(k, iv).decrypt(enc.ct)).toThrow();
   });
 
   it('masks a PAN to its first six and last four digits', () => {

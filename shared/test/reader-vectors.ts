@@ -6,15 +6,21 @@
 import { readFileSync } from 'node:fs';
 import { p256 } from '@noble/curves/nist.js';
 import {
+  DEV_BDK_HEX,
   HID_BROADCAST_CID,
   HID_COMMANDS,
   ReaderHandshake,
   TerminalHandshake,
+  aesDukptWorkingKey,
+  cborEncode,
   encodeMessage,
+  encryptCardData,
   encodeSerialFrame,
   fragmentHid,
   hex,
+  maskPan,
   p256Signer,
+  parseAesKsn,
   signReaderStatus,
   toHex,
   type ReaderMessage,
@@ -193,6 +199,48 @@ export async function renderReaderVectors(): Promise<string> {
       block(`${r.from} record n=${sealed.record.n}`, sealed.bytes),
     );
   }
+
+  // Card data (§4.3): AES-GCM under the DUKPT data key of the KSN, the KSN as additional data.
+  const cardKsn = parseAesKsn(hex(dukpt.aes128.ksn_verify[0] ?? ''));
+  if (!cardKsn.ok) throw new Error(cardKsn.code);
+  const dataKey = aesDukptWorkingKey({
+    bdk: hex(DEV_BDK_HEX),
+    ksn: cardKsn.ksn,
+    usage: 'data-encryption',
+    keyType: 'aes128',
+  });
+  if (!dataKey.ok) throw new Error(dataKey.code);
+  const cardRecord = { pan: '4111111111111111', exp: '3012' };
+  const cardIv = hex('A0A1A2A3A4A5A6A7A8A9AAAB');
+  const cardData = encryptCardData(dataKey.key, cardRecord, cardKsn.ksn, cardIv);
+  const cardEvent: ReaderMessage = {
+    t: 'card-inserted',
+    id: 0,
+    pan: maskPan(cardRecord.pan),
+    token: 'tok_AAECAwQFBgcICQoLDA0ODxAR',
+    scheme: 'visa',
+    pinRequired: true,
+    expired: false,
+    nonce: hex('B0'.repeat(32)),
+    card: { ksn: cardKsn.ksn, iv: cardData.iv, ct: cardData.ct },
+  };
+  out.push(
+    '### Card data',
+    '',
+    'The card record of the X9.24-3 test PAN under the data-encryption key (usage 3000, AES-128) of the',
+    'first KSN of the X9.24-3 AES-128 vectors (development BDK `FEDCBA9876543210F1F1F1F1F1F1F1F1`),',
+    'with a fixed IV for the vector only (a reader draws 12 random bytes for each record):',
+    '',
+    '```',
+    `KSN (additional authenticated data)  ${toHex(cardKsn.ksn)}`,
+    `data-encryption key                  ${toHex(dataKey.key)}`,
+    `IV (GCM nonce)                       ${toHex(cardIv)}`,
+    '```',
+    '',
+    block('card record (deterministic CBOR, the GCM plaintext)', cborEncode(cardRecord)),
+    block('`ct` = AES-128-GCM ciphertext || 16-byte tag', cardData.ct),
+    block('R→T plaintext `card-inserted` carrying it', encodeMessage(cardEvent)),
+  );
 
   const offer = encodeMessage({ t: 'offer', id: 1, versions: [1] });
   out.push(

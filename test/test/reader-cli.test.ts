@@ -146,7 +146,10 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
       keyType: 'aes128',
     });
     if (!dataKey.ok) throw new Error(dataKey.code);
-    expect(decryptCardData(dataKey.key, ev.card)).toMatchObject({ ok: true, card: { pan: card.pan } });
+    expect(decryptCardData(dataKey.key, ev.card, ev.card.ksn)).toMatchObject({
+      ok: true,
+      card: { pan: card.pan },
+    });
     expect((await term.request({ t: 'ticket', id: term.newId(), jws: await term.pinTicket(ev) })).ok).toBe(
       true,
     );

@@ -57,6 +57,8 @@ export type AuthorizationResult =
       reason: string;
       cardToken?: string;
       velocity?: { action: 'warn' | 'halt'; rule: string };
+      /** Card-data failures only: the internal cause, for the audit and log; never sent to the terminal. */
+      internal?: CardDataFailure;
     };
 
 export interface AcquirerHost {
@@ -89,6 +91,23 @@ function decline(
     ...(cardToken === undefined ? {} : { cardToken }),
     ...(velocity === undefined ? {} : { velocity: { action: velocity.action, rule: velocity.rule } }),
   };
+}
+
+/** The one answer to every card-data failure (see `authorize`). */
+export const CARD_DATA_DECLINE = {
+  code: 'POS_ERR_ACQ_CARD_DATA',
+  reason: 'The card cannot be read; try again or use another card.',
+} as const;
+
+/**
+ * Why the card data was refused, for the host's own audit and logs only (never sent to the terminal,
+ * never a PAN): the key could not be derived, the data did not authenticate or held no valid record,
+ * or the issuer does not know the card.
+ */
+export type CardDataFailure = 'card-data-key' | 'card-data-invalid' | 'card-unknown';
+
+function cardDataDecline(internal: CardDataFailure): AuthorizationResult {
+  return { approved: false, code: CARD_DATA_DECLINE.code, reason: CARD_DATA_DECLINE.reason, internal };
 }
 
 function expired(expiry: string, now: number): boolean {
@@ -149,13 +168,17 @@ export function createAcquirerHost(opts: AcquirerHostOptions): AcquirerHost {
       );
     const aesKsn = req.ksn as AesKsn;
 
+    // Card data: whatever is wrong with it (does not authenticate under the data key of this KSN, a
+    // malformed record, a card the issuer does not know), the answer is the same code and reason, with
+    // no card token, before anything else looks at the card: no oracle for a compromised terminal.
     const dataKey = aesDukptWorkingKey({ bdk, ksn: aesKsn, usage: 'data-encryption', keyType: 'aes128' });
-    if (!dataKey.ok) return decline('POS_ERR_ACQ_CARD_DATA', 'The card data key cannot be derived.');
-    const card = decryptCardData(dataKey.key, req.cardData);
+    if (!dataKey.ok) return cardDataDecline('card-data-key');
+    const card = decryptCardData(dataKey.key, req.cardData, aesKsn);
     wipe(dataKey.key);
-    if (!card.ok)
-      return decline('POS_ERR_ACQ_CARD_DATA', 'The card data does not decrypt under this reader’s key.');
+    if (!card.ok) return cardDataDecline('card-data-invalid');
     const pan = card.card.pan;
+    const record = issuer.lookup(pan);
+    if (record === undefined) return cardDataDecline('card-unknown');
     const cardToken = tokenOf(pan);
 
     // One card on many terminals.
@@ -176,9 +199,6 @@ export function createAcquirerHost(opts: AcquirerHostOptions): AcquirerHost {
       );
     }
 
-    const record = issuer.lookup(pan);
-    if (record === undefined)
-      return decline('POS_ERR_ACQ_CARD_UNKNOWN', 'The issuer does not know this card.', cardToken);
     if (expired(card.card.exp, req.now) || expired(record.expiry, req.now)) {
       return decline('POS_ERR_ACQ_CARD_EXPIRED', 'The card has expired.', cardToken);
     }

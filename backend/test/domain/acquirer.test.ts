@@ -15,15 +15,18 @@ import {
   hex,
   pinDigitsFromText,
   wipe,
+  type CardRecord as TestCardRecord,
   type Pan,
   type TestCard,
 } from '@pos/shared';
 import {
+  CARD_DATA_DECLINE,
   MemoryVelocityStore,
   VelocityRulesSchema,
   createAcquirerHost,
   developmentBdks,
   type AuthorizationRequest,
+  type AuthorizationResult,
   type VelocityRules,
 } from '../../src/acquirer/index';
 
@@ -58,11 +61,15 @@ function readerTransaction(
   ]);
   if (!next.ok) throw new Error(next.code);
   const [dataKey, pinKey] = next.keys as [Uint8Array, Uint8Array];
-  const cardData = encryptCardData(dataKey, {
-    pan: c.pan,
-    exp: c.expiry,
-    ...(c.psn === undefined ? {} : { psn: c.psn }),
-  });
+  const cardData = encryptCardData(
+    dataKey,
+    {
+      pan: c.pan,
+      exp: c.expiry,
+      ...(c.psn === undefined ? {} : { psn: c.psn }),
+    },
+    next.ksn,
+  );
   let pinBlock: Uint8Array | undefined;
   if (pin !== undefined) {
     const digits = pinDigitsFromText(pin);
@@ -177,12 +184,50 @@ describe('declines with a reason', () => {
       },
     );
   });
-  it('a card the issuer does not know', async () => {
+  it('a card the issuer does not know: the same answer as card data that does not decrypt', async () => {
     const unknown: TestCard = { ...card('visa-pin'), pan: '4999999999999996' };
-    expect(await host().authorize(readerTransaction(newDevice(), unknown, '1234'))).toMatchObject({
-      approved: false,
-      code: 'POS_ERR_ACQ_CARD_UNKNOWN',
-    });
+    const r = await host().authorize(readerTransaction(newDevice(), unknown, '1234'));
+    expect(r).toEqual({ approved: false, ...CARD_DATA_DECLINE, internal: 'card-unknown' });
+  });
+  it('every card-data failure gets one code and reason, no card token, no PAN (no oracle)', async () => {
+    const device = newDevice();
+    const good = readerTransaction(device, card('visa-pin'), '1234');
+    const other = readerTransaction(device, card('visa-pin'), '1234');
+    const flip = (b: Uint8Array, i: number): Uint8Array => {
+      const c = new Uint8Array(b);
+      c[i] = (c[i] ?? 0) ^ 0x01;
+      return c;
+    };
+    const bad: AuthorizationRequest[] = [
+      // Moved to another KSN of the same reader.
+      { ...good, cardData: other.cardData },
+      { ...good, ksn: other.ksn },
+      // Any bit of the IV, the ciphertext or the tag.
+      { ...good, cardData: { iv: flip(good.cardData.iv, 0), ct: good.cardData.ct } },
+      { ...good, cardData: { iv: good.cardData.iv, ct: flip(good.cardData.ct, 0) } },
+      {
+        ...good,
+        cardData: { iv: good.cardData.iv, ct: flip(good.cardData.ct, good.cardData.ct.length - 1) },
+      },
+      // Wrong sizes: an old-format 16-byte IV, a truncated record.
+      { ...good, cardData: { iv: new Uint8Array(16), ct: good.cardData.ct } },
+      { ...good, cardData: { iv: good.cardData.iv, ct: good.cardData.ct.subarray(0, 10) } },
+      // Authentic, but a record that is not a card record.
+      malformedRecord(newDevice()),
+      // Authentic, but a card the issuer does not know.
+      readerTransaction(newDevice(), { ...card('visa-pin'), pan: '4999999999999996' }, '1234'),
+    ];
+    const answers = [];
+    for (const req of bad) {
+      const r = await host().authorize(req);
+      expect(r).toMatchObject({ approved: false, ...CARD_DATA_DECLINE });
+      expect(r).not.toHaveProperty('cardToken');
+      expect(JSON.stringify(r)).not.toMatch(/4[0-9]{11,18}/);
+      const { internal: _internal, ...visible } = r as AuthorizationResult & { internal?: string };
+      answers.push(JSON.stringify(visible));
+    }
+    expect(new Set(answers).size).toBe(1);
+    expect((await host().authorize(good)).approved).toBe(true);
   });
   it('a BDK the host does not hold', async () => {
     const req = readerTransaction(newDevice(), card('visa-pin'), '1234');
@@ -200,7 +245,7 @@ describe('declines with a reason', () => {
       code: 'POS_ERR_ACQ_KSN_INVALID',
     });
   });
-  it('card data under another KSN does not decrypt', async () => {
+  it('card data under another KSN does not authenticate', async () => {
     const device = newDevice();
     const a = readerTransaction(device, card('visa-pin'), '1234');
     const b = readerTransaction(device, card('visa-pin'), '1234');
@@ -390,3 +435,21 @@ describe('PIN check (property)', () => {
     );
   });
 });
+
+/** Card data that authenticates under the data key of its KSN but holds no valid card record. */
+function malformedRecord(device: AesDukptDevice): AuthorizationRequest {
+  const next = device.nextTransaction([{ usage: 'data-encryption', keyType: 'aes128' }]);
+  if (!next.ok) throw new Error(next.code);
+  const [dataKey] = next.keys as [Uint8Array];
+  const record = { pan: 'not a pan', exp: '9999' } as unknown as TestCardRecord;
+  const cardData = encryptCardData(dataKey, record, next.ksn);
+  wipe(dataKey);
+  return {
+    terminalId: 'term_A',
+    amount: 1234,
+    currency: 'EUR',
+    ksn: next.ksn,
+    cardData,
+    now: NOW,
+  };
+}

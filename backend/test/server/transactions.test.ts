@@ -33,7 +33,7 @@ function readerOutput(cardName: string, pin: string | undefined): Record<string,
   const ksn = unwrap(parseAesKsn(ksnBytes)).ksn;
   const bdk = hex(DEV_BDK_HEX);
   const dataKey = unwrap(aesDukptWorkingKey({ bdk, ksn, usage: 'data-encryption', keyType: 'aes128' })).key;
-  const cardData = encryptCardData(dataKey, { pan: card.pan, exp: card.expiry });
+  const cardData = encryptCardData(dataKey, { pan: card.pan, exp: card.expiry }, ksn);
   wipe(dataKey);
   const body: Record<string, unknown> = {
     amount: 1250,

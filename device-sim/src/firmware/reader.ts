@@ -378,11 +378,16 @@ export class ReaderFirmware {
       this.#abortTxn(keys.code, keys.detail);
       return;
     }
-    const cardData = encryptCardData(keys.dataKey, {
-      pan: card.pan,
-      exp: card.expiry,
-      ...(card.psn === undefined ? {} : { psn: card.psn }),
-    });
+    // AES-GCM bound to the KSN: the card data cannot be altered or moved to another transaction.
+    const cardData = encryptCardData(
+      keys.dataKey,
+      {
+        pan: card.pan,
+        exp: card.expiry,
+        ...(card.psn === undefined ? {} : { psn: card.psn }),
+      },
+      keys.ksn,
+    );
     wipe(keys.dataKey);
     const nonce = randomBytes(TXN_NONCE_BYTES);
     const token = `tok_${toBase64url(createHmac('sha256', tokenKey).update(card.pan).digest().subarray(0, 18))}`;

@@ -69,11 +69,15 @@ const version = z.number().int().min(1).max(255);
 /** Masked PAN as `maskPan` makes it: first 6 and last 4 digits, or only the last 4 for short PANs. */
 export const MASKED_PAN_RE = /^(?:[0-9]{6}\*{3,9}[0-9]{4}|\*{8}[0-9]{4})$/;
 
-/** DUKPT-encrypted card data (shared/src/carddata.ts) with the KSN of the key that encrypted it. */
+/**
+ * DUKPT-encrypted card data (shared/src/carddata.ts): AES-GCM under the data key of `ksn`, with `ksn`
+ * as additional authenticated data; `iv` is the 12-byte GCM nonce, `ct` the ciphertext and its
+ * 16-byte tag.
+ */
 export const EncryptedCardDataWireSchema = z.strictObject({
   ksn: bytes(12),
-  iv: bytes(16),
-  ct: bytes(16, 256).refine((b) => b.length % 16 === 0, { message: 'whole AES blocks' }),
+  iv: bytes(12),
+  ct: bytes(17, 256),
 });
 
 // ---------------------------------------------------------------------------------------------------
