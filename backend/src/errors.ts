@@ -40,6 +40,8 @@ export const BACKEND_ERRORS = {
   POS_ERR_POLICY_UNKNOWN: 'No policy has this version.',
   POS_ERR_POLICY_INVALID: 'The policy document does not match the policy schema.',
   POS_ERR_POLICY_EXISTS: 'A policy with this version already exists; versions are immutable.',
+  POS_ERR_POLICY_TOO_DEEP:
+    'The policy nests its conditions (not, all, any) deeper than 16 levels; it is refused before it is parsed.',
   POS_ERR_POLICY_CORE_VERIFIER_MISSING:
     'The policy’s requiredVerifiers leaves out a core verifier; a policy may only add to the core list, never drop one.',
   POS_ERR_MASTER_KEY_INVALID:

@@ -89,8 +89,52 @@ export const PolicySchema = z.strictObject({
 });
 export type Policy = z.infer<typeof PolicySchema>;
 
+/** The deepest condition nesting a policy may use (`not`, `all`, `any` inside one another). */
+export const MAX_POLICY_CONDITION_DEPTH = 16;
+/** The deepest JSON nesting a policy document may have at all (a rule's condition sits 4 levels down). */
+const MAX_POLICY_JSON_DEPTH = 4 + 2 * MAX_POLICY_CONDITION_DEPTH;
+
+/**
+ * True when a policy document nests deeper than the policy language allows: a condition more than
+ * `MAX_POLICY_CONDITION_DEPTH` levels deep, or any JSON more than `MAX_POLICY_JSON_DEPTH` levels deep.
+ * Iterative with an explicit stack, so a hostile 5,000-level document costs a linear walk and never the
+ * call stack; run it before the (recursive) zod schema sees the document.
+ */
+export function policyTooDeep(doc: unknown): boolean {
+  const stack: { value: unknown; depth: number; conditionDepth: number }[] = [
+    { value: doc, depth: 1, conditionDepth: 0 },
+  ];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth, conditionDepth } = item;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_POLICY_JSON_DEPTH || conditionDepth > MAX_POLICY_CONDITION_DEPTH) return true;
+    if (Array.isArray(value)) {
+      for (const child of value) stack.push({ value: child, depth: depth + 1, conditionDepth });
+      continue;
+    }
+    const record = value as Record<string, unknown>;
+    for (const [key, child] of Object.entries(record)) {
+      let nextCondition = conditionDepth;
+      // A rule's `when` (policy 1, rules 2, rule 3) is a condition; in one, `not`, `all`, `any` hold more.
+      if (key === 'when' && depth === 3) nextCondition = 1;
+      else if (conditionDepth > 0 && (key === 'not' || key === 'all' || key === 'any'))
+        nextCondition = conditionDepth + 1;
+      stack.push({ value: child, depth: depth + 1, conditionDepth: nextCondition });
+    }
+  }
+  return false;
+}
+
 /** Parses a policy document from outside (operator upload, file). */
-export function parsePolicy(doc: unknown): Result<{ policy: Policy }, 'POS_ERR_POLICY_INVALID'> {
+export function parsePolicy(
+  doc: unknown,
+): Result<{ policy: Policy }, 'POS_ERR_POLICY_INVALID' | 'POS_ERR_POLICY_TOO_DEEP'> {
+  if (policyTooDeep(doc)) {
+    return err(
+      'POS_ERR_POLICY_TOO_DEEP',
+      `the policy nests conditions deeper than ${MAX_POLICY_CONDITION_DEPTH} levels`,
+    );
+  }
   const parsed = PolicySchema.safeParse(doc);
   if (!parsed.success) {
     const where = parsed.error.issues[0]?.path.map(String).join('.') ?? '';

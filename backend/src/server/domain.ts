@@ -8,6 +8,8 @@ export {
   evaluatePolicy,
   missingCoreVerifiers,
   parsePolicy,
+  policyTooDeep,
+  MAX_POLICY_CONDITION_DEPTH,
   DEFAULT_POLICY,
   PRODUCTION_POLICY,
   PolicySchema,

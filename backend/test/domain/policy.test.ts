@@ -5,6 +5,7 @@ import {
   DEFAULT_POLICY,
   evaluatePolicy,
   parsePolicy,
+  policyTooDeep,
   PolicySchema,
   PRODUCTION_POLICY,
   tierOfValue,
@@ -70,6 +71,34 @@ describe('policy schema', () => {
     const r = parsePolicy(doc);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.code).toBe('POS_ERR_POLICY_INVALID');
+  });
+});
+
+describe('policy nesting depth', () => {
+  const nested = (levels: number, wrap: (c: unknown) => unknown): unknown => {
+    let c: unknown = { shell: ['browser'] };
+    for (let i = 1; i < levels; i++) c = wrap(c);
+    return c;
+  };
+  const withCondition = (when: unknown): unknown => ({
+    ...DEFAULT_POLICY,
+    rules: [{ ...DEFAULT_POLICY.rules[0], when }],
+  });
+  it('accepts 16 levels of not, all and any; refuses 17 with POS_ERR_POLICY_TOO_DEEP', () => {
+    for (const wrap of [
+      (c: unknown) => ({ not: c }),
+      (c: unknown) => ({ all: [c] }),
+      (c: unknown) => ({ any: [c] }),
+    ]) {
+      expect(parsePolicy(withCondition(nested(16, wrap))).ok).toBe(true);
+      const deep = parsePolicy(withCondition(nested(17, wrap)));
+      expect(deep.ok ? '' : deep.code).toBe('POS_ERR_POLICY_TOO_DEEP');
+    }
+  });
+  it('walks a 5,000-level document iteratively (no stack overflow), anywhere in it', () => {
+    expect(policyTooDeep(withCondition(nested(5000, (c) => ({ not: c }))))).toBe(true);
+    expect(policyTooDeep({ ...DEFAULT_POLICY, description: nested(5000, (c) => [c]) })).toBe(true);
+    expect(policyTooDeep(DEFAULT_POLICY)).toBe(false);
   });
 });
 

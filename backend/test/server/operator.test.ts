@@ -81,6 +81,27 @@ describe('operator routes', () => {
     expect((await h.store.listPolicies()).map((p) => p.version)).toEqual([]);
   });
 
+  it('a 5,000-deep policy upload is a 400 with POS_ERR_POLICY_TOO_DEEP, not a 500', async () => {
+    // Built as text: the body is the reviewer's 5,000 nested `not` (no JSON.stringify recursion here).
+    const rule = JSON.stringify({ ...DEFAULT_POLICY.rules[0], when: null }).replace(
+      '"when":null',
+      `"when":${'{"not":'.repeat(5000)}{"shell":["browser"]}${'}'.repeat(5000)}`,
+    );
+    const policy = JSON.stringify({ ...DEFAULT_POLICY, version: 'deep-1', rules: [] }).replace(
+      '"rules":[]',
+      `"rules":[${rule}]`,
+    );
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/policies',
+      headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'application/json' },
+      payload: `{"policy":${policy}}`,
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_POLICY_TOO_DEEP');
+    expect(await h.store.getPolicy('deep-1')).toBeUndefined();
+  });
+
   it('lists and withdraws reference values; a withdrawn release is no longer affirmed', async () => {
     const t = new SimTerminal(h);
     await t.enroll();

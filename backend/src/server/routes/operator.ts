@@ -10,7 +10,14 @@ import { toBase64url } from '@pos/shared';
 import { z } from 'zod';
 import { StoreError, type AuditRow } from '../../store/types';
 import { newId, requireOperator, sha256Hex, type Ctx } from '../context';
-import { missingCoreVerifiers, PolicySchema, signAuditCheckpoint, verifyAuditChain } from '../domain';
+import {
+  missingCoreVerifiers,
+  policyTooDeep,
+  MAX_POLICY_CONDITION_DEPTH,
+  PolicySchema,
+  signAuditCheckpoint,
+  verifyAuditChain,
+} from '../domain';
 import { ServiceError } from '../http-errors';
 
 export const ENROLLMENT_CODE_PREFIX = 'pos_enr_';
@@ -379,6 +386,14 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     },
     async (request, reply) => {
       const actor = await requireOperator(ctx, request);
+      // The schema is recursive: a cheap iterative depth check first, so a deep body is a 400, not a stack overflow.
+      if (policyTooDeep(request.body.policy)) {
+        throw new ServiceError(
+          400,
+          'POS_ERR_POLICY_TOO_DEEP',
+          `conditions nest deeper than ${MAX_POLICY_CONDITION_DEPTH} levels`,
+        );
+      }
       const parsed = PolicySchema.safeParse(request.body.policy);
       if (!parsed.success) throw new ServiceError(400, 'POS_ERR_POLICY_INVALID');
       const version = (parsed.data as { version?: unknown }).version;
