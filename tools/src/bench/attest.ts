@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +34,7 @@ const SIGNALS = ['debugger','inspector','devtools','node-options','run-as-node',
 function makeTerminal(code) {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const j = publicKey.export({ format: 'jwk' });
-  return { code, privateKey, jwk: { kty: 'EC', crv: 'P-256', x: j.x, y: j.y }, id: '', counter: 0 };
+  return { code, privateKey, jwk: { kty: 'EC', crv: 'P-256', x: j.x, y: j.y }, id: '', counter: 0, conn: connect() };
 }
 function jws(t, header, payload) {
   const input = b64json(header) + '.' + b64json(payload);
@@ -51,37 +51,58 @@ function evidence(t, challenge, purpose) {
     measurements: SIGNALS.map((name) => ({ name, status: 'ok', method: 'bench' })), time: now,
   });
 }
-const http = require('node:http');
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+// A minimal HTTP/1.1 keep-alive client on node:net, one connection per terminal: the load generator
+// shares the machine with the server, so it spends as little CPU per request as it can (node:http's
+// client costs several times more). Responses carry content-length (Fastify sets it for JSON).
+const net = require('node:net');
 const base = new URL(url);
-function post(path, body, headers = {}) {
+function connect() {
+  const socket = net.connect({ host: base.hostname, port: Number(base.port) });
+  socket.setNoDelay(true);
+  const conn = { socket, buf: Buffer.alloc(0), pending: undefined };
+  socket.on('data', (d) => {
+    conn.buf = conn.buf.length === 0 ? d : Buffer.concat([conn.buf, d]);
+    const p = conn.pending;
+    if (p === undefined) return;
+    const end = conn.buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = conn.buf.toString('latin1', 0, end);
+    const m = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (m === null) { conn.pending = undefined; p.reject(new Error('no content-length: ' + head.slice(0, 200))); return; }
+    const total = end + 4 + Number(m[1]);
+    if (conn.buf.length < total) return;
+    const text = conn.buf.toString('utf8', end + 4, total);
+    conn.buf = conn.buf.subarray(total);
+    conn.pending = undefined;
+    const status = Number(head.slice(9, 12));
+    if (status >= 300) p.reject(new Error(p.path + ' ' + status + ' ' + text.slice(0, 300)));
+    else { try { p.resolve(JSON.parse(text)); } catch (e) { p.reject(e); } }
+  });
+  const fail = (e) => { const p = conn.pending; conn.pending = undefined; p?.reject(e ?? new Error('connection closed')); };
+  socket.on('error', fail);
+  socket.on('close', () => fail());
+  return conn;
+}
+function post(conn, path, body, extra = '') {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: base.hostname, port: base.port, path, method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if (res.statusCode >= 300) reject(new Error(path + ' ' + res.statusCode + ' ' + text.slice(0, 300)));
-        else { try { resolve(JSON.parse(text)); } catch (e) { reject(e); } }
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
+    if (conn.socket.destroyed) { reject(new Error(path + ': connection closed')); return; }
+    conn.pending = { resolve, reject, path };
+    conn.socket.write('POST ' + path + ' HTTP/1.1\r\nhost: ' + base.host + '\r\ncontent-type: application/json\r\ncontent-length: ' +
+      Buffer.byteLength(body) + '\r\n' + extra + '\r\n' + body);
   });
 }
 async function enroll(t) {
-  const { challenge } = await post('/v1/challenges', '{}');
-  const r = await post('/v1/enrollments', JSON.stringify({ code: t.code, deviceJwk: t.jwk, readerSerial: 'BENCH-' + t.code.slice(-6), evidence: evidence(t, challenge, 'enrollment') }));
+  const { challenge } = await post(t.conn, '/v1/challenges', '{}');
+  const r = await post(t.conn, '/v1/enrollments', JSON.stringify({ code: t.code, deviceJwk: t.jwk, readerSerial: 'BENCH-' + t.code.slice(-6), evidence: evidence(t, challenge, 'enrollment') }));
   t.id = r.terminalId;
 }
 async function attestOnce(t) {
-  const { challenge } = await post('/v1/challenges', JSON.stringify({ terminalId: t.id }));
+  const { challenge } = await post(t.conn, '/v1/challenges', JSON.stringify({ terminalId: t.id }));
   const body = JSON.stringify({ evidence: evidence(t, challenge, 'periodic') });
   const proof = jws(t, { alg: 'ES256', typ: 'pos-proof+jwt', kid: t.id }, {
     htm: 'POST', htu: url + '/v1/attestations', iat: Math.floor(Date.now() / 1000), jti: b64(crypto.randomBytes(16)), bh: sha(body),
   });
-  const out = await post('/v1/attestations', body, { 'pos-proof': proof });
+  const out = await post(t.conn, '/v1/attestations', body, 'pos-proof: ' + proof + '\r\n');
   if (out.ticket === undefined) throw new Error('no ticket: ' + JSON.stringify(out.verdict));
 }
 (async () => {
@@ -92,6 +113,9 @@ async function attestOnce(t) {
   const latencies = [];
   let errors = 0;
   let firstError;
+  // This thread's busy time over the counted window (event-loop utilisation: CPU the generator spends).
+  let eluStart;
+  const mark = setTimeout(() => { eluStart = performance.eventLoopUtilization(); }, Math.max(0, start - Date.now()));
   await Promise.all(terminals.map(async (t) => {
     while (Date.now() < deadline) {
       const t0 = performance.now();
@@ -100,7 +124,9 @@ async function attestOnce(t) {
       catch (e) { if (counted) { errors++; firstError ??= String(e).slice(0, 300); } }
     }
   }));
-  parentPort.postMessage({ type: 'done', latencies, errors, firstError });
+  clearTimeout(mark);
+  const busyMs = eluStart === undefined ? undefined : performance.eventLoopUtilization(eluStart).active;
+  parentPort.postMessage({ type: 'done', latencies, errors, firstError, busyMs });
 })().catch((e) => parentPort.postMessage({ type: 'failed', error: String(e).slice(0, 500) }));
 `;
 
@@ -205,6 +231,28 @@ function bareCryptoRate(seconds: number): number {
   return rate.opsPerSec;
 }
 
+/**
+ * CPU time the back-end has used so far, ms (Linux: /proc schedstat, nanoseconds on a CPU): its main
+ * thread (the event loop) and all its threads together. undefined where /proc is not there.
+ */
+function serverCpuMs(pid: number | undefined): { main: number; all: number } | undefined {
+  if (pid === undefined) return undefined;
+  const onCpu = (path: string): number => Number(readFileSync(path, 'utf8').split(' ')[0]) / 1e6;
+  try {
+    let all = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        all += onCpu(`/proc/${pid}/task/${tid}/schedstat`);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return { main: onCpu(`/proc/${pid}/task/${pid}/schedstat`), all };
+  } catch {
+    return undefined;
+  }
+}
+
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -268,7 +316,7 @@ export const attestBench: Benchmark = {
       type Msg =
         | { type: 'ready' }
         | { type: 'failed'; error: string }
-        | { type: 'done'; latencies: number[]; errors: number; firstError?: string };
+        | { type: 'done'; latencies: number[]; errors: number; firstError?: string; busyMs?: number };
       const inbox: Promise<Msg>[] = [];
       const waiters: ((m: Msg) => void)[][] = [];
       for (let w = 0; w < workers; w++) {
@@ -294,14 +342,24 @@ export const attestBench: Benchmark = {
       const deadline = started + seconds * 1000;
       const results = threads.map((_, w) => next(w));
       for (const t of threads) t.postMessage({ start: started, deadline });
+      let cpuAtStart: ReturnType<typeof serverCpuMs>;
+      let cpuAtEnd: ReturnType<typeof serverCpuMs>;
+      const pid = server.child?.pid;
+      const marks = [
+        setTimeout(() => (cpuAtStart = serverCpuMs(pid)), started - Date.now()),
+        setTimeout(() => (cpuAtEnd = serverCpuMs(pid)), deadline - Date.now()),
+      ];
       const done = await Promise.all(results);
+      for (const m of marks) clearTimeout(m);
       const elapsed = (deadline - started) / 1000;
       const latencies: number[] = [];
       let errors = 0;
       let firstError: string | undefined;
+      let generatorBusyMs = 0;
       for (const m of done) {
         if (m.type === 'failed') throw new Error(m.error);
         if (m.type === 'done') {
+          generatorBusyMs += m.busyMs ?? 0;
           latencies.push(...m.latencies);
           errors += m.errors;
           firstError ??= m.firstError;
@@ -309,6 +367,21 @@ export const attestBench: Benchmark = {
       }
       latencies.sort((a, b) => a - b);
       const attestationsPerS = latencies.length / elapsed;
+      const cpu =
+        cpuAtStart === undefined || cpuAtEnd === undefined || latencies.length === 0
+          ? {}
+          : {
+              server_cpu_ms_per_attestation: round((cpuAtEnd.all - cpuAtStart.all) / latencies.length, 3),
+              server_main_thread_ms_per_attestation: round(
+                (cpuAtEnd.main - cpuAtStart.main) / latencies.length,
+                3,
+              ),
+              server_main_thread_busy: round((cpuAtEnd.main - cpuAtStart.main) / (elapsed * 1000), 2),
+            };
+      const generator =
+        latencies.length === 0
+          ? {}
+          : { generator_ms_per_attestation: round(generatorBusyMs / latencies.length, 3) };
       process.stderr.write('attest: measuring bare crypto (node:crypto ES256 verify + sign)\n');
       const bare = bareCryptoRate(ctx.seconds);
       ctx.emit({
@@ -317,6 +390,8 @@ export const attestBench: Benchmark = {
         p99_ms: round(percentile(latencies, 99), 2),
         bare_crypto_per_s: round(bare),
         ratio: round(attestationsPerS / bare, 3),
+        ...cpu,
+        ...generator,
         attestations: latencies.length,
         errors,
         terminals: workers * perWorker,
