@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, type CliIo } from '../src/cli/main';
 
-function capture(): CliIo & { outLines: string[]; errLines: string[] } {
+function capture(errIsTty = false): CliIo & { outLines: string[]; errLines: string[] } {
   const outLines: string[] = [];
   const errLines: string[] = [];
-  return { outLines, errLines, out: (l) => outLines.push(l), err: (l) => errLines.push(l) };
+  return { outLines, errLines, out: (l) => outLines.push(l), err: (l) => errLines.push(l), errIsTty };
 }
+const TOKEN_RE = /pos_admin_[A-Za-z0-9_-]{43}/;
 
 const QUIET = { POS_LOG_LEVEL: 'silent' };
 const dirs: string[] = [];
@@ -33,9 +34,13 @@ describe('pos-backend CLI', () => {
       const first = JSON.parse(io.outLines[0] ?? '') as { event: string; url: string };
       expect(first.event).toBe('listening');
       expect(io.outLines).toHaveLength(1);
-      const tokenLine = io.errLines.find((l) => l.includes('pos_admin_')) ?? '';
-      const token = /pos_admin_[A-Za-z0-9_-]{43}/.exec(tokenLine)?.[0] ?? '';
+      // The token is in a 0600 file in the data dir (its path printed), never in stderr (not a TTY here).
+      const tokenFile = join(dataDir, 'admin-token');
+      expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+      const token = TOKEN_RE.exec(readFileSync(tokenFile, 'utf8'))?.[0] ?? '';
       expect(token).not.toBe('');
+      expect(io.errLines.some((l) => TOKEN_RE.test(l))).toBe(false);
+      expect(io.errLines.some((l) => l.includes(tokenFile))).toBe(true);
       expect(io.errLines.some((l) => l.includes('token rotate'))).toBe(true);
       expect(io.errLines.some((l) => l.includes('DEVELOPMENT master key'))).toBe(true);
       expect(statSync(join(dataDir, 'master.key')).mode & 0o077).toBe(0);
@@ -64,14 +69,35 @@ describe('pos-backend CLI', () => {
 
     const verify = capture();
     expect((await runCli(['audit', 'verify', '--data-dir', dataDir], verify, QUIET)).code).toBe(0);
-    expect(JSON.parse(verify.outLines[0] ?? '')).toMatchObject({ valid: true, count: 1 });
+    expect(JSON.parse(verify.outLines[0] ?? '')).toMatchObject({ valid: true, count: 2 });
     const exported = capture();
     expect((await runCli(['audit', 'export', '--data-dir', dataDir], exported, QUIET)).code).toBe(0);
-    expect(JSON.parse(exported.outLines[0] ?? '')).toMatchObject({ seq: 1, action: 'merchant.create' });
+    expect(exported.outLines.map((l) => JSON.parse(l) as { seq: number; action: string })).toMatchObject([
+      { seq: 1, action: 'token.create', actor: 'cli' },
+      { seq: 2, action: 'merchant.create' },
+    ]);
+    expect(exported.outLines.join('\n')).not.toMatch(TOKEN_RE);
 
+    // Rotation: audited, the new token in the file (replaced, still 0600), shown on stderr only on a TTY.
+    const firstToken = readFileSync(join(dataDir, 'admin-token'), 'utf8');
     const rotated = capture();
     expect((await runCli(['token', 'rotate', '--data-dir', dataDir], rotated, QUIET)).code).toBe(0);
-    expect(rotated.errLines.some((l) => /pos_admin_/.test(l))).toBe(true);
+    expect(rotated.errLines.some((l) => TOKEN_RE.test(l))).toBe(false);
+    const secondToken = readFileSync(join(dataDir, 'admin-token'), 'utf8');
+    expect(secondToken).toMatch(TOKEN_RE);
+    expect(secondToken).not.toBe(firstToken);
+    expect(statSync(join(dataDir, 'admin-token')).mode & 0o777).toBe(0o600);
+    const onTty = capture(true);
+    expect((await runCli(['token', 'rotate', '--data-dir', dataDir], onTty, QUIET)).code).toBe(0);
+    const shown = onTty.errLines.map((l) => TOKEN_RE.exec(l)?.[0]).find((t) => t !== undefined);
+    expect(shown).toBe(readFileSync(join(dataDir, 'admin-token'), 'utf8').trim());
+    const audit = capture();
+    await runCli(['audit', 'export', '--data-dir', dataDir], audit, QUIET);
+    const actions = audit.outLines.map((l) => JSON.parse(l) as { action: string; data: unknown });
+    expect(actions.filter((a) => a.action === 'token.rotate')).toHaveLength(2);
+    expect(JSON.stringify(actions)).not.toMatch(TOKEN_RE);
+    const verified = capture();
+    expect((await runCli(['audit', 'verify', '--data-dir', dataDir], verified, QUIET)).code).toBe(0);
   });
 
   it('refuses a wrong master key for an existing store', async () => {

@@ -5,10 +5,12 @@
  *   pos-backend audit verify|export [--data-dir DIR]
  *   pos-backend token rotate [--data-dir DIR]
  *
+ * A new admin token is written to `<data dir>/admin-token` (0600), never to the log stream; stderr
+ * shows it only when stderr is a terminal.
  * The first stdout line of the server is `{"event":"listening","url":...}`; logs (pino JSON) go to
  * stderr, with secrets redacted.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -19,7 +21,7 @@ import { z } from 'zod';
 import { deriveSubkey, generateMasterKeyText, KeyRing, parseMasterKey } from '../keys/keyring';
 import { buildApp } from '../server/app';
 import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
-import { verifyAuditChain } from '../server/domain';
+import { chainAuditEntry, verifyAuditChain } from '../server/domain';
 import { REDACT_PATHS } from '../server/logging';
 import { readAudit } from '../server/routes/operator';
 import { openSqliteStore } from '../store/sqlite';
@@ -28,23 +30,30 @@ import type { Store } from '../store/types';
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
+  /** stderr is a terminal (a person reads it, not a log collector): only then is a secret shown there. */
+  readonly errIsTty?: boolean;
 }
 
 export const processIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
+  get errIsTty(): boolean {
+    return process.stderr.isTTY;
+  },
 };
 
 export const DEFAULT_DATA_DIR = '.data/backend';
 export const STORE_FILE = 'backend.sqlite';
 export const DEV_MASTER_KEY_FILE = 'master.key';
+/** Where a new admin token is written (0600), in the data directory: never into the log stream. */
+export const ADMIN_TOKEN_FILE = 'admin-token';
 
 const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
               [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
-  pos-backend token rotate [--data-dir DIR]     revoke every admin token and print a new one
+  pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
 
 Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-limit 600 (requests per
 minute per client address; 0 turns it off).
@@ -169,23 +178,50 @@ function openStore(dataDir: string): Store {
   return openSqliteStore({ path: join(dataDir, STORE_FILE) });
 }
 
-async function createAdminToken(store: Store, label: string, now: number): Promise<string> {
+/** Appends an audit entry from the CLI (no service context: the store's atomic append, no checkpoint). */
+async function auditFromCli(
+  store: Store,
+  action: string,
+  subject: string,
+  data: Record<string, unknown>,
+  now: number,
+): Promise<void> {
+  await store.appendAudit(
+    { at: new Date(now).toISOString(), actor: 'cli', action, subject, data },
+    (prev, draft) => chainAuditEntry(prev, draft),
+  );
+}
+
+async function createAdminToken(
+  store: Store,
+  label: string,
+  now: number,
+): Promise<{ id: string; token: string }> {
   const token = newAdminToken();
+  const id = `tok_${now.toString(36)}`;
   await store.createApiToken({
-    id: `tok_${now.toString(36)}`,
+    id,
     tokenHash: hashApiToken(token),
     label,
     role: 'admin',
     createdAt: now,
     revokedAt: null,
   });
-  return token;
+  return { id, token };
 }
 
-function printToken(io: CliIo, token: string, dataDir: string): void {
+/**
+ * Hands a new admin token over without putting it into the log stream (stderr carries pino's JSON):
+ * it is written to `<data dir>/admin-token` (0600, replaced whole) and only its path is printed; the
+ * token itself is printed too only when stderr is a terminal.
+ */
+function handOverToken(io: CliIo, token: string, dataDir: string): void {
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  rmSync(file, { force: true });
+  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
   io.err('='.repeat(72));
-  io.err('ADMIN API TOKEN (shown once; store it now, it cannot be recovered):');
-  io.err(`  ${token}`);
+  io.err(`ADMIN API TOKEN written to ${file} (mode 0600). Read it, store it safely, then delete the file.`);
+  if (io.errIsTty === true) io.err(`  ${token}`);
   io.err('Use it as "Authorization: Bearer <token>" on the operator routes (/v1/merchants, ...).');
   io.err(`To replace it: pos-backend token rotate --data-dir ${dataDir}`);
   io.err('='.repeat(72));
@@ -277,9 +313,13 @@ export async function runCli(
     const store = openStore(dataDir);
     try {
       const now = Date.now();
-      for (const t of await store.listApiTokens())
-        if (t.revokedAt === null) await store.revokeApiToken(t.id, now);
-      printToken(io, await createAdminToken(store, 'admin (rotated)', now), dataDir);
+      const revoked: string[] = [];
+      for (const t of await store.listApiTokens()) {
+        if (t.revokedAt === null && (await store.revokeApiToken(t.id, now))) revoked.push(t.id);
+      }
+      const created = await createAdminToken(store, 'admin (rotated)', now);
+      await auditFromCli(store, 'token.rotate', created.id, { revoked, label: 'admin (rotated)' }, now);
+      handOverToken(io, created.token, dataDir);
       return { code: 0 };
     } finally {
       await store.close();
@@ -345,7 +385,10 @@ export async function runCli(
   await app.listen({ port, host: options.host });
   io.out(JSON.stringify({ event: 'listening', url }));
   if ((await store.listApiTokens()).length === 0) {
-    printToken(io, await createAdminToken(store, 'admin (first start)', Date.now()), dataDir);
+    const at = Date.now();
+    const created = await createAdminToken(store, 'admin (first start)', at);
+    await auditFromCli(store, 'token.create', created.id, { label: 'admin (first start)' }, at);
+    handOverToken(io, created.token, dataDir);
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
