@@ -59,7 +59,7 @@ console.log(
 );
 console.log('  npx pos-reader-sim --demo      # a reader and a development terminal: press i for a PIN sale');
 console.log(
-  '  npx pos-backend                # the A&M service on ./.data/backend (prints an admin token once)',
+  '  npx pos-backend --dev          # the A&M service on ./.data/backend, development policy (admin token in .data/backend/admin-token)',
 );
 console.log('  npm test                       # every check and test');
 console.log('  npm run bench -- crypto        # also: reader, attest\n');

@@ -50,13 +50,15 @@ export const ADMIN_TOKEN_FILE = 'admin-token';
 
 const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
-              [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy]
+              [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy] [--dev]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
 
 Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-limit 600 (requests per
 minute per client address; 0 turns it off).
+--dev: development mode: with no policy activated, the development policy (dev-1) applies instead of
+the production one (prod-1).
 Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
 key is generated in the data directory (with a warning).`;
 
@@ -78,6 +80,7 @@ const OptionsSchema = z.strictObject({
     .optional(),
   'master-key-file': z.string().min(1).max(4096).optional(),
   'trust-proxy': z.boolean().optional(),
+  dev: z.boolean().optional(),
   'reader-ca': z.array(z.string().min(1).max(4096)).max(16).optional(),
   'rate-limit': z
     .string()
@@ -104,6 +107,7 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         'rate-limit': { type: 'string' },
         'reader-ca': { type: 'string', multiple: true },
         'trust-proxy': { type: 'boolean' },
+        dev: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -342,6 +346,11 @@ export async function runCli(
       'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
     );
   }
+  if (options.dev === true) {
+    io.err(
+      'WARNING: development mode (--dev): with no policy activated, the development policy dev-1 applies (browser shell may take PINs). Never use --dev in production.',
+    );
+  }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
   const master = loadMasterKey(options, dataDir, io, env);
@@ -374,6 +383,7 @@ export async function runCli(
     config: {
       issuer: options.issuer ?? url,
       trustProxy: options['trust-proxy'] === true,
+      development: options.dev === true,
       ...(options['rate-limit'] === undefined
         ? {}
         : { rateLimitPerMinute: options['rate-limit'] === 0 ? false : options['rate-limit'] }),

@@ -38,6 +38,11 @@ export interface ServiceConfig {
   readonly bodyLimit: number;
   /** Trust X-Forwarded-* from a reverse proxy (client address for rate limits and logs). Default false. */
   readonly trustProxy: boolean;
+  /**
+   * Development mode (`pos-backend --dev`): with no policy activated, the development policy (dev-1)
+   * applies. Default false: with no policy activated, the production policy (prod-1) applies.
+   */
+  readonly development: boolean;
 }
 
 export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
@@ -50,6 +55,7 @@ export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
   rateLimitPerMinute: 600,
   bodyLimit: 64 * 1024,
   trustProxy: false,
+  development: false,
 };
 
 export interface Ctx {
