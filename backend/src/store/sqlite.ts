@@ -296,6 +296,13 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const db = new Database(options.path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // Checkpoint the WAL into the database every 10,000 pages (about 40 MB) instead of SQLite's 1,000.
+  // Every attestation rewrites the same few B-tree tail pages in several commits; a longer WAL copies
+  // each of those pages once per checkpoint, and syncs (a blocking fsync) ten times less often.
+  // Durability across a process crash is unchanged (committed frames are in the WAL file); on power
+  // loss, as before with synchronous = NORMAL, the commits since the last checkpoint's sync may be
+  // lost, and that window is now up to 10,000 pages of writes instead of 1,000.
+  db.pragma('wal_autocheckpoint = 10000');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
