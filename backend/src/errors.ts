@@ -82,7 +82,10 @@ export const BACKEND_ERRORS = {
   POS_ERR_ATTEST_READER_MISMATCH:
     'The reader status comes from a reader other than the one paired with the terminal.',
   POS_ERR_ATTEST_READER_TAMPERED: 'The reader reports its tamper latch set.',
-  POS_ERR_ATTEST_READER_STALE: 'The reader status is too old, or echoes another challenge.',
+  POS_ERR_ATTEST_READER_STALE:
+    'The reader status is too old (pre-PIN without the challenge echo: more than 5 s), or echoes another challenge.',
+  POS_ERR_ATTEST_READER_REPLAYED:
+    'Pre-PIN evidence carries a reader status whose sequence number is missing or not above the last one seen from that reader.',
   POS_ERR_ATTEST_RELEASE_UNKNOWN:
     'The app version and build kind match no approved release’s reference values.',
   POS_ERR_ATTEST_CODE_HASH: 'The app’s code hash is not one of the approved release’s.',

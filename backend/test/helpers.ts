@@ -41,8 +41,10 @@ export const standInReaderVerifier: ReaderStatusVerifier = {
   },
 };
 
+/** The stand-in reader numbers its reports like a real one: strictly increasing. */
+let readerStatusSeq = 0;
 export function readerEvidence(serial: string, now: number, signature = 'good'): Record<string, unknown> {
-  const report: ReaderStatusReport = { serial, tampered: false, time: now };
+  const report: ReaderStatusReport = { serial, tampered: false, time: now, seq: ++readerStatusSeq };
   return {
     status: toBase64url(Buffer.from(JSON.stringify(report))),
     signature: toBase64url(Buffer.from(signature)),

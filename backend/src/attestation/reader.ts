@@ -27,6 +27,8 @@ export interface ReaderStatusReport {
   battery?: number;
   /** The challenge the terminal asked the reader to echo (base64url), when the report carries one. */
   challenge?: string;
+  /** The report's sequence number: strictly increasing per reader, across restarts. */
+  seq?: number;
 }
 
 export interface SignedReaderStatus {
@@ -177,6 +179,7 @@ export function createReaderStatusVerifier(opts: ReaderStatusVerifierOptions = {
           firmwareHash: toHex(st.fwHash).toLowerCase(),
           ksnCounter: st.ksnCounter,
           battery: st.battery,
+          seq: st.seq,
           ...(st.challenge === undefined ? {} : { challenge: toBase64url(st.challenge) }),
         },
       });

@@ -31,6 +31,7 @@ export const REASON_TEXTS: Readonly<Record<string, string>> = {
   POS_ERR_ATTEST_READER_MISMATCH: 'The card reader is not the one paired with this terminal.',
   POS_ERR_ATTEST_READER_TAMPERED: 'The card reader reports tampering; stop using it and contact support.',
   POS_ERR_ATTEST_READER_STALE: 'The card reader’s status is out of date; reconnect the reader.',
+  POS_ERR_ATTEST_READER_REPLAYED: 'The card reader’s status was sent before; try the payment again.',
   POS_ERR_ATTEST_RELEASE_UNKNOWN: 'This version of the app is not approved; update the app.',
   POS_ERR_ATTEST_CODE_HASH: 'The app’s code has been modified; reinstall the app.',
   POS_ERR_ATTEST_SHELL_NOT_ALLOWED:

@@ -48,6 +48,13 @@ export interface AppraisalOptions {
   clockSkewMs?: number;
   /** Oldest accepted reader status report, by the report's own time (ms, default 300 000). */
   readerStatusMaxAgeMs?: number;
+  /** The same for pre-PIN evidence when the report does not echo the challenge (ms, default 5 000). */
+  readerStatusPrePinMaxAgeMs?: number;
+  /**
+   * Records a verified report's `seq` for its reader and says whether it was above every one seen
+   * before (the service: `Store.advanceReaderStatusSeq`). Pre-PIN evidence needs true.
+   */
+  readerStatusSeq?: (serial: string, seq: number) => boolean | Promise<boolean>;
   /** Verifies the reader's signed status; without one, reader status is `unknown`. */
   readerVerifier?: ReaderStatusVerifier;
 }

@@ -300,6 +300,11 @@ export const purposeVerifier: EvidenceVerifier = {
 // ---- reader ------------------------------------------------------------------------------------
 
 export const DEFAULT_READER_STATUS_MAX_AGE_MS = 300_000;
+/**
+ * Pre-PIN evidence: a reader status that does not echo this evidence's challenge must be at most this
+ * old (by the report's own time, whole seconds) — the status vouches for the reader right before a PIN.
+ */
+export const DEFAULT_READER_STATUS_PRE_PIN_MAX_AGE_MS = 5_000;
 
 function decodeB64(text: string): Uint8Array | undefined {
   const r = parseBase64url(text);
@@ -366,7 +371,11 @@ export const readerVerifier: EvidenceVerifier = {
     if (report.challenge !== undefined && report.challenge !== ctx.claims.challenge) {
       return fail('POS_ERR_ATTEST_READER_STALE', 'the reader status echoes another challenge', AR4SI.WARNING);
     }
-    const maxAge = ctx.input.options?.readerStatusMaxAgeMs ?? DEFAULT_READER_STATUS_MAX_AGE_MS;
+    const prePin = ctx.claims.purpose === 'pre-pin';
+    const options = ctx.input.options;
+    const maxAge = prePin
+      ? (options?.readerStatusPrePinMaxAgeMs ?? DEFAULT_READER_STATUS_PRE_PIN_MAX_AGE_MS)
+      : (options?.readerStatusMaxAgeMs ?? DEFAULT_READER_STATUS_MAX_AGE_MS);
     if (
       report.challenge === undefined &&
       (report.time === undefined || Math.abs(ctx.input.now - report.time) > maxAge)
@@ -376,6 +385,25 @@ export const readerVerifier: EvidenceVerifier = {
         'the reader status is too old to vouch for the reader now',
         AR4SI.WARNING,
       );
+    }
+    // The reader numbers its status reports; the service keeps the last one seen per reader. Any
+    // verified report raises it; pre-PIN evidence needs a report newer than every one seen before.
+    if (prePin && report.seq === undefined) {
+      return fail(
+        'POS_ERR_ATTEST_READER_REPLAYED',
+        'the reader status carries no sequence number',
+        AR4SI.WARNING,
+      );
+    }
+    if (report.seq !== undefined && options?.readerStatusSeq !== undefined) {
+      const newer = await options.readerStatusSeq(report.serial, report.seq);
+      if (prePin && !newer) {
+        return fail(
+          'POS_ERR_ATTEST_READER_REPLAYED',
+          'the reader status is not newer than one already seen from this reader',
+          AR4SI.WARNING,
+        );
+      }
     }
     return PASS;
   },

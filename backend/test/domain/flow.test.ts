@@ -28,6 +28,7 @@ import {
   sign,
   standInReaderVerifier,
   terminal,
+  readerEvidence,
 } from './helpers';
 
 const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -120,7 +121,8 @@ describe('enroll, attest, take a PIN, halt', () => {
     const nonce = toBase64url(new Uint8Array(randomBytes(16)));
     now += 5_000;
     const prePin = await attest(
-      { purpose: 'pre-pin', nonce },
+      // Pre-PIN needs a reader status from now (at most 5 s old without the challenge echo).
+      { purpose: 'pre-pin', nonce, reader: readerEvidence({ time: now }) },
       { expectedPurpose: 'pre-pin', expectedNonce: nonce },
     );
     const pinTicket = await ticket(prePin, 'pin-entry', nonce);

@@ -89,7 +89,7 @@ export function readerEvidence(
   signature = 'good',
 ): NonNullable<EvidenceClaims['reader']> {
   const enc = new TextEncoder();
-  const full: ReaderStatusReport = { serial: READER_SERIAL, tampered: false, time: NOW, ...report };
+  const full: ReaderStatusReport = { serial: READER_SERIAL, tampered: false, time: NOW, seq: 1, ...report };
   return {
     status: toBase64url(enc.encode(JSON.stringify(full))),
     signature: toBase64url(enc.encode(signature)),

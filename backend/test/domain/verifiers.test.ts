@@ -16,6 +16,7 @@ import {
 } from '../../src/attestation/index';
 import {
   NOW,
+  READER_SERIAL,
   REFERENCE,
   challengeCtx,
   challengeValue,
@@ -447,6 +448,65 @@ describe('reader', () => {
       'fail',
       'POS_ERR_ATTEST_READER_STALE',
     );
+  });
+  describe('pre-PIN freshness (L4)', () => {
+    const nonce = toBase64url(new Uint8Array(16).fill(7));
+    const prePin = (
+      report: Parameters<typeof readerEvidence>[0],
+      readerStatusSeq?: (serial: string, seq: number) => boolean,
+    ): Promise<Appraisal> =>
+      appraiseWith({
+        claims: { purpose: 'pre-pin', nonce, reader: readerEvidence(report) },
+        input: {
+          expectedPurpose: 'pre-pin',
+          expectedNonce: nonce,
+          options: {
+            readerVerifier: standInReaderVerifier,
+            ...(readerStatusSeq === undefined ? {} : { readerStatusSeq }),
+          },
+        },
+      });
+    it('without the challenge echo, a status more than 5 s old is stale for pre-PIN (not for periodic)', async () => {
+      await expectCode(prePin({ time: NOW - 6_000 }), 'reader', 'fail', 'POS_ERR_ATTEST_READER_STALE');
+      expect(outcome(await prePin({ time: NOW - 4_000 }), 'reader')?.status).toBe('pass');
+      const periodic = await appraiseWith({ claims: { reader: readerEvidence({ time: NOW - 6_000 }) } });
+      expect(outcome(periodic, 'reader')?.status).toBe('pass');
+    });
+    it('the status seq must be above every one seen from the reader; periodic evidence only records it', async () => {
+      const seen = new Map<string, number>();
+      const advance = (serial: string, seq: number): boolean => {
+        if (seq <= (seen.get(serial) ?? -1)) return false;
+        seen.set(serial, seq);
+        return true;
+      };
+      expect(outcome(await prePin({ seq: 5 }, advance), 'reader')?.status).toBe('pass');
+      await expectCode(prePin({ seq: 5 }, advance), 'reader', 'fail', 'POS_ERR_ATTEST_READER_REPLAYED');
+      await expectCode(prePin({ seq: 4 }, advance), 'reader', 'fail', 'POS_ERR_ATTEST_READER_REPLAYED');
+      const periodic = await appraiseWith({
+        claims: { reader: readerEvidence({ seq: 7 }) },
+        input: { options: { readerVerifier: standInReaderVerifier, readerStatusSeq: advance } },
+      });
+      expect(outcome(periodic, 'reader')?.status).toBe('pass');
+      await expectCode(prePin({ seq: 6 }, advance), 'reader', 'fail', 'POS_ERR_ATTEST_READER_REPLAYED');
+      expect(outcome(await prePin({ seq: 8 }, advance), 'reader')?.status).toBe('pass');
+    });
+    it('a pre-PIN status without a seq is refused', async () => {
+      const a = await appraiseWith({
+        claims: {
+          purpose: 'pre-pin',
+          nonce,
+          reader: {
+            ...readerEvidence(),
+            status: toBase64url(
+              new TextEncoder().encode(JSON.stringify({ serial: READER_SERIAL, tampered: false, time: NOW })),
+            ),
+          },
+        },
+        input: { expectedPurpose: 'pre-pin', expectedNonce: nonce },
+      });
+      await expectCode(a, 'reader', 'fail', 'POS_ERR_ATTEST_READER_REPLAYED');
+      expect(evaluatePolicy(DEFAULT_POLICY, a).tier).not.toBe('affirming');
+    });
   });
   it('a reader verifier that throws is an error, hence contraindicated', async () => {
     const a = await appraiseWith({
