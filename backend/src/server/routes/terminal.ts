@@ -239,7 +239,7 @@ const TransactionBody = z.strictObject({
     .string()
     .regex(/^[0-9A-Fa-f]{24}$/)
     .describe('AES DUKPT KSN, hex'),
-  cardData: z.strictObject({ iv: b64url.length(22), ct: b64url.min(22).max(344) }),
+  cardData: z.strictObject({ iv: b64url.length(16), ct: b64url.min(22).max(344) }),
   pinBlock: z
     .string()
     .regex(/^[0-9A-Fa-f]{32}$/)
