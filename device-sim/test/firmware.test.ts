@@ -370,6 +370,38 @@ describe('reader firmware: no PIN block without a valid ticket', () => {
   });
 });
 
+describe('reader firmware: PIN at the ticket expiry (L1)', () => {
+  it('takes the PIN in the last second before exp and refuses it at exp (injected clock)', async () => {
+    const t0 = Date.UTC(2027, 0, 15, 8, 0, 0);
+    let now = t0;
+    const r = await rig({ now: () => now });
+    const exp = Math.floor(t0 / 1000) + 30;
+    const ticket = (nonce: Uint8Array) =>
+      goodTicket(r, nonce, { iat: Math.floor(t0 / 1000) - 1, exp, jti: `jti-${now}-${Math.random()}` });
+
+    // 999 ms before exp: accepted.
+    now = t0;
+    let read = readCard(r);
+    expect(r.fw.submitTicket(await ticket(read.nonce)).ok).toBe(true);
+    now = exp * 1000 - 1;
+    expect(r.fw.submitPin(digits('1234')).ok).toBe(true);
+
+    // At exp exactly, and just after: refused, and the transaction is aborted.
+    for (const at of [exp * 1000, exp * 1000 + 1, (exp + 4) * 1000]) {
+      now = t0;
+      read = readCard(r);
+      expect(r.fw.submitTicket(await ticket(read.nonce)).ok).toBe(true);
+      now = at;
+      const res = r.fw.submitPin(digits('1234'));
+      expect({ at: at - exp * 1000, code: res.ok ? 'ok' : res.code }).toEqual({
+        at: at - exp * 1000,
+        code: 'POS_ERR_TICKET_EXPIRED',
+      });
+      expect(r.fw.txnState).toBe('idle');
+    }
+  });
+});
+
 describe('reader firmware: tamper', () => {
   it('latches, wipes keys, refuses everything, survives a restart and shows in the status', async () => {
     const r = await rig();

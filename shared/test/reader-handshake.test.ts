@@ -162,6 +162,19 @@ describe('handshake', () => {
       );
     });
 
+    it('no paired serial: refused, never "any genuine reader" (L3)', async () => {
+      for (const expectedSerial of [undefined, '']) {
+        const opts = { ...terminalOpts(), expectedSerial } as unknown as TerminalHandshakeOptions;
+        expect(code((await handshake(opts)).term)).toBe('POS_ERR_READER_SERIAL_MISMATCH');
+      }
+      const { expectedSerial: _pinned, ...unpinned } = terminalOpts();
+      // @ts-expect-error -- expectedSerial is required: a terminal always pins the reader it paired with.
+      const typed: TerminalHandshakeOptions = unpinned;
+      const [tl, rl] = createMemoryLinkPair();
+      const [term] = await Promise.all([connectToReader(tl, typed), acceptTerminal(rl, readerOpts())]);
+      expect(code(term)).toBe('POS_ERR_READER_SERIAL_MISMATCH');
+    });
+
     it('another reader serial: POS_ERR_READER_SERIAL_MISMATCH', async () => {
       expect(code((await handshake({ expectedSerial: 'SIM-0002' })).term)).toBe(
         'POS_ERR_READER_SERIAL_MISMATCH',

@@ -513,8 +513,10 @@ export class ReaderFirmware {
           'no verified PIN-entry ticket for a transaction waiting for a PIN',
         );
       }
+      // No PIN at or after the ticket's `exp` (RFC 7519: not accepted on or after it). The clock skew
+      // was allowed once, when the ticket was verified; it is not allowed a second time here.
       const nowS = Math.floor(this.#clock.now() / 1000);
-      if (txn.ticketExp === undefined || txn.ticketExp <= nowS - 5) {
+      if (txn.ticketExp === undefined || txn.ticketExp <= nowS) {
         this.#abortTxn('POS_ERR_TICKET_EXPIRED', 'the PIN-entry ticket expired before the PIN arrived');
         return err('POS_ERR_TICKET_EXPIRED', 'the PIN-entry ticket expired before the PIN arrived');
       }

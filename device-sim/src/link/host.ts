@@ -129,6 +129,21 @@ export class ReaderLinkHost {
       await this.#onRecord(msg);
       return;
     }
+    if (this.#channel !== undefined && msg.t !== 'offer') {
+      // reader-protocol.md 4.2: once the session is open, anything in the clear (but a new `offer`,
+      // which replaces the session below) ends it: the channel is closed and the transaction aborted.
+      this.#endSession('POS_ERR_READER_UNEXPECTED');
+      this.#refused('POS_ERR_READER_UNEXPECTED');
+      if (msg.t !== 'error') {
+        this.#sendClear({
+          t: 'error',
+          id: 'id' in msg ? msg.id : 0,
+          code: 'POS_ERR_READER_UNEXPECTED',
+          detail: 'a message in the clear after the handshake ends the session',
+        });
+      }
+      return;
+    }
     if (msg.t === 'offer') {
       // A new handshake replaces any session (the terminal reconnected or restarted).
       this.#endSession('POS_ERR_READER_SESSION_CLOSED');

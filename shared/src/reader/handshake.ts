@@ -217,8 +217,12 @@ export interface TerminalHandshakeOptions {
   readonly trustedRoots: readonly Uint8Array[];
   /** The terminal's clock, seconds since the epoch (for certificate validity). */
   readonly now: () => number;
-  /** The paired reader's serial; a reader with another serial is refused. */
-  readonly expectedSerial?: string;
+  /**
+   * The serial of the reader this terminal paired with (required: a terminal always pins its reader;
+   * pairing by discovery passes the serial it is about to pin). A reader whose certificate names
+   * another serial is refused (`POS_ERR_READER_SERIAL_MISMATCH`), however genuine its chain.
+   */
+  readonly expectedSerial: string;
   readonly versions?: readonly number[];
   /** Random bytes (ephemeral key, nonce). Tests fix it to make vectors; never in production. */
   readonly random?: (n: number) => Uint8Array;
@@ -292,9 +296,17 @@ export class TerminalHandshake {
   private async onReaderHello(msg: ReaderHelloMessage): Promise<HandshakeStep<TerminalDone>> {
     const eph = this.eph;
     if (eph === undefined) return this.fail(err('POS_ERR_READER_UNEXPECTED', 'no hello was sent'), msg.id);
+    // Pinning is not optional: a caller (JavaScript, a cast) that gives no serial accepts no reader.
+    const pinned: unknown = this.opts.expectedSerial;
+    if (typeof pinned !== 'string' || pinned.length === 0) {
+      return this.fail(
+        err('POS_ERR_READER_SERIAL_MISMATCH', 'the terminal has no paired reader serial to check'),
+        msg.id,
+      );
+    }
     const chain = verifyReaderCertChain(msg.certs, this.opts.trustedRoots, {
       now: this.opts.now(),
-      ...(this.opts.expectedSerial === undefined ? {} : { expectedSerial: this.opts.expectedSerial }),
+      expectedSerial: this.opts.expectedSerial,
     });
     if (!chain.ok) return this.fail(chain, msg.id);
     const th = this.transcript.hash(withoutSig(msg));
