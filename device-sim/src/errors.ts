@@ -32,6 +32,12 @@ export const DEVICE_SIM_ERRORS = {
   POS_ERR_SIM_SERIAL: 'The serial port cannot be opened or failed.',
   POS_ERR_SIM_CONTROL_BODY: 'The control API request body is not JSON of the shape the endpoint accepts.',
   POS_ERR_SIM_CONTROL_NOT_FOUND: 'The control API has no such endpoint.',
+  POS_ERR_SIM_CONTROL_ORIGIN:
+    'The control API refuses requests with an Origin header: a web page must not drive the reader.',
+  POS_ERR_SIM_CONTROL_HOST:
+    'The control API refuses a Host header other than the loopback address:port it listens on (DNS rebinding).',
+  POS_ERR_SIM_CONTROL_CONTENT_TYPE:
+    'A control API POST body must be sent with Content-Type: application/json.',
   POS_ERR_SIM_INTERNAL: 'An unexpected failure inside the simulator (a bug).',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 

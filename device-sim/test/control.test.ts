@@ -1,4 +1,5 @@
 /** The control API (schemas, codes, loopback) and the line faults, in process. */
+import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startControlServer, type CardAction, type ControlTarget } from '../src/cli/control';
 import { FaultSchema, FaultyLine, type Fault } from '../src/transport/faults';
@@ -109,7 +110,108 @@ describe('control API', () => {
     const get = await fetch(`${s.url}/card`);
     expect(get.status).toBe(405);
   });
+
+  it('refuses what a web page could send: an Origin, a foreign Host, a POST that is not JSON (L8)', async () => {
+    const s = await server();
+    const own = new URL(s.url).host;
+    const tamper = '{"reason":"from a web page"}';
+    const json = { 'content-type': 'application/json' };
+    const cases: [string, string, Record<string, string>, string | undefined, number, string][] = [
+      // A page's fetch or form carries its Origin (cross-origin, and every POST).
+      [
+        'POST',
+        '/tamper',
+        { ...json, origin: 'https://evil.example' },
+        tamper,
+        403,
+        'POS_ERR_SIM_CONTROL_ORIGIN',
+      ],
+      ['POST', '/tamper', { ...json, origin: 'null' }, tamper, 403, 'POS_ERR_SIM_CONTROL_ORIGIN'],
+      ['POST', '/tamper', { ...json, origin: `http://${own}` }, tamper, 403, 'POS_ERR_SIM_CONTROL_ORIGIN'],
+      ['GET', '/status', { origin: 'https://evil.example' }, undefined, 403, 'POS_ERR_SIM_CONTROL_ORIGIN'],
+      // DNS rebinding: the page's own name resolves to 127.0.0.1, so the Host is that name.
+      [
+        'POST',
+        '/tamper',
+        { ...json, host: `evil.example:${new URL(s.url).port}` },
+        tamper,
+        403,
+        'POS_ERR_SIM_CONTROL_HOST',
+      ],
+      ['GET', '/status', { host: 'evil.example' }, undefined, 403, 'POS_ERR_SIM_CONTROL_HOST'],
+      [
+        'GET',
+        '/status',
+        { host: `localhost:${new URL(s.url).port}` },
+        undefined,
+        403,
+        'POS_ERR_SIM_CONTROL_HOST',
+      ],
+      ['GET', '/status', { host: '127.0.0.1:1' }, undefined, 403, 'POS_ERR_SIM_CONTROL_HOST'],
+      // The content types a page may POST without a CORS preflight.
+      ['POST', '/tamper', { 'content-type': 'text/plain' }, tamper, 415, 'POS_ERR_SIM_CONTROL_CONTENT_TYPE'],
+      [
+        'POST',
+        '/tamper',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+        'reason=x',
+        415,
+        'POS_ERR_SIM_CONTROL_CONTENT_TYPE',
+      ],
+      [
+        'POST',
+        '/tamper',
+        { 'content-type': 'multipart/form-data; boundary=x' },
+        tamper,
+        415,
+        'POS_ERR_SIM_CONTROL_CONTENT_TYPE',
+      ],
+      ['POST', '/card', {}, '{"card":"visa-pin","action":"insert"}', 415, 'POS_ERR_SIM_CONTROL_CONTENT_TYPE'],
+    ];
+    for (const [method, path, headers, body, status, code] of cases) {
+      const r = await rawRequest(s.url, method, path, headers, body);
+      expect({ path, headers, status: r.status, code: r.code }).toEqual({ path, headers, status, code });
+    }
+    expect(s.calls).toEqual([]);
+    // What a developer's client sends still works: its own Host, JSON (with a charset too), no Origin.
+    const ok = await rawRequest(
+      s.url,
+      'POST',
+      '/tamper',
+      { 'content-type': 'Application/JSON; charset=utf-8' },
+      '{}',
+    );
+    expect(ok.status).toBe(200);
+    expect((await rawRequest(s.url, 'GET', '/status', {}, undefined)).status).toBe(200);
+    expect(s.calls).toEqual([{ tamper: 'control API' }]);
+  });
 });
+
+/** An HTTP request with exactly these headers (fetch would not let a test set Host). */
+function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+): Promise<{ status: number; code: string | undefined }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, method, path, headers: { host: url.host, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error?: { code?: string } };
+          resolve({ status: res.statusCode ?? 0, code: json.error?.code });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 function memoryLine(): ByteLine & { sent: Uint8Array[]; feed(b: Uint8Array): void } {
   const cbs = new Set<(b: Uint8Array) => void>();

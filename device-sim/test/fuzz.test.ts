@@ -188,7 +188,11 @@ describe('control API bodies', () => {
         fc.constantFrom('/card', '/tamper', '/fault', '/x'),
         fc.oneof(fc.string(), fc.json()),
         async (path, body) => {
-          const res = await fetch(`${server.url}${path}`, { method: 'POST', body });
+          const res = await fetch(`${server.url}${path}`, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json' },
+          });
           expect(res.status).toBeLessThan(500);
           const json = (await res.json()) as { error?: { code?: string } };
           if (res.status !== 200) expect(json.error?.code).toMatch(/^POS_ERR_SIM_/);

@@ -108,6 +108,7 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     });
     const bad = await fetch(`${ready.control}/card`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: '{"card":"visa-pin","action":"shake"}',
     });
     expect(bad.status).toBe(400);
@@ -135,6 +136,7 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
     );
     const insert = await fetch(`${ready.control}/card`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ card: card.name, action: 'insert' }),
     });
     expect(insert.status).toBe(200);
@@ -160,6 +162,7 @@ describe.skipIf(!HAVE_SOCAT)('pos-reader-sim (the process a developer runs)', ()
 
     const busy = await fetch(`${ready.control}/card`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ card: 'amex-pin', action: 'insert' }),
     });
     expect(busy.status).toBe(409);

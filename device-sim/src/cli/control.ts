@@ -10,6 +10,13 @@
  * Bodies are JSON parsed with a schema; a bad request is 400 with `{"error":{"code","detail"}}`, a
  * request the reader refuses in its state is 409 with the reader's code. Nothing here returns a PIN,
  * a PAN or a key.
+ *
+ * A web page must not be able to drive the reader (a page can send requests to loopback): every
+ * request with an `Origin` header is refused (403 POS_ERR_SIM_CONTROL_ORIGIN: browsers send one on
+ * cross-origin and on every POST), so is one whose `Host` is not the exact loopback address:port the
+ * API listens on (403 POS_ERR_SIM_CONTROL_HOST: DNS rebinding makes a page's own name point at
+ * 127.0.0.1), and a POST whose Content-Type is not application/json (415
+ * POS_ERR_SIM_CONTROL_CONTENT_TYPE: the types a page may send without a preflight are all others).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -90,7 +97,45 @@ function answer(res: ServerResponse, r: ControlResult): void {
   else fail(res, r.code === 'POS_ERR_SIM_CARD_UNKNOWN' ? 400 : 409, r.code, r.detail);
 }
 
-async function route(target: ControlTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The request's media type (lower case, without parameters), or undefined without a Content-Type. */
+function mediaType(req: IncomingMessage): string | undefined {
+  const ct = req.headers['content-type'];
+  return ct === undefined ? undefined : (ct.split(';')[0] ?? '').trim().toLowerCase();
+}
+
+/** Refuses requests a web page could make (see the module comment); true when it answered. */
+function refusedFromBrowser(req: IncomingMessage, res: ServerResponse, ownHost: string): boolean {
+  if (req.headers.origin !== undefined) {
+    fail(
+      res,
+      403,
+      'POS_ERR_SIM_CONTROL_ORIGIN',
+      'requests from a web page (with an Origin header) are refused',
+    );
+    return true;
+  }
+  const host = req.headers.host?.toLowerCase();
+  if (host !== ownHost) {
+    fail(res, 403, 'POS_ERR_SIM_CONTROL_HOST', `the Host header must be ${ownHost}`);
+    return true;
+  }
+  if ((req.method ?? 'GET') === 'POST' && mediaType(req) !== 'application/json') {
+    fail(res, 415, 'POS_ERR_SIM_CONTROL_CONTENT_TYPE', 'a POST body must be Content-Type: application/json');
+    return true;
+  }
+  return false;
+}
+
+async function route(
+  target: ControlTarget,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ownHost: string,
+): Promise<void> {
+  if (refusedFromBrowser(req, res, ownHost)) {
+    req.resume();
+    return;
+  }
   const path = (req.url ?? '/').split('?')[0];
   const method = req.method ?? 'GET';
   if (path === '/status') {
@@ -135,14 +180,19 @@ export function startControlServer(
   host: string,
   port: number,
 ): Promise<ControlServer> {
+  // The exact `Host` a legitimate client sends (the address and port printed in the ready line).
+  let ownHost = '';
   const server: Server = createServer((req, res) => {
-    route(target, req, res).catch(() => fail(res, 500, 'POS_ERR_SIM_INTERNAL', 'the request failed'));
+    route(target, req, res, ownHost).catch(() =>
+      fail(res, 500, 'POS_ERR_SIM_INTERNAL', 'the request failed'),
+    );
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       const addr = server.address() as AddressInfo;
       const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      ownHost = `${shownHost}:${addr.port}`.toLowerCase();
       resolve({
         url: `http://${shownHost}:${addr.port}`,
         close: () =>
