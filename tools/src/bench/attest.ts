@@ -167,6 +167,15 @@ function startServer(dataDir: string, profileDir?: string): Promise<ServerHandle
     child.stderr?.on('data', (d: Buffer) => {
       err += d.toString('utf8');
       token ??= /pos_admin_[A-Za-z0-9_-]{43}/.exec(err)?.[0];
+      // A first start writes the admin token to DATA_DIR/admin-token and says so on stderr (older
+      // versions printed the token itself).
+      if (token === undefined && err.includes('admin-token')) {
+        try {
+          token = /pos_admin_[A-Za-z0-9_-]{43}/.exec(readFileSync(join(dataDir, 'admin-token'), 'utf8'))?.[0];
+        } catch {
+          // not written yet
+        }
+      }
       done();
     });
     child.once('exit', (code) =>
