@@ -21,6 +21,7 @@ import {
   READER_CERT_FILE,
 } from '../src/state/identity';
 import { ReaderFirmware } from '../src/firmware/reader';
+import { Simulator } from '../src/sim';
 import { STATUS_SEQ_FILE } from '../src/state/status-seq';
 import { latchTamper, openReaderState, TAMPER_FILE } from '../src/state/store';
 import { saveTrust, TRUST_FILE } from '../src/state/trust';
@@ -293,5 +294,23 @@ describe('tamper latch durability (M2)', () => {
     expect(reopened.state.tampered).toBe(true);
     expect(reopened.state.serial).toBe(s.serial);
     fw.shutdown();
+  });
+});
+
+describe('the simulator refuses to start on part of a reader (M2)', () => {
+  it('does not start a fresh reader after tamper.json is deleted', async () => {
+    const d = dir();
+    const first = await Simulator.start({ stateDir: d, transport: 'hid' });
+    if (!first.ok) throw new Error(first.code);
+    const serial = first.sim.ready.serial;
+    expect(first.sim.tamper('test')).toEqual({ ok: true });
+    await first.sim.stop();
+    rmSync(join(d, TAMPER_FILE));
+    const again = await Simulator.start({ stateDir: d, transport: 'hid' });
+    if (again.ok) await again.sim.stop();
+    expect(again.ok ? again.sim.ready : again.code).toBe('POS_ERR_SIM_STATE_INCOMPLETE');
+    expect(readdirSync(d)).not.toContain(IDENTITY_FILE);
+    expect(readFileSync(join(d, READER_CERT_FILE), 'utf8')).toContain('BEGIN CERTIFICATE');
+    expect(serial).toMatch(/^PRS-/);
   });
 });
