@@ -120,8 +120,10 @@ export const BACKEND_ERRORS = {
     'The authorization request has an amount or currency outside what the acquirer accepts.',
   POS_ERR_ACQ_KSN_INVALID: 'The KSN is not a valid AES DUKPT key serial number.',
   POS_ERR_ACQ_BDK_UNKNOWN: 'The KSN names a BDK the acquirer host does not hold.',
-  POS_ERR_ACQ_CARD_DATA: 'The card data does not decrypt under the DUKPT data key of the KSN.',
-  POS_ERR_ACQ_CARD_UNKNOWN: 'The simulated issuer does not know the card.',
+  POS_ERR_ACQ_CARD_DATA:
+    'The card cannot be read: the one answer to every card-data failure (does not authenticate under the DUKPT data key of the KSN, malformed record, card unknown to the issuer).',
+  POS_ERR_ACQ_CARD_UNKNOWN:
+    'No longer answered (an unknown card gets POS_ERR_ACQ_CARD_DATA, so card data is no oracle); kept so the code is never reused.',
   POS_ERR_ACQ_CARD_EXPIRED: 'The card has expired.',
   POS_ERR_ACQ_PIN_REQUIRED: 'The card needs online PIN and the transaction has no PIN block.',
   POS_ERR_ACQ_PIN_BLOCK_INVALID:
