@@ -26,6 +26,10 @@ export const BACKEND_ERRORS = {
   POS_ERR_TERMINAL_UNKNOWN: 'No terminal has this id.',
   POS_ERR_TERMINAL_HALTED:
     'The terminal is halted: no ticket is issued and no transaction accepted until an operator resumes it.',
+  POS_ERR_TICKET_USED:
+    'The PIN-entry ticket was already used for a transaction, or was not issued to this terminal: one ticket, one PIN transaction.',
+  POS_ERR_TRANSACTION_KSN_REPLAY:
+    'The KSN counter is not above the highest already seen for its BDK ID and derivation ID: a replayed PIN block or card data.',
   POS_ERR_CHALLENGE_UNKNOWN: 'The challenge was never issued by this service, or its record has been purged.',
   POS_ERR_PROOF_MISSING: 'A terminal request lacks the Pos-Proof header (device-key proof of possession).',
   POS_ERR_PROOF_INVALID: 'The Pos-Proof header is not a compact ES256 JWS of the expected shape.',

@@ -8,6 +8,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import {
   jwkThumbprint,
   parseBase64url,
+  parseTicket,
   publicKeyFromJwk,
   toBase64url,
   verifyTicket,
@@ -248,6 +249,15 @@ const TransactionBody = z.strictObject({
 });
 const TICKET_HEADER_RE = /^PosTicket ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 
+/**
+ * The nonce a PIN-entry ticket names (read before verifying it, so verifyTicket can check the ticket
+ * is bound to one; the reader already held it to this transaction's nonce before taking the PIN).
+ */
+function ticketNonce(ticket: string): string {
+  const parsed = parseTicket(ticket);
+  return parsed.ok ? (parsed.claims.nonce ?? '') : '';
+}
+
 export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
   const app = appIn.withTypeProvider<ZodTypeProvider>();
   const smallBody = 8 * 1024;
@@ -464,7 +474,10 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       bodyLimit: smallBody,
       schema: {
         tags: ['terminal'],
-        summary: 'Authorize a card transaction (needs a session ticket bound to the caller and a Pos-Proof)',
+        summary:
+          'Authorize a card transaction (a Pos-Proof, and a session ticket; with a PIN block an unused PIN-entry ticket)',
+        description:
+          'Authorization: PosTicket <ticket>. Without pinBlock: a session ticket. With pinBlock: a pin-entry ticket issued to this terminal, unexpired and unused (single use). The KSN counter must be above every one seen for its BDK ID + derivation ID.',
         security: [{ posTicket: [], posProof: [] }],
         body: TransactionBody,
         response: {
@@ -486,18 +499,32 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (ticket === undefined) throw new ServiceError(401, 'POS_ERR_TICKET_MISSING');
       const terminal = await requireTerminalProof(ctx, request, ticket);
       const now = ctx.clock.now();
+      const body = request.body;
+      // C1: a PIN block needs a PIN-entry ticket (affirming pre-PIN verdict, bound to the reader's
+      // nonce, which the reader checked before taking the PIN), used once; otherwise a session ticket.
+      const pin = body.pinBlock !== undefined;
       const checked = verifyTicket(ticket, ctx.keys.trustedKeys(now), {
         now: Math.floor(now / 1000),
-        use: 'session',
+        use: pin ? 'pin-entry' : 'session',
         issuer: ctx.config.issuer,
         deviceKeyThumbprint: terminal.deviceJkt,
-        permission: 'transact',
+        permission: pin ? 'pin-entry' : 'transact',
         maxLifetimeS: Math.max(ctx.config.ticketLifetimeS, 60),
+        ...(pin ? { readerSerial: terminal.readerSerial, nonce: ticketNonce(ticket) } : {}),
       });
       if (!checked.ok) throw new ServiceError(401, checked.code, checked.detail);
       if (checked.claims.sub !== terminal.id) throw new ServiceError(401, 'POS_ERR_TICKET_KEY_MISMATCH');
       if (terminal.state === 'halted') throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
-      const body = request.body;
+      if (pin && !(await ctx.store.consumeTicket(checked.claims.jti, terminal.id, 'pin-entry', now))) {
+        throw new ServiceError(401, 'POS_ERR_TICKET_USED');
+      }
+      // C1: a KSN at or below the highest seen for its BDK ID + derivation ID is a replay.
+      const ksnHex = body.ksn.toUpperCase();
+      if (
+        !(await ctx.store.advanceKsnCounter(ksnHex.slice(0, 16), Number.parseInt(ksnHex.slice(16), 16), now))
+      ) {
+        throw new ServiceError(409, 'POS_ERR_TRANSACTION_KSN_REPLAY');
+      }
       const iv = parseBase64url(body.cardData.iv);
       const ct = parseBase64url(body.cardData.ct);
       if (!iv.ok || !ct.ok)
