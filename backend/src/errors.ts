@@ -26,6 +26,9 @@ export const BACKEND_ERRORS = {
   POS_ERR_TERMINAL_UNKNOWN: 'No terminal has this id.',
   POS_ERR_TERMINAL_HALTED:
     'The terminal is halted: no ticket is issued and no transaction accepted until an operator resumes it.',
+  POS_ERR_TERMINAL_RESUME_PENDING:
+    'The terminal was resumed but has not yet made an affirming attestation since: no ticket, no transaction until it does.',
+  POS_ERR_TERMINAL_NOT_HALTED: 'Only a halted terminal can be resumed.',
   POS_ERR_TICKET_USED:
     'The PIN-entry ticket was already used for a transaction, or was not issued to this terminal: one ticket, one PIN transaction.',
   POS_ERR_TRANSACTION_KSN_REPLAY:

@@ -271,3 +271,45 @@ describe('purpose', () => {
     expect(res.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_ATTESTATION_REFUSED');
   });
 });
+
+describe('resume needs a fresh affirming attestation (M1)', () => {
+  it('resume makes the terminal resume-pending: no ticket on a warning, active only on an affirming verdict', async () => {
+    const t = new SimTerminal(h);
+    await t.enroll();
+    const session = (await t.attest()).json<AttestOut>().ticket;
+    expect(session).toBeDefined();
+    await h.admin('POST', `/v1/terminals/${t.id}/halt`, { reason: 'check' });
+    h.clock.t += 1000;
+    const resumed = await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'checked' });
+    expect(resumed.json()).toMatchObject({ state: 'resume-pending' });
+    expect((await h.admin('GET', `/v1/terminals/${t.id}`)).json()).toMatchObject({ state: 'resume-pending' });
+    // A warning verdict (browser shell, not allowed for this release) earns nothing yet.
+    const warned = (await t.attest('periodic', { shell: 'browser' })).json<AttestOut>();
+    expect(warned.verdict.tier).toBe('warning');
+    expect(warned.ticket).toBeUndefined();
+    expect((await h.store.getTerminal(t.id))?.state).toBe('resume-pending');
+    const good = (await t.attest()).json<AttestOut>();
+    expect(good.verdict.tier).toBe('affirming');
+    expect(good.ticket?.use).toBe('session');
+    expect((await h.store.getTerminal(t.id))?.state).toBe('active');
+    const audit = (await h.admin('GET', '/v1/audit')).body;
+    expect(audit).toContain('"action":"terminal.activate"');
+    // Resuming a terminal that is not halted is refused.
+    const again = await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'again' });
+    expect(again.statusCode).toBe(409);
+    expect(again.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_TERMINAL_NOT_HALTED');
+  });
+
+  it('evidence on a challenge issued before the resume does not activate the terminal', async () => {
+    const t = new SimTerminal(h);
+    await t.enroll();
+    await h.admin('POST', `/v1/terminals/${t.id}/halt`, { reason: 'check' });
+    const early = await t.challenge();
+    h.clock.t += 1000;
+    await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'checked' });
+    const out = (await t.submit(t.evidence(early, 'periodic'))).json<AttestOut>();
+    expect(out.verdict.tier).toBe('affirming');
+    expect(out.ticket).toBeUndefined();
+    expect((await h.store.getTerminal(t.id))?.state).toBe('resume-pending');
+  });
+});

@@ -113,12 +113,21 @@ function peekEvidence(evidenceJws: string): { challenge?: string; purpose?: stri
 }
 
 /** Consumes the challenge the evidence names (peeked once by the caller), if this service issued it. */
-async function consumeChallenge(ctx: Ctx, value: string | undefined): Promise<ChallengeContext | undefined> {
+async function consumeChallenge(
+  ctx: Ctx,
+  value: string | undefined,
+): Promise<(ChallengeContext & { createdAt: number }) | undefined> {
   if (value === undefined) return undefined;
   const row = await ctx.store.consumeChallenge(value, ctx.clock.now());
   return row === undefined
     ? undefined
-    : { value: row.value, terminalId: row.terminalId, expiresAt: row.expiresAt, usedAt: row.usedAt };
+    : {
+        value: row.value,
+        terminalId: row.terminalId,
+        expiresAt: row.expiresAt,
+        usedAt: row.usedAt,
+        createdAt: row.createdAt,
+      };
 }
 
 function terminalContext(t: TerminalRow): TerminalContext {
@@ -449,7 +458,21 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
           };
         }
       }
-      const after = await recordVerdict(ctx, terminal, body.evidence, appraisal, verdict);
+      let after = await recordVerdict(ctx, terminal, body.evidence, appraisal, verdict);
+      // M1: a resumed terminal becomes active only on an affirming verdict on evidence made after the
+      // resume (its challenge was issued after it); until then it gets no ticket.
+      if (
+        after.state === 'resume-pending' &&
+        verdict.tier === 'affirming' &&
+        challenge !== undefined &&
+        challenge.createdAt >= (after.stateChangedAt ?? Number.POSITIVE_INFINITY) &&
+        (await ctx.store.transitionTerminalState(after.id, 'resume-pending', 'active', null, now))
+      ) {
+        await ctx.audit('policy', 'terminal.activate', after.id, {
+          reason: 'affirming attestation after resume',
+        });
+        after = { ...after, state: 'active', stateReason: null, stateChangedAt: now };
+      }
       const use = claims?.purpose === 'pre-pin' ? 'pin-entry' : 'session';
       const ticket = await issueTicket(
         ctx,
@@ -515,6 +538,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (!checked.ok) throw new ServiceError(401, checked.code, checked.detail);
       if (checked.claims.sub !== terminal.id) throw new ServiceError(401, 'POS_ERR_TICKET_KEY_MISMATCH');
       if (terminal.state === 'halted') throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
+      if (terminal.state !== 'active') throw new ServiceError(403, 'POS_ERR_TERMINAL_RESUME_PENDING');
       if (pin && !(await ctx.store.consumeTicket(checked.claims.jti, terminal.id, 'pin-entry', now))) {
         throw new ServiceError(401, 'POS_ERR_TICKET_USED');
       }
