@@ -14,6 +14,7 @@ export {
   PRODUCTION_POLICY,
   PolicySchema,
   type Appraisal,
+  type AppraisalOptions,
   type ChallengeContext,
   type Policy,
   type ReaderStatusReport,

@@ -2,7 +2,14 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TICKET_AUDIENCE } from '@pos/shared';
-import { ISSUER, makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
+import {
+  ISSUER,
+  makeHarness,
+  readerEvidence,
+  seedReferenceValues,
+  SimTerminal,
+  type Harness,
+} from '../helpers';
 
 interface AttestOut {
   verdict: { tier: string; reasons: { code: string }[] };
@@ -311,5 +318,85 @@ describe('resume needs a fresh affirming attestation (M1)', () => {
     expect(out.verdict.tier).toBe('affirming');
     expect(out.ticket).toBeUndefined();
     expect((await h.store.getTerminal(t.id))?.state).toBe('resume-pending');
+  });
+});
+
+describe('the policy without an activated one (H2)', () => {
+  it('is prod-1 unless the service runs in development mode', async () => {
+    const prod = await makeHarness({ development: false });
+    try {
+      await seedReferenceValues(prod);
+      const t = new SimTerminal(prod);
+      await t.enroll();
+      const out = (await t.attest()).json<AttestOut & { verdict: { policyVersion: string } }>();
+      expect(out.verdict.policyVersion).toBe('prod-1');
+      // prod-1 requires fuses, executable and environment: a headless terminal is not affirming.
+      expect(out.verdict.tier).not.toBe('affirming');
+    } finally {
+      await prod.close();
+    }
+    const t = new SimTerminal(h);
+    await t.enroll();
+    expect((await t.attest()).json<{ verdict: { policyVersion: string } }>().verdict.policyVersion).toBe(
+      'dev-1',
+    );
+  });
+});
+
+describe('reader status sequence per reader (L4)', () => {
+  it('a pre-PIN status not newer than one already seen earns no PIN-entry ticket', async () => {
+    const t = new SimTerminal(h);
+    await t.enroll();
+    const status = readerEvidence(t.readerSerial, h.clock.now());
+    t.readerStatus = () => status;
+    expect((await t.attest()).json<AttestOut>().verdict.tier).toBe('affirming');
+    const nonce = 'cmVhZGVyLW5vbmNlLTAwMDI';
+    const replayed = (await t.attest('pre-pin', { nonce }, { nonce })).json<AttestOut>();
+    expect(replayed.ticket).toBeUndefined();
+    expect(replayed.verdict.reasons.map((r) => r.code)).toContain('POS_ERR_ATTEST_READER_REPLAYED');
+    t.readerStatus = (now) => readerEvidence(t.readerSerial, now);
+    const fresh = (await t.attest('pre-pin', { nonce }, { nonce })).json<AttestOut>();
+    expect(fresh.ticket?.use).toBe('pin-entry');
+  });
+});
+
+describe('refused enrollments are audited (L7)', () => {
+  it('records the refusal, the key thumbprint and why, never the code', async () => {
+    const t = new SimTerminal(h);
+    const m = await h.admin('POST', '/v1/merchants', { name: 'Shop' });
+    const merchantId = m.json<{ merchantId: string }>().merchantId;
+    const code = (await h.admin('POST', `/v1/merchants/${merchantId}/enrollment-codes`, {})).json<{
+      code: string;
+    }>().code;
+    const enroll = async (evidence: string, withCode = code) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/v1/enrollments',
+        payload: { code: withCode, deviceJwk: t.jwk, readerSerial: t.readerSerial, evidence },
+      });
+    // Contraindicated first evidence (a code hash no release has): refused, audited.
+    const bad = await enroll(
+      t.evidence(await t.challenge(true), 'enrollment', {
+        app: { version: '1.2.3', build: 'release', codeHash: 'cd'.repeat(32) },
+      }),
+    );
+    expect(bad.statusCode).toBe(403);
+    // Good evidence, unknown code: refused, audited.
+    const unknown = await enroll(
+      t.evidence(await t.challenge(true), 'enrollment'),
+      'pos_enr_AAAAAAAAAAAAAAAAAAAAAA',
+    );
+    expect(unknown.statusCode).toBe(400);
+    const lines = (await h.admin('GET', '/v1/audit')).body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { action: string; subject: string; data: Record<string, unknown> });
+    const refused = lines.filter((l) => l.action === 'enrollment.refused');
+    expect(refused.map((l) => l.data['refusal'])).toEqual(['evidence', 'code']);
+    expect(refused.every((l) => l.subject === t.jkt)).toBe(true);
+    expect(refused[0]?.data).toMatchObject({ tier: 'contraindicated', readerSerial: t.readerSerial });
+    const text = JSON.stringify(refused);
+    expect(text).not.toContain('pos_enr_');
+    expect(text).not.toContain(code.slice(8));
   });
 });

@@ -32,7 +32,9 @@ afterEach(async () => {
 
 function realReader(t: SimTerminal, over: Partial<ReaderStatus> = {}): void {
   t.readerSerial = identity.serial;
+  let seq = 0;
   t.readerStatus = (now) => {
+    seq += 1;
     const status = encodeReaderStatus({
       v: 1,
       serial: identity.serial,
@@ -42,7 +44,7 @@ function realReader(t: SimTerminal, over: Partial<ReaderStatus> = {}): void {
       ksnCounter: 7,
       battery: 90,
       time: Math.floor(now / 1000),
-      seq: 1,
+      seq, // a real reader numbers its reports: strictly increasing
       ...over,
     });
     return {

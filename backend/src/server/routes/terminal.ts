@@ -25,8 +25,10 @@ import {
   signTicket,
   ticketClaims,
   DEFAULT_POLICY,
+  PRODUCTION_POLICY,
   PolicySchema,
   type Appraisal,
+  type AppraisalOptions,
   type ChallengeContext,
   type Policy,
   type ReferenceValues,
@@ -66,9 +68,13 @@ function verdictOut(v: Verdict): z.infer<typeof VerdictOut> {
   };
 }
 
+/**
+ * The enforced policy and the shadow ones. With none activated: the production policy, or the
+ * development one only when the service runs in development mode (`--dev`).
+ */
 async function loadPolicies(ctx: Ctx): Promise<{ active: Policy; shadow: Policy[] }> {
   const rows = await ctx.store.listPolicies();
-  let active: Policy = DEFAULT_POLICY;
+  let active: Policy = ctx.config.development ? DEFAULT_POLICY : PRODUCTION_POLICY;
   const shadow: Policy[] = [];
   for (const row of rows) {
     if (row.role === 'inactive') continue;
@@ -130,6 +136,14 @@ async function consumeChallenge(
       };
 }
 
+/** The reader status verifier, and the store's record of each reader's last status seq (L4). */
+function appraisalOptions(ctx: Ctx, now: number): AppraisalOptions {
+  return {
+    readerVerifier: ctx.readerStatusVerifier,
+    readerStatusSeq: (serial, seq) => ctx.store.advanceReaderStatusSeq(serial, seq, now),
+  };
+}
+
 function terminalContext(t: TerminalRow): TerminalContext {
   return {
     terminalId: t.id,
@@ -177,6 +191,21 @@ async function issueTicket(
   });
   ctx.metrics.ticketsIssued.inc({ use });
   return { jws, use, expiresAt: made.claims.exp };
+}
+
+/**
+ * A refused enrollment leaves a trace in the audit chain (L7): the device key's thumbprint, the reader
+ * serial and why (`evidence` with the verdict's tier and reason codes, `code` for an unknown, used or
+ * expired code, `key-in-use`). Never the enrollment code itself, nor a hash of it.
+ */
+async function auditRefusedEnrollment(
+  ctx: Ctx,
+  deviceJkt: string,
+  readerSerial: string,
+  refusal: 'evidence' | 'code' | 'key-in-use',
+  data: Record<string, unknown>,
+): Promise<void> {
+  await ctx.audit('enrollment', 'enrollment.refused', deviceJkt, { refusal, readerSerial, ...data });
 }
 
 /** Stores the verdict, audits it, and halts the terminal on a contraindicated or halting verdict. */
@@ -341,9 +370,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         referenceValues: await loadReferenceValues(ctx),
         readerCaRoots: ctx.readerCaRoots,
         now,
-        ...(ctx.readerStatusVerifier === undefined
-          ? {}
-          : { options: { readerVerifier: ctx.readerStatusVerifier } }),
+        options: appraisalOptions(ctx, now),
         expectedPurpose: 'enrollment',
       });
       const policies = await loadPolicies(ctx);
@@ -355,6 +382,11 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         appraisal.claims === undefined
       ) {
         ctx.metrics.attestations.inc({ tier: verdict.tier });
+        await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'evidence', {
+          tier: verdict.tier,
+          reasons: verdict.reasons.map((r) => r.code),
+          policyVersion: verdict.policyVersion,
+        });
         const codes = verdict.reasons.map((r) => r.code).join(', ');
         throw new ServiceError(
           403,
@@ -363,7 +395,10 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         );
       }
       const code = await ctx.store.consumeEnrollmentCode(hashEnrollmentCode(body.code), now, terminalId);
-      if (code === undefined) throw new ServiceError(400, 'POS_ERR_ENROLLMENT_CODE_INVALID');
+      if (code === undefined) {
+        await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'code', {});
+        throw new ServiceError(400, 'POS_ERR_ENROLLMENT_CODE_INVALID');
+      }
       const row: TerminalRow = {
         id: terminalId,
         merchantId: code.merchantId,
@@ -380,8 +415,10 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       try {
         await ctx.store.createTerminal(row);
       } catch (e) {
-        if (e instanceof StoreError && e.code === 'POS_ERR_ENROLLMENT_KEY_IN_USE')
+        if (e instanceof StoreError && e.code === 'POS_ERR_ENROLLMENT_KEY_IN_USE') {
+          await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'key-in-use', {});
           throw new ServiceError(409, e.code);
+        }
         throw e;
       }
       await ctx.audit('enrollment', 'terminal.enroll', terminalId, {
@@ -436,9 +473,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         referenceValues: await loadReferenceValues(ctx),
         readerCaRoots: ctx.readerCaRoots,
         now,
-        ...(ctx.readerStatusVerifier === undefined
-          ? {}
-          : { options: { readerVerifier: ctx.readerStatusVerifier } }),
+        options: appraisalOptions(ctx, now),
         ...(body.nonce === undefined ? {} : { expectedNonce: body.nonce }),
       });
       const policies = await loadPolicies(ctx);
