@@ -139,7 +139,8 @@ interface ServerHandle {
 function startServer(dataDir: string, profileDir?: string): Promise<ServerHandle> {
   const bin = fileURLToPath(new URL('../../../backend/bin/pos-backend.js', import.meta.url));
   const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
-  const args = [...nodeArgs, bin, '--data-dir', dataDir, '--port', '0', '--rate-limit', '0'];
+  // --dev: with no policy activated, the development policy (H2: prod-1 otherwise), as before.
+  const args = [...nodeArgs, bin, '--data-dir', dataDir, '--port', '0', '--rate-limit', '0', '--dev'];
   const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
