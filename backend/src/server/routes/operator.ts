@@ -44,6 +44,16 @@ const IdParam = (name: string): z.ZodObject => z.strictObject({ [name]: z.string
 const Security = [{ operatorToken: [] }];
 const EmptyBody = z.strictObject({}).optional();
 
+/** The terminal named by the route, or a 404 POS_ERR_TERMINAL_UNKNOWN. */
+async function terminalOr404(
+  ctx: Ctx,
+  terminalId: string,
+): Promise<NonNullable<Awaited<ReturnType<Ctx['store']['getTerminal']>>>> {
+  const t = await ctx.store.getTerminal(terminalId);
+  if (t === undefined) throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+  return t;
+}
+
 const TerminalOut = z.object({
   terminalId: z.string(),
   merchantId: z.string(),
@@ -150,8 +160,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     },
     async (request) => {
       await requireOperator(ctx, request);
-      const t = await ctx.store.getTerminal((request.params as { terminalId: string }).terminalId);
-      if (t === undefined) throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      const t = await terminalOr404(ctx, (request.params as { terminalId: string }).terminalId);
       return {
         terminalId: t.id,
         merchantId: t.merchantId,
@@ -195,8 +204,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       await requireOperator(ctx, request);
       const terminalId = (request.params as { terminalId: string }).terminalId;
-      if ((await ctx.store.getTerminal(terminalId)) === undefined)
-        throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      await terminalOr404(ctx, terminalId);
       const limit = (request.query as { limit?: number }).limit ?? 50;
       const rows = await ctx.store.listAttestations(terminalId, limit);
       return {
@@ -243,8 +251,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       await requireOperator(ctx, request);
       const terminalId = (request.params as { terminalId: string }).terminalId;
-      if ((await ctx.store.getTerminal(terminalId)) === undefined)
-        throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      await terminalOr404(ctx, terminalId);
       const limit = (request.query as { limit?: number }).limit ?? 50;
       const rows = await ctx.store.listTransactions(terminalId, limit);
       return {
