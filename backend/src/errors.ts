@@ -19,6 +19,8 @@ export const BACKEND_ERRORS = {
     'Too many requests from this client; retry after the interval in the Retry-After header.',
   POS_ERR_UNAVAILABLE: 'The service is shutting down or its store is unreachable; retry later.',
   POS_ERR_OPERATOR_AUTH: 'The operator API token is missing, malformed, unknown or revoked.',
+  POS_ERR_FORBIDDEN: 'The caller is authenticated but its role may not do this.',
+  POS_ERR_OPERATOR_EXISTS: 'An operator with this username already exists.',
   POS_ERR_ENROLLMENT_CODE_INVALID: 'The enrollment code is unknown, already used or expired.',
   POS_ERR_ENROLLMENT_KEY_IN_USE: 'The device key is already enrolled for another terminal.',
   POS_ERR_ENROLLMENT_REFUSED: 'The first evidence did not earn a verdict that allows the terminal to enroll.',

@@ -95,7 +95,10 @@ export async function makeHarness(
     tokenHash: hashApiToken(adminToken),
     label: 'test admin',
     role: 'admin',
+    merchantId: null,
+    createdBy: null,
     createdAt: clock.now(),
+    expiresAt: null,
     revokedAt: null,
   });
   const h: Harness = {

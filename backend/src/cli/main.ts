@@ -208,7 +208,10 @@ async function createAdminToken(
     tokenHash: hashApiToken(token),
     label,
     role: 'admin',
+    merchantId: null,
+    createdBy: null,
     createdAt: now,
+    expiresAt: null,
     revokedAt: null,
   });
   return { id, token };

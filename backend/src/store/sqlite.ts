@@ -7,7 +7,6 @@
 import Database from 'better-sqlite3';
 import {
   StoreError,
-  type ApiTokenRow,
   type AttestationRow,
   type AuditDraftRow,
   type AuditRow,
@@ -18,12 +17,17 @@ import {
   type PolicyRow,
   type ReferenceValuesRow,
   type SigningKeyRow,
+  type CoreStore,
   type Store,
   type TerminalRow,
   type TerminalState,
   type TicketRow,
   type TransactionRow,
 } from './types';
+import { SqliteAuthStore, SQLITE_AUTH_MIGRATION } from './sqlite-auth';
+import { bindMethods, SqlitePart, num, numOrNull, str, strOrNull, json, type Row } from './sqlite-base';
+import { SqliteFleetStore, SQLITE_FLEET_MIGRATION } from './sqlite-fleet';
+import { SqliteLivenessStore, SQLITE_LIVENESS_MIGRATION } from './sqlite-liveness';
 
 /** Versioned migrations: index + 1 is the schema version. Never edit one that shipped; append. */
 export const MIGRATIONS: readonly string[] = [
@@ -178,16 +182,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE terminals_v2 RENAME TO terminals;
   CREATE INDEX terminals_merchant ON terminals(merchant_id);
   `,
+  // 3: operators, scoped API tokens, dashboard sessions (sqlite-auth.ts).
+  SQLITE_AUTH_MIGRATION,
+  // 4: halts, the per-terminal outbox, push connections (sqlite-fleet.ts).
+  SQLITE_FLEET_MIGRATION,
+  // 5: liveness (next-due time, stale mark) and app version per terminal (sqlite-liveness.ts).
+  SQLITE_LIVENESS_MIGRATION,
 ];
 
-type Row = Record<string, unknown>;
-const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
-const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
-const json = (v: unknown): Record<string, unknown> => JSON.parse(str(v)) as Record<string, unknown>;
-
-const toTerminal = (r: Row): TerminalRow => ({
+export const toTerminal = (r: Row): TerminalRow => ({
   id: str(r['id']),
   merchantId: str(r['merchant_id']),
   deviceJwk: str(r['device_jwk']),
@@ -200,6 +203,9 @@ const toTerminal = (r: Row): TerminalRow => ({
   createdAt: num(r['created_at']),
   lastAttestedAt: numOrNull(r['last_attested_at']),
   stateChangedAt: numOrNull(r['state_changed_at']),
+  nextDueAt: numOrNull(r['next_due_at']),
+  staleAt: numOrNull(r['stale_at']),
+  appVersion: strOrNull(r['app_version']),
 });
 const toChallenge = (r: Row): ChallengeRow => ({
   value: str(r['value']),
@@ -267,15 +273,6 @@ const toTransaction = (r: Row): TransactionRow => ({
   cardToken: strOrNull(r['card_token']),
   ticketJti: str(r['ticket_jti']),
 });
-const toToken = (r: Row): ApiTokenRow => ({
-  id: str(r['id']),
-  tokenHash: str(r['token_hash']),
-  label: str(r['label']),
-  role: 'admin',
-  createdAt: num(r['created_at']),
-  revokedAt: numOrNull(r['revoked_at']),
-});
-
 function isUniqueViolation(e: unknown): boolean {
   return (
     typeof e === 'object' &&
@@ -306,7 +303,16 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
-  return rejectingSyncThrows(new SqliteStore(db));
+  const store = Object.assign(
+    Object.create(null) as object,
+    bindMethods(new SqliteAuthStore(db)),
+    bindMethods(new SqliteFleetStore(db)),
+    bindMethods(new SqliteLivenessStore(db)),
+    // Last: the core owns engine, ping, close.
+    bindMethods(new SqliteStore(db)),
+    { engine: 'sqlite' },
+  ) as Store;
+  return rejectingSyncThrows(store);
 }
 
 /** better-sqlite3 throws synchronously; the interface promises rejections. */
@@ -343,29 +349,11 @@ function migrate(db: Database.Database): void {
   }
 }
 
-class SqliteStore implements Store {
+class SqliteStore extends SqlitePart implements CoreStore {
   readonly engine = 'sqlite';
   private closed = false;
-  private readonly stmts = new Map<string, Database.Statement>();
-
-  constructor(private readonly db: Database.Database) {}
-
-  private st(sql: string): Database.Statement {
-    let s = this.stmts.get(sql);
-    if (s === undefined) {
-      s = this.db.prepare(sql);
-      this.stmts.set(sql, s);
-    }
-    return s;
-  }
-  private get(sql: string, ...params: unknown[]): Row | undefined {
-    return this.st(sql).get(...params) as Row | undefined;
-  }
-  private all(sql: string, ...params: unknown[]): Row[] {
-    return this.st(sql).all(...params) as Row[];
-  }
-  private run(sql: string, ...params: unknown[]): number {
-    return this.st(sql).run(...params).changes;
+  constructor(db: Database.Database) {
+    super(db);
   }
 
   ping(): Promise<boolean> {
@@ -413,6 +401,15 @@ class SqliteStore implements Store {
       row.createdAt,
     );
     return Promise.resolve();
+  }
+  listMerchants(): Promise<MerchantRow[]> {
+    return Promise.resolve(
+      this.all('SELECT * FROM merchants ORDER BY id').map((r) => ({
+        id: str(r['id']),
+        name: str(r['name']),
+        createdAt: num(r['created_at']),
+      })),
+    );
   }
   getMerchant(id: string): Promise<MerchantRow | undefined> {
     const r = this.get('SELECT * FROM merchants WHERE id = ?', id);
@@ -881,30 +878,5 @@ class SqliteStore implements Store {
       );
     });
     return Promise.resolve(tx.immediate());
-  }
-
-  createApiToken(row: ApiTokenRow): Promise<void> {
-    this.run(
-      'INSERT INTO api_tokens (id, token_hash, label, role, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)',
-      row.id,
-      row.tokenHash,
-      row.label,
-      row.role,
-      row.createdAt,
-      row.revokedAt,
-    );
-    return Promise.resolve();
-  }
-  findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined> {
-    const r = this.get('SELECT * FROM api_tokens WHERE token_hash = ?', tokenHash);
-    return Promise.resolve(r === undefined ? undefined : toToken(r));
-  }
-  listApiTokens(): Promise<ApiTokenRow[]> {
-    return Promise.resolve(this.all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken));
-  }
-  revokeApiToken(id: string, at: number): Promise<boolean> {
-    return Promise.resolve(
-      this.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1,
-    );
   }
 }

@@ -40,6 +40,12 @@ export interface TerminalRow {
   readonly lastAttestedAt: number | null;
   /** When the state last changed through `setTerminalState(..., at)` / `transitionTerminalState`; null before. */
   readonly stateChangedAt?: number | null;
+  /** Liveness: the next attestation is due by this time (null until the first one is accepted). */
+  readonly nextDueAt?: number | null;
+  /** Liveness: when the terminal was marked stale (missed its deadline by the margin); null when live. */
+  readonly staleAt?: number | null;
+  /** The app version its last accepted evidence reported (halts by app version). */
+  readonly appVersion?: string | null;
 }
 
 export interface EnrollmentCodeRow {
@@ -163,17 +169,18 @@ export interface TransactionRow {
   readonly ticketJti: string;
 }
 
-export interface ApiTokenRow {
-  readonly id: string;
-  /** SHA-256 (hex) of the token; the token itself is never stored. */
-  readonly tokenHash: string;
-  readonly label: string;
-  readonly role: 'admin';
-  readonly createdAt: number;
-  readonly revokedAt: number | null;
-}
+import type { AuthStore } from './auth-types';
+import type { FleetStore } from './fleet-types';
+import type { LivenessStore } from './liveness-types';
 
-export interface Store {
+export type * from './auth-types';
+export type * from './fleet-types';
+export type * from './liveness-types';
+
+/** Everything the service keeps: the core below plus operators (auth-types), halts (fleet-types), liveness. */
+export interface Store extends CoreStore, AuthStore, FleetStore, LivenessStore {}
+
+export interface CoreStore {
   /** Engine name, for /readyz and logs. */
   readonly engine: string;
   /** Cheap round trip: resolves true when the store answers. */
@@ -189,6 +196,8 @@ export interface Store {
 
   createMerchant(row: MerchantRow): Promise<void>;
   getMerchant(id: string): Promise<MerchantRow | undefined>;
+  /** By id ascending. */
+  listMerchants(): Promise<MerchantRow[]>;
 
   createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void>;
   /** Marks an unexpired, unused code used by `terminalId`; undefined when unknown, used or expired. */
@@ -290,18 +299,14 @@ export interface Store {
 
   /** Remembers a proof jti until `expiresAt`; resolves false when it was already remembered (replay). */
   rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean>;
-
-  createApiToken(row: ApiTokenRow): Promise<void>;
-  findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined>;
-  listApiTokens(): Promise<ApiTokenRow[]>;
-  revokeApiToken(id: string, at: number): Promise<boolean>;
 }
 
 /** A store operation that failed for a reason the caller should report with its code. */
 export class StoreError extends Error {
   override readonly name = 'StoreError';
   constructor(
-    readonly code: 'POS_ERR_STORE' | 'POS_ERR_ENROLLMENT_KEY_IN_USE' | 'POS_ERR_POLICY_EXISTS',
+    readonly code:
+      'POS_ERR_STORE' | 'POS_ERR_ENROLLMENT_KEY_IN_USE' | 'POS_ERR_POLICY_EXISTS' | 'POS_ERR_OPERATOR_EXISTS',
     message: string,
   ) {
     super(message);

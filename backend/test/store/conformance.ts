@@ -319,7 +319,10 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
         tokenHash: 'th',
         label: 'l',
         role: 'admin',
+        merchantId: null,
+        createdBy: null,
         createdAt: T0,
+        expiresAt: null,
         revokedAt: null,
       });
       expect(await store.findApiToken('th')).toMatchObject({ id: 'tok1', revokedAt: null });

@@ -1,0 +1,83 @@
+/**
+ * Store contract for operators, their API tokens and dashboard sessions (tenants: provider-wide
+ * users have `merchantId` null; merchant-scoped users name their merchant). Owned by the
+ * operators-and-tenants work; every engine implements it and passes test/store/conformance-auth.ts.
+ */
+
+/** admin: everything; operator: acts on terminals; auditor: reads everything, changes nothing; merchant: its own terminals. */
+export type OperatorRole = 'admin' | 'operator' | 'auditor' | 'merchant';
+
+export interface OperatorRow {
+  readonly id: string;
+  /** Unique, case-sensitive as stored (the API lower-cases before storing). */
+  readonly username: string;
+  /** `scrypt$N$r$p$salt$hash` (base64url parts); never returned by the API. */
+  readonly passwordHash: string;
+  readonly role: OperatorRole;
+  /** null: provider-wide; otherwise the merchant this user is limited to (always set for role merchant). */
+  readonly merchantId: string | null;
+  readonly createdAt: number;
+  readonly disabledAt: number | null;
+  readonly failedLogins: number;
+  readonly lockedUntil: number | null;
+}
+
+export interface ApiTokenRow {
+  readonly id: string;
+  /** SHA-256 (hex) of the token; the token itself is never stored. */
+  readonly tokenHash: string;
+  readonly label: string;
+  readonly role: OperatorRole;
+  /** null: provider-wide; otherwise the one merchant this token may reach. */
+  readonly merchantId: string | null;
+  /** The user who created it (null for the first-start admin token and CLI tokens). */
+  readonly createdBy: string | null;
+  readonly createdAt: number;
+  /** null: does not expire (only the first-start admin token; rotate it with `pos-backend token rotate`). */
+  readonly expiresAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+export interface SessionRow {
+  readonly id: string;
+  /** SHA-256 (hex) of the session cookie value. */
+  readonly tokenHash: string;
+  /** SHA-256 (hex) of the CSRF token bound to this session. */
+  readonly csrfHash: string;
+  readonly operatorId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface AuthStore {
+  /** Rejects with StoreError POS_ERR_OPERATOR_EXISTS when the username is taken. */
+  createOperator(row: OperatorRow): Promise<void>;
+  getOperator(id: string): Promise<OperatorRow | undefined>;
+  findOperatorByUsername(username: string): Promise<OperatorRow | undefined>;
+  listOperators(): Promise<OperatorRow[]>;
+  /**
+   * Counts one failed login atomically; when the count reaches `maxFailures` the account is locked
+   * until `now + lockMs` and the count restarts. Resolves to the row after the update.
+   */
+  registerLoginFailure(
+    id: string,
+    now: number,
+    maxFailures: number,
+    lockMs: number,
+  ): Promise<OperatorRow | undefined>;
+  resetLoginFailures(id: string): Promise<void>;
+  setOperatorPassword(id: string, passwordHash: string): Promise<boolean>;
+  disableOperator(id: string, at: number): Promise<boolean>;
+
+  createApiToken(row: ApiTokenRow): Promise<void>;
+  findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined>;
+  listApiTokens(): Promise<ApiTokenRow[]>;
+  revokeApiToken(id: string, at: number): Promise<boolean>;
+
+  createSession(row: SessionRow): Promise<void>;
+  findSession(tokenHash: string): Promise<SessionRow | undefined>;
+  revokeSession(id: string, at: number): Promise<boolean>;
+  /** Revokes every session of a user (password change, disable); returns how many. */
+  revokeOperatorSessions(operatorId: string, at: number): Promise<number>;
+}

@@ -1,0 +1,53 @@
+/**
+ * What the SQLite store's parts share: row value coercion, a statement cache, and the binding that
+ * composes the parts (core, auth, fleet, liveness) into one Store object over one connection.
+ */
+import type Database from 'better-sqlite3';
+
+export type Row = Record<string, unknown>;
+export const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
+export const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
+export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
+export const json = (v: unknown): Record<string, unknown> => JSON.parse(str(v)) as Record<string, unknown>;
+
+/** A prepared-statement cache over one connection (better-sqlite3 statements are reusable). */
+export class SqlitePart {
+  private readonly stmts = new Map<string, Database.Statement>();
+  constructor(protected readonly db: Database.Database) {}
+
+  protected st(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+  protected get(sql: string, ...params: unknown[]): Row | undefined {
+    return this.st(sql).get(...params) as Row | undefined;
+  }
+  protected all(sql: string, ...params: unknown[]): Row[] {
+    return this.st(sql).all(...params) as Row[];
+  }
+  protected run(sql: string, ...params: unknown[]): number {
+    return this.st(sql).run(...params).changes;
+  }
+}
+
+/** The methods a part adds (its prototype chain below SqlitePart), bound to it. */
+export function bindMethods(instance: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (
+    let proto = Object.getPrototypeOf(instance) as object | null;
+    proto !== null && proto !== Object.prototype && proto !== SqlitePart.prototype;
+    proto = Object.getPrototypeOf(proto) as object | null
+  ) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor' || name in out) continue;
+      const value: unknown = Reflect.get(instance, name);
+      if (typeof value === 'function') out[name] = (value as (...a: unknown[]) => unknown).bind(instance);
+    }
+  }
+  return out;
+}
