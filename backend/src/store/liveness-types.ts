@@ -31,4 +31,6 @@ export interface LivenessStore {
   /** Compare-and-set: marks stale only when not stale and still overdue at `before`; true when it did. */
   markStale(id: string, at: number, before: number): Promise<boolean>;
   countStale(): Promise<number>;
+  /** How many terminals match (the fleet summary: counts by state, stale, per merchant). */
+  countTerminalsWhere(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<number>;
 }

@@ -1,7 +1,7 @@
 /** SQLite part of the store: liveness deadlines, the stale mark, fleet queries (LivenessStore). */
 import type Database from 'better-sqlite3';
-import { SqlitePart } from './sqlite-base';
-import { StoreError, type LivenessStore, type TerminalQuery, type TerminalRow } from './types';
+import { SqlitePart, num, numOrNull, str, strOrNull, type Row } from './sqlite-base';
+import type { LivenessStore, TerminalQuery, TerminalRow, TerminalState } from './types';
 
 export const SQLITE_LIVENESS_MIGRATION = `
   ALTER TABLE terminals ADD COLUMN next_due_at INTEGER;
@@ -12,33 +12,104 @@ export const SQLITE_LIVENESS_MIGRATION = `
   CREATE INDEX terminals_app_version ON terminals(app_version);
 `;
 
-const notYet = (what: string): never => {
-  throw new StoreError('POS_ERR_STORE', `${what}: not implemented yet`);
-};
+/** The same mapping as the core part's (kept here so this part does not import its composer). */
+const toTerminal = (r: Row): TerminalRow => ({
+  id: str(r['id']),
+  merchantId: str(r['merchant_id']),
+  deviceJwk: str(r['device_jwk']),
+  deviceJkt: str(r['device_jkt']),
+  readerSerial: str(r['reader_serial']),
+  lastCounter: num(r['last_counter']),
+  state: str(r['state']) as TerminalState,
+  stateReason: strOrNull(r['state_reason']),
+  intervalS: num(r['interval_s']),
+  createdAt: num(r['created_at']),
+  lastAttestedAt: numOrNull(r['last_attested_at']),
+  stateChangedAt: numOrNull(r['state_changed_at']),
+  nextDueAt: numOrNull(r['next_due_at']),
+  staleAt: numOrNull(r['stale_at']),
+  appVersion: strOrNull(r['app_version']),
+});
+
+/** The WHERE clause and parameters of a query's filters (every value bound, never interpolated). */
+function filters(query: Omit<TerminalQuery, 'limit'>): { where: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  if (query.merchantId !== undefined) {
+    clauses.push('merchant_id = ?');
+    params.push(query.merchantId);
+  }
+  if (query.state !== undefined) {
+    clauses.push('state = ?');
+    params.push(query.state);
+  }
+  if (query.appVersion !== undefined) {
+    clauses.push('app_version = ?');
+    params.push(query.appVersion);
+  }
+  if (query.readerSerial !== undefined) {
+    clauses.push('reader_serial = ?');
+    params.push(query.readerSerial);
+  }
+  if (query.stale !== undefined) clauses.push(query.stale ? 'stale_at IS NOT NULL' : 'stale_at IS NULL');
+  if (query.afterId !== undefined) {
+    clauses.push('id > ?');
+    params.push(query.afterId);
+  }
+  return { where: clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`, params };
+}
 
 export class SqliteLivenessStore extends SqlitePart implements LivenessStore {
   constructor(db: Database.Database) {
     super(db);
   }
-  listTerminals(_query: TerminalQuery): Promise<TerminalRow[]> {
-    return notYet('listTerminals');
+  listTerminals(query: TerminalQuery): Promise<TerminalRow[]> {
+    const { where, params } = filters(query);
+    const limit = Math.max(0, Math.floor(query.limit));
+    return Promise.resolve(
+      this.all(`SELECT * FROM terminals ${where} ORDER BY id LIMIT ?`, ...params, limit).map(toTerminal),
+    );
   }
-  listTerminalIds(_query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<string[]> {
-    return notYet('listTerminalIds');
+  listTerminalIds(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<string[]> {
+    const { where, params } = filters(query);
+    return Promise.resolve(
+      this.all(`SELECT id FROM terminals ${where} ORDER BY id`, ...params).map((r) => str(r['id'])),
+    );
   }
-  setTerminalAppVersion(_id: string, _version: string): Promise<void> {
-    return notYet('setTerminalAppVersion');
+  setTerminalAppVersion(id: string, version: string): Promise<void> {
+    this.run('UPDATE terminals SET app_version = ? WHERE id = ?', version, id);
+    return Promise.resolve();
   }
-  setNextDue(_id: string, _nextDueAt: number): Promise<void> {
-    return notYet('setNextDue');
+  setNextDue(id: string, nextDueAt: number): Promise<void> {
+    this.run('UPDATE terminals SET next_due_at = ?, stale_at = NULL WHERE id = ?', nextDueAt, id);
+    return Promise.resolve();
   }
-  listOverdue(_before: number, _limit: number): Promise<TerminalRow[]> {
-    return notYet('listOverdue');
+  listOverdue(before: number, limit: number): Promise<TerminalRow[]> {
+    return Promise.resolve(
+      this.all(
+        'SELECT * FROM terminals WHERE stale_at IS NULL AND next_due_at < ? ORDER BY next_due_at, id LIMIT ?',
+        before,
+        Math.max(0, Math.floor(limit)),
+      ).map(toTerminal),
+    );
   }
-  markStale(_id: string, _at: number, _before: number): Promise<boolean> {
-    return notYet('markStale');
+  markStale(id: string, at: number, before: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        'UPDATE terminals SET stale_at = ? WHERE id = ? AND stale_at IS NULL AND next_due_at < ?',
+        at,
+        id,
+        before,
+      ) === 1,
+    );
+  }
+  countTerminalsWhere(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<number> {
+    const { where, params } = filters(query);
+    return Promise.resolve(num(this.get(`SELECT COUNT(*) AS n FROM terminals ${where}`, ...params)?.['n']));
   }
   countStale(): Promise<number> {
-    return notYet('countStale');
+    return Promise.resolve(
+      num(this.get('SELECT COUNT(*) AS n FROM terminals WHERE stale_at IS NOT NULL')?.['n']),
+    );
   }
 }

@@ -6,13 +6,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite';
 import { StoreError } from '../../src/store/types';
 import { runStoreConformance } from './conformance';
+import { runAuthConformance } from './conformance-auth';
+import { runFleetConformance } from './conformance-fleet';
+import { runLivenessConformance } from './conformance-liveness';
 
 const dir = mkdtempSync(join(tmpdir(), 'pos-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
 runStoreConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
+runAuthConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
 runStoreConformance('sqlite file (WAL)', () => openSqliteStore({ path: join(dir, `s${n++}.sqlite`) }));
+runFleetConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
+runLivenessConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
 
 describe('SQLite specifics', () => {
   it('uses WAL and records the schema version; reopening migrates nothing twice', async () => {
