@@ -1,14 +1,7 @@
 /** SQLite part of the store: halts, the per-terminal outbox, push connections (FleetStore). */
 import type Database from 'better-sqlite3';
-import { SqlitePart } from './sqlite-base';
-import {
-  StoreError,
-  type FleetStore,
-  type HaltRow,
-  type OutboxKind,
-  type OutboxRow,
-  type PushConnectionRow,
-} from './types';
+import { num, numOrNull, SqlitePart, str, strOrNull, type Row } from './sqlite-base';
+import type { FleetStore, HaltRow, HaltScope, OutboxKind, OutboxRow, PushConnectionRow } from './types';
 
 export const SQLITE_FLEET_MIGRATION = `
   CREATE TABLE halts (
@@ -43,59 +36,209 @@ export const SQLITE_FLEET_MIGRATION = `
   );
 `;
 
-const notYet = (what: string): never => {
-  throw new StoreError('POS_ERR_STORE', `${what}: not implemented yet`);
-};
+const haltRow = (r: Row): HaltRow => ({
+  id: str(r['id']),
+  scope: str(r['scope']) as HaltScope,
+  target: strOrNull(r['target']),
+  reason: str(r['reason']),
+  createdBy: str(r['created_by']),
+  createdAt: num(r['created_at']),
+  liftedAt: numOrNull(r['lifted_at']),
+  liftedBy: strOrNull(r['lifted_by']),
+});
+
+const outboxRow = (r: Row): OutboxRow => ({
+  terminalId: str(r['terminal_id']),
+  seq: num(r['seq']),
+  kind: str(r['kind']) as OutboxKind,
+  haltId: str(r['halt_id']),
+  reason: str(r['reason']),
+  createdAt: num(r['created_at']),
+  sentAt: numOrNull(r['sent_at']),
+  ackedAt: numOrNull(r['acked_at']),
+});
+
+const connectionRow = (r: Row): PushConnectionRow => ({
+  terminalId: str(r['terminal_id']),
+  connectionId: str(r['connection_id']),
+  instanceId: str(r['instance_id']),
+  connectedAt: num(r['connected_at']),
+  seenAt: num(r['seen_at']),
+});
+
+interface OutboxMessage {
+  readonly kind: OutboxKind;
+  readonly haltId: string;
+  readonly reason: string;
+  readonly createdAt: number;
+}
 
 export class SqliteFleetStore extends SqlitePart implements FleetStore {
   constructor(db: Database.Database) {
     super(db);
   }
-  createHalt(_halt: HaltRow, _terminalIds: readonly string[]): Promise<OutboxRow[]> {
-    return notYet('createHalt');
+
+  /** Appends one row per terminal inside the caller's transaction (seq = the terminal's last + 1). */
+  private appendRows(terminalIds: readonly string[], m: OutboxMessage): OutboxRow[] {
+    const out: OutboxRow[] = [];
+    for (const terminalId of new Set(terminalIds)) {
+      const last = this.get('SELECT MAX(seq) AS s FROM outbox WHERE terminal_id = ?', terminalId);
+      const seq = (numOrNull(last?.['s']) ?? 0) + 1;
+      this.run(
+        'INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        terminalId,
+        seq,
+        m.kind,
+        m.haltId,
+        m.reason,
+        m.createdAt,
+      );
+      out.push({ terminalId, seq, ...m, sentAt: null, ackedAt: null });
+    }
+    return out;
   }
-  getHalt(_id: string): Promise<HaltRow | undefined> {
-    return notYet('getHalt');
+
+  createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
+    const tx = this.db.transaction((): OutboxRow[] => {
+      this.run(
+        `INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        halt.id,
+        halt.scope,
+        halt.target,
+        halt.reason,
+        halt.createdBy,
+        halt.createdAt,
+        halt.liftedAt,
+        halt.liftedBy,
+      );
+      for (const id of new Set(terminalIds)) {
+        this.run(
+          "UPDATE terminals SET state = 'halted', state_reason = ?, state_changed_at = ? WHERE id = ? AND state != 'halted'",
+          halt.reason,
+          halt.createdAt,
+          id,
+        );
+      }
+      return this.appendRows(terminalIds, {
+        kind: 'halt',
+        haltId: halt.id,
+        reason: halt.reason,
+        createdAt: halt.createdAt,
+      });
+    });
+    return Promise.resolve(tx.immediate());
   }
-  listHalts(_options: { readonly activeOnly: boolean; readonly limit: number }): Promise<HaltRow[]> {
-    return notYet('listHalts');
+
+  getHalt(id: string): Promise<HaltRow | undefined> {
+    const r = this.get('SELECT * FROM halts WHERE id = ?', id);
+    return Promise.resolve(r === undefined ? undefined : haltRow(r));
   }
-  liftHalt(_id: string, _by: string, _at: number): Promise<boolean> {
-    return notYet('liftHalt');
+
+  listHalts(options: { readonly activeOnly: boolean; readonly limit: number }): Promise<HaltRow[]> {
+    const rows = options.activeOnly
+      ? this.all(
+          'SELECT * FROM halts WHERE lifted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?',
+          options.limit,
+        )
+      : this.all('SELECT * FROM halts ORDER BY created_at DESC, id DESC LIMIT ?', options.limit);
+    return Promise.resolve(rows.map(haltRow));
   }
-  appendOutbox(
-    _terminalIds: readonly string[],
-    _message: {
-      readonly kind: OutboxKind;
-      readonly haltId: string;
-      readonly reason: string;
-      readonly createdAt: number;
-    },
-  ): Promise<OutboxRow[]> {
-    return notYet('appendOutbox');
+
+  liftHalt(id: string, by: string, at: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run(
+        'UPDATE halts SET lifted_at = ?, lifted_by = ? WHERE id = ? AND lifted_at IS NULL',
+        at,
+        by,
+        id,
+      ) === 1,
+    );
   }
-  listHaltDeliveries(_haltId: string): Promise<OutboxRow[]> {
-    return notYet('listHaltDeliveries');
+
+  appendOutbox(terminalIds: readonly string[], message: OutboxMessage): Promise<OutboxRow[]> {
+    const tx = this.db.transaction((): OutboxRow[] => this.appendRows(terminalIds, message));
+    return Promise.resolve(tx.immediate());
   }
-  pendingOutbox(_terminalId: string): Promise<OutboxRow[]> {
-    return notYet('pendingOutbox');
+
+  listHaltDeliveries(haltId: string): Promise<OutboxRow[]> {
+    return Promise.resolve(
+      this.all('SELECT * FROM outbox WHERE halt_id = ? ORDER BY terminal_id, seq', haltId).map(outboxRow),
+    );
   }
-  markOutboxSent(_terminalId: string, _seq: number, _at: number): Promise<void> {
-    return notYet('markOutboxSent');
+
+  pendingOutbox(terminalId: string): Promise<OutboxRow[]> {
+    return Promise.resolve(
+      this.all(
+        'SELECT * FROM outbox WHERE terminal_id = ? AND acked_at IS NULL ORDER BY seq',
+        terminalId,
+      ).map(outboxRow),
+    );
   }
-  ackOutbox(_terminalId: string, _seq: number, _at: number): Promise<OutboxRow | undefined> {
-    return notYet('ackOutbox');
+
+  markOutboxSent(terminalId: string, seq: number, at: number): Promise<void> {
+    this.run(
+      'UPDATE outbox SET sent_at = ? WHERE terminal_id = ? AND seq = ? AND sent_at IS NULL',
+      at,
+      terminalId,
+      seq,
+    );
+    return Promise.resolve();
   }
+
+  ackOutbox(terminalId: string, seq: number, at: number): Promise<OutboxRow | undefined> {
+    const r = this.get(
+      'UPDATE outbox SET acked_at = ? WHERE terminal_id = ? AND seq = ? AND acked_at IS NULL RETURNING *',
+      at,
+      terminalId,
+      seq,
+    );
+    return Promise.resolve(r === undefined ? undefined : outboxRow(r));
+  }
+
   claimPushConnection(
-    _row: PushConnectionRow,
-    _liveAfter: number,
+    row: PushConnectionRow,
+    liveAfter: number,
   ): Promise<{ readonly ok: true } | { readonly ok: false; readonly existing: PushConnectionRow }> {
-    return notYet('claimPushConnection');
+    const tx = this.db.transaction(
+      (): { readonly ok: true } | { readonly ok: false; readonly existing: PushConnectionRow } => {
+        const existing = this.get('SELECT * FROM push_connections WHERE terminal_id = ?', row.terminalId);
+        if (existing !== undefined && num(existing['seen_at']) >= liveAfter) {
+          return { ok: false, existing: connectionRow(existing) };
+        }
+        this.run(
+          `INSERT INTO push_connections (terminal_id, connection_id, instance_id, connected_at, seen_at)
+           VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (terminal_id) DO UPDATE SET connection_id = excluded.connection_id,
+             instance_id = excluded.instance_id, connected_at = excluded.connected_at, seen_at = excluded.seen_at`,
+          row.terminalId,
+          row.connectionId,
+          row.instanceId,
+          row.connectedAt,
+          row.seenAt,
+        );
+        return { ok: true };
+      },
+    );
+    return Promise.resolve(tx.immediate());
   }
-  touchPushConnection(_terminalId: string, _connectionId: string, _at: number): Promise<void> {
-    return notYet('touchPushConnection');
+
+  touchPushConnection(terminalId: string, connectionId: string, at: number): Promise<void> {
+    this.run(
+      'UPDATE push_connections SET seen_at = MAX(seen_at, ?) WHERE terminal_id = ? AND connection_id = ?',
+      at,
+      terminalId,
+      connectionId,
+    );
+    return Promise.resolve();
   }
-  releasePushConnection(_terminalId: string, _connectionId: string): Promise<void> {
-    return notYet('releasePushConnection');
+
+  releasePushConnection(terminalId: string, connectionId: string): Promise<void> {
+    this.run(
+      'DELETE FROM push_connections WHERE terminal_id = ? AND connection_id = ?',
+      terminalId,
+      connectionId,
+    );
+    return Promise.resolve();
   }
 }

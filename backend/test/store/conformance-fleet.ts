@@ -1,0 +1,210 @@
+/**
+ * FleetStore conformance (halts, the per-terminal outbox, push connections), written against the
+ * Store interface only: every engine runs `runFleetConformance(engine, open)`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HaltRow, Store, TerminalRow } from '../../src/store/types';
+
+const T0 = 1_800_000_000_000;
+
+function terminal(id: string, merchantId = 'mer_f'): TerminalRow {
+  return {
+    id,
+    merchantId,
+    deviceJwk: '{"kty":"EC"}',
+    deviceJkt: `jkt-${id}`,
+    readerSerial: `R-${id}`,
+    lastCounter: -1,
+    state: 'active',
+    stateReason: null,
+    intervalS: 300,
+    createdAt: T0,
+    lastAttestedAt: null,
+  };
+}
+
+function halt(id: string, at = T0, extra: Partial<HaltRow> = {}): HaltRow {
+  return {
+    id,
+    scope: 'fleet',
+    target: null,
+    reason: `reason ${id}`,
+    createdBy: 'operator:op1',
+    createdAt: at,
+    liftedAt: null,
+    liftedBy: null,
+    ...extra,
+  };
+}
+
+export function runFleetConformance(engine: string, open: () => Promise<Store> | Store): void {
+  describe(`FleetStore conformance: ${engine}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+      await store.createMerchant({ id: 'mer_f', name: 'Fleet shop', createdAt: T0 });
+      for (const id of ['t1', 't2', 't3']) await store.createTerminal(terminal(id));
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('createHalt stores the halt, halts the terminals and writes one outbox row each, seq from 1', async () => {
+      await store.setTerminalState('t3', 'resume-pending', 'resumed', T0 - 5);
+      const rows = await store.createHalt(halt('h1', T0), ['t1', 't3']);
+      expect(rows.map((r) => [r.terminalId, r.seq, r.kind, r.haltId])).toEqual([
+        ['t1', 1, 'halt', 'h1'],
+        ['t3', 1, 'halt', 'h1'],
+      ]);
+      expect(rows.every((r) => r.sentAt === null && r.ackedAt === null && r.createdAt === T0)).toBe(true);
+      expect(await store.getHalt('h1')).toEqual(halt('h1', T0));
+      expect(await store.getHalt('nope')).toBeUndefined();
+      for (const id of ['t1', 't3']) {
+        expect(await store.getTerminal(id)).toMatchObject({
+          state: 'halted',
+          stateReason: 'reason h1',
+          stateChangedAt: T0,
+        });
+      }
+      expect((await store.getTerminal('t2'))?.state).toBe('active');
+    });
+
+    it('a terminal already halted keeps its reason but still gets the message', async () => {
+      await store.setTerminalState('t1', 'halted', 'first', T0 - 10);
+      const rows = await store.createHalt(halt('h1', T0), ['t1']);
+      expect(rows).toHaveLength(1);
+      expect(await store.getTerminal('t1')).toMatchObject({ state: 'halted', stateReason: 'first' });
+    });
+
+    it('outbox seq per terminal increases strictly from 1 across halts and resume notices', async () => {
+      await store.createHalt(halt('h1', T0), ['t1', 't2']);
+      await store.createHalt(halt('h2', T0 + 1), ['t1']);
+      const resumes = await store.appendOutbox(['t1', 't2'], {
+        kind: 'resume',
+        haltId: 'h1',
+        reason: 'lifted',
+        createdAt: T0 + 2,
+      });
+      expect(resumes.map((r) => [r.terminalId, r.seq, r.kind])).toEqual([
+        ['t1', 3, 'resume'],
+        ['t2', 2, 'resume'],
+      ]);
+      const pending = await store.pendingOutbox('t1');
+      expect(pending.map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(pending.map((r) => r.haltId)).toEqual(['h1', 'h2', 'h1']);
+      expect(await store.pendingOutbox('t3')).toEqual([]);
+    });
+
+    it('concurrent appends never reuse a seq', async () => {
+      const msg = (i: number) => ({
+        kind: 'resume' as const,
+        haltId: `h${i}`,
+        reason: 'r',
+        createdAt: T0 + i,
+      });
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.appendOutbox(['t1'], msg(i))));
+      const seqs = (await store.pendingOutbox('t1')).map((r) => r.seq);
+      expect(seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    });
+
+    it('createHalt is atomic: a duplicate halt id writes nothing', async () => {
+      await store.createHalt(halt('h1', T0), ['t1']);
+      await expect(store.createHalt(halt('h1', T0 + 1), ['t2'])).rejects.toBeDefined();
+      expect((await store.getTerminal('t2'))?.state).toBe('active');
+      expect(await store.pendingOutbox('t2')).toEqual([]);
+      expect(await store.listHaltDeliveries('h1')).toHaveLength(1);
+    });
+
+    it('sent is set once; ack acknowledges once; acknowledged rows leave the pending list', async () => {
+      await store.createHalt(halt('h1', T0), ['t1', 't2']);
+      await store.markOutboxSent('t1', 1, T0 + 5);
+      await store.markOutboxSent('t1', 1, T0 + 9);
+      const first = await store.ackOutbox('t1', 1, T0 + 7);
+      expect(first).toMatchObject({
+        terminalId: 't1',
+        seq: 1,
+        haltId: 'h1',
+        sentAt: T0 + 5,
+        ackedAt: T0 + 7,
+      });
+      expect(await store.ackOutbox('t1', 1, T0 + 8)).toBeUndefined();
+      expect(await store.ackOutbox('t1', 99, T0 + 8)).toBeUndefined();
+      expect(await store.ackOutbox('t3', 1, T0 + 8)).toBeUndefined();
+      expect(await store.pendingOutbox('t1')).toEqual([]);
+      const deliveries = await store.listHaltDeliveries('h1');
+      expect(deliveries.map((d) => [d.terminalId, d.seq, d.sentAt, d.ackedAt])).toEqual([
+        ['t1', 1, T0 + 5, T0 + 7],
+        ['t2', 1, null, null],
+      ]);
+      expect(await store.listHaltDeliveries('nope')).toEqual([]);
+    });
+
+    it('pending messages survive a reconnect (they are in the store, not the connection)', async () => {
+      await store.createHalt(halt('h1', T0), ['t1']);
+      await store.markOutboxSent('t1', 1, T0 + 1);
+      expect(await store.claimPushConnection(conn('t1', 'c1', T0 + 1), T0)).toEqual({ ok: true });
+      await store.releasePushConnection('t1', 'c1');
+      expect(await store.claimPushConnection(conn('t1', 'c2', T0 + 2), T0)).toEqual({ ok: true });
+      expect((await store.pendingOutbox('t1')).map((r) => [r.seq, r.sentAt])).toEqual([[1, T0 + 1]]);
+    });
+
+    it('listHalts: newest first, active only, limit; liftHalt is compare-and-set', async () => {
+      await store.createHalt(halt('h1', T0), []);
+      await store.createHalt(halt('h2', T0 + 1, { scope: 'merchant', target: 'mer_f' }), []);
+      await store.createHalt(halt('h3', T0 + 2, { scope: 'terminal', target: 't1' }), []);
+      expect((await store.listHalts({ activeOnly: false, limit: 10 })).map((h) => h.id)).toEqual([
+        'h3',
+        'h2',
+        'h1',
+      ]);
+      expect((await store.listHalts({ activeOnly: false, limit: 2 })).map((h) => h.id)).toEqual(['h3', 'h2']);
+      expect(await store.liftHalt('h2', 'operator:op2', T0 + 10)).toBe(true);
+      expect(await store.liftHalt('h2', 'operator:op3', T0 + 11)).toBe(false);
+      expect(await store.liftHalt('nope', 'operator:op3', T0 + 11)).toBe(false);
+      expect(await store.getHalt('h2')).toMatchObject({
+        scope: 'merchant',
+        target: 'mer_f',
+        liftedAt: T0 + 10,
+        liftedBy: 'operator:op2',
+      });
+      expect((await store.listHalts({ activeOnly: true, limit: 10 })).map((h) => h.id)).toEqual(['h3', 'h1']);
+    });
+
+    it('claim: a live connection blocks a second one; a dead one is replaced; touch and release', async () => {
+      expect(await store.claimPushConnection(conn('t1', 'c1', T0), T0 - 100)).toEqual({ ok: true });
+      const second = await store.claimPushConnection(conn('t1', 'c2', T0 + 10, 'i2'), T0 - 100);
+      expect(second).toEqual({ ok: false, existing: conn('t1', 'c1', T0) });
+      // Another terminal is independent.
+      expect(await store.claimPushConnection(conn('t2', 'c3', T0), T0 - 100)).toEqual({ ok: true });
+      // Touch keeps c1 alive past a later cut-off; touching with the wrong connection id does nothing.
+      await store.touchPushConnection('t1', 'c1', T0 + 50);
+      await store.touchPushConnection('t1', 'c2', T0 + 500);
+      const blocked = await store.claimPushConnection(conn('t1', 'c2', T0 + 60), T0 + 40);
+      expect(blocked).toMatchObject({ ok: false, existing: { connectionId: 'c1', seenAt: T0 + 50 } });
+      // Past the cut-off c1 is dead: the claim replaces it.
+      expect(await store.claimPushConnection(conn('t1', 'c2', T0 + 200, 'i2'), T0 + 100)).toEqual({
+        ok: true,
+      });
+      // Releasing a connection that no longer holds the row leaves the holder in place.
+      await store.releasePushConnection('t1', 'c1');
+      expect(await store.claimPushConnection(conn('t1', 'c4', T0 + 201), T0 + 100)).toMatchObject({
+        ok: false,
+        existing: { connectionId: 'c2', instanceId: 'i2' },
+      });
+      await store.releasePushConnection('t1', 'c2');
+      expect(await store.claimPushConnection(conn('t1', 'c4', T0 + 202), T0 + 100)).toEqual({ ok: true });
+    });
+
+    it('two racing claims: exactly one wins', async () => {
+      const results = await Promise.all([
+        store.claimPushConnection(conn('t1', 'a', T0), T0 - 100),
+        store.claimPushConnection(conn('t1', 'b', T0), T0 - 100),
+      ]);
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+    });
+  });
+}
+
+function conn(terminalId: string, connectionId: string, at: number, instanceId = 'i1') {
+  return { terminalId, connectionId, instanceId, connectedAt: at, seenAt: at };
+}
