@@ -49,43 +49,107 @@ const toToken = (r: Row): ApiTokenRow => ({
   revokedAt: numOrNull(r['revoked_at']),
 });
 
-const notYet = (what: string): never => {
-  throw new StoreError('POS_ERR_STORE', `${what}: not implemented yet`);
-};
+const toOperator = (r: Row): OperatorRow => ({
+  id: str(r['id']),
+  username: str(r['username']),
+  passwordHash: str(r['password_hash']),
+  role: str(r['role']) as OperatorRole,
+  merchantId: strOrNull(r['merchant_id']),
+  createdAt: num(r['created_at']),
+  disabledAt: numOrNull(r['disabled_at']),
+  failedLogins: num(r['failed_logins']),
+  lockedUntil: numOrNull(r['locked_until']),
+});
+
+const toSession = (r: Row): SessionRow => ({
+  id: str(r['id']),
+  tokenHash: str(r['token_hash']),
+  csrfHash: str(r['csrf_hash']),
+  operatorId: str(r['operator_id']),
+  createdAt: num(r['created_at']),
+  expiresAt: num(r['expires_at']),
+  revokedAt: numOrNull(r['revoked_at']),
+});
+
+function isUniqueViolation(e: unknown): boolean {
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    'code' in e &&
+    (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+  );
+}
 
 export class SqliteAuthStore extends SqlitePart implements AuthStore {
   constructor(db: Database.Database) {
     super(db);
   }
 
-  createOperator(_row: OperatorRow): Promise<void> {
-    return notYet('createOperator');
+  createOperator(row: OperatorRow): Promise<void> {
+    try {
+      this.run(
+        `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.id,
+        row.username,
+        row.passwordHash,
+        row.role,
+        row.merchantId,
+        row.createdAt,
+        row.disabledAt,
+        row.failedLogins,
+        row.lockedUntil,
+      );
+    } catch (e) {
+      if (isUniqueViolation(e))
+        return Promise.reject(new StoreError('POS_ERR_OPERATOR_EXISTS', 'username taken'));
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    return Promise.resolve();
   }
-  getOperator(_id: string): Promise<OperatorRow | undefined> {
-    return notYet('getOperator');
+  getOperator(id: string): Promise<OperatorRow | undefined> {
+    const r = this.get('SELECT * FROM operators WHERE id = ?', id);
+    return Promise.resolve(r === undefined ? undefined : toOperator(r));
   }
-  findOperatorByUsername(_username: string): Promise<OperatorRow | undefined> {
-    return notYet('findOperatorByUsername');
+  findOperatorByUsername(username: string): Promise<OperatorRow | undefined> {
+    const r = this.get('SELECT * FROM operators WHERE username = ?', username);
+    return Promise.resolve(r === undefined ? undefined : toOperator(r));
   }
   listOperators(): Promise<OperatorRow[]> {
-    return notYet('listOperators');
+    return Promise.resolve(this.all('SELECT * FROM operators ORDER BY created_at, id').map(toOperator));
   }
   registerLoginFailure(
-    _id: string,
-    _now: number,
-    _max: number,
-    _lockMs: number,
+    id: string,
+    now: number,
+    maxFailures: number,
+    lockMs: number,
   ): Promise<OperatorRow | undefined> {
-    return notYet('registerLoginFailure');
+    // One statement: every SET expression sees the row as it was, so the count and the lock move together.
+    this.run(
+      `UPDATE operators SET
+         failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END,
+         locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END
+       WHERE id = ?`,
+      maxFailures,
+      maxFailures,
+      now + lockMs,
+      id,
+    );
+    return this.getOperator(id);
   }
-  resetLoginFailures(_id: string): Promise<void> {
-    return notYet('resetLoginFailures');
+  resetLoginFailures(id: string): Promise<void> {
+    this.run('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = ?', id);
+    return Promise.resolve();
   }
-  setOperatorPassword(_id: string, _hash: string): Promise<boolean> {
-    return notYet('setOperatorPassword');
+  setOperatorPassword(id: string, passwordHash: string): Promise<boolean> {
+    return Promise.resolve(
+      this.run('UPDATE operators SET password_hash = ? WHERE id = ?', passwordHash, id) === 1,
+    );
   }
-  disableOperator(_id: string, _at: number): Promise<boolean> {
-    return notYet('disableOperator');
+  disableOperator(id: string, at: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run('UPDATE operators SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL', at, id) === 1,
+    );
   }
 
   createApiToken(row: ApiTokenRow): Promise<void> {
@@ -117,16 +181,36 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     );
   }
 
-  createSession(_row: SessionRow): Promise<void> {
-    return notYet('createSession');
+  createSession(row: SessionRow): Promise<void> {
+    this.run(
+      `INSERT INTO sessions (id, token_hash, csrf_hash, operator_id, created_at, expires_at, revoked_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      row.id,
+      row.tokenHash,
+      row.csrfHash,
+      row.operatorId,
+      row.createdAt,
+      row.expiresAt,
+      row.revokedAt,
+    );
+    return Promise.resolve();
   }
-  findSession(_tokenHash: string): Promise<SessionRow | undefined> {
-    return notYet('findSession');
+  findSession(tokenHash: string): Promise<SessionRow | undefined> {
+    const r = this.get('SELECT * FROM sessions WHERE token_hash = ?', tokenHash);
+    return Promise.resolve(r === undefined ? undefined : toSession(r));
   }
-  revokeSession(_id: string, _at: number): Promise<boolean> {
-    return notYet('revokeSession');
+  revokeSession(id: string, at: number): Promise<boolean> {
+    return Promise.resolve(
+      this.run('UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1,
+    );
   }
-  revokeOperatorSessions(_operatorId: string, _at: number): Promise<number> {
-    return notYet('revokeOperatorSessions');
+  revokeOperatorSessions(operatorId: string, at: number): Promise<number> {
+    return Promise.resolve(
+      this.run(
+        'UPDATE sessions SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL',
+        at,
+        operatorId,
+      ),
+    );
   }
 }

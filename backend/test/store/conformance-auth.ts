@@ -1,0 +1,132 @@
+/**
+ * AuthStore conformance (operators, API tokens, sessions): written against the Store interface only,
+ * so every engine runs the same checks (`runAuthConformance('postgres', () => openPostgresStore(...))`).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError, type OperatorRow, type SessionRow, type Store } from '../../src/store/types';
+
+const T0 = 1_800_000_000_000;
+
+function operator(id: string, username: string, over: Partial<OperatorRow> = {}): OperatorRow {
+  return {
+    id,
+    username,
+    passwordHash: `scrypt$15$8$1$salt$${id}`,
+    role: 'operator',
+    merchantId: null,
+    createdAt: T0,
+    disabledAt: null,
+    failedLogins: 0,
+    lockedUntil: null,
+    ...over,
+  };
+}
+
+function session(id: string, operatorId: string, over: Partial<SessionRow> = {}): SessionRow {
+  return {
+    id,
+    tokenHash: `hash-${id}`,
+    csrfHash: `csrf-${id}`,
+    operatorId,
+    createdAt: T0,
+    expiresAt: T0 + 3_600_000,
+    revokedAt: null,
+    ...over,
+  };
+}
+
+export function runAuthConformance(engine: string, open: () => Promise<Store> | Store): void {
+  describe(`AuthStore conformance: ${engine}`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+      await store.createMerchant({ id: 'mer_a', name: 'A', createdAt: T0 });
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('creates operators, finds them by id and username, refuses a taken username', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      await store.createOperator(operator('op_2', 'bob', { role: 'merchant', merchantId: 'mer_a' }));
+      expect(await store.getOperator('op_1')).toEqual(operator('op_1', 'alice'));
+      expect(await store.findOperatorByUsername('bob')).toEqual(
+        operator('op_2', 'bob', { role: 'merchant', merchantId: 'mer_a' }),
+      );
+      expect(await store.findOperatorByUsername('Alice')).toBeUndefined();
+      expect(await store.getOperator('absent')).toBeUndefined();
+      const dup = store.createOperator(operator('op_3', 'alice'));
+      await expect(dup).rejects.toBeInstanceOf(StoreError);
+      await expect(dup).rejects.toMatchObject({ code: 'POS_ERR_OPERATOR_EXISTS' });
+      expect((await store.listOperators()).map((o) => o.id)).toEqual(['op_1', 'op_2']);
+    });
+
+    it('counts login failures and locks at the threshold, then restarts the count', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      const a = await store.registerLoginFailure('op_1', T0, 3, 60_000);
+      expect(a).toMatchObject({ failedLogins: 1, lockedUntil: null });
+      await store.registerLoginFailure('op_1', T0 + 1, 3, 60_000);
+      const c = await store.registerLoginFailure('op_1', T0 + 2, 3, 60_000);
+      expect(c).toMatchObject({ failedLogins: 0, lockedUntil: T0 + 2 + 60_000 });
+      await store.resetLoginFailures('op_1');
+      expect(await store.getOperator('op_1')).toMatchObject({ failedLogins: 0, lockedUntil: null });
+      expect(await store.registerLoginFailure('absent', T0, 3, 60_000)).toBeUndefined();
+    });
+
+    it('concurrent failures are each counted', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      await Promise.all(
+        Array.from({ length: 4 }, (_, i) => store.registerLoginFailure('op_1', T0 + i, 10, 1)),
+      );
+      expect((await store.getOperator('op_1'))?.failedLogins).toBe(4);
+    });
+
+    it('sets a password and disables once', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      expect(await store.setOperatorPassword('op_1', 'new-hash')).toBe(true);
+      expect(await store.setOperatorPassword('absent', 'x')).toBe(false);
+      expect((await store.getOperator('op_1'))?.passwordHash).toBe('new-hash');
+      expect(await store.disableOperator('op_1', T0 + 5)).toBe(true);
+      expect(await store.disableOperator('op_1', T0 + 6)).toBe(false);
+      expect((await store.getOperator('op_1'))?.disabledAt).toBe(T0 + 5);
+    });
+
+    it('API tokens: created with scope and expiry, found by hash, revoked once', async () => {
+      const row = {
+        id: 'tok_1',
+        tokenHash: 'h1',
+        label: 'ci',
+        role: 'merchant' as const,
+        merchantId: 'mer_a',
+        createdBy: 'op_1',
+        createdAt: T0,
+        expiresAt: T0 + 1000,
+        revokedAt: null,
+      };
+      await store.createApiToken(row);
+      await store.createApiToken({ ...row, id: 'tok_2', tokenHash: 'h2', merchantId: null, expiresAt: null });
+      expect(await store.findApiToken('h1')).toEqual(row);
+      expect(await store.findApiToken('absent')).toBeUndefined();
+      expect((await store.listApiTokens()).map((t) => t.id)).toEqual(['tok_1', 'tok_2']);
+      expect(await store.revokeApiToken('tok_1', T0 + 1)).toBe(true);
+      expect(await store.revokeApiToken('tok_1', T0 + 2)).toBe(false);
+      expect((await store.findApiToken('h1'))?.revokedAt).toBe(T0 + 1);
+      expect(await store.revokeApiToken('absent', T0)).toBe(false);
+    });
+
+    it('sessions: found by hash, revoked one by one or all of a user', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      await store.createOperator(operator('op_2', 'bob'));
+      await store.createSession(session('s1', 'op_1'));
+      await store.createSession(session('s2', 'op_1'));
+      await store.createSession(session('s3', 'op_2'));
+      expect(await store.findSession('hash-s1')).toEqual(session('s1', 'op_1'));
+      expect(await store.findSession('absent')).toBeUndefined();
+      expect(await store.revokeSession('s1', T0 + 1)).toBe(true);
+      expect(await store.revokeSession('s1', T0 + 2)).toBe(false);
+      expect(await store.revokeOperatorSessions('op_1', T0 + 3)).toBe(1);
+      expect((await store.findSession('hash-s2'))?.revokedAt).toBe(T0 + 3);
+      expect((await store.findSession('hash-s3'))?.revokedAt).toBeNull();
+    });
+  });
+}
