@@ -1,0 +1,56 @@
+/**
+ * The registry of `POS_ERR_*` codes raised by @pos/desktop (the merchant terminal's core). Codes of
+ * the reader protocol (`POS_ERR_READER_*`, `POS_ERR_TICKET_*`) come from @pos/shared and pass through
+ * unchanged; codes the back-end answers pass through as it sent them. Every code here is documented in
+ * docs/errors.md (generated: `npm run docs:errors`).
+ */
+export const DESKTOP_ERRORS = {
+  // Reader link (serial, HID) and the connection manager
+  POS_ERR_DESKTOP_READER_NOT_FOUND:
+    'No reader was found: no serial port or HID device with the configured USB vendor and product id, or the explicit path does not exist.',
+  POS_ERR_DESKTOP_READER_OPEN:
+    'The reader device exists but could not be opened (in use by another process, permissions, or it went away while opening).',
+  POS_ERR_DESKTOP_READER_LOST:
+    'The reader went away (unplugged, powered off, or its line failed); the terminal reconnects with backoff.',
+  POS_ERR_DESKTOP_HID_UNAVAILABLE:
+    'The HID driver (node-hid) cannot be loaded on this machine; on Linux it needs libusb-1.0 at run time.',
+  POS_ERR_DESKTOP_READER_CONFIG:
+    'The reader configuration is not valid (give a serial path, or a USB vendor and product id).',
+
+  // Key storage
+  POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS:
+    'The key file is readable or writable by others than its owner (it must be mode 0600): it is not loaded.',
+  POS_ERR_DESKTOP_KEYSTORE_CORRUPT:
+    'The key file is not JSON of the expected shape; restore it or enroll the terminal again.',
+  POS_ERR_DESKTOP_KEYSTORE_IO: 'The key file or its directory cannot be read or written.',
+
+  // Transaction engine
+  POS_ERR_DESKTOP_TXN_BUSY: 'A transaction is already running; finish or cancel it first.',
+  POS_ERR_DESKTOP_TXN_AMOUNT:
+    'The amount is not a whole number of minor units between 1 and the reader limit.',
+  POS_ERR_DESKTOP_TXN_STATE:
+    'The event does not apply in the current state of the transaction (for example PIN digits before PIN entry).',
+  POS_ERR_DESKTOP_TXN_CANCELLED: 'The transaction was cancelled by the merchant or the customer.',
+  POS_ERR_DESKTOP_TXN_TIMEOUT_AMOUNT: 'No amount was entered in time.',
+  POS_ERR_DESKTOP_TXN_TIMEOUT_CARD: 'No card was presented in time.',
+  POS_ERR_DESKTOP_TXN_TIMEOUT_ATTEST:
+    'The pre-PIN attestation and PIN-entry ticket did not come back in time.',
+  POS_ERR_DESKTOP_TXN_TIMEOUT_PIN: 'The PIN was not entered in time.',
+  POS_ERR_DESKTOP_TXN_TIMEOUT_PIN_BLOCK: 'The reader did not return the PIN block in time.',
+  POS_ERR_DESKTOP_TXN_TIMEOUT_SUBMIT: 'The back-end did not answer the transaction in time; it may retry it.',
+  POS_ERR_DESKTOP_TXN_READER:
+    'The reader refused or failed a step of the transaction (its own code is in the detail).',
+  POS_ERR_DESKTOP_TXN_ATTEST_REFUSED:
+    'The back-end did not give a PIN-entry ticket after the pre-PIN attestation (its code is in the detail).',
+  POS_ERR_DESKTOP_TXN_BACKEND:
+    'The back-end could not be reached or refused the transaction request (its code is in the detail).',
+  POS_ERR_DESKTOP_TXN_HALTED:
+    'The terminal is halted by the back-end: the PIN pad was closed, the digits wiped and the reader told to abort.',
+  POS_ERR_DESKTOP_TXN_TICKET_EXPIRED:
+    'The PIN-entry ticket expired before the PIN was complete: the PIN pad was closed, the digits wiped and the reader told to abort.',
+  POS_ERR_DESKTOP_TXN_TICKET_MISSING:
+    'PIN entry was attempted without a valid PIN-entry ticket; the halt gate refused it.',
+  POS_ERR_DESKTOP_TXN_PIN_LENGTH: 'A PIN is 4 to 12 digits.',
+} as const satisfies Record<`POS_ERR_${string}`, string>;
+
+export type DesktopErrorCode = keyof typeof DESKTOP_ERRORS;
