@@ -1,0 +1,1032 @@
+/**
+ * The PostgreSQL store (node-postgres Pool), for one or more back-end processes sharing a database.
+ * Implements the whole Store (core, auth, fleet, liveness); passes the same conformance suites as
+ * SQLite (backend/test/store/). Schema and migrations: store/postgres-schema.ts.
+ *
+ * Atomicity across processes (docs/postgres.md):
+ * - single-use / monotonic operations are one statement: `UPDATE ... WHERE <still unused / lower>
+ *   RETURNING` or `INSERT ... ON CONFLICT DO UPDATE ... WHERE excluded.x > x` (row locks; the loser
+ *   re-evaluates the WHERE on the committed row and changes nothing);
+ * - consumeChallenge locks the row (`SELECT ... FOR UPDATE` in the same statement) so the loser sees
+ *   the winner's use time;
+ * - appendAudit runs in a transaction holding `pg_advisory_xact_lock` on the schema's audit key, so
+ *   appends from every process are serialized and the hash chain stays linear;
+ * - halts and outbox appends lock the terminals' rows (`FOR UPDATE`, in id order) before allocating
+ *   per-terminal sequence numbers, and retry on a unique violation.
+ */
+import pg from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
+import { migratePostgres, PG_MIGRATIONS, quoteIdent, SCHEMA_NAME } from './postgres-schema';
+import {
+  num,
+  str,
+  toAttestation,
+  toAudit,
+  toChallenge,
+  toCode,
+  toHalt,
+  toKey,
+  toOperator,
+  toOutbox,
+  toPolicy,
+  toPushConnection,
+  toSession,
+  toTerminal,
+  toToken,
+  toTransaction,
+  type PgRow,
+} from './postgres-rows';
+import {
+  StoreError,
+  type ApiTokenRow,
+  type AttestationRow,
+  type AuditDraftRow,
+  type AuditRow,
+  type ChallengeRow,
+  type CheckpointRow,
+  type EnrollmentCodeRow,
+  type HaltRow,
+  type MerchantRow,
+  type OperatorRow,
+  type OutboxKind,
+  type OutboxRow,
+  type PolicyRow,
+  type PushConnectionRow,
+  type ReferenceValuesRow,
+  type SessionRow,
+  type SigningKeyRow,
+  type Store,
+  type TerminalQuery,
+  type TerminalRow,
+  type TerminalState,
+  type TicketRow,
+  type TransactionRow,
+} from './types';
+
+export interface PostgresStoreOptions {
+  /** postgres:// or postgresql:// connection URL. */
+  readonly url: string;
+  /** The PostgreSQL schema holding the tables (created if absent); default `public`. */
+  readonly schema?: string;
+  /** Pool size (default 10). */
+  readonly max?: number;
+  /** Called with a redacted message when an idle pooled connection fails (default: ignored). */
+  readonly onError?: (message: string) => void;
+}
+
+/** The URL with any password (and user info) replaced, for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}
+
+/** Accepts only postgres:// and postgresql:// URLs with a host; returns a coded message otherwise. */
+export function checkPostgresUrl(url: string): { ok: true } | { ok: false; detail: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { ok: false, detail: 'the database URL does not parse' };
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
+    return { ok: false, detail: 'the database URL must start with postgres:// or postgresql://' };
+  if (u.hostname === '') return { ok: false, detail: 'the database URL has no host' };
+  return { ok: true };
+}
+
+function pgCode(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string'
+    ? e.code
+    : undefined;
+}
+const UNIQUE_VIOLATION = '23505';
+const SERIALIZATION_FAILURE = '40001';
+const DEADLOCK = '40P01';
+
+/**
+ * Opens a pool on `url`, migrates the schema, and resolves to the Store. Rejects with StoreError
+ * POS_ERR_STORE (schema newer than this code, bad schema name) or the connection's error when the
+ * database is unreachable (the CLI reports that without the URL's password).
+ */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
+  const schema = options.schema ?? 'public';
+  if (!SCHEMA_NAME.test(schema)) throw new StoreError('POS_ERR_STORE', 'invalid PostgreSQL schema name');
+  const checked = checkPostgresUrl(options.url);
+  if (!checked.ok) throw new StoreError('POS_ERR_STORE', checked.detail);
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.max ?? 10,
+    options: `-c search_path=${quoteIdent(schema)}`,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client that loses its connection emits 'error' on the pool: never crash the process.
+  pool.on('error', (e) => options.onError?.(`PostgreSQL pool: ${pgCode(e) ?? e.message}`));
+  try {
+    const client = await pool.connect();
+    try {
+      await migratePostgres(client, schema);
+    } finally {
+      client.release();
+    }
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw e;
+  }
+  return new PostgresStore(pool, schema);
+}
+
+class PostgresStore implements Store {
+  readonly engine = 'postgres';
+  private closed = false;
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+  ) {}
+
+  private async rows(sql: string, params: readonly unknown[] = []): Promise<PgRow[]> {
+    const r = await this.pool.query<QueryResultRow>(sql, [...params]);
+    return r.rows;
+  }
+  private async one(sql: string, params: readonly unknown[] = []): Promise<PgRow | undefined> {
+    return (await this.rows(sql, params))[0];
+  }
+  private async count(sql: string, params: readonly unknown[] = []): Promise<number> {
+    return (await this.pool.query(sql, [...params])).rowCount ?? 0;
+  }
+  /** Runs `work` in a transaction; retries on serialization failures, deadlocks and (optionally) unique violations. */
+  private async tx<T>(
+    work: (c: PoolClient) => Promise<T>,
+    options: { readonly retryUnique?: boolean } = {},
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const out = await work(client);
+        await client.query('COMMIT');
+        return out;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        const code = pgCode(e);
+        const retriable =
+          code === SERIALIZATION_FAILURE ||
+          code === DEADLOCK ||
+          (options.retryUnique === true && code === UNIQUE_VIOLATION);
+        if (!retriable || attempt >= 20) throw e;
+      } finally {
+        client.release();
+      }
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      return (await this.one('SELECT 1 AS one'))?.['one'] === 1;
+    } catch {
+      return false;
+    }
+  }
+  async schemaVersion(): Promise<number> {
+    return num((await this.one('SELECT version FROM schema_version'))?.['version'] ?? 0);
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const r = await this.one('SELECT value FROM meta WHERE key = $1', [key]);
+    return r === undefined ? undefined : str(r['value']);
+  }
+  async initMeta(key: string, value: string): Promise<boolean> {
+    return (
+      (await this.count('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [
+        key,
+        value,
+      ])) === 1
+    );
+  }
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
+  }
+
+  async createMerchant(row: MerchantRow): Promise<void> {
+    await this.pool.query('INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)', [
+      row.id,
+      row.name,
+      row.createdAt,
+    ]);
+  }
+  async getMerchant(id: string): Promise<MerchantRow | undefined> {
+    const r = await this.one('SELECT * FROM merchants WHERE id = $1', [id]);
+    return r === undefined
+      ? undefined
+      : { id: str(r['id']), name: str(r['name']), createdAt: num(r['created_at']) };
+  }
+  async listMerchants(): Promise<MerchantRow[]> {
+    return (await this.rows('SELECT * FROM merchants ORDER BY id')).map((r) => ({
+      id: str(r['id']),
+      name: str(r['name']),
+      createdAt: num(r['created_at']),
+    }));
+  }
+
+  async createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO enrollment_codes (code_hash, merchant_id, expires_at, created_at, created_by) VALUES ($1, $2, $3, $4, $5)',
+      [row.codeHash, row.merchantId, row.expiresAt, row.createdAt, row.createdBy],
+    );
+  }
+  async consumeEnrollmentCode(
+    codeHash: string,
+    now: number,
+    terminalId: string,
+  ): Promise<EnrollmentCodeRow | undefined> {
+    const r = await this.one(
+      `UPDATE enrollment_codes SET used_at = $1, terminal_id = $2
+       WHERE code_hash = $3 AND used_at IS NULL AND expires_at > $1 RETURNING *`,
+      [now, terminalId, codeHash],
+    );
+    return r === undefined ? undefined : toCode(r);
+  }
+
+  async createTerminal(row: TerminalRow): Promise<void> {
+    try {
+      await this.pool.query(
+        `INSERT INTO terminals (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
+           interval_s, created_at, last_attested_at, state_changed_at, next_due_at, stale_at, app_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+        [
+          row.id,
+          row.merchantId,
+          row.deviceJwk,
+          row.deviceJkt,
+          row.readerSerial,
+          row.lastCounter,
+          row.state,
+          row.stateReason,
+          row.intervalS,
+          row.createdAt,
+          row.lastAttestedAt,
+          row.stateChangedAt ?? null,
+          row.nextDueAt ?? null,
+          row.staleAt ?? null,
+          row.appVersion ?? null,
+        ],
+      );
+    } catch (e) {
+      if (pgCode(e) === UNIQUE_VIOLATION)
+        throw new StoreError('POS_ERR_ENROLLMENT_KEY_IN_USE', 'device key already enrolled');
+      throw e;
+    }
+  }
+  async getTerminal(id: string): Promise<TerminalRow | undefined> {
+    const r = await this.one('SELECT * FROM terminals WHERE id = $1', [id]);
+    return r === undefined ? undefined : toTerminal(r);
+  }
+  async countTerminals(): Promise<number> {
+    return num((await this.one('SELECT COUNT(*) AS n FROM terminals'))?.['n']);
+  }
+  async advanceTerminalCounter(id: string, counter: number, at: number): Promise<boolean> {
+    return (
+      (await this.count(
+        'UPDATE terminals SET last_counter = $1, last_attested_at = $2 WHERE id = $3 AND last_counter < $1',
+        [counter, at, id],
+      )) === 1
+    );
+  }
+  async setTerminalState(
+    id: string,
+    state: TerminalState,
+    reason: string | null,
+    at?: number,
+  ): Promise<boolean> {
+    return (
+      (await this.count(
+        'UPDATE terminals SET state = $1, state_reason = $2, state_changed_at = COALESCE($3, state_changed_at) WHERE id = $4',
+        [state, reason, at ?? null, id],
+      )) === 1
+    );
+  }
+  async transitionTerminalState(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+  ): Promise<boolean> {
+    return (
+      (await this.count(
+        'UPDATE terminals SET state = $1, state_reason = $2, state_changed_at = $3 WHERE id = $4 AND state = $5',
+        [to, reason, at, id, from],
+      )) === 1
+    );
+  }
+
+  async createChallenge(row: Omit<ChallengeRow, 'usedAt'>): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO challenges (value, terminal_id, expires_at, created_at) VALUES ($1, $2, $3, $4)',
+      [row.value, row.terminalId, row.expiresAt, row.createdAt],
+    );
+  }
+  async consumeChallenge(value: string, now: number): Promise<ChallengeRow | undefined> {
+    // The CTE locks the row; a racing caller waits, then reads the committed row (used_at set) as
+    // its "before", and the COALESCE keeps the first use's time.
+    const r = await this.one(
+      `WITH prev AS (SELECT * FROM challenges WHERE value = $1 FOR UPDATE)
+       UPDATE challenges c SET used_at = COALESCE(c.used_at, $2) FROM prev WHERE c.value = prev.value
+       RETURNING prev.*`,
+      [value, now],
+    );
+    return r === undefined ? undefined : toChallenge(r);
+  }
+  async purgeChallenges(before: number): Promise<number> {
+    return this.count('DELETE FROM challenges WHERE expires_at < $1', [before]);
+  }
+
+  async recordAttestation(row: AttestationRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        row.id,
+        row.terminalId,
+        row.at,
+        row.purpose,
+        row.counter,
+        row.tier,
+        row.policyVersion,
+        row.evidenceHash,
+        JSON.stringify(row.verdict),
+      ],
+    );
+  }
+  async listAttestations(terminalId: string, limit: number): Promise<AttestationRow[]> {
+    return (
+      await this.rows(
+        'SELECT * FROM attestations WHERE terminal_id = $1 ORDER BY at DESC, ord DESC LIMIT $2',
+        [terminalId, limit],
+      )
+    ).map(toAttestation);
+  }
+  async countAttestations(): Promise<number> {
+    return num((await this.one('SELECT COUNT(*) AS n FROM attestations'))?.['n']);
+  }
+
+  async recordTicket(row: TicketRow): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO tickets (jti, terminal_id, use, kid, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [row.jti, row.terminalId, row.use, row.kid, row.issuedAt, row.expiresAt],
+    );
+  }
+  async getTicket(jti: string): Promise<TicketRow | undefined> {
+    const r = await this.one('SELECT * FROM tickets WHERE jti = $1', [jti]);
+    return r === undefined
+      ? undefined
+      : {
+          jti: str(r['jti']),
+          terminalId: str(r['terminal_id']),
+          use: str(r['use']),
+          kid: str(r['kid']),
+          issuedAt: num(r['issued_at']),
+          expiresAt: num(r['expires_at']),
+        };
+  }
+  async consumeTicket(jti: string, terminalId: string, use: string, now: number): Promise<boolean> {
+    return (
+      (await this.count(
+        `UPDATE tickets SET used_at = $1
+         WHERE jti = $2 AND terminal_id = $3 AND use = $4 AND used_at IS NULL AND expires_at > $1`,
+        [now, jti, terminalId, use],
+      )) === 1
+    );
+  }
+  async lastTicketExpiry(kid: string): Promise<number | undefined> {
+    const m = (await this.one('SELECT MAX(expires_at) AS m FROM tickets WHERE kid = $1', [kid]))?.['m'];
+    return m === null || m === undefined ? undefined : num(m);
+  }
+
+  async putSigningKey(row: SigningKeyRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO signing_keys (kid, public_jwk, encrypted_private_key, state, created_at, retired_at, verify_until)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        row.kid,
+        row.publicJwk,
+        row.encryptedPrivateKey,
+        row.state,
+        row.createdAt,
+        row.retiredAt,
+        row.verifyUntil,
+      ],
+    );
+  }
+  async listSigningKeys(): Promise<SigningKeyRow[]> {
+    return (await this.rows('SELECT * FROM signing_keys ORDER BY created_at, kid')).map(toKey);
+  }
+  async retireSigningKey(kid: string, retiredAt: number, verifyUntil: number): Promise<void> {
+    await this.pool.query(
+      "UPDATE signing_keys SET state = 'retired', retired_at = $1, verify_until = $2, encrypted_private_key = '' WHERE kid = $3",
+      [retiredAt, verifyUntil, kid],
+    );
+  }
+  async deleteSigningKey(kid: string): Promise<void> {
+    await this.pool.query('DELETE FROM signing_keys WHERE kid = $1', [kid]);
+  }
+
+  async putReferenceValues(row: ReferenceValuesRow): Promise<void> {
+    await this.pool.query(
+      'INSERT INTO reference_values (id, version, build, document, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)',
+      [row.id, row.version, row.build, JSON.stringify(row.document), row.createdAt, row.createdBy],
+    );
+  }
+  async listReferenceValues(): Promise<ReferenceValuesRow[]> {
+    return (await this.rows('SELECT * FROM reference_values ORDER BY created_at, id')).map((r) => ({
+      id: str(r['id']),
+      version: str(r['version']),
+      build: str(r['build']) as ReferenceValuesRow['build'],
+      document: JSON.parse(str(r['document'])) as Record<string, unknown>,
+      createdAt: num(r['created_at']),
+      createdBy: str(r['created_by']),
+    }));
+  }
+  async deleteReferenceValues(id: string): Promise<boolean> {
+    return (await this.count('DELETE FROM reference_values WHERE id = $1', [id])) === 1;
+  }
+
+  async putPolicy(row: PolicyRow): Promise<void> {
+    try {
+      await this.pool.query(
+        'INSERT INTO policies (version, document, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5)',
+        [row.version, JSON.stringify(row.document), row.role, row.createdAt, row.createdBy],
+      );
+    } catch (e) {
+      if (pgCode(e) === UNIQUE_VIOLATION)
+        throw new StoreError('POS_ERR_POLICY_EXISTS', 'policy version exists');
+      throw e;
+    }
+  }
+  async getPolicy(version: string): Promise<PolicyRow | undefined> {
+    const r = await this.one('SELECT * FROM policies WHERE version = $1', [version]);
+    return r === undefined ? undefined : toPolicy(r);
+  }
+  async listPolicies(): Promise<PolicyRow[]> {
+    return (await this.rows('SELECT * FROM policies ORDER BY created_at, version')).map(toPolicy);
+  }
+  async activatePolicy(version: string): Promise<boolean> {
+    return this.tx(async (c) => {
+      // One activation at a time across processes: exactly one active policy stays true.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:policy:${this.schema}`]);
+      if ((await c.query('SELECT 1 FROM policies WHERE version = $1', [version])).rowCount === 0)
+        return false;
+      await c.query("UPDATE policies SET role = 'inactive' WHERE role = 'active'");
+      await c.query("UPDATE policies SET role = 'active' WHERE version = $1", [version]);
+      return true;
+    });
+  }
+  async setPolicyShadow(version: string, shadow: boolean): Promise<boolean> {
+    return (
+      (await this.count("UPDATE policies SET role = $1 WHERE version = $2 AND role <> 'active'", [
+        shadow ? 'shadow' : 'inactive',
+        version,
+      ])) === 1
+    );
+  }
+
+  async appendAudit(
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      // Serializes appends from every process on this schema: the head read here is the head the
+      // new entry links to.
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:audit:${this.schema}`]);
+      const head = (await c.query<QueryResultRow>('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1'))
+        .rows[0];
+      const entry = chain(head === undefined ? undefined : toAudit(head), draft);
+      await c.query(
+        'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [
+          entry.seq,
+          entry.at,
+          entry.actor,
+          entry.action,
+          entry.subject,
+          JSON.stringify(entry.data),
+          entry.prevHash,
+          entry.hash,
+        ],
+      );
+      return entry;
+    });
+  }
+  async auditHead(): Promise<AuditRow | undefined> {
+    const r = await this.one('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
+    return r === undefined ? undefined : toAudit(r);
+  }
+  async listAudit(afterSeq: number, limit: number): Promise<AuditRow[]> {
+    return (
+      await this.rows('SELECT * FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit])
+    ).map(toAudit);
+  }
+  async putCheckpoint(row: CheckpointRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO audit_checkpoints (seq, hash, at, kid, signature) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (seq) DO UPDATE SET hash = excluded.hash, at = excluded.at, kid = excluded.kid, signature = excluded.signature`,
+      [row.seq, row.hash, row.at, row.kid, row.signature],
+    );
+  }
+  async listCheckpoints(): Promise<CheckpointRow[]> {
+    return (await this.rows('SELECT * FROM audit_checkpoints ORDER BY seq')).map((r) => ({
+      seq: num(r['seq']),
+      hash: str(r['hash']),
+      at: str(r['at']),
+      kid: str(r['kid']),
+      signature: str(r['signature']),
+    }));
+  }
+
+  async recordTransaction(row: TransactionRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO transactions (id, terminal_id, merchant_id, at, amount, currency, approved, code, auth_code, card_token, ticket_jti)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        row.id,
+        row.terminalId,
+        row.merchantId,
+        row.at,
+        row.amount,
+        row.currency,
+        row.approved,
+        row.code,
+        row.authCode,
+        row.cardToken,
+        row.ticketJti,
+      ],
+    );
+  }
+  async listTransactions(terminalId: string, limit: number): Promise<TransactionRow[]> {
+    return (
+      await this.rows(
+        'SELECT * FROM transactions WHERE terminal_id = $1 ORDER BY at DESC, ord DESC LIMIT $2',
+        [terminalId, limit],
+      )
+    ).map(toTransaction);
+  }
+
+  async velocityHit(key: string, now: number, windowMs: number): Promise<number> {
+    return this.tx(async (c) => {
+      await c.query('DELETE FROM velocity_events WHERE key = $1 AND at <= $2', [key, now - windowMs]);
+      await c.query("INSERT INTO velocity_events (key, at, member) VALUES ($1, $2, '')", [key, now]);
+      const r = await c.query<QueryResultRow>(
+        'SELECT COUNT(*) AS n FROM velocity_events WHERE key = $1 AND at > $2',
+        [key, now - windowMs],
+      );
+      return num(r.rows[0]?.['n']);
+    });
+  }
+  async velocityCount(key: string, now: number, windowMs: number): Promise<number> {
+    return num(
+      (
+        await this.one('SELECT COUNT(*) AS n FROM velocity_events WHERE key = $1 AND at > $2', [
+          key,
+          now - windowMs,
+        ])
+      )?.['n'],
+    );
+  }
+  async velocityReset(key: string): Promise<void> {
+    await this.pool.query('DELETE FROM velocity_events WHERE key = $1', [key]);
+  }
+  async velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number> {
+    return this.tx(async (c) => {
+      await c.query('DELETE FROM velocity_events WHERE key = $1 AND at <= $2', [key, now - windowMs]);
+      await c.query('INSERT INTO velocity_events (key, at, member) VALUES ($1, $2, $3)', [key, now, member]);
+      const r = await c.query<QueryResultRow>(
+        'SELECT COUNT(DISTINCT member) AS n FROM velocity_events WHERE key = $1 AND at > $2',
+        [key, now - windowMs],
+      );
+      return num(r.rows[0]?.['n']);
+    });
+  }
+
+  async advanceKsnCounter(prefix: string, counter: number, at: number): Promise<boolean> {
+    return (
+      (await this.count(
+        `INSERT INTO ksn_counters (prefix, counter, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (prefix) DO UPDATE SET counter = excluded.counter, updated_at = excluded.updated_at
+         WHERE excluded.counter > ksn_counters.counter`,
+        [prefix, counter, at],
+      )) === 1
+    );
+  }
+  async advanceReaderStatusSeq(serial: string, seq: number, at: number): Promise<boolean> {
+    return (
+      (await this.count(
+        `INSERT INTO reader_status_seqs (serial, seq, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (serial) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+         WHERE excluded.seq > reader_status_seqs.seq`,
+        [serial, seq, at],
+      )) === 1
+    );
+  }
+  async rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean> {
+    await this.pool.query('DELETE FROM proof_jtis WHERE expires_at < $1', [now]);
+    return (
+      (await this.count(
+        'INSERT INTO proof_jtis (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING',
+        [jti, expiresAt],
+      )) === 1
+    );
+  }
+
+  // ---- AuthStore ----
+
+  async createOperator(row: OperatorRow): Promise<void> {
+    try {
+      await this.pool.query(
+        `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          row.id,
+          row.username,
+          row.passwordHash,
+          row.role,
+          row.merchantId,
+          row.createdAt,
+          row.disabledAt,
+          row.failedLogins,
+          row.lockedUntil,
+        ],
+      );
+    } catch (e) {
+      if (pgCode(e) === UNIQUE_VIOLATION) throw new StoreError('POS_ERR_OPERATOR_EXISTS', 'username taken');
+      throw e;
+    }
+  }
+  async getOperator(id: string): Promise<OperatorRow | undefined> {
+    const r = await this.one('SELECT * FROM operators WHERE id = $1', [id]);
+    return r === undefined ? undefined : toOperator(r);
+  }
+  async findOperatorByUsername(username: string): Promise<OperatorRow | undefined> {
+    const r = await this.one('SELECT * FROM operators WHERE username = $1', [username]);
+    return r === undefined ? undefined : toOperator(r);
+  }
+  async listOperators(): Promise<OperatorRow[]> {
+    return (await this.rows('SELECT * FROM operators ORDER BY created_at, id')).map(toOperator);
+  }
+  async registerLoginFailure(
+    id: string,
+    now: number,
+    maxFailures: number,
+    lockMs: number,
+  ): Promise<OperatorRow | undefined> {
+    // One statement: the row lock makes concurrent failures count one by one.
+    const r = await this.one(
+      `UPDATE operators SET
+         locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3::bigint ELSE locked_until END,
+         failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END
+       WHERE id = $1 RETURNING *`,
+      [id, maxFailures, now + lockMs],
+    );
+    return r === undefined ? undefined : toOperator(r);
+  }
+  async resetLoginFailures(id: string): Promise<void> {
+    await this.pool.query('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
+  }
+  async setOperatorPassword(id: string, passwordHash: string): Promise<boolean> {
+    return (
+      (await this.count('UPDATE operators SET password_hash = $1 WHERE id = $2', [passwordHash, id])) === 1
+    );
+  }
+  async disableOperator(id: string, at: number): Promise<boolean> {
+    return (
+      (await this.count('UPDATE operators SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [
+        at,
+        id,
+      ])) === 1
+    );
+  }
+
+  async createApiToken(row: ApiTokenRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO api_tokens (id, token_hash, label, role, merchant_id, created_by, created_at, expires_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [
+        row.id,
+        row.tokenHash,
+        row.label,
+        row.role,
+        row.merchantId,
+        row.createdBy,
+        row.createdAt,
+        row.expiresAt,
+        row.revokedAt,
+      ],
+    );
+  }
+  async findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined> {
+    const r = await this.one('SELECT * FROM api_tokens WHERE token_hash = $1', [tokenHash]);
+    return r === undefined ? undefined : toToken(r);
+  }
+  async listApiTokens(): Promise<ApiTokenRow[]> {
+    return (await this.rows('SELECT * FROM api_tokens ORDER BY created_at, id')).map(toToken);
+  }
+  async revokeApiToken(id: string, at: number): Promise<boolean> {
+    return (
+      (await this.count('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+        at,
+        id,
+      ])) === 1
+    );
+  }
+
+  async createSession(row: SessionRow): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO sessions (id, token_hash, csrf_hash, operator_id, created_at, expires_at, revoked_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [row.id, row.tokenHash, row.csrfHash, row.operatorId, row.createdAt, row.expiresAt, row.revokedAt],
+    );
+  }
+  async findSession(tokenHash: string): Promise<SessionRow | undefined> {
+    const r = await this.one('SELECT * FROM sessions WHERE token_hash = $1', [tokenHash]);
+    return r === undefined ? undefined : toSession(r);
+  }
+  async revokeSession(id: string, at: number): Promise<boolean> {
+    return (
+      (await this.count('UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+        at,
+        id,
+      ])) === 1
+    );
+  }
+  async revokeOperatorSessions(operatorId: string, at: number): Promise<number> {
+    return this.count('UPDATE sessions SET revoked_at = $1 WHERE operator_id = $2 AND revoked_at IS NULL', [
+      at,
+      operatorId,
+    ]);
+  }
+
+  // ---- FleetStore ----
+
+  /** Appends one message per terminal inside `c`'s transaction (terminal rows already locked). */
+  private async insertOutbox(
+    c: PoolClient,
+    terminalIds: readonly string[],
+    m: {
+      readonly kind: OutboxKind;
+      readonly haltId: string;
+      readonly reason: string;
+      readonly createdAt: number;
+    },
+  ): Promise<OutboxRow[]> {
+    if (terminalIds.length === 0) return [];
+    const r = await c.query<QueryResultRow>(
+      `INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
+       SELECT t.id, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = t.id), 0) + 1, $2, $3, $4, $5
+       FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n) ORDER BY t.n
+       RETURNING *`,
+      [[...terminalIds], m.kind, m.haltId, m.reason, m.createdAt],
+    );
+    const byId = new Map(r.rows.map((row) => [str(row['terminal_id']), toOutbox(row)]));
+    return terminalIds.flatMap((id) => {
+      const row = byId.get(id);
+      return row === undefined ? [] : [row];
+    });
+  }
+  /** Locks the listed terminals' rows in id order (the per-terminal outbox sequence is allocated under it). */
+  private async lockTerminals(c: PoolClient, terminalIds: readonly string[]): Promise<void> {
+    if (terminalIds.length === 0) return;
+    await c.query('SELECT id FROM terminals WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE', [
+      [...terminalIds],
+    ]);
+  }
+  private static unique(ids: readonly string[]): string[] {
+    return [...new Set(ids)];
+  }
+
+  async createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
+    const ids = PostgresStore.unique(terminalIds);
+    return this.tx(
+      async (c) => {
+        await this.lockTerminals(c, ids);
+        await c.query(
+          `INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [
+            halt.id,
+            halt.scope,
+            halt.target,
+            halt.reason,
+            halt.createdBy,
+            halt.createdAt,
+            halt.liftedAt,
+            halt.liftedBy,
+          ],
+        );
+        if (ids.length > 0) {
+          await c.query(
+            `UPDATE terminals SET state = 'halted', state_reason = $2, state_changed_at = $3
+             WHERE id = ANY($1::text[]) AND state <> 'halted'`,
+            [ids, halt.reason, halt.createdAt],
+          );
+        }
+        return this.insertOutbox(c, ids, {
+          kind: 'halt',
+          haltId: halt.id,
+          reason: halt.reason,
+          createdAt: halt.createdAt,
+        });
+      },
+      { retryUnique: false },
+    );
+  }
+  async getHalt(id: string): Promise<HaltRow | undefined> {
+    const r = await this.one('SELECT * FROM halts WHERE id = $1', [id]);
+    return r === undefined ? undefined : toHalt(r);
+  }
+  async listHalts(options: { readonly activeOnly: boolean; readonly limit: number }): Promise<HaltRow[]> {
+    return (
+      await this.rows(
+        `SELECT * FROM halts ${options.activeOnly ? 'WHERE lifted_at IS NULL' : ''}
+         ORDER BY created_at DESC, id DESC LIMIT $1`,
+        [options.limit],
+      )
+    ).map(toHalt);
+  }
+  async liftHalt(id: string, by: string, at: number): Promise<boolean> {
+    return (
+      (await this.count(
+        'UPDATE halts SET lifted_at = $1, lifted_by = $2 WHERE id = $3 AND lifted_at IS NULL',
+        [at, by, id],
+      )) === 1
+    );
+  }
+  async appendOutbox(
+    terminalIds: readonly string[],
+    message: {
+      readonly kind: OutboxKind;
+      readonly haltId: string;
+      readonly reason: string;
+      readonly createdAt: number;
+    },
+  ): Promise<OutboxRow[]> {
+    const ids = PostgresStore.unique(terminalIds);
+    // Terminals that exist are locked, so racing appends wait; an id with no terminal row can still
+    // race, and a duplicate (terminal, seq) then retries the whole transaction.
+    return this.tx(
+      async (c) => {
+        await this.lockTerminals(c, ids);
+        return this.insertOutbox(c, ids, message);
+      },
+      { retryUnique: true },
+    );
+  }
+  async listHaltDeliveries(haltId: string): Promise<OutboxRow[]> {
+    return (
+      await this.rows('SELECT * FROM outbox WHERE halt_id = $1 ORDER BY terminal_id, seq', [haltId])
+    ).map(toOutbox);
+  }
+  async pendingOutbox(terminalId: string): Promise<OutboxRow[]> {
+    return (
+      await this.rows('SELECT * FROM outbox WHERE terminal_id = $1 AND acked_at IS NULL ORDER BY seq', [
+        terminalId,
+      ])
+    ).map(toOutbox);
+  }
+  async markOutboxSent(terminalId: string, seq: number, at: number): Promise<void> {
+    await this.pool.query(
+      'UPDATE outbox SET sent_at = $1 WHERE terminal_id = $2 AND seq = $3 AND sent_at IS NULL',
+      [at, terminalId, seq],
+    );
+  }
+  async ackOutbox(terminalId: string, seq: number, at: number): Promise<OutboxRow | undefined> {
+    const r = await this.one(
+      'UPDATE outbox SET acked_at = $1 WHERE terminal_id = $2 AND seq = $3 AND acked_at IS NULL RETURNING *',
+      [at, terminalId, seq],
+    );
+    return r === undefined ? undefined : toOutbox(r);
+  }
+  async claimPushConnection(
+    row: PushConnectionRow,
+    liveAfter: number,
+  ): Promise<{ readonly ok: true } | { readonly ok: false; readonly existing: PushConnectionRow }> {
+    for (let attempt = 0; ; attempt++) {
+      // Insert, or replace a dead row; a live row stays (the conflict's WHERE is false).
+      const won = await this.count(
+        `INSERT INTO push_connections (terminal_id, connection_id, instance_id, connected_at, seen_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (terminal_id) DO UPDATE SET connection_id = excluded.connection_id,
+           instance_id = excluded.instance_id, connected_at = excluded.connected_at, seen_at = excluded.seen_at
+         WHERE push_connections.seen_at < $6`,
+        [row.terminalId, row.connectionId, row.instanceId, row.connectedAt, row.seenAt, liveAfter],
+      );
+      if (won === 1) return { ok: true };
+      const existing = await this.one('SELECT * FROM push_connections WHERE terminal_id = $1', [
+        row.terminalId,
+      ]);
+      if (existing !== undefined) return { ok: false, existing: toPushConnection(existing) };
+      // Released between the two statements: try again.
+      if (attempt >= 5) throw new StoreError('POS_ERR_STORE', 'push connection claim did not settle');
+    }
+  }
+  async touchPushConnection(terminalId: string, connectionId: string, at: number): Promise<void> {
+    await this.pool.query(
+      'UPDATE push_connections SET seen_at = GREATEST(seen_at, $1) WHERE terminal_id = $2 AND connection_id = $3',
+      [at, terminalId, connectionId],
+    );
+  }
+  async releasePushConnection(terminalId: string, connectionId: string): Promise<void> {
+    await this.pool.query('DELETE FROM push_connections WHERE terminal_id = $1 AND connection_id = $2', [
+      terminalId,
+      connectionId,
+    ]);
+  }
+
+  // ---- LivenessStore ----
+
+  private static where(query: Omit<TerminalQuery, 'afterId' | 'limit'> & { readonly afterId?: string }): {
+    sql: string;
+    params: unknown[];
+  } {
+    const clauses: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown): void => {
+      params.push(value);
+      clauses.push(clause.replace('?', `$${params.length}`));
+    };
+    if (query.merchantId !== undefined) add('merchant_id = ?', query.merchantId);
+    if (query.state !== undefined) add('state = ?', query.state);
+    if (query.appVersion !== undefined) add('app_version = ?', query.appVersion);
+    if (query.readerSerial !== undefined) add('reader_serial = ?', query.readerSerial);
+    if (query.stale !== undefined) clauses.push(query.stale ? 'stale_at IS NOT NULL' : 'stale_at IS NULL');
+    if (query.afterId !== undefined) add('id > ?', query.afterId);
+    return { sql: clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`, params };
+  }
+  async listTerminals(query: TerminalQuery): Promise<TerminalRow[]> {
+    const w = PostgresStore.where(query);
+    return (
+      await this.rows(`SELECT * FROM terminals ${w.sql} ORDER BY id LIMIT $${w.params.length + 1}`, [
+        ...w.params,
+        Math.max(0, Math.floor(query.limit)),
+      ])
+    ).map(toTerminal);
+  }
+  async listTerminalIds(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<string[]> {
+    const w = PostgresStore.where(query);
+    return (await this.rows(`SELECT id FROM terminals ${w.sql} ORDER BY id`, w.params)).map((r) =>
+      str(r['id']),
+    );
+  }
+  async setTerminalAppVersion(id: string, version: string): Promise<void> {
+    await this.pool.query('UPDATE terminals SET app_version = $1 WHERE id = $2', [version, id]);
+  }
+  async setNextDue(
+    id: string,
+    nextDueAt: number,
+    options?: { readonly onlyIfLive?: boolean },
+  ): Promise<boolean> {
+    const sql =
+      options?.onlyIfLive === true
+        ? 'UPDATE terminals SET next_due_at = $1 WHERE id = $2 AND stale_at IS NULL'
+        : 'UPDATE terminals SET next_due_at = $1, stale_at = NULL WHERE id = $2';
+    return (await this.count(sql, [nextDueAt, id])) === 1;
+  }
+  async listOverdue(before: number, limit: number): Promise<TerminalRow[]> {
+    return (
+      await this.rows(
+        `SELECT * FROM terminals WHERE stale_at IS NULL AND next_due_at IS NOT NULL AND next_due_at < $1
+         ORDER BY next_due_at, id LIMIT $2`,
+        [before, Math.max(0, Math.floor(limit))],
+      )
+    ).map(toTerminal);
+  }
+  async markStale(id: string, at: number, before: number): Promise<boolean> {
+    return (
+      (await this.count(
+        'UPDATE terminals SET stale_at = $1 WHERE id = $2 AND stale_at IS NULL AND next_due_at < $3',
+        [at, id, before],
+      )) === 1
+    );
+  }
+  async countTerminalsWhere(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<number> {
+    const w = PostgresStore.where(query);
+    return num((await this.one(`SELECT COUNT(*) AS n FROM terminals ${w.sql}`, w.params))?.['n']);
+  }
+  async countStale(): Promise<number> {
+    return num((await this.one('SELECT COUNT(*) AS n FROM terminals WHERE stale_at IS NOT NULL'))?.['n']);
+  }
+}
+
+export { PG_MIGRATIONS };

@@ -1,0 +1,67 @@
+/**
+ * PostgreSQL for tests: the database at DATABASE_URL (default the local trust-auth one), a fresh schema
+ * per test file or test, dropped afterwards. When PostgreSQL is unreachable the suites skip with a
+ * printed reason, except under CI (process.env.CI set), where they fail instead: CI must not skip
+ * PostgreSQL.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { describe } from 'vitest';
+import { redactUrl } from '../src/store/postgres';
+
+export const PG_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function probe(): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? (e.message.split('\n')[0] ?? 'error') : 'error';
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const unreachable = await probe();
+/** True when the suites run against PostgreSQL (reachable, or CI, where an unreachable one fails them). */
+export const PG_AVAILABLE = unreachable === undefined || process.env['CI'] !== undefined;
+if (unreachable !== undefined) {
+  if (process.env['CI'] !== undefined) {
+    console.error(
+      `PostgreSQL at ${redactUrl(PG_URL)} unreachable (${unreachable}): CI is set, so the PostgreSQL suites FAIL`,
+    );
+  } else {
+    console.warn(
+      `PostgreSQL at ${redactUrl(PG_URL)} unreachable (${unreachable}): skipping the PostgreSQL store suite (set DATABASE_URL; CI fails instead of skipping)`,
+    );
+  }
+}
+
+/** `describe` when PostgreSQL runs the suite, `describe.skip` otherwise (the reason was printed above). */
+export const describePg = describe.skipIf(!PG_AVAILABLE);
+
+/** A unique schema name for one test or file. */
+export function freshSchemaName(prefix = 't'): string {
+  return `pos_${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+/** Drops schemas (CASCADE); ignores an unreachable database. */
+export async function dropSchemas(names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  const client = new pg.Client({ connectionString: PG_URL });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    for (const name of names) {
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) continue;
+      await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+    }
+  } catch {
+    // nothing to drop on an unreachable database
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

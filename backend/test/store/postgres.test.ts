@@ -1,0 +1,249 @@
+/**
+ * The PostgreSQL store: every conformance suite, plus what only a shared database shows (two pools
+ * standing for two back-end processes racing on single-use and monotonic operations, concurrent
+ * migrations, a schema newer than the code). One fresh schema per test, dropped at the end.
+ * Without a reachable PostgreSQL the suite skips with a printed reason (fails under CI).
+ */
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { openPostgresStore, PG_MIGRATIONS, redactUrl } from '../../src/store/postgres';
+import { StoreError, type AuditRow, type Store } from '../../src/store/types';
+import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
+import { runStoreConformance } from './conformance';
+import { runAuthConformance } from './conformance-auth';
+import { runFleetConformance } from './conformance-fleet';
+import { runLivenessConformance } from './conformance-liveness';
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(schemas));
+
+function openFresh(): Promise<Store> {
+  const schema = freshSchemaName('c');
+  schemas.push(schema);
+  return openPostgresStore({ url: PG_URL, schema, max: 4 });
+}
+
+describePg('PostgreSQL store', () => {
+  runStoreConformance('postgres', openFresh);
+  runAuthConformance('postgres', openFresh);
+  runFleetConformance('postgres', openFresh);
+  runLivenessConformance('postgres', openFresh);
+});
+
+const T0 = 1_800_000_000_000;
+
+/** Two stores on one schema: two "processes" with their own pools. */
+async function twoProcesses(): Promise<[Store, Store]> {
+  const schema = freshSchemaName('r');
+  schemas.push(schema);
+  const a = await openPostgresStore({ url: PG_URL, schema, max: 4 });
+  const b = await openPostgresStore({ url: PG_URL, schema, max: 4 });
+  await a.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
+  await a.createTerminal({
+    id: 'trm_1',
+    merchantId: 'mer_1',
+    deviceJwk: '{"kty":"EC"}',
+    deviceJkt: 'jkt1',
+    readerSerial: 'R1',
+    lastCounter: -1,
+    state: 'active',
+    stateReason: null,
+    intervalS: 300,
+    createdAt: T0,
+    lastAttestedAt: null,
+  });
+  return [a, b];
+}
+
+function chain(prev: AuditRow | undefined, d: Omit<AuditRow, 'seq' | 'prevHash' | 'hash'>): AuditRow {
+  const seq = (prev?.seq ?? 0) + 1;
+  const prevHash = prev?.hash ?? '0';
+  return { ...d, seq, prevHash, hash: `${prevHash}:${seq}` };
+}
+
+describePg('PostgreSQL store: two processes racing', () => {
+  it('a challenge is consumed once across both pools; every loser sees the first use time', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      await a.createChallenge({ value: 'ch1', terminalId: 'trm_1', expiresAt: T0 + 60_000, createdAt: T0 });
+      const results = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? a : b).consumeChallenge('ch1', T0 + 1 + i)),
+      );
+      const firstUses = results.filter((r) => r !== undefined && r.usedAt === null);
+      expect(firstUses).toHaveLength(1);
+      const usedAt = (await a.consumeChallenge('ch1', T0 + 999))?.usedAt;
+      expect(typeof usedAt).toBe('number');
+      // every loser saw the winner's time, not its own
+      for (const r of results) if (r?.usedAt !== null) expect(r?.usedAt).toBe(usedAt);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('the evidence counter advances once per value and ends at the maximum', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const same = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).advanceTerminalCounter('trm_1', 5, T0)),
+      );
+      expect(same.filter(Boolean)).toHaveLength(1);
+      const counters = [9, 7, 12, 6, 11, 8, 10];
+      await Promise.all(counters.map((c, i) => (i % 2 === 0 ? a : b).advanceTerminalCounter('trm_1', c, T0)));
+      expect((await b.getTerminal('trm_1'))?.lastCounter).toBe(12);
+      expect(await a.advanceTerminalCounter('trm_1', 12, T0)).toBe(false);
+      expect(await b.advanceTerminalCounter('trm_1', 11, T0)).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a ticket is consumed once across both pools', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      await a.recordTicket({
+        jti: 'j1',
+        terminalId: 'trm_1',
+        use: 'pin',
+        kid: 'k1',
+        issuedAt: T0,
+        expiresAt: T0 + 60_000,
+      });
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          (i % 2 === 0 ? a : b).consumeTicket('j1', 'trm_1', 'pin', T0 + i),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('KSN counters and proof jtis: one winner across both pools', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const ksn = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? a : b).advanceKsnCounter('p', 3, T0)),
+      );
+      expect(ksn.filter(Boolean)).toHaveLength(1);
+      const jti = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? a : b).rememberProofJti('x', T0 + 1000, T0)),
+      );
+      expect(jti.filter(Boolean)).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('audit appends from both pools form one unbroken chain', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const n = 30;
+      await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          (i % 2 === 0 ? a : b).appendAudit(
+            { at: new Date(T0).toISOString(), actor: 'op', action: 'x', subject: `s${i}`, data: { i } },
+            chain,
+          ),
+        ),
+      );
+      const rows = await a.listAudit(0, 1000);
+      expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+      let prev = '0';
+      for (const r of rows) {
+        expect(r.prevHash).toBe(prev);
+        expect(r.hash).toBe(`${prev}:${r.seq}`);
+        prev = r.hash;
+      }
+      expect(new Set(rows.map((r) => r.subject)).size).toBe(n);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('concurrent halts on one terminal from both pools get distinct outbox sequence numbers', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const halt = (id: string) => ({
+        id,
+        scope: 'terminal' as const,
+        target: 'trm_1',
+        reason: 'r',
+        createdBy: 'op',
+        createdAt: T0,
+        liftedAt: null,
+        liftedBy: null,
+      });
+      await Promise.all(
+        Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a : b).createHalt(halt(`h${i}`), ['trm_1'])),
+      );
+      expect((await a.pendingOutbox('trm_1')).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect((await b.getTerminal('trm_1'))?.state).toBe('halted');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
+
+describePg('PostgreSQL store: migrations and opening', () => {
+  it('two processes migrating one new schema at once both open it at the current version', async () => {
+    const schema = freshSchemaName('m');
+    schemas.push(schema);
+    const [a, b] = await Promise.all([
+      openPostgresStore({ url: PG_URL, schema, max: 2 }),
+      openPostgresStore({ url: PG_URL, schema, max: 2 }),
+    ]);
+    expect(await a.schemaVersion()).toBe(PG_MIGRATIONS.length);
+    expect(await b.schemaVersion()).toBe(PG_MIGRATIONS.length);
+    expect(a.engine).toBe('postgres');
+    await a.close();
+    await b.close();
+    // Reopening migrates nothing twice.
+    const again = await openPostgresStore({ url: PG_URL, schema, max: 2 });
+    expect(await again.schemaVersion()).toBe(PG_MIGRATIONS.length);
+    await again.close();
+  });
+
+  it('refuses a schema newer than the code with StoreError POS_ERR_STORE', async () => {
+    const schema = freshSchemaName('n');
+    schemas.push(schema);
+    const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
+    await s.close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`UPDATE "${schema}".schema_version SET version = $1`, [PG_MIGRATIONS.length + 1]);
+    await client.end();
+    const err = await openPostgresStore({ url: PG_URL, schema, max: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as StoreError).code).toBe('POS_ERR_STORE');
+  });
+
+  it('refuses an invalid schema name and a non-PostgreSQL URL', async () => {
+    await expect(openPostgresStore({ url: PG_URL, schema: 'x"; DROP TABLE y; --' })).rejects.toMatchObject({
+      code: 'POS_ERR_STORE',
+    });
+    await expect(openPostgresStore({ url: 'mysql://h/db' })).rejects.toMatchObject({ code: 'POS_ERR_STORE' });
+  });
+
+  it('ping is false after close', async () => {
+    const s = await openFresh();
+    expect(await s.ping()).toBe(true);
+    await s.close();
+    expect(await s.ping()).toBe(false);
+  });
+});
+
+it('redactUrl hides the password and query of a database URL', () => {
+  const out = redactUrl('postgres://alice:s3cret@db.example:5432/pos?sslmode=require&password=x');
+  expect(out).not.toContain('s3cret');
+  expect(out).not.toContain('password=x');
+  expect(out).toContain('alice');
+  expect(out).toContain('db.example:5432/pos');
+  expect(redactUrl('not a url')).toBe('<unparseable URL>');
+});
