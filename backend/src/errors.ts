@@ -31,6 +31,16 @@ export const BACKEND_ERRORS = {
   POS_ERR_TERMINAL_RESUME_PENDING:
     'The terminal was resumed but has not yet made an affirming attestation since: no ticket, no transaction until it does.',
   POS_ERR_TERMINAL_NOT_HALTED: 'Only a halted terminal can be resumed.',
+  POS_ERR_HALT_UNKNOWN: 'No halt has this id (or it belongs to another merchant).',
+  POS_ERR_HALT_LIFTED: 'The halt was already lifted.',
+  POS_ERR_HALT_STILL_COVERS:
+    'Another active halt (merchant, app version or fleet) still covers the terminal: lift that halt first.',
+  POS_ERR_HALT_TARGET:
+    'The halt target does not fit the scope: terminal, merchant and app-version halts name one, a fleet halt names none.',
+  POS_ERR_PUSH_MESSAGE:
+    'A push connection frame is not a valid message (not JSON, unknown type, bad fields, or too large); the connection is closed (1008).',
+  POS_ERR_PUSH_DUPLICATE:
+    'The device key already holds a live push connection: two connections of one device key are a fleet correlation, and the terminal is halted (close 4409).',
   POS_ERR_TICKET_USED:
     'The PIN-entry ticket was already used for a transaction, or was not issued to this terminal: one ticket, one PIN transaction.',
   POS_ERR_TRANSACTION_KSN_REPLAY:

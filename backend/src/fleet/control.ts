@@ -1,7 +1,8 @@
 /**
  * Fleet control: the one way anything halts terminals (operators, policy verdicts, velocity, fleet
- * correlation, liveness) and the one way dashboard events are published. Halts are stored and
- * audited, then pushed through the bus to every process's connected terminals.
+ * correlation, liveness), lifts halts, and publishes dashboard events. Halts are stored (one
+ * transaction: the halt, the terminals' state, one outbox message per terminal), audited, counted,
+ * then pushed through the bus to every process's connected terminals.
  */
 import type { HaltRow, HaltScope, Store } from '../store/types';
 import type { Bus } from './bus';
@@ -17,11 +18,48 @@ export interface HaltRequest {
   /** Audit actor: `operator:<id>`, `token:<id>`, or the automatic source's name. */
   readonly actor: string;
   readonly source: HaltSource;
+  /** The merchant the event names (a terminal's or the target merchant); null: fleet-wide. */
+  readonly merchantId?: string | null;
 }
+
+export type LiftResult =
+  | {
+      readonly ok: true;
+      readonly halt: HaltRow;
+      /** Moved from halted to resume-pending (a resume notice was written for each). */
+      readonly resumed: readonly string[];
+      /** Still covered by another active halt: they stay halted. */
+      readonly stillHalted: readonly string[];
+    }
+  | { readonly ok: false; readonly code: 'POS_ERR_HALT_UNKNOWN' | 'POS_ERR_HALT_LIFTED' };
+
+export type ResumeResult =
+  | { readonly ok: true; readonly lifted: readonly string[] }
+  | {
+      readonly ok: false;
+      readonly code: 'POS_ERR_TERMINAL_UNKNOWN' | 'POS_ERR_TERMINAL_NOT_HALTED' | 'POS_ERR_HALT_STILL_COVERS';
+    };
 
 export interface FleetControl {
   /** Stores, audits and pushes a halt; resolves to it and the terminals it covers. */
   halt(request: HaltRequest): Promise<{ readonly halt: HaltRow; readonly terminalIds: readonly string[] }>;
+  /**
+   * Lifts one halt: each terminal it halted moves to `resume-pending` (and gets a `resume` notice) only
+   * when no other active halt still covers it. Audited, pushed.
+   */
+  lift(haltId: string, reason: string, actor: string): Promise<LiftResult>;
+  /**
+   * Resume one terminal (the operator shortcut): lifts every active terminal-scope halt of it, then
+   * moves it to `resume-pending` unless a merchant, app-version or fleet halt still covers it.
+   */
+  resumeTerminal(terminalId: string, reason: string, actor: string): Promise<ResumeResult>;
+  /** Active halts that cover a terminal of this merchant (and app version) about to be enrolled. */
+  haltsForNewTerminal(merchantId: string, appVersion: string | null): Promise<HaltRow[]>;
+  /**
+   * After enrollment: writes a halt message for each active halt covering the new terminal (the
+   * terminal row was created halted when `haltsForNewTerminal` found any), then pushes them.
+   */
+  applyToNewTerminal(terminalId: string, merchantId: string, appVersion: string | null): Promise<number>;
   /** Publishes a dashboard event to every process (never throws; a bus failure is logged and counted). */
   emit(event: FleetEvent): void;
 }
@@ -33,7 +71,11 @@ export interface FleetControlDeps {
   readonly newId: (prefix: string) => string;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<unknown>;
   onHalt?(source: HaltSource, terminals: number): void;
+  onBusError?(): void;
 }
+
+/** Active halts considered at most (a fleet with more simultaneous halts is misconfigured). */
+const ACTIVE_HALTS_MAX = 10_000;
 
 /** Terminals a scope covers, from the store. */
 async function terminalsInScope(
@@ -53,11 +95,61 @@ async function terminalsInScope(
   }
 }
 
+/** Terminals each active halt (other than `except`) has halted: its `halt` outbox rows. */
+async function coveredByOtherHalts(deps: FleetControlDeps, except: string): Promise<Set<string>> {
+  const covered = new Set<string>();
+  const active = await deps.store.listHalts({ activeOnly: true, limit: ACTIVE_HALTS_MAX });
+  for (const h of active) {
+    if (h.id === except) continue;
+    for (const row of await deps.store.listHaltDeliveries(h.id)) {
+      if (row.kind === 'halt') covered.add(row.terminalId);
+    }
+  }
+  return covered;
+}
+
 export function createFleetControl(deps: FleetControlDeps): FleetControl {
   const emit = (event: FleetEvent): void => {
-    void deps.bus.publish({ type: 'event', event }).catch(() => undefined);
+    void deps.bus.publish({ type: 'event', event }).catch(() => deps.onBusError?.());
   };
-  return {
+  const push = async (haltId: string): Promise<void> => {
+    try {
+      await deps.bus.publish({ type: 'outbox', haltId });
+    } catch {
+      // Stored: the terminals get it from the outbox when they reconnect.
+      deps.onBusError?.();
+    }
+  };
+
+  /** Writes halt messages for terminals the halt covers but has no message for yet; pushes them. */
+  const catchUp = async (halt: HaltRow, terminalIds: readonly string[]): Promise<string[]> => {
+    const have = new Set((await deps.store.listHaltDeliveries(halt.id)).map((r) => r.terminalId));
+    const missing = terminalIds.filter((id) => !have.has(id));
+    if (missing.length === 0) return [];
+    const at = deps.clock.now();
+    for (const id of missing)
+      await deps.store.transitionTerminalState(id, 'active', 'halted', halt.reason, at);
+    for (const id of missing)
+      await deps.store.transitionTerminalState(id, 'resume-pending', 'halted', halt.reason, at);
+    await deps.store.appendOutbox(missing, {
+      kind: 'halt',
+      haltId: halt.id,
+      reason: halt.reason,
+      createdAt: at,
+    });
+    await push(halt.id);
+    return missing;
+  };
+
+  const eventMerchant = async (request: HaltRequest): Promise<string | null> => {
+    if (request.merchantId !== undefined) return request.merchantId;
+    if (request.scope === 'merchant') return request.target;
+    if (request.scope === 'terminal' && request.target !== null)
+      return (await deps.store.getTerminal(request.target))?.merchantId ?? null;
+    return null;
+  };
+
+  const control: FleetControl = {
     emit,
     async halt(request) {
       const at = deps.clock.now();
@@ -73,16 +165,157 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
         liftedBy: null,
       };
       await deps.store.createHalt(halt, terminalIds);
-      await deps.audit(request.actor, 'halt.create', halt.id, {
+      await push(halt.id);
+      const data = {
+        halt: halt.id,
+        scope: halt.scope,
+        target: halt.target,
+        reason: halt.reason,
+        source: request.source,
+        terminals: terminalIds.length,
+      };
+      if (halt.scope === 'terminal' && halt.target !== null)
+        await deps.audit(request.actor, 'terminal.halt', halt.target, data);
+      else await deps.audit(request.actor, 'halt.create', halt.id, data);
+      deps.onHalt?.(request.source, terminalIds.length);
+      emit({
+        type: 'halt',
+        at,
+        merchantId: await eventMerchant(request),
+        haltId: halt.id,
         scope: halt.scope,
         target: halt.target,
         reason: halt.reason,
         source: request.source,
         terminals: terminalIds.length,
       });
-      deps.onHalt?.(request.source, terminalIds.length);
-      await deps.bus.publish({ type: 'outbox', haltId: halt.id });
+      // A terminal enrolled while the scope was being listed: enrollment re-checks active halts
+      // after creating the terminal, and this re-lists after storing the halt, so one of the two
+      // always sees the other.
+      if (halt.scope !== 'terminal') {
+        const again = await terminalsInScope(deps, halt.scope, halt.target);
+        const late = await catchUp(halt, again);
+        return { halt, terminalIds: [...terminalIds, ...late] };
+      }
       return { halt, terminalIds };
     },
+
+    async lift(haltId, reason, actor) {
+      const halt = await deps.store.getHalt(haltId);
+      if (halt === undefined) return { ok: false, code: 'POS_ERR_HALT_UNKNOWN' };
+      const at = deps.clock.now();
+      if (!(await deps.store.liftHalt(haltId, actor, at))) return { ok: false, code: 'POS_ERR_HALT_LIFTED' };
+      const lifted: HaltRow = { ...halt, liftedAt: at, liftedBy: actor };
+      const mine = [
+        ...new Set(
+          (await deps.store.listHaltDeliveries(haltId))
+            .filter((r) => r.kind === 'halt')
+            .map((r) => r.terminalId),
+        ),
+      ];
+      const covered = await coveredByOtherHalts(deps, haltId);
+      const resumed: string[] = [];
+      const stillHalted: string[] = [];
+      for (const id of mine) {
+        if (covered.has(id)) stillHalted.push(id);
+        else if (
+          await deps.store.transitionTerminalState(
+            id,
+            'halted',
+            'resume-pending',
+            'resumed: awaiting an affirming attestation',
+            at,
+          )
+        )
+          resumed.push(id);
+      }
+      if (resumed.length > 0) {
+        await deps.store.appendOutbox(resumed, { kind: 'resume', haltId, reason, createdAt: at });
+        await push(haltId);
+      }
+      await deps.audit(actor, 'halt.lift', haltId, {
+        scope: halt.scope,
+        target: halt.target,
+        reason,
+        resumed: resumed.length,
+        stillHalted: stillHalted.length,
+      });
+      emit({
+        type: 'resume',
+        at,
+        merchantId: halt.scope === 'merchant' ? halt.target : null,
+        haltId,
+        terminals: resumed.length,
+      });
+      return { ok: true, halt: lifted, resumed, stillHalted };
+    },
+
+    async resumeTerminal(terminalId, reason, actor) {
+      const terminal = await deps.store.getTerminal(terminalId);
+      if (terminal === undefined) return { ok: false, code: 'POS_ERR_TERMINAL_UNKNOWN' };
+      if (terminal.state !== 'halted') return { ok: false, code: 'POS_ERR_TERMINAL_NOT_HALTED' };
+      const at = deps.clock.now();
+      const active = await deps.store.listHalts({ activeOnly: true, limit: ACTIVE_HALTS_MAX });
+      const own = active.filter((h) => h.scope === 'terminal' && h.target === terminalId);
+      const ownIds = new Set(own.map((h) => h.id));
+      for (const h of active) {
+        if (ownIds.has(h.id)) continue;
+        const rows = await deps.store.listHaltDeliveries(h.id);
+        if (rows.some((r) => r.kind === 'halt' && r.terminalId === terminalId))
+          return { ok: false, code: 'POS_ERR_HALT_STILL_COVERS' };
+      }
+      const lifted: string[] = [];
+      for (const h of own) if (await deps.store.liftHalt(h.id, actor, at)) lifted.push(h.id);
+      const moved = await deps.store.transitionTerminalState(
+        terminalId,
+        'halted',
+        'resume-pending',
+        'resumed: awaiting an affirming attestation',
+        at,
+      );
+      if (!moved) return { ok: false, code: 'POS_ERR_TERMINAL_NOT_HALTED' };
+      // One resume notice, named after the newest lifted halt (a terminal halted without a stored halt
+      // record, before halts were stored, gets none: there was no halt message to answer).
+      const notice = lifted[0];
+      if (notice !== undefined) {
+        await deps.store.appendOutbox([terminalId], {
+          kind: 'resume',
+          haltId: notice,
+          reason,
+          createdAt: at,
+        });
+        await push(notice);
+      }
+      for (const id of lifted)
+        await deps.audit(actor, 'halt.lift', id, { scope: 'terminal', target: terminalId, reason });
+      await deps.audit(actor, 'terminal.resume', terminalId, { reason, state: 'resume-pending', lifted });
+      emit({
+        type: 'resume',
+        at,
+        merchantId: terminal.merchantId,
+        haltId: notice ?? `none:${terminalId}`,
+        terminals: 1,
+      });
+      return { ok: true, lifted };
+    },
+
+    async haltsForNewTerminal(merchantId, appVersion) {
+      const active = await deps.store.listHalts({ activeOnly: true, limit: ACTIVE_HALTS_MAX });
+      return active.filter(
+        (h) =>
+          h.scope === 'fleet' ||
+          (h.scope === 'merchant' && h.target === merchantId) ||
+          (h.scope === 'app-version' && appVersion !== null && h.target === appVersion),
+      );
+    },
+
+    async applyToNewTerminal(terminalId, merchantId, appVersion) {
+      let written = 0;
+      for (const h of await control.haltsForNewTerminal(merchantId, appVersion)) {
+        written += (await catchUp(h, [terminalId])).length;
+      }
+      return written;
+    },
   };
+  return control;
 }

@@ -247,11 +247,14 @@ async function recordVerdict(
     shadow: verdict.shadow.map((s) => ({ policyVersion: s.policyVersion, tier: s.tier })),
   });
   if ((verdict.halt || verdict.tier === 'contraindicated') && terminal.state !== 'halted') {
-    await ctx.store.setTerminalState(terminal.id, 'halted', 'contraindicated verdict');
-    ctx.metrics.halts.inc({ source: 'policy' });
-    await ctx.audit('policy', 'terminal.halt', terminal.id, {
+    // Stored, audited (terminal.halt), counted and pushed to the terminal's connection.
+    await ctx.fleet.halt({
+      scope: 'terminal',
+      target: terminal.id,
       reason: 'contraindicated verdict',
-      attestation: id,
+      actor: 'policy',
+      source: 'policy',
+      merchantId: terminal.merchantId,
     });
     return { ...terminal, state: 'halted', stateReason: 'contraindicated verdict' };
   }
@@ -399,6 +402,8 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'code', {});
         throw new ServiceError(400, 'POS_ERR_ENROLLMENT_CODE_INVALID');
       }
+      // A terminal enrolled under an active fleet, merchant or app-version halt starts halted.
+      const covering = await ctx.fleet.haltsForNewTerminal(code.merchantId, appraisal.claims.app.version);
       const row: TerminalRow = {
         id: terminalId,
         merchantId: code.merchantId,
@@ -406,8 +411,8 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         deviceJkt: jkt,
         readerSerial: body.readerSerial,
         lastCounter: appraisal.claims.counter,
-        state: 'active',
-        stateReason: null,
+        state: covering.length > 0 ? 'halted' : 'active',
+        stateReason: covering[0]?.reason ?? null,
         intervalS: ctx.config.attestationIntervalS,
         createdAt: now,
         lastAttestedAt: now,
@@ -426,7 +431,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         deviceJkt: jkt,
         readerSerial: body.readerSerial,
       });
-      const terminal = await recordVerdict(ctx, row, body.evidence, appraisal, verdict);
+      const halts = await ctx.fleet.applyToNewTerminal(
+        terminalId,
+        code.merchantId,
+        appraisal.claims.app.version,
+      );
+      const enrolled: TerminalRow = halts > 0 ? { ...row, state: 'halted' } : row;
+      const terminal = await recordVerdict(ctx, enrolled, body.evidence, appraisal, verdict);
       const ticket = await issueTicket(ctx, terminal, verdict, 'session', undefined);
       return reply.code(201).send({
         terminalId,
@@ -616,11 +627,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       ctx.metrics.transactions.inc({ outcome: result.approved ? 'approved' : 'declined' });
       let halted = false;
       if (!result.approved && result.velocity?.action === 'halt') {
-        await ctx.store.setTerminalState(terminal.id, 'halted', `velocity: ${result.velocity.rule}`);
-        ctx.metrics.halts.inc({ source: 'velocity' });
-        await ctx.audit('velocity', 'terminal.halt', terminal.id, {
-          rule: result.velocity.rule,
-          transaction: id,
+        await ctx.fleet.halt({
+          scope: 'terminal',
+          target: terminal.id,
+          reason: `velocity: ${result.velocity.rule}`,
+          actor: 'velocity',
+          source: 'velocity',
+          merchantId: terminal.merchantId,
         });
         halted = true;
       }
