@@ -17,6 +17,12 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_READER_CONFIG:
     'The reader configuration is not valid (give a serial path, or a USB vendor and product id).',
 
+  // Attestation agent
+  POS_ERR_DESKTOP_ATTEST_CODE_HASH:
+    "The app's code could not be hashed (an unreadable file, or too many files), so no evidence can be made.",
+  POS_ERR_DESKTOP_ATTEST_CLAIMS:
+    'The measurements do not fit the evidence claims schema (a bug in a collector or an out-of-range input).',
+
   // Key storage
   POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS:
     'The key file is readable or writable by others than its owner (it must be mode 0600): it is not loaded.',
