@@ -21,6 +21,16 @@ export const BACKEND_ERRORS = {
   POS_ERR_OPERATOR_AUTH: 'The operator API token is missing, malformed, unknown or revoked.',
   POS_ERR_FORBIDDEN: 'The caller is authenticated but its role may not do this.',
   POS_ERR_OPERATOR_EXISTS: 'An operator with this username already exists.',
+  POS_ERR_CSRF:
+    'A cookie-authenticated request with an unsafe method lacks the session’s CSRF token in the X-CSRF-Token header, or carries another one.',
+  POS_ERR_LOGIN_FAILED:
+    'The username or password is wrong, or the account is disabled or locked after too many failures (one answer for all, so it tells nothing).',
+  POS_ERR_LOGIN_RATE_LIMITED: 'Too many login attempts from this client address; retry later.',
+  POS_ERR_PASSWORD_POLICY: 'The password does not meet the policy (12 to 1024 characters).',
+  POS_ERR_USER_UNKNOWN: 'No operator account has this id.',
+  POS_ERR_TOKEN_UNKNOWN: 'No API token has this id.',
+  POS_ERR_USER_SCOPE_INVALID:
+    'The role and merchant do not go together: a merchant user or token names its merchant, an admin is provider-wide, and the merchant must exist.',
   POS_ERR_ENROLLMENT_CODE_INVALID: 'The enrollment code is unknown, already used or expired.',
   POS_ERR_ENROLLMENT_KEY_IN_USE: 'The device key is already enrolled for another terminal.',
   POS_ERR_ENROLLMENT_REFUSED: 'The first evidence did not earn a verdict that allows the terminal to enroll.',
@@ -31,6 +41,12 @@ export const BACKEND_ERRORS = {
   POS_ERR_TERMINAL_RESUME_PENDING:
     'The terminal was resumed but has not yet made an affirming attestation since: no ticket, no transaction until it does.',
   POS_ERR_TERMINAL_NOT_HALTED: 'Only a halted terminal can be resumed.',
+  POS_ERR_TERMINAL_STALE:
+    'The terminal missed its attestation deadline by more than the liveness margin: no ticket and no transaction until an affirming attestation.',
+  POS_ERR_CORRELATION_COUNTER_REPLAY:
+    'Verdict reason: evidence signed by the terminal’s own key carried a counter at or below one already accepted (a replay or a cloned key); the terminal is halted.',
+  POS_ERR_CORRELATION_READER_SHARED:
+    'Verdict reason: the card reader’s serial is enrolled on another terminal too; an enrollment is refused, an enrolled terminal is halted.',
   POS_ERR_HALT_UNKNOWN: 'No halt has this id (or it belongs to another merchant).',
   POS_ERR_HALT_LIFTED: 'The halt was already lifted.',
   POS_ERR_HALT_STILL_COVERS:

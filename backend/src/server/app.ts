@@ -31,6 +31,8 @@ import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
 import { registerFleetRoutes } from './routes/fleet';
 import { registerOperatorRoutes } from './routes/operator';
+import { registerAuthRoutes } from './auth/routes';
+import { registerUserRoutes } from './routes/users';
 import { registerPublicRoutes } from './routes/public';
 import { registerTerminalRoutes } from './routes/terminal';
 
@@ -206,7 +208,13 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
           operatorToken: {
             type: 'http',
             scheme: 'bearer',
-            description: 'Operator API token (pos_admin_...)',
+            description: 'Operator API token (pos_<role>_...; docs/operators.md)',
+          },
+          sessionCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: '__Host-pos_session',
+            description: 'Dashboard session (POST /v1/auth/login); unsafe methods also need X-CSRF-Token',
           },
           posProof: {
             type: 'apiKey',
@@ -230,6 +238,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerPublicRoutes(app, ctx);
   registerTerminalRoutes(app, ctx);
   registerOperatorRoutes(app, ctx);
+  registerAuthRoutes(app, ctx);
+  registerUserRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
 
   await app.ready();

@@ -11,6 +11,8 @@ import type { Bus } from '../fleet/bus';
 import type { FleetControl } from '../fleet/control';
 import type { AuditRow, OperatorRole, Store, TerminalRow } from '../store/types';
 import { chainAuditEntry, signAuditCheckpoint, type AcquirerHost, type ReaderStatusVerifier } from './domain';
+import { DEFAULT_AUTH_CONFIG, type AuthConfig } from './auth/config';
+import { authorize } from './auth/principal';
 import { ServiceError } from './http-errors';
 import type { Metrics } from './metrics';
 
@@ -45,6 +47,12 @@ export interface ServiceConfig {
    * applies. Default false: with no policy activated, the production policy (prod-1) applies.
    */
   readonly development: boolean;
+  /** Operator authentication: sessions, login throttling and lock-out, password hashing (docs/operators.md). */
+  readonly auth: AuthConfig;
+  /** Liveness: a terminal whose next attestation is this many seconds overdue is stale (default 60). */
+  readonly livenessMarginS: number;
+  /** Liveness: the sweeper looks for overdue terminals every this many seconds; false: no timer (default 15). */
+  readonly livenessSweepS: number | false;
 }
 
 export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
@@ -58,6 +66,9 @@ export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
   bodyLimit: 64 * 1024,
   trustProxy: false,
   development: false,
+  auth: DEFAULT_AUTH_CONFIG,
+  livenessMarginS: 60,
+  livenessSweepS: 15,
 };
 
 export interface Ctx {
@@ -106,7 +117,6 @@ export function makeAudit(store: Store, keys: KeyRing, clock: Clock, every: numb
 // ---- Operator authentication ----
 
 export const ADMIN_TOKEN_PREFIX = 'pos_admin_';
-const BEARER_RE = /^Bearer (pos_admin_[A-Za-z0-9_-]{43})$/;
 
 export function hashApiToken(token: string): string {
   return sha256Hex(token);
@@ -119,13 +129,17 @@ export function newAdminToken(): string {
 /** What an operator route needs the caller to be allowed to do (the role matrix is in docs/operators.md). */
 export type Permission =
   | 'read'
+  | 'read-config'
   | 'enroll'
   | 'halt'
   | 'resume'
+  | 'manage-merchants'
   | 'manage-releases'
   | 'manage-policies'
   | 'manage-users'
+  | 'read-users'
   | 'audit'
+  | 'audit-checkpoint'
   | 'keys';
 
 /** An authenticated operator (API token or dashboard session). */
@@ -150,27 +164,18 @@ export function canReachMerchant(principal: Principal, merchantId: string): bool
 export async function requirePrincipal(
   ctx: Ctx,
   request: FastifyRequest,
-  _permission: Permission,
+  permission: Permission,
 ): Promise<Principal> {
-  const actor = await requireOperator(ctx, request);
-  return { actor, role: 'admin', merchantId: null };
+  return authorize(ctx, request, permission);
 }
 
-/** Resolves to the operator id, or throws 401 POS_ERR_OPERATOR_AUTH. */
+/**
+ * Admin only (fail closed for a route not yet given its permission): resolves to the audit actor, or
+ * throws 401 POS_ERR_OPERATOR_AUTH / 403 POS_ERR_FORBIDDEN. Prefer `requirePrincipal`.
+ */
 export async function requireOperator(ctx: Ctx, request: FastifyRequest): Promise<string> {
-  const header = request.headers.authorization;
-  const m = typeof header === 'string' ? BEARER_RE.exec(header) : null;
-  if (m?.[1] === undefined) throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
-  const hash = hashApiToken(m[1]);
-  const row = await ctx.store.findApiToken(hash);
-  if (
-    row === undefined ||
-    row.revokedAt !== null ||
-    !constantTimeEqual(Buffer.from(row.tokenHash), Buffer.from(hash))
-  ) {
-    throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
-  }
-  return `operator:${row.id}`;
+  const principal = await authorize(ctx, request, 'manage-users');
+  return principal.actor;
 }
 
 // ---- Terminal authentication: Pos-Proof (DPoP-style, RFC 9449 ideas) ----

@@ -1,6 +1,8 @@
 /**
- * Operator routes (admin API token for now; operator roles and tenants come with the next issue):
- * merchants, enrollment codes, terminal halt/resume, reference values, policies, audit, key rotation.
+ * Operator routes: merchants, enrollment codes, terminal reads, reference values, policies, audit, key
+ * rotation. Each route names its permission (`requirePrincipal`; the role matrix is in
+ * docs/operators.md) and a principal limited to one merchant reaches only that merchant's objects:
+ * another merchant's terminal or merchant answers 404, as if it did not exist.
  */
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -9,7 +11,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { toBase64url } from '@pos/shared';
 import { z } from 'zod';
 import { StoreError, type AuditRow } from '../../store/types';
-import { newId, requireOperator, sha256Hex, type Ctx } from '../context';
+import { canReachMerchant, newId, requirePrincipal, sha256Hex, type Ctx, type Principal } from '../context';
 import {
   missingCoreVerifiers,
   policyTooDeep,
@@ -41,16 +43,18 @@ export const ReferenceValuesBody = z.strictObject({
 });
 
 const IdParam = (name: string): z.ZodObject => z.strictObject({ [name]: z.string().min(1).max(128) });
-const Security = [{ operatorToken: [] }];
+const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
 const EmptyBody = z.strictObject({}).optional();
 
-/** The terminal named by the route, or a 404 POS_ERR_TERMINAL_UNKNOWN. */
-async function terminalOr404(
+/** The terminal named by the route, or a 404 POS_ERR_TERMINAL_UNKNOWN (also for another merchant's). */
+export async function terminalOr404(
   ctx: Ctx,
+  principal: Principal,
   terminalId: string,
 ): Promise<NonNullable<Awaited<ReturnType<Ctx['store']['getTerminal']>>>> {
   const t = await ctx.store.getTerminal(terminalId);
-  if (t === undefined) throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+  if (t === undefined || !canReachMerchant(principal, t.merchantId))
+    throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
   return t;
 }
 
@@ -93,11 +97,36 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request, reply) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'manage-merchants');
       const id = newId('mer');
       await ctx.store.createMerchant({ id, name: request.body.name, createdAt: ctx.clock.now() });
       await ctx.audit(actor, 'merchant.create', id, { name: request.body.name });
       return reply.code(201).send({ merchantId: id });
+    },
+  );
+
+  app.get(
+    '/v1/merchants',
+    {
+      schema: {
+        tags: ['operator'],
+        summary: 'List the merchants the caller may reach (a merchant-scoped caller sees its own)',
+        security: Security,
+        response: {
+          200: z.object({
+            merchants: z.array(z.object({ merchantId: z.string(), name: z.string(), createdAt: z.number() })),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const principal = await requirePrincipal(ctx, request, 'read');
+      const rows = await ctx.store.listMerchants();
+      return {
+        merchants: rows
+          .filter((m) => canReachMerchant(principal, m.id))
+          .map((m) => ({ merchantId: m.id, name: m.name, createdAt: m.createdAt })),
+      };
     },
   );
 
@@ -124,9 +153,10 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request, reply) => {
-      const actor = await requireOperator(ctx, request);
+      const principal = await requirePrincipal(ctx, request, 'enroll');
+      const actor = principal.actor;
       const merchantId = (request.params as { merchantId: string }).merchantId;
-      if ((await ctx.store.getMerchant(merchantId)) === undefined)
+      if (!canReachMerchant(principal, merchantId) || (await ctx.store.getMerchant(merchantId)) === undefined)
         throw new ServiceError(404, 'POS_ERR_MERCHANT_UNKNOWN');
       const now = ctx.clock.now();
       const code = `${ENROLLMENT_CODE_PREFIX}${toBase64url(randomBytes(16))}`;
@@ -159,8 +189,8 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      await requireOperator(ctx, request);
-      const t = await terminalOr404(ctx, (request.params as { terminalId: string }).terminalId);
+      const principal = await requirePrincipal(ctx, request, 'read');
+      const t = await terminalOr404(ctx, principal, (request.params as { terminalId: string }).terminalId);
       return {
         terminalId: t.id,
         merchantId: t.merchantId,
@@ -202,9 +232,9 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      await requireOperator(ctx, request);
+      const principal = await requirePrincipal(ctx, request, 'read');
       const terminalId = (request.params as { terminalId: string }).terminalId;
-      await terminalOr404(ctx, terminalId);
+      await terminalOr404(ctx, principal, terminalId);
       const limit = (request.query as { limit?: number }).limit ?? 50;
       const rows = await ctx.store.listAttestations(terminalId, limit);
       return {
@@ -249,9 +279,9 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      await requireOperator(ctx, request);
+      const principal = await requirePrincipal(ctx, request, 'read');
       const terminalId = (request.params as { terminalId: string }).terminalId;
-      await terminalOr404(ctx, terminalId);
+      await terminalOr404(ctx, principal, terminalId);
       const limit = (request.query as { limit?: number }).limit ?? 50;
       const rows = await ctx.store.listTransactions(terminalId, limit);
       return {
@@ -282,7 +312,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request, reply) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'manage-releases');
       const id = newId('ref');
       const doc = request.body;
       await ctx.store.putReferenceValues({
@@ -319,7 +349,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      await requireOperator(ctx, request);
+      await requirePrincipal(ctx, request, 'read-config');
       const rows = await ctx.store.listReferenceValues();
       return {
         referenceValues: rows.map((r) => ({ id: r.id, createdAt: r.createdAt, document: r.document })),
@@ -339,7 +369,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'manage-releases');
       const id = (request.params as { id: string }).id;
       if (!(await ctx.store.deleteReferenceValues(id))) throw new ServiceError(404, 'POS_ERR_NOT_FOUND');
       await ctx.audit(actor, 'reference-values.delete', id, {});
@@ -360,7 +390,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request, reply) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'manage-policies');
       // The schema is recursive: a cheap iterative depth check first, so a deep body is a 400, not a stack overflow.
       if (policyTooDeep(request.body.policy)) {
         throw new ServiceError(
@@ -422,7 +452,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      await requireOperator(ctx, request);
+      await requirePrincipal(ctx, request, 'read-config');
       const rows = await ctx.store.listPolicies();
       return {
         policies: rows.map((r) => ({
@@ -449,7 +479,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'manage-policies');
       const version = (request.params as { version: string }).version;
       if (!(await ctx.store.activatePolicy(version))) throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
       await ctx.audit(actor, 'policy.activate', version, {});
@@ -471,7 +501,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'manage-policies');
       const version = (request.params as { version: string }).version;
       if (!(await ctx.store.setPolicyShadow(version, request.body.enabled)))
         throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
@@ -491,7 +521,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request, reply) => {
-      await requireOperator(ctx, request);
+      await requirePrincipal(ctx, request, 'audit');
       const after = (request.query as { after?: number }).after ?? 0;
       // Streamed a page at a time, so a long chain is never held in memory whole.
       const store = ctx.store;
@@ -527,7 +557,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      await requireOperator(ctx, request);
+      await requirePrincipal(ctx, request, 'audit');
       const checkpoints = await ctx.store.listCheckpoints();
       const result = verifyAuditChain(await readAudit(ctx), { checkpoints, keys: ctx.keys.allKeys() });
       return result.ok
@@ -549,7 +579,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request, reply) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'audit-checkpoint');
       const head = await ctx.audit(actor, 'audit.checkpoint', 'audit', {});
       const cp = await signAuditCheckpoint(head, ctx.keys.signer(), head.at);
       await ctx.store.putCheckpoint(cp);
@@ -570,7 +600,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     },
     async (request) => {
-      const actor = await requireOperator(ctx, request);
+      const { actor } = await requirePrincipal(ctx, request, 'keys');
       const result = await ctx.keys.rotate(ctx.clock.now());
       await ctx.audit(actor, 'keys.rotate', result.kid, { retired: result.retired });
       return result;

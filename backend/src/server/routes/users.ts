@@ -1,0 +1,298 @@
+/**
+ * User and API token management (admin; an auditor may list): dashboard users with scrypt password
+ * hashes, scoped API tokens shown once. Every change is audited, never with a password or a token.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { StoreError, type OperatorRole, type Store } from '../../store/types';
+import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
+import { newApiToken, sha256Hex } from '../auth/principal';
+import { newId, requirePrincipal, type Ctx } from '../context';
+import { ServiceError } from '../http-errors';
+
+const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
+const Role = z.enum(['admin', 'operator', 'auditor', 'merchant']);
+const IdParam = (name: string): z.ZodObject => z.strictObject({ [name]: z.string().min(1).max(128) });
+export const UsernameSchema = z
+  .string()
+  .min(3)
+  .max(64)
+  .transform((u) => u.toLowerCase())
+  .pipe(z.string().regex(/^[a-z0-9][a-z0-9._@-]{2,63}$/, 'letters, digits and . _ @ -'));
+const Password = z.string().min(1).max(MAX_PASSWORD_LENGTH);
+const MerchantId = z.string().min(1).max(128).nullable().optional();
+
+/**
+ * Checks that role and merchant go together: a merchant user or token names its merchant, an admin is
+ * provider-wide, and a named merchant exists. Resolves to an error message, or undefined.
+ */
+export async function scopeError(
+  store: Pick<Store, 'getMerchant'>,
+  role: OperatorRole,
+  merchantId: string | null,
+): Promise<string | undefined> {
+  if (role === 'merchant' && merchantId === null) return 'a merchant user or token names its merchant';
+  if (role === 'admin' && merchantId !== null) return 'an admin is provider-wide (no merchant)';
+  if (merchantId !== null && (await store.getMerchant(merchantId)) === undefined) return 'no such merchant';
+  return undefined;
+}
+
+const UserOut = z.object({
+  userId: z.string(),
+  username: z.string(),
+  role: Role,
+  merchantId: z.string().nullable(),
+  createdAt: z.number().int(),
+  disabledAt: z.number().int().nullable(),
+  lockedUntil: z.number().int().nullable(),
+});
+const TokenOut = z.object({
+  tokenId: z.string(),
+  label: z.string(),
+  role: Role,
+  merchantId: z.string().nullable(),
+  createdBy: z.string().nullable(),
+  createdAt: z.number().int(),
+  expiresAt: z.number().int().nullable(),
+  revokedAt: z.number().int().nullable(),
+});
+
+export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
+  const app = appIn.withTypeProvider<ZodTypeProvider>();
+  const opts = { bodyLimit: 8 * 1024 };
+
+  app.post(
+    '/v1/users',
+    {
+      ...opts,
+      schema: {
+        tags: ['users'],
+        summary: 'Create a dashboard user (password: 12 characters or more)',
+        security: Security,
+        body: z.strictObject({
+          username: UsernameSchema,
+          password: Password,
+          role: Role,
+          merchantId: MerchantId,
+        }),
+        response: { 201: z.object({ userId: z.string() }) },
+      },
+    },
+    async (request, reply) => {
+      const principal = await requirePrincipal(ctx, request, 'manage-users');
+      const { username, password, role } = request.body;
+      const merchantId = request.body.merchantId ?? null;
+      const policy = passwordPolicyError(password);
+      if (policy !== undefined) throw new ServiceError(400, 'POS_ERR_PASSWORD_POLICY', policy);
+      const scope = await scopeError(ctx.store, role, merchantId);
+      if (scope !== undefined) throw new ServiceError(400, 'POS_ERR_USER_SCOPE_INVALID', scope);
+      const id = newId('usr');
+      try {
+        await ctx.store.createOperator({
+          id,
+          username,
+          passwordHash: await hashPassword(password, ctx.config.auth.scryptN),
+          role,
+          merchantId,
+          createdAt: ctx.clock.now(),
+          disabledAt: null,
+          failedLogins: 0,
+          lockedUntil: null,
+        });
+      } catch (e) {
+        if (e instanceof StoreError && e.code === 'POS_ERR_OPERATOR_EXISTS')
+          throw new ServiceError(409, e.code);
+        throw e;
+      }
+      await ctx.audit(principal.actor, 'user.create', `operator:${id}`, { username, role, merchantId });
+      return reply.code(201).send({ userId: id });
+    },
+  );
+
+  app.get(
+    '/v1/users',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'List dashboard users (never their password hashes)',
+        security: Security,
+        response: { 200: z.object({ users: z.array(UserOut) }) },
+      },
+    },
+    async (request) => {
+      await requirePrincipal(ctx, request, 'read-users');
+      const rows = await ctx.store.listOperators();
+      return {
+        users: rows.map((u) => ({
+          userId: u.id,
+          username: u.username,
+          role: u.role,
+          merchantId: u.merchantId,
+          createdAt: u.createdAt,
+          disabledAt: u.disabledAt,
+          lockedUntil: u.lockedUntil,
+        })),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/users/:userId/disable',
+    {
+      ...opts,
+      schema: {
+        tags: ['users'],
+        summary: 'Disable a user: no login, and every session of theirs ends',
+        security: Security,
+        params: IdParam('userId'),
+        body: z.strictObject({}).optional(),
+        response: {
+          200: z.object({ userId: z.string(), disabled: z.literal(true), sessionsEnded: z.number() }),
+        },
+      },
+    },
+    async (request) => {
+      const principal = await requirePrincipal(ctx, request, 'manage-users');
+      const userId = (request.params as { userId: string }).userId;
+      const now = ctx.clock.now();
+      if ((await ctx.store.getOperator(userId)) === undefined)
+        throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
+      await ctx.store.disableOperator(userId, now);
+      const sessionsEnded = await ctx.store.revokeOperatorSessions(userId, now);
+      await ctx.audit(principal.actor, 'user.disable', `operator:${userId}`, { sessionsEnded });
+      return { userId, disabled: true as const, sessionsEnded };
+    },
+  );
+
+  app.post(
+    '/v1/users/:userId/password',
+    {
+      ...opts,
+      schema: {
+        tags: ['users'],
+        summary: "Set a user's password: their sessions end, a lock-out is lifted",
+        security: Security,
+        params: IdParam('userId'),
+        body: z.strictObject({ password: Password }),
+        response: { 200: z.object({ userId: z.string(), sessionsEnded: z.number() }) },
+      },
+    },
+    async (request) => {
+      const principal = await requirePrincipal(ctx, request, 'manage-users');
+      const userId = (request.params as { userId: string }).userId;
+      const policy = passwordPolicyError(request.body.password);
+      if (policy !== undefined) throw new ServiceError(400, 'POS_ERR_PASSWORD_POLICY', policy);
+      const hash = await hashPassword(request.body.password, ctx.config.auth.scryptN);
+      if (!(await ctx.store.setOperatorPassword(userId, hash)))
+        throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
+      await ctx.store.resetLoginFailures(userId);
+      const sessionsEnded = await ctx.store.revokeOperatorSessions(userId, ctx.clock.now());
+      await ctx.audit(principal.actor, 'user.password', `operator:${userId}`, { sessionsEnded });
+      return { userId, sessionsEnded };
+    },
+  );
+
+  app.post(
+    '/v1/tokens',
+    {
+      ...opts,
+      schema: {
+        tags: ['users'],
+        summary: 'Create an API token (role, merchant, expiry, label); the token is shown once',
+        security: Security,
+        body: z.strictObject({
+          label: z.string().min(1).max(100),
+          role: Role,
+          merchantId: MerchantId,
+          expiresInS: z.number().int().min(60),
+        }),
+        response: {
+          201: z.object({ tokenId: z.string(), token: z.string(), expiresAt: z.number().int() }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = await requirePrincipal(ctx, request, 'manage-users');
+      const { label, role, expiresInS } = request.body;
+      const merchantId = request.body.merchantId ?? null;
+      if (expiresInS > ctx.config.auth.maxTokenLifetimeS) {
+        throw new ServiceError(
+          400,
+          'POS_ERR_REQUEST_INVALID',
+          `a token lives at most ${ctx.config.auth.maxTokenLifetimeS} s`,
+        );
+      }
+      const scope = await scopeError(ctx.store, role, merchantId);
+      if (scope !== undefined) throw new ServiceError(400, 'POS_ERR_USER_SCOPE_INVALID', scope);
+      const now = ctx.clock.now();
+      const token = newApiToken(role);
+      const id = newId('tok');
+      const expiresAt = now + expiresInS * 1000;
+      await ctx.store.createApiToken({
+        id,
+        tokenHash: sha256Hex(token),
+        label,
+        role,
+        merchantId,
+        createdBy: principal.actor,
+        createdAt: now,
+        expiresAt,
+        revokedAt: null,
+      });
+      await ctx.audit(principal.actor, 'token.create', id, { label, role, merchantId, expiresAt });
+      void reply.header('cache-control', 'no-store');
+      return reply.code(201).send({ tokenId: id, token, expiresAt });
+    },
+  );
+
+  app.get(
+    '/v1/tokens',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'List API tokens (never the tokens or their hashes)',
+        security: Security,
+        response: { 200: z.object({ tokens: z.array(TokenOut) }) },
+      },
+    },
+    async (request) => {
+      await requirePrincipal(ctx, request, 'read-users');
+      const rows = await ctx.store.listApiTokens();
+      return {
+        tokens: rows.map((t) => ({
+          tokenId: t.id,
+          label: t.label,
+          role: t.role,
+          merchantId: t.merchantId,
+          createdBy: t.createdBy,
+          createdAt: t.createdAt,
+          expiresAt: t.expiresAt,
+          revokedAt: t.revokedAt,
+        })),
+      };
+    },
+  );
+
+  app.delete(
+    '/v1/tokens/:tokenId',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Revoke an API token',
+        security: Security,
+        params: IdParam('tokenId'),
+        response: { 200: z.object({ tokenId: z.string(), revoked: z.literal(true) }) },
+      },
+    },
+    async (request) => {
+      const principal = await requirePrincipal(ctx, request, 'manage-users');
+      const tokenId = (request.params as { tokenId: string }).tokenId;
+      const known = (await ctx.store.listApiTokens()).some((t) => t.id === tokenId);
+      if (!known) throw new ServiceError(404, 'POS_ERR_TOKEN_UNKNOWN');
+      const revoked = await ctx.store.revokeApiToken(tokenId, ctx.clock.now());
+      if (revoked) await ctx.audit(principal.actor, 'token.revoke', tokenId, {});
+      return { tokenId, revoked: true as const };
+    },
+  );
+}
