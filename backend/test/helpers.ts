@@ -133,13 +133,16 @@ export async function seedReferenceValues(h: Harness): Promise<void> {
 const b64json = (o: unknown): string => toBase64url(Buffer.from(JSON.stringify(o), 'utf8'));
 const sha256b64 = (data: string | Buffer): string => createHash('sha256').update(data).digest('base64url');
 
+let simReaderSerials = 0;
+
 export class SimTerminal {
   readonly privateKey: KeyObject;
   readonly jwk: P256Jwk;
   readonly jkt: string;
   id = '';
   counter = 0;
-  readerSerial = 'RDR-0001';
+  /** Unique per simulated terminal: one reader serial on two terminals is a correlation finding. */
+  readerSerial = `RDR-${String(++simReaderSerials).padStart(4, '0')}`;
   /** The signed reader status the evidence carries (default: the stand-in's). */
   readerStatus: (now: number) => Record<string, unknown> = (now) => readerEvidence(this.readerSerial, now);
 

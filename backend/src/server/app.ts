@@ -19,6 +19,8 @@ import type { Store } from '../store/types';
 import { storeVelocity } from '../store/velocity';
 import { createMemoryBus, type Bus } from '../fleet/bus';
 import { createFleetControl } from '../fleet/control';
+import { registerPush, type PushOptions } from '../fleet/push';
+import { startLiveness } from '../fleet/liveness';
 import { DEFAULT_CONFIG, makeAudit, newId, type Clock, type Ctx, type ServiceConfig } from './context';
 import {
   createAcquirerHost,
@@ -55,6 +57,8 @@ export interface BuildAppOptions {
   readonly bus?: Bus;
   /** This process's id for push connections (default: random). */
   readonly instanceId?: string;
+  /** Push connection heartbeat and liveness timings (default: fleet/push.ts). */
+  readonly push?: PushOptions;
   /** Node process metrics in /metrics (default true; tests turn it off). */
   readonly defaultMetrics?: boolean;
 }
@@ -82,7 +86,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clock,
     newId,
     audit,
-    onHalt: (source, terminals) => metrics.halts.inc({ source }, terminals),
+    onHalt: (source, terminals) => {
+      metrics.halts.inc({ source }, terminals);
+      metrics.haltOrders.inc({ source });
+    },
   });
   const ctx: Ctx = {
     store: options.store,
@@ -174,8 +181,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     void options.store.purgeChallenges(clock.now() - 60_000).catch(() => undefined);
   }, 60_000);
   purge.unref();
+  // Liveness: stale terminals are marked (and alerted) by a sweeper over the store's deadlines.
+  const liveness = startLiveness(ctx, (error) => app.log.warn({ err: error }, 'liveness sweep failed'));
+  app.decorate('liveness', liveness);
   app.addHook('onClose', async () => {
     clearInterval(purge);
+    await liveness.stop();
     if (options.bus === undefined) await bus.close();
     await options.store.close();
   });
@@ -241,6 +252,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerAuthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
+  await registerPush(app, ctx, options.push);
 
   await app.ready();
   return app;

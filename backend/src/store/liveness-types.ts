@@ -24,8 +24,12 @@ export interface LivenessStore {
   listTerminalIds(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<string[]>;
   /** Records the app version the terminal's last accepted evidence reported. */
   setTerminalAppVersion(id: string, version: string): Promise<void>;
-  /** Sets the time by which the terminal's next attestation is due, and clears the stale mark. */
-  setNextDue(id: string, nextDueAt: number): Promise<void>;
+  /**
+   * Sets the time by which the terminal's next attestation is due, and clears the stale mark. With
+   * `onlyIfLive`, only when the terminal is not marked stale (a warning verdict extends the deadline of
+   * a live terminal but never revives a stale one). Resolves true when it wrote.
+   */
+  setNextDue(id: string, nextDueAt: number, options?: { readonly onlyIfLive?: boolean }): Promise<boolean>;
   /** Terminals not marked stale whose next-due time is before `before`, oldest deadline first. */
   listOverdue(before: number, limit: number): Promise<TerminalRow[]>;
   /** Compare-and-set: marks stale only when not stale and still overdue at `before`; true when it did. */

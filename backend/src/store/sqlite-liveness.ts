@@ -80,9 +80,12 @@ export class SqliteLivenessStore extends SqlitePart implements LivenessStore {
     this.run('UPDATE terminals SET app_version = ? WHERE id = ?', version, id);
     return Promise.resolve();
   }
-  setNextDue(id: string, nextDueAt: number): Promise<void> {
-    this.run('UPDATE terminals SET next_due_at = ?, stale_at = NULL WHERE id = ?', nextDueAt, id);
-    return Promise.resolve();
+  setNextDue(id: string, nextDueAt: number, options?: { readonly onlyIfLive?: boolean }): Promise<boolean> {
+    const sql =
+      options?.onlyIfLive === true
+        ? 'UPDATE terminals SET next_due_at = ? WHERE id = ? AND stale_at IS NULL'
+        : 'UPDATE terminals SET next_due_at = ?, stale_at = NULL WHERE id = ?';
+    return Promise.resolve(this.run(sql, nextDueAt, id) === 1);
   }
   listOverdue(before: number, limit: number): Promise<TerminalRow[]> {
     return Promise.resolve(

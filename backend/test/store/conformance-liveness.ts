@@ -76,8 +76,17 @@ export function runLivenessConformance(engine: string, open: () => Promise<Store
       // A terminal with no deadline is never stale.
       expect(await store.markStale('t2', T0, T0 + 10_000)).toBe(false);
 
-      await store.setNextDue('t1', T0 + 2000);
+      // onlyIfLive: no write on a stale terminal.
+      expect(await store.setNextDue('t1', T0 + 1500, { onlyIfLive: true })).toBe(false);
+      expect(await store.getTerminal('t1')).toMatchObject({
+        nextDueAt: T0 + 100,
+        staleAt: T0 + (a ? 500 : 501),
+      });
+      expect(await store.setNextDue('t1', T0 + 2000)).toBe(true);
       expect(await store.getTerminal('t1')).toMatchObject({ nextDueAt: T0 + 2000, staleAt: null });
+      expect(await store.setNextDue('t1', T0 + 2500, { onlyIfLive: true })).toBe(true);
+      expect((await store.getTerminal('t1'))?.nextDueAt).toBe(T0 + 2500);
+      expect(await store.setNextDue('unknown', T0)).toBe(false);
       expect(await store.countStale()).toBe(0);
     });
 

@@ -18,6 +18,14 @@ import { z } from 'zod';
 import type { TerminalRow } from '../../store/types';
 import { StoreError } from '../../store/types';
 import { hashEnrollmentCode, ENROLLMENT_CODE_RE } from './operator';
+import { checkStale, noteVerdict } from '../../fleet/liveness';
+import {
+  alertVelocity,
+  contraindicate,
+  correlateAttestation,
+  haltOnCorrelation,
+  readerSerialAtEnrollment,
+} from '../../fleet/correlation';
 import { newId, requireTerminalProof, sha256Hex, type Ctx } from '../context';
 import {
   appraiseEvidence,
@@ -376,8 +384,10 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         options: appraisalOptions(ctx, now),
         expectedPurpose: 'enrollment',
       });
+      // Fleet correlation: a reader serial enrolled on another terminal refuses the enrollment.
+      const shared = await readerSerialAtEnrollment(ctx, body.readerSerial, jkt, appraisal.signatureValid);
       const policies = await loadPolicies(ctx);
-      const verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
+      const verdict = contraindicate(evaluatePolicy(policies.active, appraisal, policies.shadow), shared);
       if (
         verdict.halt ||
         verdict.tier === 'contraindicated' ||
@@ -438,6 +448,11 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       );
       const enrolled: TerminalRow = halts > 0 ? { ...row, state: 'halted' } : row;
       const terminal = await recordVerdict(ctx, enrolled, body.evidence, appraisal, verdict);
+      await noteVerdict(ctx, terminal, {
+        tier: verdict.tier,
+        purpose: 'enrollment',
+        appVersion: appraisal.claims.app.version,
+      });
       const ticket = await issueTicket(ctx, terminal, verdict, 'session', undefined);
       return reply.code(201).send({
         terminalId,
@@ -488,23 +503,21 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         ...(body.nonce === undefined ? {} : { expectedNonce: body.nonce }),
       });
       const policies = await loadPolicies(ctx);
-      let verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
       const claims = appraisal.claims;
-      if (appraisal.signatureValid && claims !== undefined && claims.counter > terminal.lastCounter) {
-        const advanced = await ctx.store.advanceTerminalCounter(terminal.id, claims.counter, now);
-        if (!advanced) {
-          // Another request with this or a higher counter won the race: this one is a replay.
-          verdict = {
-            ...verdict,
-            tier: 'none',
-            reasons: [
-              ...verdict.reasons,
-              { code: 'POS_ERR_ATTESTATION_REFUSED', text: 'the evidence counter was already used' },
-            ],
-          };
-        }
-      }
-      let after = await recordVerdict(ctx, terminal, body.evidence, appraisal, verdict);
+      // A counter at or below the last accepted one (or one another request just took) under the
+      // terminal's own key is a replay or a cloned key: fleet correlation (docs/monitoring.md).
+      const advanced =
+        claims !== undefined &&
+        appraisal.signatureValid &&
+        claims.counter > terminal.lastCounter &&
+        (await ctx.store.advanceTerminalCounter(terminal.id, claims.counter, now));
+      const findings = await correlateAttestation(ctx, terminal, {
+        signatureValid: appraisal.signatureValid && claims !== undefined,
+        advanced,
+      });
+      const verdict = contraindicate(evaluatePolicy(policies.active, appraisal, policies.shadow), findings);
+      const correlated = await haltOnCorrelation(ctx, terminal, findings);
+      let after = await recordVerdict(ctx, correlated, body.evidence, appraisal, verdict);
       // M1: a resumed terminal becomes active only on an affirming verdict on evidence made after the
       // resume (its challenge was issued after it); until then it gets no ticket.
       if (
@@ -519,6 +532,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         });
         after = { ...after, state: 'active', stateReason: null, stateChangedAt: now };
       }
+      // Liveness: an affirming verdict sets the next deadline and revives a stale terminal (docs/monitoring.md).
+      const live = await noteVerdict(ctx, after, {
+        tier: verdict.tier,
+        purpose: claims?.purpose ?? 'unknown',
+        appVersion: claims?.app.version,
+      });
+      if (live.stale && after.state === 'active') throw new ServiceError(403, 'POS_ERR_TERMINAL_STALE');
       const use = claims?.purpose === 'pre-pin' ? 'pin-entry' : 'session';
       const ticket = await issueTicket(
         ctx,
@@ -585,6 +605,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (checked.claims.sub !== terminal.id) throw new ServiceError(401, 'POS_ERR_TICKET_KEY_MISMATCH');
       if (terminal.state === 'halted') throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
       if (terminal.state !== 'active') throw new ServiceError(403, 'POS_ERR_TERMINAL_RESUME_PENDING');
+      if (await checkStale(ctx, terminal, now)) throw new ServiceError(403, 'POS_ERR_TERMINAL_STALE');
       if (pin && !(await ctx.store.consumeTicket(checked.claims.jti, terminal.id, 'pin-entry', now))) {
         throw new ServiceError(401, 'POS_ERR_TICKET_USED');
       }
@@ -625,6 +646,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         ticketJti: checked.claims.jti,
       });
       ctx.metrics.transactions.inc({ outcome: result.approved ? 'approved' : 'declined' });
+      if (result.velocity !== undefined) alertVelocity(ctx, terminal, result.velocity, now);
       let halted = false;
       if (!result.approved && result.velocity?.action === 'halt') {
         await ctx.fleet.halt({
