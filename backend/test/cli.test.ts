@@ -46,7 +46,7 @@ describe('pos-backend CLI', () => {
       expect(statSync(join(dataDir, 'master.key')).mode & 0o077).toBe(0);
 
       const ready = await fetch(`${first.url}/readyz`);
-      expect(await ready.json()).toEqual({ status: 'ready', store: true, keys: true });
+      expect(await ready.json()).toEqual({ status: 'ready', store: true, keys: true, engine: 'sqlite' });
       const jwks = (await (await fetch(`${first.url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
       expect(jwks.keys).toHaveLength(1);
       const metrics = await (await fetch(`${first.url}/metrics`)).text();
@@ -143,7 +143,12 @@ describe('pos-backend CLI', () => {
     const dataDir = tempDir();
     const bin = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
     const child = spawn(process.execPath, [bin, '--data-dir', dataDir, '--port', '0'], {
-      env: { ...process.env, POS_LOG_LEVEL: 'silent', POS_MASTER_KEY: 'g'.repeat(43) },
+      env: {
+        ...process.env,
+        DATABASE_URL: undefined,
+        POS_LOG_LEVEL: 'silent',
+        POS_MASTER_KEY: 'g'.repeat(43),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -2,6 +2,7 @@
  * `pos-backend`: runs the A&M service, and verifies or exports its audit chain.
  *
  *   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
+ *               [--database-url postgres://... [--database-schema NAME]]
  *   pos-backend audit verify|export [--data-dir DIR]
  *   pos-backend token rotate [--data-dir DIR]
  *
@@ -13,7 +14,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
@@ -24,8 +25,8 @@ import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
 import { chainAuditEntry, verifyAuditChain } from '../server/domain';
 import { REDACT_PATHS } from '../server/logging';
 import { readAudit } from '../server/routes/operator';
-import { openSqliteStore } from '../store/sqlite';
 import type { Store } from '../store/types';
+import { chooseDatabase, describeDatabase, openBus, openDatabase, type DatabaseChoice } from './database';
 
 export interface CliIo {
   out(line: string): void;
@@ -51,6 +52,7 @@ export const ADMIN_TOKEN_FILE = 'admin-token';
 const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
               [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy] [--dev]
+              [--database-url postgres://... [--database-schema NAME]]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
@@ -59,6 +61,9 @@ Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-
 minute per client address; 0 turns it off).
 --dev: development mode: with no policy activated, the development policy (dev-1) applies instead of
 the production one (prod-1).
+Database: SQLite in the data directory, or PostgreSQL with --database-url (or env DATABASE_URL;
+postgres:// or postgresql://) in schema --database-schema (or env DATABASE_SCHEMA; default public).
+Several processes may share one PostgreSQL database and schema (docs/postgres.md).
 Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
 key is generated in the data directory (with a warning).`;
 
@@ -79,6 +84,8 @@ const OptionsSchema = z.strictObject({
     .regex(/^https?:\/\/[^\s/]+$/, 'issuer is a base URL without a path, like https://am.example.com')
     .optional(),
   'master-key-file': z.string().min(1).max(4096).optional(),
+  'database-url': z.string().min(1).max(4096).optional(),
+  'database-schema': z.string().min(1).max(63).optional(),
   'trust-proxy': z.boolean().optional(),
   dev: z.boolean().optional(),
   'reader-ca': z.array(z.string().min(1).max(4096)).max(16).optional(),
@@ -104,6 +111,8 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         host: { type: 'string' },
         issuer: { type: 'string' },
         'master-key-file': { type: 'string' },
+        'database-url': { type: 'string' },
+        'database-schema': { type: 'string' },
         'rate-limit': { type: 'string' },
         'reader-ca': { type: 'string', multiple: true },
         'trust-proxy': { type: 'boolean' },
@@ -177,9 +186,12 @@ function loadReaderCaRoots(files: readonly string[]): Uint8Array[] | string {
   return roots;
 }
 
-function openStore(dataDir: string): Store {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return openSqliteStore({ path: join(dataDir, STORE_FILE) });
+function openStore(dataDir: string, db: DatabaseChoice, io: CliIo): Promise<Store | undefined> {
+  return openDatabase(db, dataDir).then((store) => {
+    if (typeof store !== 'string') return store;
+    io.err(`pos-backend: ${store}`);
+    return undefined;
+  });
 }
 
 /** Appends an audit entry from the CLI (no service context: the store's atomic append, no checkpoint). */
@@ -255,12 +267,18 @@ async function trustedKeysOf(store: Store): Promise<TrustedTicketKey[]> {
   return out;
 }
 
-async function auditCommand(sub: string | undefined, dataDir: string, io: CliIo): Promise<number> {
-  if (!existsSync(join(dataDir, STORE_FILE))) {
+async function auditCommand(
+  sub: string | undefined,
+  dataDir: string,
+  io: CliIo,
+  db: DatabaseChoice,
+): Promise<number> {
+  if (db.engine === 'sqlite' && !existsSync(db.path)) {
     io.err(`pos-backend: POS_ERR_STORE: no store in ${dataDir}`);
     return 1;
   }
-  const store = openStore(dataDir);
+  const store = await openStore(dataDir, db, io);
+  if (store === undefined) return 1;
   try {
     const entries = await readAudit({ store });
     if (sub === 'export') {
@@ -300,6 +318,11 @@ export async function runCli(
     return { code: 0 };
   }
   const dataDir = resolve(options['data-dir']);
+  const db = chooseDatabase(options, env, dataDir, STORE_FILE);
+  if (typeof db === 'string') {
+    io.err(`pos-backend: ${db}`);
+    return { code: 2 };
+  }
   const [cmd, sub, ...extra] = positionals;
   if (extra.length > 0) {
     io.err(`pos-backend: POS_ERR_CLI_USAGE: unexpected argument`);
@@ -310,14 +333,15 @@ export async function runCli(
       io.err('pos-backend: POS_ERR_CLI_USAGE: audit takes verify or export');
       return { code: 2 };
     }
-    return { code: await auditCommand(sub, dataDir, io) };
+    return { code: await auditCommand(sub, dataDir, io, db) };
   }
   if (cmd === 'token') {
     if (sub !== 'rotate') {
       io.err('pos-backend: POS_ERR_CLI_USAGE: token takes rotate');
       return { code: 2 };
     }
-    const store = openStore(dataDir);
+    const store = await openStore(dataDir, db, io);
+    if (store === undefined) return { code: 1 };
     try {
       const now = Date.now();
       const revoked: string[] = [];
@@ -361,7 +385,8 @@ export async function runCli(
     io.err(`pos-backend: ${master}`);
     return { code: 1 };
   }
-  const store = openStore(dataDir);
+  const store = await openStore(dataDir, db, io);
+  if (store === undefined) return { code: 1 };
   const now = Date.now();
   const opened = await KeyRing.open(store, master, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS });
   if (!opened.ok) {
@@ -380,9 +405,20 @@ export async function runCli(
     { level, redact: { paths: [...REDACT_PATHS], censor: '[redacted]' } },
     pino.destination(2),
   );
+  // PostgreSQL: the LISTEN/NOTIFY bus, so halts and events reach every process on this database.
+  const bus = await openBus(db, (message) => logger.warn({ event: 'bus' }, message));
+  if (typeof bus === 'string') {
+    io.err(`pos-backend: ${bus}`);
+    await store.close();
+    return { code: 1 };
+  }
+  const instanceId = randomUUID();
+  logger.info({ event: 'store', engine: store.engine, instanceId }, describeDatabase(db));
   const app = await buildApp({
     store,
     keys: opened.ring,
+    ...(bus === undefined ? {} : { bus }),
+    instanceId,
     config: {
       issuer: options.issuer ?? url,
       trustProxy: options['trust-proxy'] === true,
@@ -397,8 +433,9 @@ export async function runCli(
   });
   await app.listen({ port, host: options.host });
   io.out(JSON.stringify({ event: 'listening', url }));
-  if ((await store.listApiTokens()).length === 0) {
-    const at = Date.now();
+  // initMeta: when several processes start at once on a new PostgreSQL database, one creates the token.
+  const at = Date.now();
+  if ((await store.listApiTokens()).length === 0 && (await store.initMeta('first_admin_token', String(at)))) {
     const created = await createAdminToken(store, 'admin (first start)', at);
     await auditFromCli(store, 'token.create', created.id, { label: 'admin (first start)' }, at);
     handOverToken(io, created.token, dataDir);
@@ -406,7 +443,10 @@ export async function runCli(
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     // Stop accepting, let in-flight requests finish (Fastify close), then the store closes (onClose hook).
-    stopping ??= app.close().then(() => logger.flush());
+    stopping ??= app
+      .close()
+      .then(() => bus?.close())
+      .then(() => logger.flush());
     return stopping;
   };
   return { code: 0, stop };

@@ -38,8 +38,18 @@ export function registerPublicRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         tags: ['health'],
         summary: 'Readiness: the store answers and a ticket-signing key is loaded',
         response: {
-          200: z.object({ status: z.enum(['ready', 'not-ready']), store: z.boolean(), keys: z.boolean() }),
-          503: z.object({ status: z.enum(['ready', 'not-ready']), store: z.boolean(), keys: z.boolean() }),
+          200: z.object({
+            status: z.enum(['ready', 'not-ready']),
+            store: z.boolean(),
+            keys: z.boolean(),
+            engine: z.string(),
+          }),
+          503: z.object({
+            status: z.enum(['ready', 'not-ready']),
+            store: z.boolean(),
+            keys: z.boolean(),
+            engine: z.string(),
+          }),
         },
       },
     },
@@ -47,7 +57,9 @@ export function registerPublicRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const store = await ctx.store.ping();
       const keys = ctx.keys.ready();
       const ready = store && keys;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', store, keys });
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'not-ready', store, keys, engine: ctx.store.engine });
     },
   );
 
