@@ -1,0 +1,235 @@
+/**
+ * Key storage behind one interface: the terminal's device private key (P-256, 32 bytes) and its
+ * configuration (terminal id, back-end URL, paired reader, evidence counter).
+ *
+ * - Headless: `FileKeyStore`, one JSON file, mode 0600 (refused when looser or not owned by this
+ *   user, or when it is a symlink), written atomically (temporary file in the same directory, fsync,
+ *   rename, fsync of the directory), schema-parsed on load.
+ * - Electron (the app issue): the same file store given a `SecretCipher` backed by Electron
+ *   `safeStorage` (OS keychain / DPAPI / libsecret) in the main process, so the key is encrypted at
+ *   rest as well. The cipher is the only Electron-specific part; no Electron code is here.
+ *
+ * The key comes back as a fresh Uint8Array the caller wipes after use.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { err, ok, parseBase64url, toBase64url, wipe, type Result } from '@pos/shared';
+import { z } from 'zod';
+import type { DesktopCode } from '../result';
+
+export const ReaderConfigSchema = z.union([
+  z.strictObject({ transport: z.literal('serial'), path: z.string().min(1).max(4096) }),
+  z.strictObject({
+    transport: z.enum(['serial', 'hid']),
+    vendorId: z.number().int().min(0).max(0xffff),
+    productId: z.number().int().min(0).max(0xffff),
+  }),
+]);
+export type ReaderConfig = z.infer<typeof ReaderConfigSchema>;
+
+export const TerminalConfigSchema = z.strictObject({
+  /** The back-end's base URL. */
+  backendUrl: z.url({ protocol: /^https?$/ }).max(2048),
+  /** Assigned at enrollment. */
+  terminalId: z.string().min(1).max(128).optional(),
+  /** The paired reader's serial (pinned in the handshake). */
+  readerSerial: z.string().min(1).max(64).optional(),
+  reader: ReaderConfigSchema.optional(),
+  /** The last evidence counter used (the next evidence uses a higher one). */
+  evidenceCounter: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+});
+export type TerminalConfig = z.infer<typeof TerminalConfigSchema>;
+
+/** Encrypts the device key at rest (Electron: safeStorage). Headless: none. */
+export interface SecretCipher {
+  readonly name: string;
+  encrypt(plain: Uint8Array): Promise<Uint8Array>;
+  decrypt(sealed: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface KeyStore {
+  /** The device key (32 bytes, the caller wipes it), or undefined before enrollment. */
+  getDeviceKey(): Promise<Result<{ secretKey: Uint8Array | undefined }, DesktopCode>>;
+  putDeviceKey(secretKey: Uint8Array): Promise<Result<object, DesktopCode>>;
+  getConfig(): Promise<Result<{ config: TerminalConfig | undefined }, DesktopCode>>;
+  putConfig(config: TerminalConfig): Promise<Result<object, DesktopCode>>;
+}
+
+const b64 = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/)
+  .max(4096);
+const FileSchema = z.strictObject({
+  version: z.literal(1),
+  /** base64url of the key, or of its sealed form when `cipher` names one. */
+  deviceKey: b64.optional(),
+  cipher: z.string().min(1).max(64).optional(),
+  config: TerminalConfigSchema.optional(),
+});
+type KeyFile = z.infer<typeof FileSchema>;
+
+export const KEY_FILE_MAX = 64 * 1024;
+
+export interface FileKeyStoreOptions {
+  readonly path: string;
+  readonly cipher?: SecretCipher;
+}
+
+export class FileKeyStore implements KeyStore {
+  /** Read-modify-write updates run one at a time (no lost update between two puts). */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: FileKeyStoreOptions) {}
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Reads and checks the file: undefined when it does not exist. */
+  async #load(): Promise<Result<{ file: KeyFile | undefined }, DesktopCode>> {
+    const path = this.opts.path;
+    let st;
+    try {
+      st = await lstat(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ok({ file: undefined });
+      return err('POS_ERR_DESKTOP_KEYSTORE_IO', 'the key file cannot be examined');
+    }
+    if (!st.isFile())
+      return err('POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS', 'the key file is not a regular file');
+    if (process.platform !== 'win32') {
+      if ((st.mode & 0o077) !== 0)
+        return err(
+          'POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS',
+          `the key file has mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}; it must be 0600`,
+        );
+      const uid = process.getuid?.();
+      if (uid !== undefined && st.uid !== uid)
+        return err('POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS', 'the key file belongs to another user');
+    }
+    if (st.size > KEY_FILE_MAX) return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the key file is too large');
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return err('POS_ERR_DESKTOP_KEYSTORE_IO', 'the key file cannot be read');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the key file is not JSON');
+    }
+    const parsed = FileSchema.safeParse(json);
+    if (!parsed.success) {
+      const where = parsed.error.issues[0]?.path.map(String).join('.') ?? '';
+      return err(
+        'POS_ERR_DESKTOP_KEYSTORE_CORRUPT',
+        `the key file does not have the expected shape (${where})`,
+      );
+    }
+    return ok({ file: parsed.data });
+  }
+
+  /** Writes the whole file atomically: temp file (0600, exclusive), fsync, rename, fsync the directory. */
+  async #save(file: KeyFile): Promise<Result<object, DesktopCode>> {
+    const path = this.opts.path;
+    const dir = dirname(path);
+    const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      try {
+        await fh.writeFile(`${JSON.stringify(file)}\n`, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, path);
+    } catch {
+      await unlink(tmp).catch(() => undefined);
+      return err('POS_ERR_DESKTOP_KEYSTORE_IO', 'the key file cannot be written');
+    }
+    try {
+      const d = await open(dir, constants.O_RDONLY);
+      await d.sync().finally(() => d.close());
+    } catch {
+      // Some platforms cannot fsync a directory; the rename is done either way.
+    }
+    return ok({});
+  }
+
+  async getDeviceKey(): Promise<Result<{ secretKey: Uint8Array | undefined }, DesktopCode>> {
+    const l = await this.#load();
+    if (!l.ok) return l;
+    const f = l.file;
+    if (f?.deviceKey === undefined) return ok({ secretKey: undefined });
+    const raw = parseBase64url(f.deviceKey);
+    if (!raw.ok) return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key is not base64url');
+    const cipher = this.opts.cipher;
+    if ((f.cipher ?? undefined) !== cipher?.name)
+      return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key was sealed by another key protection');
+    let key = raw.bytes;
+    if (cipher !== undefined) {
+      try {
+        key = await cipher.decrypt(raw.bytes);
+      } catch {
+        return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key cannot be unsealed');
+      } finally {
+        wipe(raw.bytes);
+      }
+    }
+    if (key.length !== 32) {
+      wipe(key);
+      return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key is not 32 bytes');
+    }
+    return ok({ secretKey: key });
+  }
+
+  putDeviceKey(secretKey: Uint8Array): Promise<Result<object, DesktopCode>> {
+    return this.#serial(() => this.#putDeviceKey(secretKey));
+  }
+
+  async #putDeviceKey(secretKey: Uint8Array): Promise<Result<object, DesktopCode>> {
+    if (secretKey.length !== 32) return err('POS_ERR_KEY_LENGTH', 'a P-256 device key is 32 bytes');
+    const l = await this.#load();
+    if (!l.ok) return l;
+    const cipher = this.opts.cipher;
+    let sealed: Uint8Array;
+    try {
+      sealed = cipher === undefined ? secretKey : await cipher.encrypt(secretKey);
+    } catch {
+      return err('POS_ERR_DESKTOP_KEYSTORE_IO', 'the device key cannot be sealed');
+    }
+    const file: KeyFile = {
+      ...(l.file ?? { version: 1 }),
+      deviceKey: toBase64url(sealed),
+      ...(cipher === undefined ? {} : { cipher: cipher.name }),
+    };
+    if (cipher === undefined) delete file.cipher;
+    return this.#save(file);
+  }
+
+  async getConfig(): Promise<Result<{ config: TerminalConfig | undefined }, DesktopCode>> {
+    const l = await this.#load();
+    if (!l.ok) return l;
+    return ok({ config: l.file?.config });
+  }
+
+  putConfig(config: TerminalConfig): Promise<Result<object, DesktopCode>> {
+    return this.#serial(() => this.#putConfig(config));
+  }
+
+  async #putConfig(config: TerminalConfig): Promise<Result<object, DesktopCode>> {
+    const checked = TerminalConfigSchema.safeParse(config);
+    if (!checked.success)
+      return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the configuration does not have the expected shape');
+    const l = await this.#load();
+    if (!l.ok) return l;
+    return this.#save({ ...(l.file ?? { version: 1 }), config: checked.data });
+  }
+}
