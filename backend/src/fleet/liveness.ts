@@ -98,6 +98,7 @@ export async function noteVerdict(
     tier: verdict.tier,
     purpose: verdict.purpose,
   });
+  await ctx.store.setTerminalLastTier(terminal.id, verdict.tier);
   let stale = await checkStale(ctx, terminal, now);
   const accepted = verdict.tier === 'affirming' || verdict.tier === 'warning';
   if (!accepted) return { stale };

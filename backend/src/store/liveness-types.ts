@@ -10,6 +10,8 @@ export interface TerminalQuery {
   readonly state?: TerminalState;
   readonly appVersion?: string;
   readonly readerSerial?: string;
+  /** The tier of the terminal's last verdict (affirming, warning, contraindicated, none). */
+  readonly lastTier?: string;
   /** Only terminals marked stale (true) or not stale (false). */
   readonly stale?: boolean;
   /** Keyset paging: terminals with id greater than this. */
@@ -24,6 +26,8 @@ export interface LivenessStore {
   listTerminalIds(query: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<string[]>;
   /** Records the app version the terminal's last accepted evidence reported. */
   setTerminalAppVersion(id: string, version: string): Promise<void>;
+  /** Records the tier of the terminal's last verdict (the fleet summary's trusted/warning counts). */
+  setTerminalLastTier(id: string, tier: string): Promise<void>;
   /**
    * Sets the time by which the terminal's next attestation is due, and clears the stale mark. With
    * `onlyIfLive`, only when the terminal is not marked stale (a warning verdict extends the deadline of

@@ -7,6 +7,7 @@ export const SQLITE_LIVENESS_MIGRATION = `
   ALTER TABLE terminals ADD COLUMN next_due_at INTEGER;
   ALTER TABLE terminals ADD COLUMN stale_at INTEGER;
   ALTER TABLE terminals ADD COLUMN app_version TEXT;
+  ALTER TABLE terminals ADD COLUMN last_tier TEXT;
   CREATE INDEX terminals_next_due ON terminals(next_due_at) WHERE stale_at IS NULL;
   CREATE INDEX terminals_reader_serial ON terminals(reader_serial);
   CREATE INDEX terminals_app_version ON terminals(app_version);
@@ -29,6 +30,7 @@ const toTerminal = (r: Row): TerminalRow => ({
   nextDueAt: numOrNull(r['next_due_at']),
   staleAt: numOrNull(r['stale_at']),
   appVersion: strOrNull(r['app_version']),
+  lastTier: strOrNull(r['last_tier']),
 });
 
 /** The WHERE clause and parameters of a query's filters (every value bound, never interpolated). */
@@ -46,6 +48,10 @@ function filters(query: Omit<TerminalQuery, 'limit'>): { where: string; params: 
   if (query.appVersion !== undefined) {
     clauses.push('app_version = ?');
     params.push(query.appVersion);
+  }
+  if (query.lastTier !== undefined) {
+    clauses.push('last_tier = ?');
+    params.push(query.lastTier);
   }
   if (query.readerSerial !== undefined) {
     clauses.push('reader_serial = ?');
@@ -78,6 +84,10 @@ export class SqliteLivenessStore extends SqlitePart implements LivenessStore {
   }
   setTerminalAppVersion(id: string, version: string): Promise<void> {
     this.run('UPDATE terminals SET app_version = ? WHERE id = ?', version, id);
+    return Promise.resolve();
+  }
+  setTerminalLastTier(id: string, tier: string): Promise<void> {
+    this.run('UPDATE terminals SET last_tier = ? WHERE id = ?', tier, id);
     return Promise.resolve();
   }
   setNextDue(id: string, nextDueAt: number, options?: { readonly onlyIfLive?: boolean }): Promise<boolean> {

@@ -206,6 +206,7 @@ export const toTerminal = (r: Row): TerminalRow => ({
   nextDueAt: numOrNull(r['next_due_at']),
   staleAt: numOrNull(r['stale_at']),
   appVersion: strOrNull(r['app_version']),
+  lastTier: strOrNull(r['last_tier']),
 });
 const toChallenge = (r: Row): ChallengeRow => ({
   value: str(r['value']),

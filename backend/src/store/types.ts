@@ -46,6 +46,8 @@ export interface TerminalRow {
   readonly staleAt?: number | null;
   /** The app version its last accepted evidence reported (halts by app version). */
   readonly appVersion?: string | null;
+  /** The tier of its last verdict (null before the first one was recorded). */
+  readonly lastTier?: string | null;
 }
 
 export interface EnrollmentCodeRow {

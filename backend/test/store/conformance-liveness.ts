@@ -141,6 +141,16 @@ export function runLivenessConformance(engine: string, open: () => Promise<Store
       await store.setTerminalState('t3', 'halted', 'why', T0);
       expect(await store.countTerminalsWhere({ merchantId: 'mer_b', state: 'halted' })).toBe(1);
       expect(await store.countTerminalsWhere({ stale: true })).toBe(0);
+      await store.setTerminalLastTier('t1', 'warning');
+      await store.setTerminalLastTier('t2', 'affirming');
+      await store.setTerminalLastTier('t3', 'warning');
+      expect((await store.getTerminal('t1'))?.lastTier).toBe('warning');
+      expect((await store.getTerminal('t4'))?.lastTier).toBeNull();
+      expect(await store.countTerminalsWhere({ lastTier: 'warning' })).toBe(2);
+      expect(await store.countTerminalsWhere({ lastTier: 'warning', state: 'active' })).toBe(1);
+      expect((await store.listTerminals({ lastTier: 'affirming', limit: 10 })).map((t) => t.id)).toEqual([
+        't2',
+      ]);
     });
   });
 }
