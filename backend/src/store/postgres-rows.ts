@@ -48,6 +48,7 @@ export const toTerminal = (r: PgRow): TerminalRow => ({
   nextDueAt: numOrNull(r['next_due_at']),
   staleAt: numOrNull(r['stale_at']),
   appVersion: strOrNull(r['app_version']),
+  lastTier: strOrNull(r['last_tier']),
 });
 export const toChallenge = (r: PgRow): ChallengeRow => ({
   value: str(r['value']),

@@ -216,6 +216,7 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE terminals ADD COLUMN next_due_at BIGINT;
   ALTER TABLE terminals ADD COLUMN stale_at BIGINT;
   ALTER TABLE terminals ADD COLUMN app_version TEXT;
+  ALTER TABLE terminals ADD COLUMN last_tier TEXT;
   CREATE INDEX terminals_next_due ON terminals(next_due_at) WHERE stale_at IS NULL;
   CREATE INDEX terminals_reader_serial ON terminals(reader_serial);
   CREATE INDEX terminals_app_version ON terminals(app_version);

@@ -970,6 +970,7 @@ class PostgresStore implements Store {
     if (query.state !== undefined) add('state = ?', query.state);
     if (query.appVersion !== undefined) add('app_version = ?', query.appVersion);
     if (query.readerSerial !== undefined) add('reader_serial = ?', query.readerSerial);
+    if (query.lastTier !== undefined) add('last_tier = ?', query.lastTier);
     if (query.stale !== undefined) clauses.push(query.stale ? 'stale_at IS NOT NULL' : 'stale_at IS NULL');
     if (query.afterId !== undefined) add('id > ?', query.afterId);
     return { sql: clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`, params };
@@ -991,6 +992,9 @@ class PostgresStore implements Store {
   }
   async setTerminalAppVersion(id: string, version: string): Promise<void> {
     await this.pool.query('UPDATE terminals SET app_version = $1 WHERE id = $2', [version, id]);
+  }
+  async setTerminalLastTier(id: string, tier: string): Promise<void> {
+    await this.pool.query('UPDATE terminals SET last_tier = $1 WHERE id = $2', [tier, id]);
   }
   async setNextDue(
     id: string,
