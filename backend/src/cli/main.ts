@@ -27,6 +27,7 @@ import { REDACT_PATHS } from '../server/logging';
 import { readAudit } from '../server/routes/operator';
 import type { Store } from '../store/types';
 import { chooseDatabase, describeDatabase, openBus, openDatabase, type DatabaseChoice } from './database';
+import { runUserCli, USER_USAGE } from './users';
 
 export interface CliIo {
   out(line: string): void;
@@ -56,6 +57,7 @@ const USAGE = `Usage:
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
+${USER_USAGE}
 
 Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-limit 600 (requests per
 minute per client address; 0 turns it off).
@@ -306,6 +308,10 @@ export async function runCli(
   io: CliIo = processIo,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ code: number; stop?: () => Promise<void> }> {
+  if (argv[0] === 'user')
+    return {
+      code: await runUserCli(argv.slice(1), io, env, { dataDir: DEFAULT_DATA_DIR, storeFile: STORE_FILE }),
+    };
   const parsed = parse(argv);
   if (typeof parsed === 'string') {
     io.err(`pos-backend: POS_ERR_CLI_USAGE: ${parsed}`);
