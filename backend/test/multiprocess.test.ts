@@ -1,7 +1,9 @@
 /**
  * Two real `pos-backend --database-url ...` processes on one PostgreSQL schema (the deployment of
  * docs/postgres.md): a challenge issued by process 1 is used once across both, evidence counters stay
- * monotonic across both, and a halt issued through process 1's operator API holds on process 2.
+ * monotonic across both, a halt issued through process 1's operator API holds on process 2 and
+ * reaches a terminal holding its push connection (WebSocket) on process 2, and a fleet halt reaches
+ * terminals connected to either process, each acknowledgement visible from both.
  * Terminals are the test harness's SimTerminal, speaking HTTP to whichever process the test picks.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -11,7 +13,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { startPushClient, type PushClient } from '../src/fleet/push-client';
+import type { ServerMessage } from '../src/fleet/push-protocol';
 import { ISSUER, seedReferenceValues, SimTerminal, type Harness } from './helpers';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from './pg-helpers';
 
@@ -227,5 +231,76 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
     const after = (await t.attest()).json<AttestOut>();
     expect(after.ticket).toBeUndefined();
     expect(after.halted).toBe(true);
+  });
+
+  /** A push connection for `t` held by process `p`; records what it receives. */
+  function connectPush(t: SimTerminal, p: Proc | undefined): { client: PushClient; got: ServerMessage[] } {
+    const got: ServerMessage[] = [];
+    const client = startPushClient({
+      url: `${(p?.url ?? '').replace(/^http/, 'ws')}/v1/push`,
+      proof: () => t.proof('GET', '/v1/push', ''),
+      onMessage: (m) => got.push(m),
+      reconnect: false,
+    });
+    clients.push(client);
+    return { client, got };
+  }
+  const clients: PushClient[] = [];
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  });
+
+  it('a halt issued through process 1 reaches a terminal whose push connection is on process 2', async () => {
+    const t = new SimTerminal(h);
+    h.to = p1;
+    expect((await t.enroll()).statusCode).toBe(201);
+    const push = connectPush(t, p2);
+    await vi.waitFor(() => expect(push.client.isOpen()).toBe(true), { timeout: 10_000 });
+    const halt = await h.admin('POST', '/v1/halts', { scope: 'terminal', target: t.id, reason: 'push mp' });
+    expect(halt.statusCode).toBe(201);
+    const haltId = halt.json<{ haltId: string }>().haltId;
+    await vi.waitFor(() => expect(push.got.map((m) => [m.type, m.haltId])).toEqual([['halt', haltId]]), {
+      timeout: 10_000,
+    });
+    // The acknowledgement, received by process 2, is visible through process 1's operator API.
+    await vi.waitFor(
+      async () => {
+        const seen = (await h.admin('GET', `/v1/halts/${haltId}`)).json<{ acknowledged: number }>();
+        expect(seen.acknowledged).toBe(1);
+      },
+      { timeout: 10_000 },
+    );
+  });
+
+  it('a fleet halt through process 1 reaches terminals connected to either process', async () => {
+    h.to = p1;
+    const a = new SimTerminal(h);
+    const b = new SimTerminal(h);
+    expect((await a.enroll()).statusCode).toBe(201);
+    expect((await b.enroll()).statusCode).toBe(201);
+    const onP1 = connectPush(a, p1);
+    const onP2 = connectPush(b, p2);
+    await vi.waitFor(() => expect(onP1.client.isOpen() && onP2.client.isOpen()).toBe(true), {
+      timeout: 10_000,
+    });
+    const halt = await h.admin('POST', '/v1/halts', { scope: 'fleet', reason: 'fleet mp' });
+    expect(halt.statusCode).toBe(201);
+    const haltId = halt.json<{ haltId: string }>().haltId;
+    for (const got of [onP1.got, onP2.got]) {
+      await vi.waitFor(() => expect(got.some((m) => m.type === 'halt' && m.haltId === haltId)).toBe(true), {
+        timeout: 10_000,
+      });
+    }
+    h.to = p2;
+    await vi.waitFor(
+      async () => {
+        const seen = (await h.admin('GET', `/v1/halts/${haltId}`)).json<{
+          deliveries: { terminalId: string; ackedAt: number | null }[];
+        }>();
+        const acked = seen.deliveries.filter((d) => d.ackedAt !== null).map((d) => d.terminalId);
+        expect(acked).toEqual(expect.arrayContaining([a.id, b.id]));
+      },
+      { timeout: 10_000 },
+    );
   });
 });
