@@ -31,11 +31,11 @@ export const PG_AVAILABLE = unreachable === undefined || process.env['CI'] !== u
 if (unreachable !== undefined) {
   if (process.env['CI'] !== undefined) {
     console.error(
-      `PostgreSQL at ${redactUrl(PG_URL)} unreachable (${unreachable}): CI is set, so the PostgreSQL suites FAIL`,
+      `PostgreSQL at ${redactUrl(PG_URL)} unreachable (${unreachable}): CI is set, so the PostgreSQL suites fail instead of skipping`,
     );
   } else {
     console.warn(
-      `PostgreSQL at ${redactUrl(PG_URL)} unreachable (${unreachable}): skipping the PostgreSQL store suite (set DATABASE_URL; CI fails instead of skipping)`,
+      `PostgreSQL at ${redactUrl(PG_URL)} unreachable: skipping the PostgreSQL store suite (${unreachable}; set DATABASE_URL; under CI this fails instead)`,
     );
   }
 }
