@@ -20,7 +20,8 @@ import {
 } from '@pos/shared';
 import { DEV_BDK_HEX, TEST_CARDS } from '@pos/shared/testcards';
 import { buildApp } from '../src/server/app';
-import { createMemoryBus } from '../src/fleet/bus';
+import { createMemoryBus, type Bus } from '../src/fleet/bus';
+import { newApiToken } from '../src/server/auth/principal';
 import { FleetEventSchema, type FleetEvent } from '../src/fleet/events';
 import { hashApiToken, newAdminToken, type ServiceConfig } from '../src/server/context';
 import { KeyRing } from '../src/keys/keyring';
@@ -31,6 +32,8 @@ import { ISSUER, standInReaderVerifier, type Harness, type SimTerminal } from '.
 export interface FileHarness extends Harness {
   /** Every dashboard event this app's bus carried, in order. */
   readonly events: FleetEvent[];
+  /** This app's fleet bus. */
+  readonly bus: Bus;
   /** Closes the app and builds a new one on the same file, master key, admin token and clock. */
   restart(): Promise<FileHarness>;
   /** A second app (another "process") on the same file, master key, admin token and clock. */
@@ -102,6 +105,7 @@ export async function makeFileHarness(
   const next: Carried = { masterKey, adminToken, clock, cardTokenKey };
   const h: FileHarness = {
     events,
+    bus,
     app,
     store,
     keys: opened.ring,
@@ -142,7 +146,7 @@ export async function operatorToken(
   role: OperatorRole,
   merchantId: string | null,
 ): Promise<string> {
-  const token = newAdminToken();
+  const token = newApiToken(role);
   await h.store.createApiToken({
     id: `tok_${toBase64url(randomBytes(6))}`,
     tokenHash: hashApiToken(token),

@@ -32,6 +32,7 @@ import {
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
 import { registerFleetRoutes } from './routes/fleet';
+import { registerMonitoringRoutes } from './routes/monitoring';
 import { registerOperatorRoutes } from './routes/operator';
 import { registerAuthRoutes } from './auth/routes';
 import { registerUserRoutes } from './routes/users';
@@ -252,6 +253,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerAuthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
+  registerMonitoringRoutes(app, ctx);
   await registerPush(app, ctx, options.push);
 
   await app.ready();

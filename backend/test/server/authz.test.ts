@@ -132,6 +132,19 @@ const ROUTES: Readonly<Record<string, RouteSpec>> = {
     }),
   },
   'GET /v1/halts': { roles: ALL, providerWide: false, request: () => ({ url: '/v1/halts' }) },
+  // Fleet queries (routes/monitoring.ts); GET /v1/events (a stream) is tested in events.test.ts.
+  'GET /v1/terminals': {
+    roles: ALL,
+    providerWide: false,
+    tenant: true,
+    request: (ids, other) => ({ url: `/v1/terminals?merchant=${other ? ids.merchantB : ids.merchantA}` }),
+  },
+  'GET /v1/fleet/summary': {
+    roles: ALL,
+    providerWide: false,
+    tenant: true,
+    request: (ids, other) => ({ url: `/v1/fleet/summary?merchant=${other ? ids.merchantB : ids.merchantA}` }),
+  },
   'GET /v1/halts/:haltId': {
     roles: ALL,
     providerWide: false,
