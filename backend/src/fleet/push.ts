@@ -48,6 +48,8 @@ interface Conn {
   alive: boolean;
   registered: boolean;
   closed: boolean;
+  /** Sending the pending messages read at connect: live messages wait in the queue behind them. */
+  flushing: boolean;
   /** Sends are serialized per connection, so a terminal receives its messages in the order read. */
   queue: Promise<void>;
 }
@@ -78,8 +80,9 @@ export async function registerPush(
     });
   };
 
-  const sendRow = async (conn: Conn, row: OutboxRow): Promise<void> => {
-    if (conn.closed || row.ackedAt !== null || conn.sent.has(row.seq)) return;
+  /** Sends one message now unless already sent on this connection; true when sent. */
+  const sendNow = (conn: Conn, row: OutboxRow): boolean => {
+    if (conn.closed || row.ackedAt !== null || conn.sent.has(row.seq)) return false;
     conn.sent.add(row.seq);
     const message: ServerMessage = {
       type: row.kind,
@@ -89,7 +92,14 @@ export async function registerPush(
       at: row.createdAt,
     };
     conn.socket.send(JSON.stringify(message));
-    if (row.sentAt === null) await ctx.store.markOutboxSent(row.terminalId, row.seq, ctx.clock.now());
+    return true;
+  };
+
+  /** Records the first send of each row (after the sends, so the store never delays a delivery). */
+  const markSent = async (rows: readonly OutboxRow[]): Promise<void> => {
+    const at = ctx.clock.now();
+    for (const row of rows)
+      if (row.sentAt === null) await ctx.store.markOutboxSent(row.terminalId, row.seq, at);
   };
 
   const forget = async (conn: Conn): Promise<void> => {
@@ -216,6 +226,7 @@ export async function registerPush(
       alive: true,
       registered: false,
       closed: false,
+      flushing: true,
       queue: Promise.resolve(),
     };
     socket.on('message', (data, isBinary) => {
@@ -254,17 +265,31 @@ export async function registerPush(
     });
     // Registered first, then read: a message written meanwhile arrives through the bus (once: `sent`).
     enqueue(conn, async () => {
-      for (const row of await ctx.store.pendingOutbox(conn.terminalId)) await sendRow(conn, row);
+      try {
+        const rows = await ctx.store.pendingOutbox(conn.terminalId);
+        const sent = rows.filter((row) => sendNow(conn, row));
+        conn.flushing = false;
+        await markSent(sent);
+      } finally {
+        conn.flushing = false;
+      }
     });
   };
 
   const onBus = async (message: BusMessage): Promise<void> => {
     if (message.type !== 'outbox' || locals.size === 0) return;
     const rows = await ctx.store.listHaltDeliveries(message.haltId);
+    const sent: OutboxRow[] = [];
     for (const row of rows) {
       const conn = locals.get(row.terminalId);
-      if (conn !== undefined && row.ackedAt === null) enqueue(conn, () => sendRow(conn, row));
+      if (conn === undefined || row.ackedAt !== null) continue;
+      if (conn.flushing)
+        enqueue(conn, async () => {
+          if (sendNow(conn, row)) await markSent([row]);
+        });
+      else if (sendNow(conn, row)) sent.push(row);
     }
+    await markSent(sent);
   };
   const unsubscribe = ctx.bus.subscribe((message) => {
     onBus(message).catch((error: unknown) => log.warn({ err: error }, 'push: fan-out failed'));

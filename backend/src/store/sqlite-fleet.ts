@@ -78,24 +78,27 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
     super(db);
   }
 
-  /** Appends one row per terminal inside the caller's transaction (seq = the terminal's last + 1). */
+  /**
+   * Appends one row per terminal inside the caller's transaction (seq = the terminal's last + 1), in
+   * one statement over a JSON array of ids (a fleet halt writes thousands). Rows come back in the
+   * order of the (de-duplicated) ids.
+   */
   private appendRows(terminalIds: readonly string[], m: OutboxMessage): OutboxRow[] {
-    const out: OutboxRow[] = [];
-    for (const terminalId of new Set(terminalIds)) {
-      const last = this.get('SELECT MAX(seq) AS s FROM outbox WHERE terminal_id = ?', terminalId);
-      const seq = (numOrNull(last?.['s']) ?? 0) + 1;
-      this.run(
-        'INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-        terminalId,
-        seq,
-        m.kind,
-        m.haltId,
-        m.reason,
-        m.createdAt,
-      );
-      out.push({ terminalId, seq, ...m, sentAt: null, ackedAt: null });
-    }
-    return out;
+    const ids = [...new Set(terminalIds)];
+    if (ids.length === 0) return [];
+    const rows = this.all(
+      `INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
+       SELECT j.value, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = j.value), 0) + 1, ?, ?, ?, ?
+       FROM (SELECT DISTINCT value FROM json_each(?)) j
+       RETURNING *`,
+      m.kind,
+      m.haltId,
+      m.reason,
+      m.createdAt,
+      JSON.stringify(ids),
+    ).map(outboxRow);
+    const byId = new Map(rows.map((r) => [r.terminalId, r]));
+    return ids.map((id) => byId.get(id)).filter((r): r is OutboxRow => r !== undefined);
   }
 
   createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
@@ -112,14 +115,14 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
         halt.liftedAt,
         halt.liftedBy,
       );
-      for (const id of new Set(terminalIds)) {
+      if (terminalIds.length > 0)
         this.run(
-          "UPDATE terminals SET state = 'halted', state_reason = ?, state_changed_at = ? WHERE id = ? AND state != 'halted'",
+          `UPDATE terminals SET state = 'halted', state_reason = ?, state_changed_at = ?
+           WHERE id IN (SELECT value FROM json_each(?)) AND state != 'halted'`,
           halt.reason,
           halt.createdAt,
-          id,
+          JSON.stringify([...new Set(terminalIds)]),
         );
-      }
       return this.appendRows(terminalIds, {
         kind: 'halt',
         haltId: halt.id,

@@ -5,10 +5,11 @@
 import { arch, cpus, platform } from 'node:os';
 import { attestBench } from './attest';
 import { cryptoBench } from './crypto';
+import { haltBench } from './halt';
 import { readerBench } from './reader';
 import type { Benchmark, BenchLine } from './measure';
 
-const BENCHMARKS: readonly Benchmark[] = [cryptoBench, readerBench, attestBench];
+const BENCHMARKS: readonly Benchmark[] = [cryptoBench, readerBench, attestBench, haltBench];
 
 function usage(): string {
   return [
