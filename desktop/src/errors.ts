@@ -57,6 +57,8 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_TXN_TICKET_MISSING:
     'PIN entry was attempted without a valid PIN-entry ticket; the halt gate refused it.',
   POS_ERR_DESKTOP_TXN_PIN_LENGTH: 'A PIN is 4 to 12 digits.',
+  POS_ERR_DESKTOP_TXN_DECLINED:
+    'The acquirer declined the transaction (its own code, when it gave one, is the result code instead).',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type DesktopErrorCode = keyof typeof DESKTOP_ERRORS;

@@ -3,6 +3,7 @@
  * `npm run docs:errors` rewrites it, and a test fails when the committed file differs.
  */
 import { BACKEND_ERRORS } from '@pos/backend/errors';
+import { DESKTOP_ERRORS } from '@pos/desktop/errors';
 import { DEVICE_SIM_ERRORS } from '@pos/device-sim/errors';
 import { SHARED_ERRORS } from '@pos/shared';
 import { TOOLS_ERRORS } from '../errors';
@@ -17,6 +18,7 @@ export const REGISTRIES: readonly Registry[] = [
   { pkg: '@pos/shared', file: 'shared/src/errors.ts', codes: SHARED_ERRORS },
   { pkg: '@pos/device-sim', file: 'device-sim/src/errors.ts', codes: DEVICE_SIM_ERRORS },
   { pkg: '@pos/backend', file: 'backend/src/errors.ts', codes: BACKEND_ERRORS },
+  { pkg: '@pos/desktop', file: 'desktop/src/errors.ts', codes: DESKTOP_ERRORS },
   { pkg: '@pos/tools', file: 'tools/src/errors.ts', codes: TOOLS_ERRORS },
 ];
 

@@ -1,0 +1,3 @@
+export * from './engine';
+export * from './pin-buffer';
+export * from './ports';
