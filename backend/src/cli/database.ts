@@ -55,11 +55,16 @@ export function describeDatabase(choice: DatabaseChoice): string {
     : `postgres ${redactUrl(choice.url)} schema ${choice.schema}`;
 }
 
+/** A pooled connection lost while idle: one JSON line on stderr (pino's shape and level), no URL. */
+function warnOnStderr(message: string): void {
+  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), event: 'store', msg: message })}\n`);
+}
+
 /** Opens and migrates the store; a coded message (no stack, no password) when it cannot. */
 export async function openDatabase(
   choice: DatabaseChoice,
   dataDir: string,
-  onWarning: (message: string) => void = () => undefined,
+  onWarning: (message: string) => void = warnOnStderr,
 ): Promise<Store | string> {
   if (choice.engine === 'sqlite') {
     try {

@@ -124,6 +124,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: options.max ?? 10,
     options: `-c search_path=${quoteIdent(schema)}`,
     connectionTimeoutMillis: 10_000,
+    application_name: `pos-backend ${schema}`,
   });
   // An idle client that loses its connection emits 'error' on the pool: never crash the process.
   pool.on('error', (e) => options.onError?.(`PostgreSQL pool: ${pgCode(e) ?? e.message}`));

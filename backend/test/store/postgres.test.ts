@@ -5,7 +5,7 @@
  * Without a reachable PostgreSQL the suite skips with a printed reason (fails under CI).
  */
 import pg from 'pg';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import { openPostgresStore, PG_MIGRATIONS, redactUrl } from '../../src/store/postgres';
 import { StoreError, type AuditRow, type Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
@@ -229,6 +229,29 @@ describePg('PostgreSQL store: migrations and opening', () => {
       code: 'POS_ERR_STORE',
     });
     await expect(openPostgresStore({ url: 'mysql://h/db' })).rejects.toMatchObject({ code: 'POS_ERR_STORE' });
+  });
+
+  it('a pooled connection killed while idle is reported, not thrown, and the pool carries on', async () => {
+    const schema = freshSchemaName('k');
+    schemas.push(schema);
+    const errors: string[] = [];
+    const s = await openPostgresStore({ url: PG_URL, schema, max: 2, onError: (m) => errors.push(m) });
+    try {
+      expect(await s.ping()).toBe(true);
+      const admin = new pg.Client({ connectionString: PG_URL });
+      await admin.connect();
+      const killed = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+        [`pos-backend ${schema}`],
+      );
+      await admin.end();
+      expect(killed.rowCount).toBeGreaterThanOrEqual(1);
+      await vi.waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(1));
+      expect(errors.join(' ')).not.toContain(PG_URL);
+      expect(await s.ping()).toBe(true);
+    } finally {
+      await s.close();
+    }
   });
 
   it('ping is false after close', async () => {
