@@ -25,6 +25,8 @@ const PUBLIC = new Set([
   'POST /v1/attestations',
   'POST /v1/transactions',
   'POST /v1/auth/login',
+  // The terminals' push connection (WebSocket upgrade, authenticated by a Pos-Proof: fleet/push.ts).
+  'GET /v1/push',
 ]);
 
 /** Parses `app.printRoutes({ commonPrefix: false })` into `METHOD /path` keys (HEAD left out). */
@@ -64,6 +66,8 @@ interface RouteSpec {
   /** The request, on merchant A's objects (or B's when `other`); undefined `other`: not tenant-bound. */
   readonly request: (ids: Ids, other: boolean) => { url: string; body?: Record<string, unknown> };
   readonly tenant?: true;
+  /** A stream (Server-Sent Events): an allowed caller is checked over a real connection, then hung up. */
+  readonly stream?: true;
 }
 
 const ALL: readonly OperatorRole[] = ['admin', 'operator', 'auditor', 'merchant'];
@@ -132,7 +136,8 @@ const ROUTES: Readonly<Record<string, RouteSpec>> = {
     }),
   },
   'GET /v1/halts': { roles: ALL, providerWide: false, request: () => ({ url: '/v1/halts' }) },
-  // Fleet queries (routes/monitoring.ts); GET /v1/events (a stream) is tested in events.test.ts.
+  // Fleet queries and the event stream (routes/monitoring.ts; the stream's content is tested in events.test.ts).
+  'GET /v1/events': { roles: ALL, providerWide: false, stream: true, request: () => ({ url: '/v1/events' }) },
   'GET /v1/terminals': {
     roles: ALL,
     providerWide: false,
@@ -281,6 +286,7 @@ let h: Harness;
 let ids: Ids;
 let simA: SimTerminal;
 let ticketA: string;
+let base: string;
 
 function methodOf(key: string): Method {
   return key.split(' ')[0] as Method;
@@ -338,6 +344,10 @@ beforeAll(async () => {
     spareUser: user.json<{ userId: string }>().userId,
     spareToken: token.json<{ tokenId: string }>().tokenId,
   };
+  await h.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = h.app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  base = `http://127.0.0.1:${address.port}`;
   for (const [i, who] of PRINCIPALS.entries()) {
     who.token = newApiToken(who.role);
     await h.store.createApiToken({
@@ -356,6 +366,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
 });
+
+/** The status of a stream route over a real connection (the stream never ends by itself: hang up). */
+async function streamStatus(url: string, headers: Record<string, string>): Promise<number> {
+  const abort = new AbortController();
+  try {
+    const res = await fetch(`${base}${url}`, { headers, signal: abort.signal });
+    return res.status;
+  } finally {
+    abort.abort();
+  }
+}
 
 describe('the authorization table covers every route', () => {
   it('every route of the app is either public or in the table, and the table names no absent route', () => {
@@ -392,6 +413,10 @@ describe.each(Object.entries(ROUTES))('%s', (key, spec) => {
 
   it.each(PRINCIPALS.map((w) => [w.name, w] as const))('%s: allowed or 403', async (_name, who) => {
     const { url, body } = spec.request(ids, false);
+    if (spec.stream === true && allowed(spec, who)) {
+      expect(await streamStatus(url, bearer(who.token))).toBe(200);
+      return;
+    }
     const res = await call(method, url, body, bearer(who.token));
     if (allowed(spec, who)) {
       expect([401, 403, 500]).not.toContain(res.statusCode);
@@ -411,6 +436,20 @@ describe.each(Object.entries(ROUTES))('%s', (key, spec) => {
       },
     );
   }
+});
+
+describe('terminal routes take no operator credential', () => {
+  it('the push connection refuses an admin token', async () => {
+    const res = await call('GET', '/v1/push', undefined, {
+      ...bearer(PRINCIPALS[0]?.token ?? ''),
+      connection: 'upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+    });
+    expect(res.statusCode).toBe(401);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_PROOF_MISSING');
+  });
 });
 
 describe('tenants', () => {
