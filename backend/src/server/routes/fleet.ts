@@ -12,7 +12,7 @@ import { canReachMerchant, requirePrincipal, type Ctx, type Principal } from '..
 import { ServiceError } from '../http-errors';
 
 const Id = z.string().min(1).max(128);
-const Security = [{ operatorToken: [] }];
+const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
 const Tags = ['fleet'];
 const Reason = z.string().min(1).max(500);
 const Scope = z.enum(['terminal', 'merchant', 'app-version', 'fleet']);
