@@ -97,7 +97,7 @@ async function open(token: string): Promise<{ res: Response; stream: Stream }> {
   const abort = new AbortController();
   streams.push(abort);
   const res = await fetch(`${base}/v1/events`, {
-    headers: { authorization: `Bearer ${token}` },
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
     signal: abort.signal,
   });
   if (res.body === null) throw new Error('no body');
@@ -127,10 +127,13 @@ describe('GET /v1/events', () => {
     expect(frame?.id).toMatch(/^\d+$/);
   });
 
-  it('refuses a caller without credentials', async () => {
-    const res = await fetch(`${base}/v1/events`);
+  it('refuses a caller without credentials, and a request that does not accept an event stream', async () => {
+    const res = await fetch(`${base}/v1/events`, { headers: { accept: 'text/event-stream' } });
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('POS_ERR_OPERATOR_AUTH');
+    const json = await h.admin('GET', '/v1/events');
+    expect(json.statusCode).toBe(406);
+    expect(json.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_EVENTS_NOT_ACCEPTABLE');
   });
 
   it('every role may read the stream; a terminal credential may not', async () => {
@@ -147,7 +150,9 @@ describe('GET /v1/events', () => {
     }
     const ticket = await t.attest();
     const jws = ticket.json<{ ticket?: { jws: string } }>().ticket?.jws ?? '';
-    const res = await fetch(`${base}/v1/events`, { headers: { authorization: `PosTicket ${jws}` } });
+    const res = await fetch(`${base}/v1/events`, {
+      headers: { authorization: `PosTicket ${jws}`, accept: 'text/event-stream' },
+    });
     expect(res.status).toBe(401);
   });
 

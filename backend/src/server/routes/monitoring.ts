@@ -212,12 +212,16 @@ export function registerMonitoringRoutes(
         summary:
           'Live fleet events (Server-Sent Events): verdicts, halts, acknowledgements, stale, velocity, correlation',
         description:
-          'text/event-stream. Each message: `id` (per connection), `event` (the event type), `data` (the event as JSON). A comment line every 15 s. A merchant-scoped caller gets its merchant’s events only; fleet-wide events go to provider-wide callers. Last-Event-ID is not supported: after a reconnect, read the current state with the fleet queries.',
+          'text/event-stream (send Accept: text/event-stream; anything else answers 406). Each message: `id` (per connection), `event` (the event type), `data` (the event as JSON). A comment line every 15 s. A merchant-scoped caller gets its merchant’s events only; fleet-wide events go to provider-wide callers. Last-Event-ID is not supported: after a reconnect, read the current state with the fleet queries.',
         security: Security,
       },
     },
     async (request, reply) => {
       const principal = await requirePrincipal(ctx, request, 'read');
+      const accept = request.headers.accept;
+      if (typeof accept !== 'string' || !accept.toLowerCase().includes('text/event-stream')) {
+        throw new ServiceError(406, 'POS_ERR_EVENTS_NOT_ACCEPTABLE');
+      }
       if (streams.size >= maxStreams)
         throw new ServiceError(503, 'POS_ERR_UNAVAILABLE', 'too many event streams');
       reply.hijack();
