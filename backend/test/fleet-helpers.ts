@@ -20,6 +20,7 @@ import {
 } from '@pos/shared';
 import { DEV_BDK_HEX, TEST_CARDS } from '@pos/shared/testcards';
 import { buildApp } from '../src/server/app';
+import type { EventStreamOptions } from '../src/server/routes/monitoring';
 import { createMemoryBus, type Bus } from '../src/fleet/bus';
 import { newApiToken } from '../src/server/auth/principal';
 import { FleetEventSchema, type FleetEvent } from '../src/fleet/events';
@@ -52,6 +53,7 @@ export async function makeFileHarness(
   path: string,
   config: Partial<ServiceConfig> = {},
   carried?: Carried,
+  eventStream?: EventStreamOptions,
 ): Promise<FileHarness> {
   const masterKey = carried?.masterKey ?? randomBytes(32);
   const cardTokenKey = carried?.cardTokenKey ?? randomBytes(32);
@@ -87,6 +89,7 @@ export async function makeFileHarness(
     readerCaRoots: [new Uint8Array([1])],
     cardTokenKey,
     defaultMetrics: false,
+    ...(eventStream === undefined ? {} : { events: eventStream }),
   });
   const adminToken = carried?.adminToken ?? newAdminToken();
   if (carried === undefined) {

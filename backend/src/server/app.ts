@@ -32,7 +32,7 @@ import {
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
 import { registerFleetRoutes } from './routes/fleet';
-import { registerMonitoringRoutes } from './routes/monitoring';
+import { registerMonitoringRoutes, type EventStreamOptions } from './routes/monitoring';
 import { registerOperatorRoutes } from './routes/operator';
 import { registerAuthRoutes } from './auth/routes';
 import { registerUserRoutes } from './routes/users';
@@ -60,6 +60,8 @@ export interface BuildAppOptions {
   readonly instanceId?: string;
   /** Push connection heartbeat and liveness timings (default: fleet/push.ts). */
   readonly push?: PushOptions;
+  /** The live event stream's heartbeat, queue and stream limits (default: routes/monitoring.ts). */
+  readonly events?: EventStreamOptions;
   /** Node process metrics in /metrics (default true; tests turn it off). */
   readonly defaultMetrics?: boolean;
 }
@@ -253,7 +255,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerAuthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
   registerFleetRoutes(app, ctx);
-  registerMonitoringRoutes(app, ctx);
+  registerMonitoringRoutes(app, ctx, options.events);
   await registerPush(app, ctx, options.push);
 
   await app.ready();

@@ -40,6 +40,8 @@ interface Frame {
 class Stream {
   private buffer = '';
   private readonly frames: Frame[] = [];
+  /** Comment lines received (`: connected`, `: heartbeat`). */
+  readonly comments: string[] = [];
   private waiters: (() => void)[] = [];
   private ended = false;
 
@@ -61,6 +63,7 @@ class Stream {
           this.buffer = this.buffer.slice(i + 2);
           const frame: Frame = {};
           for (const line of block.split('\n')) {
+            if (line.startsWith(': ')) this.comments.push(line.slice(2));
             const m = /^(id|event|data): (.*)$/.exec(line);
             if (m?.[1] !== undefined && m[2] !== undefined) frame[m[1] as keyof Frame] = m[2];
           }
@@ -88,15 +91,21 @@ class Stream {
     }
   }
 
+  /** Resolves once `done` holds for the comments received, or the stream ended; true when it ended. */
+  async untilComments(done: (comments: readonly string[]) => boolean): Promise<boolean> {
+    while (!done(this.comments) && !this.ended) await new Promise<void>((r) => this.waiters.push(r));
+    return this.ended;
+  }
+
   get raw(): readonly Frame[] {
     return this.frames;
   }
 }
 
-async function open(token: string): Promise<{ res: Response; stream: Stream }> {
+async function open(token: string, at = base): Promise<{ res: Response; stream: Stream }> {
   const abort = new AbortController();
   streams.push(abort);
-  const res = await fetch(`${base}/v1/events`, {
+  const res = await fetch(`${at}/v1/events`, {
     headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
     signal: abort.signal,
   });
@@ -209,6 +218,27 @@ describe('GET /v1/events', () => {
     expect(velocity[0]).toMatchObject({ terminalId: t.id, rule: 'wrongPin', action: 'warn' });
     const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain('pos_velocity_alerts_total{rule="wrongPin",action="warn"} 1');
+  });
+});
+
+describe('GET /v1/events heartbeat', () => {
+  it('sends heartbeats, and ends the stream once the caller’s token is revoked', async () => {
+    const fast = await makeFileHarness(':memory:', {}, undefined, { heartbeatMs: 5 });
+    try {
+      await fast.app.listen({ port: 0, host: '127.0.0.1' });
+      const at = `http://127.0.0.1:${(fast.app.server.address() as AddressInfo).port}`;
+      const token = await operatorToken(fast, 'operator', null);
+      const { res, stream } = await open(token, at);
+      expect(res.status).toBe(200);
+      expect(await stream.untilComments((c) => c.filter((x) => x === 'heartbeat').length >= 2)).toBe(false);
+      expect(stream.comments[0]).toBe('connected');
+      const row = (await fast.store.listApiTokens()).find((t) => t.role === 'operator');
+      expect(await fast.store.revokeApiToken(row?.id ?? '', fast.clock.now())).toBe(true);
+      // The next heartbeat re-checks the caller and ends the stream.
+      expect(await stream.untilComments(() => false)).toBe(true);
+    } finally {
+      await fast.close();
+    }
   });
 });
 
