@@ -5,9 +5,11 @@
  * - One dedicated client LISTENs on the channel; when it drops it reconnects with exponential backoff
  *   (100 ms doubling to 5 s, with jitter). Messages sent while it is down are not replayed: receivers
  *   treat the bus as a wake-up and read what changed from the store (the outbox is the durable part).
- * - NOTIFY goes through a small pool (`SELECT pg_notify(channel, payload)`); a payload is at most
- *   7,999 bytes (PostgreSQL's limit is 8,000).
- * - The payload is an envelope `{"v":1,"from":<bus id>,"msg":<BusMessage>}`. The publisher delivers to
+ * - NOTIFY goes through a small pool; a payload is at most 7,999 bytes (PostgreSQL's limit is 8,000).
+ *   Messages published in the same turn of the event loop go out together, in order, in one
+ *   statement (`SELECT pg_notify(channel, p) FROM unnest($payloads)`, up to 256 at a time): a fan-out
+ *   of a thousand acknowledgement events costs a few round trips, not a thousand.
+ * - The payload is an envelope `{"v":1,"from":<bus id>,"n":<seq>,"msg":<BusMessage>}`. The publisher delivers to
  *   its own subscribers at once and skips the echo of its own envelope that LISTEN brings back, so a
  *   local subscriber gets each message exactly once, even while the listener is reconnecting.
  * - Incoming payloads are parsed with zod (BusMessageSchema); a malformed one is dropped and counted
@@ -27,6 +29,8 @@ const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
 const EnvelopeSchema = z.strictObject({
   v: z.literal(1),
   from: z.string().min(1).max(64),
+  /** Per-bus sequence number: identical payloads in one transaction would be collapsed by PostgreSQL. */
+  n: z.number().int().nonnegative(),
   msg: BusMessageSchema,
 });
 
@@ -75,6 +79,33 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Po
   let closed = false;
   let attempt = 0;
   let timer: NodeJS.Timeout | undefined;
+  let seq = 0;
+  /** Payloads waiting for the next flush, each with its publisher's settle functions. */
+  let queue: { payload: string; done: (error?: unknown) => void }[] = [];
+  let flushing = false;
+  const BATCH = 256;
+
+  const flush = async (): Promise<void> => {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (queue.length > 0) {
+        const batch = queue.slice(0, BATCH);
+        queue = queue.slice(batch.length);
+        try {
+          await pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [
+            channel,
+            batch.map((b) => b.payload),
+          ]);
+          for (const b of batch) b.done();
+        } catch (e) {
+          for (const b of batch) b.done(e);
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  };
 
   const deliver = (message: BusMessage): void => {
     for (const h of handlers) {
@@ -162,14 +193,24 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Po
     channel,
     async publish(message) {
       const msg = BusMessageSchema.parse(message);
-      const payload = JSON.stringify({ v: 1, from: id, msg });
+      const payload = JSON.stringify({ v: 1, from: id, n: seq++, msg });
       if (Buffer.byteLength(payload) > MAX_BUS_PAYLOAD_BYTES) {
         throw new StoreError('POS_ERR_STORE', 'bus message larger than the NOTIFY payload limit');
       }
       // Local subscribers first (on a microtask, like the in-memory bus), then every other process.
       queueMicrotask(() => deliver(msg));
       counts.published++;
-      await pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      const sent = new Promise<void>((resolve, reject) => {
+        queue.push({
+          payload,
+          done: (error) =>
+            error === undefined
+              ? resolve()
+              : reject(error instanceof Error ? error : new Error('notify failed')),
+        });
+      });
+      if (queue.length === 1 && !flushing) setImmediate(() => void flush());
+      await sent;
     },
     subscribe(handler) {
       handlers.add(handler);
