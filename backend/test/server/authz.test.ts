@@ -7,6 +7,8 @@
  */
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_AUTH_CONFIG } from '../../src/server/auth/config';
+import { hashPassword } from '../../src/server/auth/passwords';
 import { newApiToken, sha256Hex } from '../../src/server/auth/principal';
 import type { OperatorRole } from '../../src/store/types';
 import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
@@ -270,6 +272,8 @@ interface Who {
   readonly name: string;
   readonly role: OperatorRole;
   readonly merchant: 'A' | null;
+  /** A dashboard session (cookie + CSRF token, a fresh login per request) instead of an API token. */
+  readonly via?: 'session';
   token: string;
 }
 
@@ -280,7 +284,10 @@ const PRINCIPALS: Who[] = [
   { name: 'merchant of A', role: 'merchant', merchant: 'A', token: '' },
   { name: 'operator of A', role: 'operator', merchant: 'A', token: '' },
   { name: 'auditor of A', role: 'auditor', merchant: 'A', token: '' },
+  { name: 'auditor (session)', role: 'auditor', merchant: null, token: '', via: 'session' },
+  { name: 'merchant of A (session)', role: 'merchant', merchant: 'A', token: '', via: 'session' },
 ];
+const SESSION_PASSWORD = 'a session user password';
 
 let h: Harness;
 let ids: Ids;
@@ -308,12 +315,28 @@ function call(
 
 const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
+/** The principal's credential headers: its API token, or a fresh session's cookie and CSRF token. */
+async function credentials(who: Who): Promise<Record<string, string>> {
+  if (who.via !== 'session') return bearer(who.token);
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: { username: who.token, password: SESSION_PASSWORD },
+  });
+  if (res.statusCode !== 200) throw new Error(`login: ${res.body}`);
+  return {
+    cookie: String(res.headers['set-cookie']).split(';')[0] ?? '',
+    'x-csrf-token': res.json<{ csrfToken: string }>().csrfToken,
+  };
+}
+
 function allowed(spec: RouteSpec, who: Who): boolean {
   return spec.roles.includes(who.role) && (who.merchant === null || !spec.providerWide);
 }
 
 beforeAll(async () => {
-  h = await makeHarness();
+  // Cheap password hashes and no login rate limit: session principals log in afresh for every request.
+  h = await makeHarness({ auth: { ...DEFAULT_AUTH_CONFIG, scryptN: 1024, loginAttemptsPerIp: 1_000_000 } });
   await seedReferenceValues(h);
   simA = new SimTerminal(h);
   const simB = new SimTerminal(h);
@@ -349,6 +372,21 @@ beforeAll(async () => {
   if (address === null || typeof address === 'string') throw new Error('no port');
   base = `http://127.0.0.1:${address.port}`;
   for (const [i, who] of PRINCIPALS.entries()) {
+    if (who.via === 'session') {
+      await h.store.createOperator({
+        id: `usr_p${i}`,
+        username: `session-user-${i}`,
+        passwordHash: await hashPassword(SESSION_PASSWORD, 1024),
+        role: who.role,
+        merchantId: who.merchant === 'A' ? ids.merchantA : null,
+        createdAt: h.clock.now(),
+        disabledAt: null,
+        failedLogins: 0,
+        lockedUntil: null,
+      });
+      who.token = `session-user-${i}`;
+      continue;
+    }
     who.token = newApiToken(who.role);
     await h.store.createApiToken({
       id: `tok_p${i}`,
@@ -371,7 +409,10 @@ afterAll(async () => {
 async function streamStatus(url: string, headers: Record<string, string>): Promise<number> {
   const abort = new AbortController();
   try {
-    const res = await fetch(`${base}${url}`, { headers, signal: abort.signal });
+    const res = await fetch(`${base}${url}`, {
+      headers: { accept: 'text/event-stream', ...headers },
+      signal: abort.signal,
+    });
     return res.status;
   } finally {
     abort.abort();
@@ -414,10 +455,10 @@ describe.each(Object.entries(ROUTES))('%s', (key, spec) => {
   it.each(PRINCIPALS.map((w) => [w.name, w] as const))('%s: allowed or 403', async (_name, who) => {
     const { url, body } = spec.request(ids, false);
     if (spec.stream === true && allowed(spec, who)) {
-      expect(await streamStatus(url, bearer(who.token))).toBe(200);
+      expect(await streamStatus(url, await credentials(who))).toBe(200);
       return;
     }
-    const res = await call(method, url, body, bearer(who.token));
+    const res = await call(method, url, body, await credentials(who));
     if (allowed(spec, who)) {
       expect([401, 403, 500]).not.toContain(res.statusCode);
     } else {
@@ -431,7 +472,7 @@ describe.each(Object.entries(ROUTES))('%s', (key, spec) => {
       "%s on merchant B's object: 404 (or 403 when the role may not anyway)",
       async (_name, who) => {
         const { url, body } = spec.request(ids, true);
-        const res = await call(method, url, body, bearer(who.token));
+        const res = await call(method, url, body, await credentials(who));
         expect(res.statusCode).toBe(allowed(spec, who) ? 404 : 403);
       },
     );
@@ -455,7 +496,7 @@ describe('terminal routes take no operator credential', () => {
 describe('tenants', () => {
   it("a merchant's principals list only their own merchant", async () => {
     for (const who of PRINCIPALS.filter((w) => w.merchant === 'A')) {
-      const res = await call('GET', '/v1/merchants', undefined, bearer(who.token));
+      const res = await call('GET', '/v1/merchants', undefined, await credentials(who));
       expect(res.json<{ merchants: { merchantId: string }[] }>().merchants.map((m) => m.merchantId)).toEqual([
         ids.merchantA,
       ]);
@@ -478,22 +519,26 @@ describe('tenants', () => {
 });
 
 describe('an auditor changes nothing', () => {
-  it('every unsafe route answers 403 and the audit chain does not grow', async () => {
-    const auditor = PRINCIPALS.find((w) => w.name === 'auditor');
-    const unsafe = Object.entries(ROUTES).filter(
-      ([k]) => methodOf(k) !== 'GET' && k !== 'POST /v1/auth/logout',
-    );
-    expect(unsafe.length).toBeGreaterThan(15);
-    const head = (await h.store.auditHead())?.seq;
-    const tokens = (await h.store.listApiTokens()).length;
-    const users = (await h.store.listOperators()).length;
-    for (const [key, spec] of unsafe) {
-      const { url, body } = spec.request(ids, false);
-      const res = await call(methodOf(key), url, body, bearer(auditor?.token ?? ''));
-      expect(res.statusCode, key).toBe(403);
-    }
-    expect((await h.store.auditHead())?.seq).toBe(head);
-    expect((await h.store.listApiTokens()).length).toBe(tokens);
-    expect((await h.store.listOperators()).length).toBe(users);
-  });
+  it.each(PRINCIPALS.filter((w) => w.role === 'auditor').map((w) => [w.name, w] as const))(
+    '%s: every unsafe route answers 403 and the audit chain does not grow',
+    async (_name, auditor) => {
+      const unsafe = Object.entries(ROUTES).filter(
+        ([k]) => methodOf(k) !== 'GET' && k !== 'POST /v1/auth/logout',
+      );
+      expect(unsafe.length).toBeGreaterThan(15);
+      const headers = await credentials(auditor);
+      const head = (await h.store.auditHead())?.seq;
+      const tokens = (await h.store.listApiTokens()).length;
+      const users = (await h.store.listOperators()).length;
+      for (const [key, spec] of unsafe) {
+        const { url, body } = spec.request(ids, false);
+        const res = await call(methodOf(key), url, body, headers);
+        expect(res.statusCode, key).toBe(403);
+        expect(res.json<{ error: { code: string } }>().error.code, key).toBe('POS_ERR_FORBIDDEN');
+      }
+      expect((await h.store.auditHead())?.seq).toBe(head);
+      expect((await h.store.listApiTokens()).length).toBe(tokens);
+      expect((await h.store.listOperators()).length).toBe(users);
+    },
+  );
 });
