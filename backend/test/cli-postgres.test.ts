@@ -34,6 +34,10 @@ describe('pos-backend database options', () => {
     const io3 = capture();
     expect((await runCli(['--data-dir', root, '--database-schema', 'x'], io3, QUIET)).code).toBe(2);
     expect(io3.errLines[0]).toContain('--database-schema needs --database-url');
+    const io4 = capture();
+    const env = { ...QUIET, DATABASE_URL: PG_URL, DATABASE_POOL_MAX: '0' };
+    expect((await runCli(['--data-dir', root], io4, env)).code).toBe(2);
+    expect(io4.errLines[0]).toContain('DATABASE_POOL_MAX');
   });
 
   it('an unreachable database: coded error, non-zero exit, no stack, no password', async () => {

@@ -19,7 +19,13 @@ import { StoreError, type Store } from '../store/types';
 
 export type DatabaseChoice =
   | { readonly engine: 'sqlite'; readonly path: string }
-  | { readonly engine: 'postgres'; readonly url: string; readonly schema: string };
+  | {
+      readonly engine: 'postgres';
+      readonly url: string;
+      readonly schema: string;
+      /** Connections in the store's pool (env DATABASE_POOL_MAX, 1-200, default 10). */
+      readonly poolMax: number;
+    };
 
 const UrlSchema = z.string().min(1).max(4096);
 
@@ -45,7 +51,11 @@ export function chooseDatabase(
   const schema = rawSchema ?? 'public';
   if (!SCHEMA_NAME.test(schema))
     return 'POS_ERR_CLI_USAGE: --database-schema must be a lower-case identifier (a-z, 0-9, _; at most 63)';
-  return { engine: 'postgres', url: url.data, schema };
+  const rawMax = env['DATABASE_POOL_MAX'];
+  const poolMax = rawMax === undefined || rawMax === '' ? 10 : Number(rawMax);
+  if (!/^[0-9]{1,3}$/.test(rawMax ?? '10') || !Number.isInteger(poolMax) || poolMax < 1 || poolMax > 200)
+    return 'POS_ERR_CLI_USAGE: DATABASE_POOL_MAX must be an integer 1-200';
+  return { engine: 'postgres', url: url.data, schema, poolMax };
 }
 
 /** For logs: the engine and where, never a password. */
@@ -75,7 +85,12 @@ export async function openDatabase(
     }
   }
   try {
-    return await openPostgresStore({ url: choice.url, schema: choice.schema, onError: onWarning });
+    return await openPostgresStore({
+      url: choice.url,
+      schema: choice.schema,
+      max: choice.poolMax,
+      onError: onWarning,
+    });
   } catch (e) {
     if (e instanceof StoreError) return `${e.code}: ${e.message}`;
     return unreachable(choice, e);
