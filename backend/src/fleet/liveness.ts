@@ -98,7 +98,8 @@ export async function noteVerdict(
     tier: verdict.tier,
     purpose: verdict.purpose,
   });
-  await ctx.store.setTerminalLastTier(terminal.id, verdict.tier);
+  // Written only when it changes (most attestations repeat the last tier): one write less per attestation.
+  if (verdict.tier !== terminal.lastTier) await ctx.store.setTerminalLastTier(terminal.id, verdict.tier);
   let stale = await checkStale(ctx, terminal, now);
   const accepted = verdict.tier === 'affirming' || verdict.tier === 'warning';
   if (!accepted) return { stale };
