@@ -14,11 +14,18 @@ const dir = mkdtempSync(join(tmpdir(), 'pos-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
-runStoreConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
-runAuthConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
-runStoreConformance('sqlite file (WAL)', () => openSqliteStore({ path: join(dir, `s${n++}.sqlite`) }));
-runFleetConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
-runLivenessConformance('sqlite :memory:', () => openSqliteStore({ path: ':memory:' }));
+// Every conformance suite, on both SQLite forms (the same suites run on PostgreSQL: postgres.test.ts).
+const memory = (): ReturnType<typeof openSqliteStore> => openSqliteStore({ path: ':memory:' });
+const file = (): ReturnType<typeof openSqliteStore> => openSqliteStore({ path: join(dir, `s${n++}.sqlite`) });
+for (const [engine, open] of [
+  ['sqlite :memory:', memory],
+  ['sqlite file (WAL)', file],
+] as const) {
+  runStoreConformance(engine, open);
+  runAuthConformance(engine, open);
+  runFleetConformance(engine, open);
+  runLivenessConformance(engine, open);
+}
 
 describe('SQLite specifics', () => {
   it('uses WAL and records the schema version; reopening migrates nothing twice', async () => {
