@@ -84,17 +84,16 @@ export async function alertCorrelation(
 }
 
 /**
- * At enrollment: a reader serial already enrolled on another terminal. The enrollment is refused
- * (the finding makes its verdict contraindicated); the enrolled terminal is not halted (the request
- * does not prove it holds that terminal's key), but its merchant gets the alert.
+ * At enrollment (evidence accepted, enrollment code valid): a reader serial already enrolled on
+ * another terminal. The enrollment is refused; the enrolled terminal is not halted (the request does
+ * not prove it holds that terminal's key), but its merchant gets the alert.
  */
 export async function readerSerialAtEnrollment(
   ctx: Ctx,
   readerSerial: string,
   deviceJkt: string,
-  signatureValid: boolean,
+  enrollingMerchantId: string,
 ): Promise<CorrelationFinding[]> {
-  if (!signatureValid) return [];
   const others = await otherTerminalsWithReader(ctx, readerSerial, null);
   const findings: CorrelationFinding[] = [];
   for (const other of others) {
@@ -104,7 +103,7 @@ export async function readerSerialAtEnrollment(
       ctx,
       { terminalId: other.id, merchantId: other.merchantId, auditSubject: deviceJkt },
       [finding],
-      { readerSerial, enrollment: true },
+      { readerSerial, enrollment: true, enrollingMerchant: enrollingMerchantId },
     );
   }
   return findings;

@@ -156,6 +156,30 @@ describe('fleet correlation: one reader serial on two terminals', () => {
       data: { kind: 'reader-serial-shared', otherTerminal: first.id, enrollment: true },
     });
     expect(await correlationAlerts('reader-serial-shared')).toBe(1);
+    const refused = await auditOf(h, 'enrollment.refused');
+    expect(refused.map((e) => e.data['refusal'])).toEqual(['reader-serial-shared']);
+  });
+
+  it('without a valid enrollment code, a shared reader serial raises no alert (no probing, no alert flood)', async () => {
+    const first = await enrolled();
+    const prober = new SimTerminal(h);
+    prober.readerSerial = first.readerSerial;
+    const challenge = await prober.challenge(true);
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/v1/enrollments',
+      payload: {
+        code: `pos_enr_${'A'.repeat(22)}`, // well-formed, never issued
+        deviceJwk: prober.jwk,
+        readerSerial: prober.readerSerial,
+        evidence: prober.evidence(challenge, 'enrollment'),
+      },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_ENROLLMENT_CODE_INVALID');
+    await settle();
+    expect(h.events.filter((e) => e.type === 'correlation')).toEqual([]);
+    expect(await auditOf(h, 'correlation.alert')).toEqual([]);
   });
 
   it('a terminal whose reader serial is on another terminal too is halted at its attestation', async () => {

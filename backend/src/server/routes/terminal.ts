@@ -210,7 +210,7 @@ async function auditRefusedEnrollment(
   ctx: Ctx,
   deviceJkt: string,
   readerSerial: string,
-  refusal: 'evidence' | 'code' | 'key-in-use',
+  refusal: 'evidence' | 'code' | 'key-in-use' | 'reader-serial-shared',
   data: Record<string, unknown>,
 ): Promise<void> {
   await ctx.audit('enrollment', 'enrollment.refused', deviceJkt, { refusal, readerSerial, ...data });
@@ -384,10 +384,8 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         options: appraisalOptions(ctx, now),
         expectedPurpose: 'enrollment',
       });
-      // Fleet correlation: a reader serial enrolled on another terminal refuses the enrollment.
-      const shared = await readerSerialAtEnrollment(ctx, body.readerSerial, jkt, appraisal.signatureValid);
       const policies = await loadPolicies(ctx);
-      const verdict = contraindicate(evaluatePolicy(policies.active, appraisal, policies.shadow), shared);
+      const verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
       if (
         verdict.halt ||
         verdict.tier === 'contraindicated' ||
@@ -411,6 +409,19 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (code === undefined) {
         await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'code', {});
         throw new ServiceError(400, 'POS_ERR_ENROLLMENT_CODE_INVALID');
+      }
+      // Fleet correlation: a reader serial already enrolled refuses the enrollment (checked once the
+      // code is valid, so only the holder of a code can raise the alert; the code is spent).
+      const shared = await readerSerialAtEnrollment(ctx, body.readerSerial, jkt, code.merchantId);
+      if (shared.length > 0) {
+        await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'reader-serial-shared', {
+          merchant: code.merchantId,
+        });
+        throw new ServiceError(
+          403,
+          'POS_ERR_ENROLLMENT_REFUSED',
+          'the reader serial is enrolled on another terminal (POS_ERR_CORRELATION_READER_SHARED)',
+        );
       }
       // A terminal enrolled under an active fleet, merchant or app-version halt starts halted.
       const covering = await ctx.fleet.haltsForNewTerminal(code.merchantId, appraisal.claims.app.version);
