@@ -245,7 +245,10 @@ export async function migratePostgres(
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:migrate:${schema}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident}`);
+    // Only when absent: CREATE SCHEMA checks the CREATE privilege on the database even with IF NOT
+    // EXISTS, and a production role may own its schema without holding that privilege.
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${ident}`);
     await client.query(`SET LOCAL search_path TO ${ident}`);
     await client.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
     const r = await client.query<{ version: number }>('SELECT version FROM schema_version');

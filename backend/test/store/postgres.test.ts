@@ -254,6 +254,27 @@ describePg('PostgreSQL store: migrations and opening', () => {
     }
   });
 
+  it('opens a schema the role owns without the CREATE privilege on the database', async () => {
+    const schema = freshSchemaName('o');
+    const role = `${schema}_role`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE "${role}" LOGIN`);
+      await admin.query(`CREATE SCHEMA "${schema}" AUTHORIZATION "${role}"`);
+      const url = new URL(PG_URL);
+      url.username = role;
+      url.password = '';
+      const s = await openPostgresStore({ url: url.toString(), schema, max: 1 });
+      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      await s.close();
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.query(`DROP ROLE IF EXISTS "${role}"`);
+      await admin.end();
+    }
+  });
+
   it('ping is false after close', async () => {
     const s = await openFresh();
     expect(await s.ping()).toBe(true);
