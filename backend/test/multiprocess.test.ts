@@ -304,3 +304,33 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
     );
   });
 });
+
+describePg('two pos-backend processes starting at once on a new PostgreSQL schema', () => {
+  it('share one ticket-signing key and write one admin token between them', async () => {
+    const schema = freshSchemaName('mq');
+    const root = mkdtempSync(join(tmpdir(), 'pos-mq-'));
+    const procs: Proc[] = [];
+    try {
+      const started = await Promise.all([start(join(root, 'a'), schema), start(join(root, 'b'), schema)]);
+      procs.push(...started);
+      const jwks = await Promise.all(
+        started.map(async (p) => (await (await fetch(`${p.url}/.well-known/jwks.json`)).json())),
+      );
+      expect((jwks[0] as { keys: unknown[] }).keys).toHaveLength(1);
+      expect(jwks[1]).toEqual(jwks[0]);
+      const tokens = ['a', 'b'].filter((d) => {
+        try {
+          readFileSync(join(root, d, 'admin-token'));
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(tokens).toHaveLength(1);
+    } finally {
+      for (const p of procs) await stop(p);
+      rmSync(root, { recursive: true, force: true });
+      await dropSchemas([schema]);
+    }
+  }, 60_000);
+});

@@ -9,6 +9,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { z } from 'zod';
 import type { Bus } from '../fleet/bus';
 import { checkPostgresUrl, openPostgresStore, redactUrl } from '../store/postgres';
@@ -116,4 +117,24 @@ function unreachable(choice: DatabaseChoice & { engine: 'postgres' }, e: unknown
   const code =
     typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : 'error';
   return `POS_ERR_UNAVAILABLE: PostgreSQL at ${redactUrl(choice.url)} is unreachable or refused the connection (${code})`;
+}
+
+/**
+ * Runs `work` while holding a session advisory lock of the PostgreSQL schema (nothing to hold on
+ * SQLite): processes starting at once on a new database take turns, so the first creates the
+ * ticket-signing key and the others load it instead of each creating their own.
+ */
+export async function withStartupLock<T>(choice: DatabaseChoice, work: () => Promise<T>): Promise<T> {
+  if (choice.engine === 'sqlite') return work();
+  const client = new pg.Client({ connectionString: choice.url, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  const key = `pos-backend:startup:${choice.schema}`;
+  try {
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    return await work();
+  } finally {
+    await client.query('SELECT pg_advisory_unlock(hashtext($1))', [key]).catch(() => undefined);
+    await client.end().catch(() => undefined);
+  }
 }

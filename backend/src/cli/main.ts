@@ -26,7 +26,14 @@ import { chainAuditEntry, verifyAuditChain } from '../server/domain';
 import { REDACT_PATHS } from '../server/logging';
 import { readAudit } from '../server/routes/operator';
 import type { Store } from '../store/types';
-import { chooseDatabase, describeDatabase, openBus, openDatabase, type DatabaseChoice } from './database';
+import {
+  chooseDatabase,
+  describeDatabase,
+  openBus,
+  openDatabase,
+  withStartupLock,
+  type DatabaseChoice,
+} from './database';
 import { runUserCli, USER_USAGE } from './users';
 
 export interface CliIo {
@@ -394,7 +401,10 @@ export async function runCli(
   const store = await openStore(dataDir, db, io);
   if (store === undefined) return { code: 1 };
   const now = Date.now();
-  const opened = await KeyRing.open(store, master, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS });
+  // PostgreSQL: one process at a time, so processes starting together share one signing key.
+  const opened = await withStartupLock(db, () =>
+    KeyRing.open(store, master, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS }),
+  ).catch(() => ({ ok: false as const, code: 'POS_ERR_UNAVAILABLE', detail: 'the database did not answer' }));
   if (!opened.ok) {
     io.err(`pos-backend: ${opened.code}: ${opened.detail}`);
     await store.close();
