@@ -23,6 +23,9 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_ATTEST_CLAIMS:
     'The measurements do not fit the evidence claims schema (a bug in a collector or an out-of-range input).',
 
+  POS_ERR_DESKTOP_NOT_ENROLLED:
+    'The terminal has no terminal id or device key yet: enroll it first (`pos-terminal enroll`).',
+
   // Key storage
   POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS:
     'The key file is readable or writable by others than its owner (it must be mode 0600): it is not loaded.',
