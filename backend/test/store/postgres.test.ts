@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { openPostgresStore, PG_MIGRATIONS, redactUrl } from '../../src/store/postgres';
+import { MIGRATIONS } from '../../src/store/sqlite';
 import { StoreError, type AuditRow, type Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
 import { runStoreConformance } from './conformance';
@@ -290,4 +291,8 @@ it('redactUrl hides the password and query of a database URL', () => {
   expect(out).toContain('alice');
   expect(out).toContain('db.example:5432/pos');
   expect(redactUrl('not a url')).toBe('<unparseable URL>');
+});
+
+it('PostgreSQL has one migration per SQLite migration (both engines report the same schema version)', () => {
+  expect(PG_MIGRATIONS).toHaveLength(MIGRATIONS.length);
 });
