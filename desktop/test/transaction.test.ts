@@ -328,6 +328,29 @@ describe('TransactionEngine', () => {
     expect(s.rig.submits[0]).toEqual({ amountMinor: 500, currency: 'EUR', card: { opaque: true } });
   });
 
+  it('turns a port that throws or rejects into a failure result, never an unhandled rejection', async () => {
+    const s = setup();
+    s.rig.reader.start = () => Promise.reject(new Error('boom'));
+    s.rig.reader.abort = () => {
+      throw new Error('boom');
+    };
+    s.engine.begin();
+    s.engine.enterAmount(100, 'EUR');
+    await settle();
+    expect(s.engine.snapshot().result).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_READER' });
+    s.engine.reset();
+    s.rig.reader.start = () => Promise.resolve({ ok: true });
+    s.rig.backend.prePin = () => {
+      throw new Error('boom');
+    };
+    s.engine.begin();
+    s.engine.enterAmount(100, 'EUR');
+    s.rig.presentCard();
+    await settle();
+    expect(s.engine.snapshot().result).toMatchObject({ code: 'POS_ERR_DESKTOP_TXN_ATTEST_REFUSED' });
+    expect(s.engine.pinWiped()).toBe(true);
+  });
+
   it('validates its input', async () => {
     const s = setup();
     expect(s.engine.enterAmount(5, 'EUR')).toMatchObject({ code: 'POS_ERR_DESKTOP_TXN_STATE' });

@@ -144,7 +144,16 @@ export class ReaderConnection {
   async #attemptConnect(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'connecting';
-    const opened = await this.#opts.driver.open();
+    let opened: Awaited<ReturnType<ReaderDriver['open']>>;
+    try {
+      opened = await this.#opts.driver.open();
+    } catch {
+      opened = {
+        ok: false,
+        code: 'POS_ERR_DESKTOP_READER_OPEN',
+        detail: 'the reader driver failed unexpectedly',
+      };
+    }
     if (this.#state !== 'connecting') {
       if (opened.ok) await opened.device.close();
       return;

@@ -139,10 +139,12 @@ class HidReaderDevice implements ReaderDevice {
     if (this.#closed) return;
     const out = Buffer.alloc(HID_REPORT_SIZE + 1);
     out.set(report, 1);
-    this.handle.write(out).then(
-      () => undefined,
-      () => this.#fail('the HID device refused a write'),
-    );
+    const failed = (): void => this.#fail('the HID device refused a write');
+    try {
+      this.handle.write(out).then(() => undefined, failed);
+    } catch {
+      failed();
+    }
   }
 
   async #readLoop(timeoutMs: number): Promise<void> {

@@ -102,6 +102,18 @@ type Ok = Result<object, Code>;
 const OK: Ok = { ok: true };
 const refuse = (code: DesktopErrorCode, detail: string): Ok => ({ ok: false, code, detail });
 
+/** A port call that rejects or throws (it should answer a Result) becomes a failure result. */
+async function safe<T extends object>(
+  call: () => Promise<Result<T, Code>>,
+  code: DesktopErrorCode,
+): Promise<Result<T, Code>> {
+  try {
+    return await call();
+  } catch {
+    return { ok: false, code, detail: 'the port failed unexpectedly' };
+  }
+}
+
 const READER_STATES: ReadonlySet<TxnState> = new Set(['card', 'attest', 'pin', 'pin-block']);
 const ABORTABLE: ReadonlySet<TxnState> = new Set(['amount', 'card', 'attest', 'pin', 'pin-block']);
 
@@ -268,7 +280,13 @@ export class TransactionEngine {
     this.#ticketAccepted = false;
     this.#readerStarted = false;
     this.#result = result;
-    if (wasReader && abortReader) void this.#reader.abort().catch(() => undefined);
+    if (wasReader && abortReader) {
+      try {
+        void this.#reader.abort().catch(() => undefined);
+      } catch {
+        // The sale is over either way; a reader port that throws must not stop the wipe above.
+      }
+    }
     this.#enter('result');
   }
 
@@ -296,7 +314,7 @@ export class TransactionEngine {
     this.#amount = { minor, currency };
     const step = this.#enter('card');
     this.#readerStarted = true;
-    void this.#reader.start(minor, currency).then((r) => {
+    void safe(() => this.#reader.start(minor, currency), 'POS_ERR_DESKTOP_TXN_READER').then((r) => {
       if (this.#step !== step || r.ok) return;
       this.#finish({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_READER', cause: r.code, detail: r.detail });
     });
@@ -321,19 +339,21 @@ export class TransactionEngine {
       return;
     }
     const step = this.#enter('attest');
-    void this.#backend.prePin({ nonce: card.nonce }).then((r) => {
-      if (this.#step !== step) return;
-      if (!r.ok) {
-        this.#finish({
-          status: 'error',
-          code: 'POS_ERR_DESKTOP_TXN_ATTEST_REFUSED',
-          cause: r.code,
-          detail: r.detail,
-        });
-        return;
-      }
-      this.#onTicket(r.ticket, step);
-    });
+    void safe(() => this.#backend.prePin({ nonce: card.nonce }), 'POS_ERR_DESKTOP_TXN_ATTEST_REFUSED').then(
+      (r) => {
+        if (this.#step !== step) return;
+        if (!r.ok) {
+          this.#finish({
+            status: 'error',
+            code: 'POS_ERR_DESKTOP_TXN_ATTEST_REFUSED',
+            cause: r.code,
+            detail: r.detail,
+          });
+          return;
+        }
+        this.#onTicket(r.ticket, step);
+      },
+    );
   }
 
   #onTicket(ticket: PinTicket, step: number): void {
@@ -355,7 +375,7 @@ export class TransactionEngine {
       this.#ticketTimer = undefined;
       if (this.#state === 'attest' || this.#state === 'pin') this.#gateClosed();
     }, left);
-    void this.#reader.sendTicket(ticket.jws).then((r) => {
+    void safe(() => this.#reader.sendTicket(ticket.jws), 'POS_ERR_DESKTOP_TXN_READER').then((r) => {
       if (this.#step !== step) return;
       if (!r.ok) {
         this.#finish({
