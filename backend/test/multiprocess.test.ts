@@ -314,7 +314,7 @@ describePg('two pos-backend processes starting at once on a new PostgreSQL schem
       const started = await Promise.all([start(join(root, 'a'), schema), start(join(root, 'b'), schema)]);
       procs.push(...started);
       const jwks = await Promise.all(
-        started.map(async (p) => (await (await fetch(`${p.url}/.well-known/jwks.json`)).json())),
+        started.map(async (p) => await (await fetch(`${p.url}/.well-known/jwks.json`)).json()),
       );
       expect((jwks[0] as { keys: unknown[] }).keys).toHaveLength(1);
       expect(jwks[1]).toEqual(jwks[0]);
