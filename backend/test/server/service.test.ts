@@ -105,6 +105,21 @@ describe('service behaviour', () => {
       { req: { headers: { authorization: 'Bearer pos_admin_SECRET', 'pos-proof': 'SECRET-PROOF' } } },
       'y',
     );
+    await app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      headers: { 'content-type': 'application/json', cookie: '__Host-pos_session=SECRET-COOKIE' },
+      payload: JSON.stringify({ username: 'someone', password: 'SECRET-PASSWORD-1234' }),
+    });
+    logger.info(
+      {
+        password: 'SECRET-PASSWORD',
+        login: { csrfToken: 'SECRET-CSRF', newPassword: 'SECRET-NEW' },
+        req: { headers: { 'x-csrf-token': 'SECRET-X', cookie: 'SECRET-C' } },
+        res: { headers: { 'set-cookie': '__Host-pos_session=SECRET-SET' } },
+      },
+      'z',
+    );
     await app.close();
     const all = lines.join('');
     expect(all.length).toBeGreaterThan(0);
