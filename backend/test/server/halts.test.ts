@@ -231,3 +231,77 @@ describe('a merchant-scoped principal', () => {
     expect([lift.statusCode, code(lift)]).toEqual([403, 'POS_ERR_FORBIDDEN']);
   });
 });
+
+describe('lift authority', () => {
+  const scopedOperator = async (id: string, merchantId: string | null): Promise<string> => {
+    const token = `pos_operator_${id.padEnd(43, 'o')}`;
+    await h.store.createApiToken({
+      id,
+      tokenHash: hashApiToken(token),
+      label: id,
+      role: 'operator',
+      merchantId,
+      createdBy: null,
+      createdAt: h.clock.now(),
+      expiresAt: null,
+      revokedAt: null,
+    });
+    return token;
+  };
+  const call = (token: string, url: string, body: Record<string, unknown>) =>
+    h.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${token}` }, payload: body });
+
+  it("an operator of merchant A lifts A's own halts, never the provider's halt on A nor a fleet or app-version halt", async () => {
+    const a = await newMerchant(h);
+    const { t } = await enrollInto(h, a);
+    const opA = await scopedOperator('tok_op_a', a);
+    const provider = await scopedOperator('tok_op_provider', null);
+    const byProvider = (
+      await call(provider, '/v1/halts', { scope: 'merchant', target: a, reason: 'provider' })
+    ).json<{ haltId: string }>();
+    const providerOnTerminal = (
+      await call(provider, '/v1/halts', { scope: 'terminal', target: t.id, reason: 'provider t' })
+    ).json<{ haltId: string }>();
+    const byAdmin = (
+      await h.admin('POST', '/v1/halts', { scope: 'merchant', target: a, reason: 'admin' })
+    ).json<{
+      haltId: string;
+    }>();
+    const fleet = (await call(provider, '/v1/halts', { scope: 'fleet', reason: 'fleet' })).json<{
+      haltId: string;
+    }>();
+    const byA = await call(opA, '/v1/halts', { scope: 'merchant', target: a, reason: 'own' });
+    expect(byA.statusCode).toBe(201);
+    // The provider's halts on A (an operator token, the admin), the fleet halt: 403, and still active.
+    for (const haltId of [byProvider.haltId, providerOnTerminal.haltId, byAdmin.haltId, fleet.haltId]) {
+      const res = await call(opA, `/v1/halts/${haltId}/lift`, { reason: 'mine now' });
+      expect([res.statusCode, code(res)]).toEqual([403, 'POS_ERR_FORBIDDEN']);
+      expect((await h.store.getHalt(haltId))?.liftedAt).toBeNull();
+    }
+    // The terminal shortcut cannot lift the provider's terminal halt either.
+    const shortcut = await call(opA, `/v1/terminals/${t.id}/resume`, { reason: 'x' });
+    expect([shortcut.statusCode, code(shortcut)]).toEqual([403, 'POS_ERR_FORBIDDEN']);
+    expect((await h.store.getHalt(providerOnTerminal.haltId))?.liftedAt).toBeNull();
+    // Its own halt it lifts (the terminal stays halted: the provider's halts still cover it).
+    const own = await call(opA, `/v1/halts/${byA.json<{ haltId: string }>().haltId}/lift`, {
+      reason: 'done',
+    });
+    expect(own.json()).toMatchObject({ resumed: 0, stillHalted: 1 });
+    // The provider-wide operator lifts any of them.
+    const lifted = await call(provider, `/v1/halts/${byProvider.haltId}/lift`, { reason: 'ok' });
+    expect(lifted.statusCode).toBe(200);
+  });
+
+  it("an operator of merchant A may not lift merchant B's operator's halt (404: invisible)", async () => {
+    const a = await newMerchant(h);
+    const b = await newMerchant(h);
+    await enrollInto(h, b);
+    const opA = await scopedOperator('tok_op_a2', a);
+    const opB = await scopedOperator('tok_op_b2', b);
+    const halt = (await call(opB, '/v1/halts', { scope: 'merchant', target: b, reason: 'b' })).json<{
+      haltId: string;
+    }>();
+    const res = await call(opA, `/v1/halts/${halt.haltId}/lift`, { reason: 'x' });
+    expect([res.statusCode, code(res)]).toEqual([404, 'POS_ERR_HALT_UNKNOWN']);
+  });
+});

@@ -91,6 +91,37 @@ async function visibleDeliveries(ctx: Ctx, p: Principal, rows: OutboxRow[]): Pro
   return rows.filter((r) => own.has(r.terminalId));
 }
 
+/** Halt sources that are not a principal: a halt they ordered names the source as its creator. */
+const AUTOMATIC_CREATORS = new Set(['policy', 'velocity', 'correlation', 'liveness']);
+
+/**
+ * The merchant a halt's creator was scoped to: a merchant id, null for a provider-wide principal, or
+ * undefined for an automatic source. An operator or token that no longer exists counts as
+ * provider-wide (fail closed: a merchant never lifts a halt whose author it cannot prove was its own).
+ */
+async function creatorScope(ctx: Ctx, createdBy: string): Promise<string | null | undefined> {
+  if (AUTOMATIC_CREATORS.has(createdBy)) return undefined;
+  const sep = createdBy.indexOf(':');
+  const kind = createdBy.slice(0, sep);
+  const id = createdBy.slice(sep + 1);
+  if (sep > 0 && kind === 'operator') return (await ctx.store.getOperator(id))?.merchantId ?? null;
+  if (sep > 0 && kind === 'token')
+    return (await ctx.store.listApiTokens()).find((t) => t.id === id)?.merchantId ?? null;
+  return null;
+}
+
+/**
+ * Lift authority: a provider-wide principal lifts any halt; a merchant-scoped one only a halt of its
+ * own merchant or terminal (never a fleet or app-version halt) that no provider-wide principal ordered
+ * (an operator of merchant A must not lift the provider's halt on merchant A). Throws 403.
+ */
+async function checkLift(ctx: Ctx, p: Principal, h: HaltRow): Promise<void> {
+  if (p.merchantId === null) return;
+  if (h.scope === 'fleet' || h.scope === 'app-version') throw new ServiceError(403, 'POS_ERR_FORBIDDEN');
+  const creator = await creatorScope(ctx, h.createdBy);
+  if (creator !== undefined && creator !== p.merchantId) throw new ServiceError(403, 'POS_ERR_FORBIDDEN');
+}
+
 /** Checks scope, target and the principal's reach; resolves to the target (null for the fleet). */
 async function checkHaltOrder(
   ctx: Ctx,
@@ -225,8 +256,7 @@ export function registerFleetRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const p = await requirePrincipal(ctx, request, 'resume');
       const h = await haltOr404(ctx, p, request.params.haltId);
-      if (p.merchantId !== null && (h.scope === 'fleet' || h.scope === 'app-version'))
-        throw new ServiceError(403, 'POS_ERR_FORBIDDEN');
+      await checkLift(ctx, p, h);
       const result = await ctx.fleet.lift(h.id, request.body.reason, p.actor);
       if (!result.ok) throw new ServiceError(result.code === 'POS_ERR_HALT_LIFTED' ? 409 : 404, result.code);
       return { haltId: h.id, resumed: result.resumed.length, stillHalted: result.stillHalted.length };
@@ -272,6 +302,13 @@ export function registerFleetRoutes(appIn: FastifyInstance, ctx: Ctx): void {
             merchantId: terminal.merchantId,
           });
           return { terminalId, state: 'halted' as const, haltId: halt.id };
+        }
+        // A merchant-scoped principal may not lift (through this shortcut) a terminal halt it could not
+        // lift by id: one the provider ordered.
+        if (p.merchantId !== null) {
+          const active = await ctx.store.listHalts({ activeOnly: true, limit: 10_000 });
+          for (const h of active)
+            if (h.scope === 'terminal' && h.target === terminalId) await checkLift(ctx, p, h);
         }
         // M1: resume only opens the way back: the terminal gets no ticket until an affirming
         // attestation made after this moment moves it to active.
