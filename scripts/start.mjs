@@ -1,65 +1,387 @@
 #!/usr/bin/env node
-// `npm start`: set-up, then run the whole system on its embedded defaults.
-// The system's parts are still being built; until the terminal exists (the terminal-core issue), this
-// says plainly which parts exist and how to use them.
-import { checkNode, ensureNpmDeps, root } from './bootstrap.mjs';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+// `npm start`: the whole system on its embedded defaults (docs/terminal.md, "npm start").
+//
+//   npm start [-- --data-dir DIR] [--headless] [--port N]
+//
+// In DIR (default .data/start in the project, git-ignored; created 0700): a development reader PKI
+// (the reader simulator's manufacturer CA, reader certificate and DUKPT key from the development BDK,
+// which the back-end's acquirer host shares), the back-end (SQLite, --dev, the reader CA trusted), the
+// reader simulator on one end of a socat pseudo-terminal pair (the terminal opens the other), an
+// operator account with a generated password (DIR/operator-password, 0600), this build's reference
+// values, and an enrolled terminal paired with the reader (DIR/terminal). The terminal is the headless
+// `pos-terminal` (the Electron and browser shells come with the desktop issue), run per command.
+//
+// The first line on stdout is one JSON object (event "ready"); then a description for a person.
+// Set-up output goes to stderr. SIGINT / SIGTERM stop every child and exit 0. A second start on the
+// same DIR reuses it: same port, same reader, same terminal (no new enrollment).
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { root } from './bootstrap.mjs';
 
-checkNode();
-ensureNpmDeps();
+const USAGE = 'usage: npm start [-- --data-dir DIR] [--headless] [--port N]';
 
-const parts = [
-  {
-    dir: 'shared',
-    entry: 'src/pinblock/index.ts',
-    name: 'shared',
-    what: 'payment crypto: ISO 9564-1 PIN blocks (formats 0-4), AES and TDES DUKPT, AES-CMAC, error codes',
-  },
-  {
-    dir: 'tools',
-    entry: 'src/cli/main.ts',
-    name: 'pos-tools',
-    what: 'developer CLI: `npx pos-tools --help`; benchmarks: `npm run bench -- crypto`',
-  },
-  {
-    dir: 'device-sim',
-    entry: 'bin/pos-reader-sim.js',
-    name: 'reader simulator',
-    what: 'the secure card reader on a pseudo-terminal: `npx pos-reader-sim --demo`, then press i',
-  },
-  {
-    dir: 'backend',
-    entry: 'bin/pos-backend.js',
-    name: 'A&M back-end',
-    what: 'attestation & monitoring service: `npx pos-backend` (fleet control and dashboard: not yet)',
-  },
-  {
-    dir: 'desktop',
-    entry: 'src/core/index.ts',
-    name: 'terminal',
-    what: 'the merchant terminal, its core and Electron shell (issues: terminal core, terminal app)',
-  },
-];
-
-console.log('\nPIN on COTS with continuous attestation: what exists today\n');
-for (const p of parts) {
-  const built = existsSync(join(root, p.dir, p.entry));
-  console.log(`  ${built ? 'built  ' : 'not yet'}  ${p.name.padEnd(17)} ${p.what}`);
+function usage(detail) {
+  process.stderr.write(`start: POS_ERR_CLI_USAGE: ${detail}\n${USAGE}\n`);
+  process.exit(2);
 }
-console.log(
-  '\nThe terminal is not built yet, so the whole system (back-end + reader + terminal) cannot run as one.',
-);
-console.log('Try the parts that exist:');
-console.log(
-  '  npx pos-tools pinblock encode --format 4 --pin 1234 --pan 4111111111111111 --key AF8CB133A78F8DC2D1359F18527593FB',
-);
-console.log(
-  '  npx pos-tools dukpt derive --bdk FEDCBA9876543210F1F1F1F1F1F1F1F1 --ksn 123456789012345600000001 --usage pin-encryption',
-);
-console.log('  npx pos-reader-sim --demo      # a reader and a development terminal: press i for a PIN sale');
-console.log(
-  '  npx pos-backend --dev          # the A&M service on ./.data/backend, development policy (admin token in .data/backend/admin-token)',
-);
-console.log('  npm test                       # every check and test');
-console.log('  npm run bench -- crypto        # also: reader, attest\n');
+
+let args;
+try {
+  args = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      'data-dir': { type: 'string' },
+      headless: { type: 'boolean' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }).values;
+} catch {
+  usage('unknown option or missing value');
+}
+if (args.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (args.port !== undefined && !/^\d{1,5}$/.test(args.port)) usage('--port is a number 1-65535');
+if (args['data-dir'] !== undefined && (args['data-dir'].length === 0 || args['data-dir'].length > 4096))
+  usage('--data-dir is a directory path');
+
+// Set-up (npm dependencies) with all its output on stderr: stdout's first line is the ready line.
+// POS_START_SKIP_SETUP=1 skips it (the full-stack tests: they run inside `npm test`, after its set-up,
+// and must never reinstall node_modules under the other test files).
+const setup =
+  process.env.POS_START_SKIP_SETUP === '1'
+    ? { status: 0 }
+    : spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const b = await import(${JSON.stringify(join(root, 'scripts', 'bootstrap.mjs'))}); b.checkNode(); b.ensureNpmDeps();`,
+        ],
+        { cwd: root, stdio: ['inherit', 2, 2] },
+      );
+if (setup.status !== 0) process.exit(1);
+
+const say = (line) => process.stderr.write(`[start] ${line}\n`);
+const SOCAT = ['/usr/bin/socat', '/usr/local/bin/socat', '/bin/socat'].find((p) => existsSync(p));
+if (SOCAT === undefined) {
+  say('socat is missing: it makes the pseudo-terminal pair the reader simulator and the terminal talk over.');
+  say('Install it with:  sudo apt-get install -y socat   (macOS: brew install socat)');
+  process.exit(1);
+}
+
+const dataDir = resolve(args['data-dir'] ?? join(root, '.data', 'start'));
+const dirs = {
+  backend: join(dataDir, 'backend'),
+  reader: join(dataDir, 'reader'),
+  terminal: join(dataDir, 'terminal'),
+  logs: join(dataDir, 'logs'),
+};
+for (const d of [dataDir, ...Object.values(dirs)]) {
+  mkdirSync(d, { recursive: true, mode: 0o700 });
+  chmodSync(d, 0o700);
+}
+const files = {
+  system: join(dataDir, 'system.json'),
+  password: join(dataDir, 'operator-password'),
+  readerPty: join(dataDir, 'reader.pty'),
+  terminalPty: join(dataDir, 'terminal.pty'),
+  ca: join(dirs.reader, 'manufacturer-ca', 'ca.pem'),
+  adminToken: join(dirs.backend, 'admin-token'),
+  terminalKeys: join(dirs.terminal, 'terminal.json'),
+  simulator: join(dirs.terminal, 'simulator.json'),
+};
+const BIN = {
+  backend: join(root, 'backend', 'bin', 'pos-backend.js'),
+  sim: join(root, 'device-sim', 'bin', 'pos-reader-sim.js'),
+  terminal: join(root, 'desktop', 'bin', 'pos-terminal.js'),
+};
+const USERNAME = 'operator';
+
+// ---- children -----------------------------------------------------------------------------------
+
+const children = [];
+let stopping = false;
+
+function track(name, child) {
+  children.push({ name, child });
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    say(`${name} exited unexpectedly (${signal ?? code}); stopping everything (logs in ${dirs.logs})`);
+    void stopAll(1);
+  });
+  return child;
+}
+
+function waitExit(child, ms) {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res();
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+    }, ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      res();
+    });
+  });
+}
+
+async function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  // The reader first (its clients see a clean end), then the back-end (graceful close), then the line.
+  for (const { child } of [...children].reverse()) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await waitExit(child, 10_000);
+  }
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void stopAll(0));
+process.on('SIGTERM', () => void stopAll(0));
+
+function fail(line) {
+  say(line);
+  void stopAll(1);
+  return new Promise(() => {});
+}
+
+/** Runs a node script to completion; resolves with { code, stdout }. */
+function runNode(script, argv, { input, env } = {}) {
+  const r = spawnSync(process.execPath, [script, ...argv], {
+    cwd: root,
+    input: input ?? '',
+    encoding: 'utf8',
+    env: { ...process.env, POS_LOG_LEVEL: 'warn', ...env },
+    timeout: 60_000,
+  });
+  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** Starts a long-running child; resolves with its first stdout line (parsed JSON). */
+function startChild(name, argv, logFile) {
+  const log = openSync(logFile, 'a', 0o600);
+  const child = spawn(process.execPath, argv, {
+    cwd: root,
+    stdio: ['ignore', 'pipe', log],
+    env: { ...process.env, POS_LOG_LEVEL: process.env.POS_LOG_LEVEL ?? 'warn' },
+  });
+  track(name, child);
+  return new Promise((res, rej) => {
+    const lines = createInterface({ input: child.stdout });
+    let first = true;
+    lines.on('line', (l) => {
+      if (first) {
+        first = false;
+        try {
+          res({ child, ready: JSON.parse(l) });
+        } catch {
+          rej(new Error(`${name} did not start (see ${logFile})`));
+        }
+      } else writeFileSync(logFile, `${l}\n`, { flag: 'a' });
+    });
+    child.once('exit', () => rej(new Error(`${name} exited before it was ready (see ${logFile})`)));
+  });
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function readJson(path) {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function api(backend, token, method, path, body) {
+  const res = await fetch(backend + path, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const json = await res.json().catch(() => undefined);
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${json?.error?.code ?? ''}`);
+  return json;
+}
+
+async function waitFor(cond, what, ms = 10_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await fail(`gave up waiting for ${what}`);
+}
+
+// ---- the system ---------------------------------------------------------------------------------
+
+async function main() {
+  const system = readJson(files.system) ?? {};
+  const port = Number(args.port ?? system.port ?? (await freePort()));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) usage('--port is a number 1-65535');
+  writeFileSync(files.system, `${JSON.stringify({ ...system, port })}\n`, { mode: 0o600 });
+
+  // Development reader PKI: manufacturer CA, reader identity and DUKPT (development BDK), made once.
+  if (!existsSync(files.ca)) {
+    const r = runNode(BIN.sim, ['init', '--state-dir', dirs.reader]);
+    if (r.code !== 0) await fail(`pos-reader-sim init failed: ${r.stderr.trim().split('\n').pop()}`);
+  }
+
+  // The serial line: a pseudo-terminal pair with stable names in the data dir.
+  const socat = spawn(
+    SOCAT,
+    ['-d', '-d', `pty,raw,echo=0,link=${files.readerPty}`, `pty,raw,echo=0,link=${files.terminalPty}`],
+    { stdio: ['ignore', 'ignore', openSync(join(dirs.logs, 'socat.log'), 'a', 0o600)] },
+  );
+  track('socat', socat);
+  await waitFor(() => existsSync(files.readerPty) && existsSync(files.terminalPty), 'the pseudo-terminals');
+
+  // The back-end: SQLite in DIR/backend, development mode, the reader CA trusted.
+  const be = await startChild(
+    'back-end',
+    [BIN.backend, '--data-dir', dirs.backend, '--port', String(port), '--dev', '--reader-ca', files.ca],
+    join(dirs.logs, 'backend.log'),
+  ).catch((e) => fail(e.message));
+  const backend = be.ready.url;
+  if (typeof backend !== 'string') await fail('the back-end did not say where it listens');
+  await waitFor(() => existsSync(files.adminToken), 'the admin token');
+  const adminToken = readFileSync(files.adminToken, 'utf8').trim();
+
+  // The reader trusts the back-end's ticket keys (refreshed every start: keys may have rotated).
+  const trust = runNode(BIN.sim, [
+    'trust',
+    '--jwks',
+    `${backend}/.well-known/jwks.json`,
+    '--state-dir',
+    dirs.reader,
+  ]);
+  if (trust.code !== 0) await fail(`pos-reader-sim trust failed: ${trust.stderr.trim().split('\n').pop()}`);
+
+  // The reader simulator on its end of the line.
+  const sim = await startChild(
+    'reader simulator',
+    [BIN.sim, '--state-dir', dirs.reader, '--serial-path', files.readerPty],
+    join(dirs.logs, 'reader.log'),
+  ).catch((e) => fail(e.message));
+  const control = sim.ready.control;
+  const serial = sim.ready.serial;
+  writeFileSync(files.simulator, `${JSON.stringify({ control })}\n`, { mode: 0o600 });
+
+  // The operator account (first start only): a generated password, kept 0600 in the data dir.
+  if (!existsSync(files.password)) {
+    const password = randomBytes(18).toString('base64url');
+    const r = runNode(
+      BIN.backend,
+      ['user', 'add', '--username', USERNAME, '--role', 'admin', '--data-dir', dirs.backend],
+      { input: password },
+    );
+    if (r.code !== 0) await fail(`pos-backend user add failed: ${r.stderr.trim().split('\n').pop()}`);
+    writeFileSync(files.password, `${password}\n`, { mode: 0o600 });
+  }
+  const password = readFileSync(files.password, 'utf8').trim();
+
+  // This build's reference values (a development build, headless shell), registered when new.
+  const m = runNode(BIN.terminal, ['measure']);
+  if (m.code !== 0) await fail(`pos-terminal measure failed: ${m.stderr.trim()}`);
+  const measured = JSON.parse(m.stdout.trim());
+  const known = await api(backend, adminToken, 'GET', '/v1/reference-values');
+  const has = (known.referenceValues ?? []).some(
+    (r) => r.version === measured.version && JSON.stringify(r).includes(measured.codeHash),
+  );
+  if (!has)
+    await api(backend, adminToken, 'POST', '/v1/reference-values', {
+      version: measured.version,
+      build: measured.build,
+      codeHashes: [measured.codeHash],
+      allowedShells: ['headless'],
+    });
+
+  // Enroll and pair the terminal (first start only).
+  const keys = readJson(files.terminalKeys);
+  let terminalId = keys?.config?.terminalId;
+  if (terminalId === undefined) {
+    const { merchantId } = await api(backend, adminToken, 'POST', '/v1/merchants', { name: 'Demo shop' });
+    const { code } = await api(
+      backend,
+      adminToken,
+      'POST',
+      `/v1/merchants/${merchantId}/enrollment-codes`,
+      {},
+    );
+    const r = runNode(BIN.terminal, [
+      'enroll',
+      '--data-dir',
+      dirs.terminal,
+      '--backend',
+      backend,
+      '--code',
+      code,
+      '--reader-serial',
+      serial,
+      '--reader-ca',
+      files.ca,
+      '--reader-path',
+      files.terminalPty,
+    ]);
+    if (r.code !== 0) await fail(`pos-terminal enroll failed: ${r.stderr.trim()}`);
+    terminalId = JSON.parse(r.stdout.trim()).terminalId;
+  }
+
+  const ready = {
+    event: 'ready',
+    dataDir,
+    backend,
+    dashboard: { url: `${backend}/docs`, username: USERNAME, password },
+    terminal: null,
+    simulator: { control, path: files.readerPty },
+  };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+  const rel = (p) => (p.startsWith(`${root}/`) ? p.slice(root.length + 1) : p);
+  const dd = rel(dirs.terminal) === '.data/start/terminal' ? '' : ` --data-dir ${rel(dirs.terminal)}`;
+  process.stdout.write(
+    [
+      '',
+      'PIN on COTS with continuous attestation: the whole system is running.',
+      '',
+      `  back-end (A&M)     ${backend}   SQLite in ${rel(dirs.backend)}, development mode; API explorer ${backend}/docs`,
+      `                     operator account ${USERNAME} (password in ${rel(files.password)}; the dashboard UI is not built yet)`,
+      `                     admin API token in ${rel(files.adminToken)}`,
+      `  reader simulator   serial ${serial} on ${rel(files.readerPty)}; control API ${control}`,
+      `  terminal           ${terminalId}, headless (${args.headless ? '--headless' : 'no Electron or browser shell yet'}), paired with the reader over ${rel(files.terminalPty)}`,
+      `  logs               ${rel(dirs.logs)}`,
+      '',
+      'Try a sale (test cards: npx pos-reader-sim cards; visa-pin has PIN 1234):',
+      `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin --pin 1234   # approved`,
+      `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin --pin 0000   # declined`,
+      `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin              # asks for the PIN`,
+      `  npx pos-terminal status${dd}`,
+      '',
+      'Ctrl-C stops everything; `npm start` again reuses this data directory.',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((e) => fail(`start failed: ${e instanceof Error ? e.message : String(e)}`));

@@ -62,6 +62,24 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_TXN_PIN_LENGTH: 'A PIN is 4 to 12 digits.',
   POS_ERR_DESKTOP_TXN_DECLINED:
     'The acquirer declined the transaction (its own code, when it gave one, is the result code instead).',
+
+  // Back-end HTTP client
+  POS_ERR_DESKTOP_BACKEND_UNREACHABLE:
+    'The back-end could not be reached (connection refused, DNS, TLS or network failure).',
+  POS_ERR_DESKTOP_BACKEND_TIMEOUT: 'The back-end did not answer in time; the request was abandoned.',
+  POS_ERR_DESKTOP_BACKEND_REFUSED:
+    'The back-end answered an error without its error shape (the HTTP status is in the detail); an answer in the error shape passes its own code through instead.',
+  POS_ERR_DESKTOP_BACKEND_RESPONSE:
+    'The back-end answered something that does not match the expected response schema.',
+  POS_ERR_DESKTOP_BACKEND_NO_TICKET:
+    'The back-end gave no ticket for this attestation (the verdict does not allow one, or the terminal is halted).',
+
+  // Enrollment and the CLI
+  POS_ERR_DESKTOP_ALREADY_ENROLLED:
+    'This data directory already holds an enrolled terminal; use another --data-dir to enroll another.',
+  POS_ERR_DESKTOP_CLI_USAGE: 'The command line is not valid (unknown command or option, or a bad value).',
+  POS_ERR_DESKTOP_SIMULATOR:
+    "The reader simulator's control API could not insert the card (it is not running, or refused the request).",
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type DesktopErrorCode = keyof typeof DESKTOP_ERRORS;

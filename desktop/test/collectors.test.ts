@@ -205,9 +205,13 @@ describe('runtime signals', () => {
     });
   });
 
-  it('devtools and screen-capture protection come from the shell; headless is unknown', async () => {
-    expect(await devtoolsOpen(ctx())).toEqual({ status: 'unknown', method: 'shell-report' });
-    expect(await screenCaptureProtection(ctx())).toEqual({ status: 'unknown', method: 'shell-report' });
+  it('devtools and screen-capture protection come from the shell; headless has no window, so neither', async () => {
+    expect(await devtoolsOpen(ctx())).toEqual({ status: 'ok', method: 'headless:no-window' });
+    expect(await screenCaptureProtection(ctx())).toEqual({ status: 'ok', method: 'headless:no-window' });
+    const { contentProtection: _cp, ...noProtectionReport } = electronShell();
+    expect(await screenCaptureProtection(ctx({}, { shell: noProtectionReport }))).toMatchObject({
+      status: 'unknown',
+    });
     expect(await devtoolsOpen(ctx({}, { shell: electronShell() }))).toMatchObject({ status: 'ok' });
     expect(await devtoolsOpen(ctx({}, { shell: electronShell({ devtoolsOpen: true }) }))).toMatchObject({
       status: 'fail',

@@ -27,8 +27,13 @@ export interface AttestAnswer {
   readonly halted?: boolean;
   /** When to attest next, seconds (the back-end's `attestationIntervalS`). */
   readonly intervalS?: number;
-  /** pre-pin: the PIN-entry ticket, when the verdict allows one. */
+  /** The ticket, when the verdict allows one: PIN entry for pre-pin, otherwise a session ticket. */
   readonly ticket?: string;
+  readonly ticketUse?: 'session' | 'pin-entry';
+  /** The ticket's expiry, seconds since the epoch. */
+  readonly ticketExpiresAt?: number;
+  /** The verdict's reason codes (for a status display; never evidence). */
+  readonly reasons?: readonly string[];
 }
 
 export interface AttestTransport {

@@ -39,6 +39,29 @@ export const TerminalConfigSchema = z.strictObject({
   reader: ReaderConfigSchema.optional(),
   /** The last evidence counter used (the next evidence uses a higher one). */
   evidenceCounter: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).default(0),
+  /** The reader manufacturer CA roots the handshake trusts (base64url DER). */
+  readerCaRoots: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .max(8192),
+    )
+    .max(8)
+    .optional(),
+  /** From enrollment: the merchant, the back-end's ticket keys and the attestation interval. */
+  merchantId: z.string().min(1).max(128).optional(),
+  jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).max(32) }).optional(),
+  attestationIntervalS: z.number().int().positive().max(86_400).optional(),
+  /** The last verdict the back-end gave (for `pos-terminal status`). */
+  lastVerdict: z
+    .strictObject({
+      tier: z.string().max(32),
+      at: z.number().int().nonnegative(),
+      halted: z.boolean(),
+      reasons: z.array(z.string().max(200)).max(50),
+    })
+    .optional(),
 });
 export type TerminalConfig = z.infer<typeof TerminalConfigSchema>;
 

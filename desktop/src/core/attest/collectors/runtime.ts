@@ -90,16 +90,25 @@ export const runAsNode: Collector = ({ proc }) => {
   );
 };
 
-/** Devtools: only the Electron shell can tell; headless and unreported are unknown. */
+/**
+ * Devtools: a headless process has no window, so no devtools can be open in it (`ok`, method
+ * `headless:no-window`; Node's own debugging door, the inspector, is the `inspector` and `debugger`
+ * measurements). Otherwise only the Electron shell can tell; unreported is unknown.
+ */
 export const devtoolsOpen: Collector = ({ shell }) => {
-  if (shell.kind === 'headless' || shell.devtoolsOpen === undefined)
-    return Promise.resolve({ status: 'unknown', method: 'shell-report' });
+  if (shell.kind === 'headless') return Promise.resolve(ok('headless:no-window'));
+  if (shell.devtoolsOpen === undefined) return Promise.resolve({ status: 'unknown', method: 'shell-report' });
   return Promise.resolve(shell.devtoolsOpen ? fail('shell-report', 'open') : ok('shell-report'));
 };
 
-/** Screen-capture protection (Electron setContentProtection on every window); headless: unknown. */
+/**
+ * Screen-capture protection (Electron setContentProtection on every window). Headless: the process
+ * shows no window, so there is no PIN pad on screen to capture (`ok`, method `headless:no-window`).
+ * Unreported: unknown.
+ */
 export const screenCaptureProtection: Collector = ({ shell }) => {
-  if (shell.kind === 'headless' || shell.contentProtection === undefined)
+  if (shell.kind === 'headless') return Promise.resolve(ok('headless:no-window'));
+  if (shell.contentProtection === undefined)
     return Promise.resolve({ status: 'unknown', method: 'shell-report' });
   return Promise.resolve(shell.contentProtection ? ok('shell-report') : fail('shell-report', 'off'));
 };

@@ -1,0 +1,110 @@
+/**
+ * One JSON request to the back-end, never hanging: every request has a timeout (AbortSignal), a
+ * connection failure is `POS_ERR_DESKTOP_BACKEND_UNREACHABLE`, a timeout `_BACKEND_TIMEOUT`, an error
+ * answer carries the back-end's own code (its error shape, docs/backend.md) or `_BACKEND_REFUSED`, and
+ * a success body that does not match the caller's zod schema is `_BACKEND_RESPONSE`. Nothing here logs;
+ * headers (proofs, tickets) never appear in a detail.
+ */
+import type { Result } from '@pos/shared';
+import { z } from 'zod';
+import type { DesktopCode } from '../result';
+
+export const DEFAULT_BACKEND_TIMEOUT_MS = 10_000;
+/** Larger answers are refused (the back-end's biggest answers are a few KiB). */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+const ErrorShape = z.object({
+  error: z.object({
+    code: z.string().regex(/^POS_ERR_[A-Z0-9_]{1,80}$/),
+    message: z.string().max(2000).optional(),
+  }),
+});
+
+export interface JsonRequest {
+  readonly method: 'GET' | 'POST';
+  readonly url: string;
+  /** The exact body bytes (already serialised: a proof signs them). */
+  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+}
+
+export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
+
+const fail = (code: DesktopCode, detail: string): { ok: false; code: DesktopCode; detail: string } => ({
+  ok: false,
+  code,
+  detail,
+});
+
+export async function requestJson<S extends z.ZodType>(
+  req: JsonRequest,
+  schema: S,
+  fetchFn: FetchFn = fetch,
+): Promise<Result<{ status: number; body: z.infer<S> }, DesktopCode>> {
+  const timeoutMs = req.timeoutMs ?? DEFAULT_BACKEND_TIMEOUT_MS;
+  const where = safeOrigin(req.url);
+  let res: Response;
+  let text: string;
+  try {
+    const signal = AbortSignal.timeout(timeoutMs);
+    res = await fetchFn(req.url, {
+      method: req.method,
+      headers: {
+        accept: 'application/json',
+        ...(req.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...req.headers,
+      },
+      ...(req.body === undefined ? {} : { body: req.body }),
+      signal,
+      redirect: 'error',
+    });
+    text = await res.text();
+  } catch (e) {
+    const name = e instanceof Error ? e.name : '';
+    if (name === 'TimeoutError' || name === 'AbortError')
+      return fail(
+        'POS_ERR_DESKTOP_BACKEND_TIMEOUT',
+        `the back-end at ${where} did not answer within ${timeoutMs} ms`,
+      );
+    return fail('POS_ERR_DESKTOP_BACKEND_UNREACHABLE', `the back-end at ${where} cannot be reached`);
+  }
+  if (text.length > MAX_RESPONSE_BYTES)
+    return fail('POS_ERR_DESKTOP_BACKEND_RESPONSE', 'the back-end answer is too large');
+  let json: unknown;
+  try {
+    json = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (res.status >= 400) {
+    const e = ErrorShape.safeParse(json);
+    if (e.success) return fail(e.data.error.code as DesktopCode, (e.data.error.message ?? '').slice(0, 300));
+    return fail('POS_ERR_DESKTOP_BACKEND_REFUSED', `the back-end answered HTTP ${res.status}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const path = parsed.error.issues[0]?.path.map(String).join('.') ?? '';
+    return fail(
+      'POS_ERR_DESKTOP_BACKEND_RESPONSE',
+      `unexpected answer from ${req.method} ${pathOf(req.url)} (${path})`,
+    );
+  }
+  return { ok: true, status: res.status, body: parsed.data };
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return 'the configured address';
+  }
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return '';
+  }
+}

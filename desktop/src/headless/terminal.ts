@@ -1,0 +1,291 @@
+/**
+ * The headless terminal: the core's parts wired together for one process (the `pos-terminal` CLI).
+ *
+ * - Key store: `DIR/terminal.json`, a 0600 file (FileKeyStore).
+ * - Back-end: the HTTP client; the attestation agent over it (collectors of this process, shell
+ *   `headless`); every answer's verdict and halt flag kept in the store for `status`.
+ * - Reader: the configured driver (serial path, serial or HID USB ids) behind a ReaderConnection whose
+ *   handshake gets a session ticket from an attestation (a fresh one when the cached one is within
+ *   10 s of expiry), with the configured manufacturer CA roots and the pinned reader serial. The
+ *   reader's signed status (bound to each challenge) goes into the evidence once connected.
+ * - Push: the halt push connection (PushHaltPort) with a fresh proof per attempt.
+ * - Engine: TransactionEngine over SessionReaderPort, HttpBackendPort, the push port.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  connectToReader,
+  p256Signer,
+  parseBase64url,
+  toBase64url,
+  wipe,
+  type ReaderEvidence,
+  type Result,
+} from '@pos/shared';
+import type { PushClient } from '@pos/backend/fleet/push-client';
+import { AttestationAgent, type AttestAnswer } from '../core/attest/agent';
+import { collectAll, type Collected } from '../core/attest/evidence';
+import { nodeAttestFs, nodeAttestProcess } from '../core/attest/node-host';
+import type { ShellInfo } from '../core/attest/types';
+import { BackendClient } from '../core/backend/client';
+import { HttpAttestTransport, HttpBackendPort } from '../core/backend/ports';
+import { FileKeyStore, type ReaderConfig, type TerminalConfig } from '../core/keys/store';
+import { PushHaltPort, startHaltPush } from '../core/push/halt-port';
+import { ReaderConnection, type HandshakeFn } from '../core/reader/connection';
+import type { ReaderDriver } from '../core/reader/device';
+import { HidReaderDriver } from '../core/reader/hid';
+import { SessionReaderPort } from '../core/reader/reader-port';
+import { SerialReaderDriver } from '../core/reader/serial';
+import type { DesktopCode } from '../core/result';
+import { TransactionEngine } from '../core/transaction';
+import { systemClock } from '../core/transaction/ports';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** The app's code directory (what the code hash covers in a headless run): desktop/src. */
+export const APP_PATH = resolve(here, '..');
+export const APP_VERSION = '0.1.0';
+
+export function headlessShell(): ShellInfo {
+  return { kind: 'headless', build: 'development', version: APP_VERSION, packaged: false, appPath: APP_PATH };
+}
+
+export function keyFile(dataDir: string): string {
+  return join(dataDir, 'terminal.json');
+}
+
+export function collectHeadless(): Promise<Collected> {
+  return collectAll({ fs: nodeAttestFs(), proc: nodeAttestProcess(), shell: headlessShell() });
+}
+
+export function readerDriver(r: ReaderConfig): ReaderDriver {
+  if ('path' in r) return new SerialReaderDriver({ target: { path: r.path } });
+  const usb = { vendorId: r.vendorId, productId: r.productId };
+  return r.transport === 'hid' ? new HidReaderDriver({ usb }) : new SerialReaderDriver({ target: { usb } });
+}
+
+export interface HeadlessTerminalOptions {
+  readonly dataDir: string;
+  readonly backendTimeoutMs?: number;
+  /** Human notices (reader lost/back, push state) for stderr. Never secrets. */
+  readonly notice?: (line: string) => void;
+}
+
+export class HeadlessTerminal {
+  readonly keyStore: FileKeyStore;
+  readonly client: BackendClient;
+  readonly agent: AttestationAgent;
+  readonly config: TerminalConfig;
+  #session: { jws: string; exp: number } | undefined;
+  #readerChain: readonly Uint8Array[] | undefined;
+  #conn: ReaderConnection | undefined;
+  #push: PushClient | undefined;
+  #pushOpen = false;
+  readonly haltPort = new PushHaltPort();
+
+  private constructor(
+    private readonly opts: HeadlessTerminalOptions,
+    keyStore: FileKeyStore,
+    config: TerminalConfig,
+  ) {
+    this.keyStore = keyStore;
+    this.config = config;
+    this.client = new BackendClient({
+      baseUrl: config.backendUrl,
+      keyStore,
+      ...(opts.backendTimeoutMs === undefined ? {} : { timeoutMs: opts.backendTimeoutMs }),
+    });
+    this.agent = new AttestationAgent({
+      transport: new HttpAttestTransport(this.client, keyStore, (a) => void this.#remember(a)),
+      keyStore,
+      collect: collectHeadless,
+      readerStatus: (challenge) => this.#readerStatus(challenge),
+      clock: systemClock,
+    });
+  }
+
+  /** Opens an enrolled terminal's data directory. */
+  static async open(
+    opts: HeadlessTerminalOptions,
+  ): Promise<Result<{ terminal: HeadlessTerminal }, DesktopCode>> {
+    const keyStore = new FileKeyStore({ path: keyFile(opts.dataDir) });
+    const cfg = await keyStore.getConfig();
+    if (!cfg.ok) return cfg;
+    const config = cfg.config;
+    if (config?.terminalId === undefined)
+      return {
+        ok: false,
+        code: 'POS_ERR_DESKTOP_NOT_ENROLLED',
+        detail: `no enrolled terminal in ${opts.dataDir} (run pos-terminal enroll)`,
+      };
+    return { ok: true, terminal: new HeadlessTerminal(opts, keyStore, config) };
+  }
+
+  async #remember(a: AttestAnswer): Promise<void> {
+    if (a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined)
+      this.#session = { jws: a.ticket, exp: a.ticketExpiresAt };
+    const cfg = await this.keyStore.getConfig();
+    if (!cfg.ok || cfg.config === undefined) return;
+    await this.keyStore.putConfig({
+      ...cfg.config,
+      ...(a.intervalS === undefined ? {} : { attestationIntervalS: a.intervalS }),
+      lastVerdict: {
+        tier: a.verdict,
+        at: Date.now(),
+        halted: a.halted === true,
+        reasons: [...(a.reasons ?? [])],
+      },
+    });
+  }
+
+  /** A session ticket: the cached one while it has 10 s left, else a fresh attestation's. */
+  async sessionTicket(): Promise<Result<{ jws: string }, DesktopCode>> {
+    const s = this.#session;
+    if (s !== undefined && s.exp - 10 > Date.now() / 1000) return { ok: true, jws: s.jws };
+    const r = await this.agent.beforeTransaction();
+    if (!r.ok) return r;
+    const t = this.#session;
+    if (t === undefined || r.answer.ticketUse !== 'session')
+      return {
+        ok: false,
+        code: r.answer.halted === true ? 'POS_ERR_DESKTOP_TXN_HALTED' : 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
+        detail:
+          r.answer.halted === true
+            ? 'the terminal is halted'
+            : `no session ticket (verdict ${r.answer.verdict}: ${(r.answer.reasons ?? []).join(', ')})`,
+      };
+    return { ok: true, jws: t.jws };
+  }
+
+  async #readerStatus(challenge: string): Promise<ReaderEvidence | undefined> {
+    const session = this.#conn?.session;
+    const chain = this.#readerChain;
+    if (session === undefined || chain === undefined) return undefined;
+    const c = parseBase64url(challenge);
+    const r = await session.request(
+      {
+        t: 'get-status',
+        id: session.newId(),
+        ...(c.ok && c.bytes.length <= 64 ? { challenge: c.bytes } : {}),
+      },
+      5000,
+    );
+    if (!r.ok || r.message.t !== 'status') return undefined;
+    return {
+      status: toBase64url(r.message.report),
+      signature: toBase64url(r.message.sig),
+      chain: chain.map((d) => toBase64url(d)),
+    };
+  }
+
+  #handshake(): HandshakeFn {
+    return async (link) => {
+      const serial = this.config.readerSerial;
+      if (serial === undefined)
+        return { ok: false, code: 'POS_ERR_DESKTOP_READER_CONFIG', detail: 'no paired reader serial' };
+      const roots: Uint8Array[] = [];
+      for (const r of this.config.readerCaRoots ?? []) {
+        const d = parseBase64url(r);
+        if (d.ok) roots.push(d.bytes);
+      }
+      const ticket = await this.sessionTicket();
+      if (!ticket.ok) return { ok: false, code: ticket.code, detail: ticket.detail };
+      const key = await this.keyStore.getDeviceKey();
+      if (!key.ok || key.secretKey === undefined)
+        return { ok: false, code: 'POS_ERR_DESKTOP_NOT_ENROLLED', detail: 'no device key' };
+      const secretKey = key.secretKey;
+      try {
+        const r = await connectToReader(link, {
+          deviceKey: p256Signer(secretKey),
+          sessionTicket: ticket.jws,
+          trustedRoots: roots,
+          now: () => Math.floor(Date.now() / 1000),
+          expectedSerial: serial,
+          timeoutMs: 5000,
+        });
+        if (!r.ok) return r;
+        this.#readerChain = r.reader.certChain;
+        return { ok: true, session: r.session };
+      } finally {
+        wipe(secretKey);
+      }
+    };
+  }
+
+  /** Connects the reader (reconnecting with backoff until `close()`); resolves once connected or after `timeoutMs`. */
+  async connectReader(timeoutMs: number): Promise<Result<object, DesktopCode>> {
+    const reader = this.config.reader;
+    if (reader === undefined)
+      return { ok: false, code: 'POS_ERR_DESKTOP_READER_CONFIG', detail: 'no reader is configured' };
+    const conn = new ReaderConnection({ driver: readerDriver(reader), handshake: this.#handshake() });
+    this.#conn = conn;
+    let last: { code: DesktopCode; detail: string } | undefined;
+    conn.on('attempt-failed', (e) => {
+      last = { code: e.code, detail: e.detail };
+    });
+    conn.on('reader-lost', (e) => this.opts.notice?.(e.message));
+    conn.on('reader-back', (e) => this.opts.notice?.(e.message));
+    conn.start();
+    let timer: NodeJS.Timeout | undefined;
+    const connected = await Promise.race([
+      conn.whenConnected().then(() => true),
+      new Promise<false>((res) => {
+        timer = setTimeout(() => res(false), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (connected) return { ok: true };
+    return {
+      ok: false,
+      code: last?.code ?? 'POS_ERR_DESKTOP_READER_NOT_FOUND',
+      detail: last?.detail ?? 'the reader did not connect in time',
+    };
+  }
+
+  /** Opens the halt push connection; resolves when it is open or after `timeoutMs` (the gate still holds without it). */
+  async connectPush(timeoutMs: number): Promise<boolean> {
+    return new Promise((res) => {
+      const timer = setTimeout(() => res(false), timeoutMs);
+      this.#push = startHaltPush({
+        url: this.client.pushUrl(),
+        proof: () => this.client.pushProof(),
+        port: this.haltPort,
+        onState: (state) => {
+          this.#pushOpen = state === 'open';
+          if (state === 'open') {
+            clearTimeout(timer);
+            res(true);
+          }
+        },
+      });
+    });
+  }
+
+  get pushOpen(): boolean {
+    return this.#pushOpen;
+  }
+
+  get connection(): ReaderConnection | undefined {
+    return this.#conn;
+  }
+
+  engine(): { engine: TransactionEngine; dispose: () => void } {
+    const conn = this.#conn;
+    if (conn === undefined) throw new Error('connectReader first');
+    const port = new SessionReaderPort(conn);
+    const backend = new HttpBackendPort(this.client, this.agent, this);
+    const engine = new TransactionEngine({ reader: port, backend, push: this.haltPort });
+    return {
+      engine,
+      dispose: () => {
+        engine.dispose();
+        port.dispose();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.agent.stop();
+    await this.#push?.close();
+    await this.#conn?.close();
+  }
+}
