@@ -23,14 +23,30 @@ export const BusMessageSchema = z.discriminatedUnion('type', [
     connectionId: z.string().min(1).max(128),
     instanceId: z.string().min(1).max(128),
   }),
+  /** The ticket-signing keys changed (a rotation): every process reloads its key ring from the store. */
+  z.strictObject({ type: z.literal('keys') }),
 ]);
 export type BusMessage = z.infer<typeof BusMessageSchema>;
 
+export interface PublishOptions {
+  readonly remoteOnly?: boolean;
+}
+
 export interface Bus {
-  /** Delivers to every subscriber of every process, this one included. */
-  publish(message: BusMessage): Promise<void>;
+  /**
+   * Delivers to every subscriber of every process, this one included; `remoteOnly`: to the other
+   * processes only (the caller has already handled it here, e.g. the push hub got the outbox rows).
+   */
+  publish(message: BusMessage, options?: PublishOptions): Promise<void>;
   /** Returns an unsubscribe function. Handlers must not throw; a thrown error is swallowed. */
   subscribe(handler: (message: BusMessage) => void): () => void;
+  /**
+   * Called after the bus lost its connection to the other processes and got it back: messages
+   * published meanwhile were not received, so a subscriber re-reads what it needs from the store (the
+   * push hub re-sends its terminals' pending outbox). Absent on a bus that cannot lose messages (the
+   * in-memory one). Returns an unsubscribe function.
+   */
+  onReconnect?(handler: () => void): () => void;
   close(): Promise<void>;
 }
 
@@ -38,8 +54,9 @@ export interface Bus {
 export function createMemoryBus(): Bus {
   const handlers = new Set<(message: BusMessage) => void>();
   return {
-    publish(message) {
+    publish(message, options) {
       const parsed = BusMessageSchema.parse(message);
+      if (options?.remoteOnly === true) return Promise.resolve(); // one process: nobody else
       queueMicrotask(() => {
         for (const h of handlers) {
           try {

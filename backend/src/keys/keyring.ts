@@ -30,6 +30,7 @@ import {
   type TrustedTicketKey,
 } from '@pos/shared';
 import type { BackendErrorCode } from '../errors';
+import type { Bus } from '../fleet/bus';
 import type { TicketSigner } from '../server/domain';
 import type { SigningKeyRow, Store } from '../store/types';
 
@@ -112,8 +113,13 @@ export interface KeyRingOptions {
   readonly skewS?: number;
 }
 
+/** At most one reload for an unknown ticket key id per this many milliseconds. */
+export const UNKNOWN_KID_RELOAD_INTERVAL_MS = 5_000;
+
 export class KeyRing {
   private keys: LoadedKey[] = [];
+  private bus: Bus | undefined;
+  private lastUnknownKidReload = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly store: Store,
@@ -142,6 +148,52 @@ export class KeyRing {
     if (!loaded.ok) return loaded;
     if (ring.active() === undefined) await ring.create(now);
     return ok({ ring });
+  }
+
+  /**
+   * Several processes on one store: a rotation in one is published on the bus (`{type:'keys'}`) and
+   * every process (this one included) reloads its ring from the store; so does a reconnect of the bus
+   * (a message may have been missed). Returns the unsubscribe function.
+   */
+  attachBus(bus: Bus): () => void {
+    this.bus = bus;
+    const reload = (): void => {
+      void this.reloadFromStore();
+    };
+    const off = bus.subscribe((message) => {
+      if (message.type === 'keys') reload();
+    });
+    const offReconnect = bus.onReconnect?.(reload);
+    return () => {
+      off();
+      offReconnect?.();
+      if (this.bus === bus) this.bus = undefined;
+    };
+  }
+
+  /**
+   * Reloads every key from the store (another process rotated). On failure the loaded keys stay as
+   * they were; resolves whether the reload succeeded. Never rejects.
+   */
+  async reloadFromStore(): Promise<boolean> {
+    try {
+      return (await this.reload()).ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The fallback for a missed bus message: a ticket names a key id this ring does not know. Reloads
+   * at most once per UNKNOWN_KID_RELOAD_INTERVAL_MS (so tickets with made-up key ids cannot make every
+   * request read the store); resolves true when the key is known afterwards.
+   */
+  async reloadForUnknownKid(kid: string, now: number): Promise<boolean> {
+    if (this.keys.some((k) => k.row.kid === kid)) return true;
+    if (now - this.lastUnknownKidReload < UNKNOWN_KID_RELOAD_INTERVAL_MS) return false;
+    this.lastUnknownKidReload = now;
+    await this.reloadFromStore();
+    return this.keys.some((k) => k.row.kid === kid);
   }
 
   private async reload(): Promise<Result<object, BackendErrorCode>> {
@@ -238,6 +290,8 @@ export class KeyRing {
       retired.push(k.row.kid);
     }
     const kid = await this.create(now);
+    // The other processes on this store reload (delivery to this one reloads again: harmless).
+    if (this.bus !== undefined) await this.bus.publish({ type: 'keys' }).catch(() => undefined);
     return { kid, retired };
   }
 }

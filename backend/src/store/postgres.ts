@@ -39,6 +39,7 @@ import {
 import {
   StoreError,
   type ApiTokenRow,
+  type AttestationOutcomeRow,
   type AttestationRow,
   type AuditDraftRow,
   type AuditRow,
@@ -356,6 +357,63 @@ class PostgresStore implements Store {
     return this.count('DELETE FROM challenges WHERE expires_at < $1', [before]);
   }
 
+  async recordAttestationOutcome(
+    outcome: AttestationOutcomeRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly ok: true; readonly audit: AuditRow } | { readonly ok: false }> {
+    return this.tx(
+      async (c): Promise<{ readonly ok: true; readonly audit: AuditRow } | { readonly ok: false }> => {
+        const changed = await c.query(
+          `UPDATE terminals SET last_counter = $1, last_attested_at = $2, next_due_at = $3, last_tier = $4
+         WHERE id = $5 AND last_counter < $1 AND state = 'active' AND stale_at IS NULL`,
+          [outcome.counter, outcome.at, outcome.nextDueAt, outcome.lastTier, outcome.terminalId],
+        );
+        if (changed.rowCount !== 1) return { ok: false };
+        const a = outcome.attestation;
+        await c.query(
+          `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [
+            a.id,
+            a.terminalId,
+            a.at,
+            a.purpose,
+            a.counter,
+            a.tier,
+            a.policyVersion,
+            a.evidenceHash,
+            JSON.stringify(a.verdict),
+          ],
+        );
+        const t = outcome.ticket;
+        if (t !== null) {
+          await c.query(
+            'INSERT INTO tickets (jti, terminal_id, use, kid, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+            [t.jti, t.terminalId, t.use, t.kid, t.issuedAt, t.expiresAt],
+          );
+        }
+        // The audit lock last, so it is held for the shortest time (as in appendAudit).
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:audit:${this.schema}`]);
+        const head = (await c.query<QueryResultRow>('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1'))
+          .rows[0];
+        const entry = chain(head === undefined ? undefined : toAudit(head), outcome.audit);
+        await c.query(
+          'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+          [
+            entry.seq,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.subject,
+            JSON.stringify(entry.data),
+            entry.prevHash,
+            entry.hash,
+          ],
+        );
+        return { ok: true, audit: entry };
+      },
+    );
+  }
   async recordAttestation(row: AttestationRow): Promise<void> {
     await this.pool.query(
       `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)

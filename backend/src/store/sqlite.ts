@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import {
   StoreError,
+  type AttestationOutcomeRow,
   type AttestationRow,
   type AuditDraftRow,
   type AuditRow,
@@ -544,6 +545,73 @@ class SqliteStore extends SqlitePart implements CoreStore {
   }
   purgeChallenges(before: number): Promise<number> {
     return Promise.resolve(this.run('DELETE FROM challenges WHERE expires_at < ?', before));
+  }
+
+  recordAttestationOutcome(
+    outcome: AttestationOutcomeRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly ok: true; readonly audit: AuditRow } | { readonly ok: false }> {
+    const tx = this.db.transaction(
+      (): { readonly ok: true; readonly audit: AuditRow } | { readonly ok: false } => {
+        const changed = this.run(
+          `UPDATE terminals SET last_counter = ?, last_attested_at = ?, next_due_at = ?, last_tier = ?
+         WHERE id = ? AND last_counter < ? AND state = 'active' AND stale_at IS NULL`,
+          outcome.counter,
+          outcome.at,
+          outcome.nextDueAt,
+          outcome.lastTier,
+          outcome.terminalId,
+          outcome.counter,
+        );
+        if (changed !== 1) return { ok: false };
+        this.insertAttestation(outcome.attestation);
+        const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
+        const entry = chain(head === undefined ? undefined : toAudit(head), outcome.audit);
+        this.insertAudit(entry);
+        if (outcome.ticket !== null) this.insertTicket(outcome.ticket);
+        return { ok: true, audit: entry };
+      },
+    );
+    return Promise.resolve(tx.immediate());
+  }
+  private insertAttestation(row: AttestationRow): void {
+    this.run(
+      `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id,
+      row.terminalId,
+      row.at,
+      row.purpose,
+      row.counter,
+      row.tier,
+      row.policyVersion,
+      row.evidenceHash,
+      JSON.stringify(row.verdict),
+    );
+  }
+  private insertAudit(entry: AuditRow): void {
+    this.run(
+      'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      entry.seq,
+      entry.at,
+      entry.actor,
+      entry.action,
+      entry.subject,
+      JSON.stringify(entry.data),
+      entry.prevHash,
+      entry.hash,
+    );
+  }
+  private insertTicket(row: TicketRow): void {
+    this.run(
+      'INSERT INTO tickets (jti, terminal_id, use, kid, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      row.jti,
+      row.terminalId,
+      row.use,
+      row.kid,
+      row.issuedAt,
+      row.expiresAt,
+    );
   }
 
   recordAttestation(row: AttestationRow): Promise<void> {

@@ -148,6 +148,24 @@ export interface AuditDraftRow {
   readonly data: Record<string, unknown>;
 }
 
+/**
+ * Everything an ordinary attestation writes, for `recordAttestationOutcome` (one transaction).
+ */
+export interface AttestationOutcomeRow {
+  readonly terminalId: string;
+  /** The evidence counter: stored only when strictly above the terminal's (compare-and-set). */
+  readonly counter: number;
+  readonly at: number;
+  /** Liveness: the next attestation is due by then (the terminal is live; its stale mark stays clear). */
+  readonly nextDueAt: number;
+  /** The verdict tier, stored as the terminal's last tier. */
+  readonly lastTier: string;
+  readonly attestation: AttestationRow;
+  readonly audit: AuditDraftRow;
+  /** The ticket issued with the verdict, if any. */
+  readonly ticket: TicketRow | null;
+}
+
 export interface CheckpointRow {
   readonly seq: number;
   readonly hash: string;
@@ -236,6 +254,18 @@ export interface CoreStore {
   purgeChallenges(before: number): Promise<number>;
 
   recordAttestation(row: AttestationRow): Promise<void>;
+  /**
+   * The writes of an ordinary attestation in one transaction, all or nothing: the counter
+   * compare-and-set (with last attested time), next due time and last tier of a terminal that is
+   * `active` and not marked stale, the attestation row, the audit entry (chained as `appendAudit`
+   * does) and the ticket row. When the terminal's counter is not below `counter`, or the terminal is
+   * not active, or it is marked stale, nothing is written and it resolves `{ ok: false }`: the caller
+   * then takes the step-by-step path, which tells those cases apart.
+   */
+  recordAttestationOutcome(
+    outcome: AttestationOutcomeRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly ok: true; readonly audit: AuditRow } | { readonly ok: false }>;
   listAttestations(terminalId: string, limit: number): Promise<AttestationRow[]>;
   countAttestations(): Promise<number>;
 

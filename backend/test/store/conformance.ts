@@ -263,6 +263,85 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       expect(await store.listCheckpoints()).toHaveLength(1);
     });
 
+    it('recordAttestationOutcome: all writes in one transaction, or none when a condition fails', async () => {
+      await store.createTerminal(terminal('t1', 'jkt1'));
+      await store.createTerminal(terminal('t2', 'jkt2'));
+      await store.appendAudit({ at: 'now', actor: 'a', action: 'first', subject: 's', data: {} }, chain);
+      const outcome = (id: string, counter: number, terminalId = 't1') => ({
+        terminalId,
+        counter,
+        at: T0 + counter,
+        nextDueAt: T0 + 300_000 + counter,
+        lastTier: 'affirming',
+        attestation: {
+          id,
+          terminalId,
+          at: T0 + counter,
+          purpose: 'periodic',
+          counter,
+          tier: 'affirming',
+          policyVersion: 'p',
+          evidenceHash: 'h',
+          verdict: { tier: 'affirming' },
+        },
+        audit: {
+          at: 'now',
+          actor: 'system',
+          action: 'attestation.verdict',
+          subject: terminalId,
+          data: { id },
+        },
+        ticket: {
+          jti: `j-${id}`,
+          terminalId,
+          use: 'session',
+          kid: 'k',
+          issuedAt: T0,
+          expiresAt: T0 + 60_000,
+        },
+      });
+      const ok = await store.recordAttestationOutcome(outcome('a1', 5), chain);
+      expect(ok).toMatchObject({ ok: true, audit: { seq: 2, action: 'attestation.verdict', subject: 't1' } });
+      expect(await store.getTerminal('t1')).toMatchObject({
+        lastCounter: 5,
+        lastAttestedAt: T0 + 5,
+        nextDueAt: T0 + 300_005,
+        lastTier: 'affirming',
+      });
+      expect((await store.listAttestations('t1', 10)).map((a) => a.id)).toEqual(['a1']);
+      expect(await store.getTicket('j-a1')).toMatchObject({ terminalId: 't1', use: 'session' });
+      expect((await store.auditHead())?.seq).toBe(2);
+      // A counter at or below the stored one: nothing written.
+      expect(await store.recordAttestationOutcome(outcome('a2', 5), chain)).toEqual({ ok: false });
+      expect(await store.recordAttestationOutcome(outcome('a3', 4), chain)).toEqual({ ok: false });
+      // A halted terminal, a stale one: nothing written.
+      expect(await store.setTerminalState('t1', 'halted', 'why')).toBe(true);
+      expect(await store.recordAttestationOutcome(outcome('a4', 6), chain)).toEqual({ ok: false });
+      expect(await store.setTerminalState('t1', 'active', null)).toBe(true);
+      expect(await store.markStale('t1', T0 + 10, T0 + 400_000)).toBe(true);
+      expect(await store.recordAttestationOutcome(outcome('a5', 7), chain)).toEqual({ ok: false });
+      expect(await store.getTerminal('t1')).toMatchObject({ lastCounter: 5, lastAttestedAt: T0 + 5 });
+      expect((await store.listAttestations('t1', 10)).map((a) => a.id)).toEqual(['a1']);
+      for (const jti of ['j-a2', 'j-a3', 'j-a4', 'j-a5']) expect(await store.getTicket(jti)).toBeUndefined();
+      expect((await store.auditHead())?.seq).toBe(2);
+      // A failing write (a ticket id already recorded) rolls the counter and the rows back.
+      await expect(
+        store.recordAttestationOutcome({ ...outcome('a6', 1, 't2'), ticket: outcome('a1', 1).ticket }, chain),
+      ).rejects.toBeDefined();
+      expect(await store.getTerminal('t2')).toMatchObject({ lastCounter: -1, lastAttestedAt: null });
+      expect(await store.listAttestations('t2', 10)).toEqual([]);
+      expect((await store.auditHead())?.seq).toBe(2);
+      // Two racing outcomes with the same counter: exactly one wins; the audit chain stays linked.
+      const raced = await Promise.all([
+        store.recordAttestationOutcome(outcome('b1', 3, 't2'), chain),
+        store.recordAttestationOutcome(outcome('b2', 3, 't2'), chain),
+      ]);
+      expect(raced.filter((r) => r.ok)).toHaveLength(1);
+      const rows = await store.listAudit(0, 100);
+      expect(rows.map((r) => r.seq)).toEqual([1, 2, 3]);
+      for (let i = 1; i < rows.length; i++) expect(rows[i]?.prevHash).toBe(rows[i - 1]?.hash);
+    });
+
     it('attestations and transactions are recorded and listed newest first', async () => {
       for (let i = 0; i < 3; i++) {
         await store.recordAttestation({

@@ -15,10 +15,10 @@ import {
   P256JwkSchema,
 } from '@pos/shared';
 import { z } from 'zod';
-import type { TerminalRow } from '../../store/types';
+import type { AttestationRow, Store, TerminalRow, TicketRow } from '../../store/types';
 import { StoreError } from '../../store/types';
 import { hashEnrollmentCode, ENROLLMENT_CODE_RE } from './operator';
-import { checkStale, noteVerdict } from '../../fleet/liveness';
+import { checkStale, isOverdue, noteVerdict } from '../../fleet/liveness';
 import {
   alertVelocity,
   contraindicate,
@@ -29,7 +29,9 @@ import {
 import { newId, requireTerminalProof, sha256Hex, type Ctx } from '../context';
 import {
   appraiseEvidence,
+  chainAuditEntry,
   evaluatePolicy,
+  signAuditCheckpoint,
   signTicket,
   ticketClaims,
   DEFAULT_POLICY,
@@ -86,13 +88,36 @@ async function loadPolicies(ctx: Ctx): Promise<{ active: Policy; shadow: Policy[
   const shadow: Policy[] = [];
   for (const row of rows) {
     if (row.role === 'inactive') continue;
-    const parsed = PolicySchema.safeParse(row.document);
-    if (!parsed.success)
-      throw new ServiceError(500, 'POS_ERR_POLICY_INVALID', 'a stored policy does not parse');
-    if (row.role === 'active') active = parsed.data;
-    else shadow.push(parsed.data);
+    const parsed = parsedPolicy(ctx.store, row.version, row.document);
+    if (row.role === 'active') active = parsed;
+    else shadow.push(parsed);
   }
   return { active, shadow };
+}
+
+/**
+ * Parsed policies by version, per store. A policy version is immutable (`putPolicy` refuses an
+ * existing version, on every engine), so a parse stays valid for as long as the store holds that
+ * version; which versions are active or shadow is read from the store on every attestation, so an
+ * activation by any process applies at once. At most POLICY_CACHE_MAX versions are kept.
+ */
+const POLICY_CACHE_MAX = 256;
+const policyCache = new WeakMap<Store, Map<string, Policy>>();
+
+function parsedPolicy(store: Store, version: string, document: unknown): Policy {
+  let cache = policyCache.get(store);
+  if (cache === undefined) {
+    cache = new Map();
+    policyCache.set(store, cache);
+  }
+  const hit = cache.get(version);
+  if (hit !== undefined) return hit;
+  const parsed = PolicySchema.safeParse(document);
+  if (!parsed.success || parsed.data.version !== version)
+    throw new ServiceError(500, 'POS_ERR_POLICY_INVALID', 'a stored policy does not parse');
+  if (cache.size >= POLICY_CACHE_MAX) cache.clear();
+  cache.set(version, parsed.data);
+  return parsed.data;
 }
 
 async function loadReferenceValues(ctx: Ctx): Promise<ReferenceValues[]> {
@@ -152,11 +177,24 @@ function appraisalOptions(ctx: Ctx, now: number): AppraisalOptions {
   };
 }
 
+/** Parsed device JWKs by their stored text (a JWK is immutable per terminal; bounded, cleared when full). */
+const DEVICE_JWK_CACHE_MAX = 20_000;
+const deviceJwkCache = new Map<string, TerminalContext['deviceJwk']>();
+
+function deviceJwkOf(text: string): TerminalContext['deviceJwk'] {
+  const hit = deviceJwkCache.get(text);
+  if (hit !== undefined) return hit;
+  const jwk = P256JwkSchema.parse(JSON.parse(text));
+  if (deviceJwkCache.size >= DEVICE_JWK_CACHE_MAX) deviceJwkCache.clear();
+  deviceJwkCache.set(text, jwk);
+  return jwk;
+}
+
 function terminalContext(t: TerminalRow): TerminalContext {
   return {
     terminalId: t.id,
     merchantId: t.merchantId,
-    deviceJwk: P256JwkSchema.parse(JSON.parse(t.deviceJwk)),
+    deviceJwk: deviceJwkOf(t.deviceJwk),
     deviceJkt: t.deviceJkt,
     readerSerial: t.readerSerial,
     lastCounter: t.lastCounter,
@@ -170,6 +208,21 @@ async function issueTicket(
   use: 'session' | 'pin-entry',
   nonce: string | undefined,
 ): Promise<z.infer<typeof TicketOut> | undefined> {
+  const made = await makeTicket(ctx, terminal, verdict, use, nonce);
+  if (made === undefined) return undefined;
+  await ctx.store.recordTicket(made.row);
+  ctx.metrics.ticketsIssued.inc({ use });
+  return made.out;
+}
+
+/** A signed ticket and the row that records it (not yet stored), or undefined when none is due. */
+async function makeTicket(
+  ctx: Ctx,
+  terminal: TerminalRow,
+  verdict: Verdict,
+  use: 'session' | 'pin-entry',
+  nonce: string | undefined,
+): Promise<{ out: z.infer<typeof TicketOut>; row: TicketRow } | undefined> {
   if (terminal.state !== 'active') return undefined;
   const now = ctx.clock.now();
   const jti = toBase64url(randomBytes(18));
@@ -189,16 +242,17 @@ async function issueTicket(
   if (!made.ok) return undefined;
   const signer = ctx.keys.signer();
   const jws = await signTicket(made.claims, signer);
-  await ctx.store.recordTicket({
-    jti,
-    terminalId: terminal.id,
-    use,
-    kid: signer.kid,
-    issuedAt: made.claims.iat * 1000,
-    expiresAt: made.claims.exp * 1000,
-  });
-  ctx.metrics.ticketsIssued.inc({ use });
-  return { jws, use, expiresAt: made.claims.exp };
+  return {
+    out: { jws, use, expiresAt: made.claims.exp },
+    row: {
+      jti,
+      terminalId: terminal.id,
+      use,
+      kid: signer.kid,
+      issuedAt: made.claims.iat * 1000,
+      expiresAt: made.claims.exp * 1000,
+    },
+  };
 }
 
 /**
@@ -216,18 +270,16 @@ async function auditRefusedEnrollment(
   await ctx.audit('enrollment', 'enrollment.refused', deviceJkt, { refusal, readerSerial, ...data });
 }
 
-/** Stores the verdict, audits it, and halts the terminal on a contraindicated or halting verdict. */
-async function recordVerdict(
-  ctx: Ctx,
+/** The stored record of a verdict. */
+function attestationRow(
+  now: number,
   terminal: TerminalRow,
   evidenceJws: string,
   appraisal: Appraisal,
   verdict: Verdict,
-): Promise<TerminalRow> {
-  const now = ctx.clock.now();
-  const id = newId('att');
-  await ctx.store.recordAttestation({
-    id,
+): AttestationRow {
+  return {
+    id: newId('att'),
     terminalId: terminal.id,
     at: now,
     purpose: appraisal.claims?.purpose ?? 'unknown',
@@ -245,15 +297,113 @@ async function recordVerdict(
       passed: appraisal.outcomes.filter((o) => o.status === 'pass').map((o) => o.verifier),
       outcomes: appraisal.outcomes.filter((o) => o.status !== 'pass'),
     },
-  });
-  ctx.metrics.attestations.inc({ tier: verdict.tier });
-  await ctx.audit('system', 'attestation.verdict', terminal.id, {
-    attestation: id,
+  };
+}
+
+/** The `attestation.verdict` audit entry's data. */
+function verdictAuditData(attestationId: string, verdict: Verdict): Record<string, unknown> {
+  return {
+    attestation: attestationId,
     tier: verdict.tier,
     policyVersion: verdict.policyVersion,
     reasons: verdict.reasons.map((r) => r.code),
     shadow: verdict.shadow.map((s) => ({ policyVersion: s.policyVersion, tier: s.tier })),
+  };
+}
+
+/**
+ * The common attestation in one store transaction (`Store.recordAttestationOutcome`): fresh evidence
+ * under the terminal's key (its counter above the stored one), an `active` terminal that is not stale
+ * nor overdue, no correlation finding, an affirming or warning verdict, the same app version as
+ * before. Then the counter compare-and-set, the liveness deadline and last tier, the verdict row, its
+ * audit entry and the ticket row are written all or nothing. It resolves undefined (nothing written)
+ * when any of that does not hold, or when the store's compare-and-set refuses (another request took
+ * the counter, the terminal was halted or marked stale meanwhile): the caller then takes the
+ * step-by-step path, which decides those cases (counter replay, halts, resume, revival) as before.
+ */
+async function attestInOneTransaction(
+  ctx: Ctx,
+  terminal: TerminalRow,
+  evidenceJws: string,
+  appraisal: Appraisal,
+  policies: { active: Policy; shadow: Policy[] },
+  nonce: string | undefined,
+  now: number,
+): Promise<z.infer<typeof AttestationOut> | undefined> {
+  const claims = appraisal.claims;
+  if (
+    claims === undefined ||
+    !appraisal.signatureValid ||
+    claims.counter <= terminal.lastCounter ||
+    terminal.state !== 'active' ||
+    (terminal.staleAt ?? null) !== null ||
+    isOverdue(ctx, terminal, now) ||
+    claims.app.version !== (terminal.appVersion ?? undefined)
+  ) {
+    return undefined;
+  }
+  const findings = await correlateAttestation(ctx, terminal, { signatureValid: true, advanced: true });
+  if (findings.length > 0) return undefined;
+  const verdict = evaluatePolicy(policies.active, appraisal, policies.shadow);
+  if (verdict.halt || (verdict.tier !== 'affirming' && verdict.tier !== 'warning')) return undefined;
+  const use = claims.purpose === 'pre-pin' ? 'pin-entry' : 'session';
+  const ticket = await makeTicket(ctx, terminal, verdict, use, use === 'pin-entry' ? nonce : undefined);
+  const row = attestationRow(now, terminal, evidenceJws, appraisal, verdict);
+  const auditAt = new Date(now).toISOString();
+  const recorded = await ctx.store.recordAttestationOutcome(
+    {
+      terminalId: terminal.id,
+      counter: claims.counter,
+      at: now,
+      nextDueAt: now + terminal.intervalS * 1000,
+      lastTier: verdict.tier,
+      attestation: row,
+      audit: {
+        at: auditAt,
+        actor: 'system',
+        action: 'attestation.verdict',
+        subject: terminal.id,
+        data: verdictAuditData(row.id, verdict),
+      },
+      ticket: ticket?.row ?? null,
+    },
+    (prev, draft) => chainAuditEntry(prev, draft),
+  );
+  if (!recorded.ok) return undefined;
+  ctx.metrics.attestations.inc({ tier: verdict.tier });
+  if (ticket !== undefined) ctx.metrics.ticketsIssued.inc({ use });
+  if (recorded.audit.seq % ctx.config.auditCheckpointEvery === 0) {
+    await ctx.store.putCheckpoint(await signAuditCheckpoint(recorded.audit, ctx.keys.signer(), auditAt));
+  }
+  ctx.fleet.emit({
+    type: 'verdict',
+    at: now,
+    merchantId: terminal.merchantId,
+    terminalId: terminal.id,
+    tier: verdict.tier,
+    purpose: claims.purpose,
   });
+  return {
+    verdict: verdictOut(verdict),
+    ...(ticket === undefined ? {} : { ticket: ticket.out }),
+    halted: false,
+    nextAttestationAt: now + terminal.intervalS * 1000,
+    attestationIntervalS: terminal.intervalS,
+  };
+}
+
+/** Stores the verdict, audits it, and halts the terminal on a contraindicated or halting verdict. */
+async function recordVerdict(
+  ctx: Ctx,
+  terminal: TerminalRow,
+  evidenceJws: string,
+  appraisal: Appraisal,
+  verdict: Verdict,
+): Promise<TerminalRow> {
+  const row = attestationRow(ctx.clock.now(), terminal, evidenceJws, appraisal, verdict);
+  await ctx.store.recordAttestation(row);
+  ctx.metrics.attestations.inc({ tier: verdict.tier });
+  await ctx.audit('system', 'attestation.verdict', terminal.id, verdictAuditData(row.id, verdict));
   if ((verdict.halt || verdict.tier === 'contraindicated') && terminal.state !== 'halted') {
     // Stored, audited (terminal.halt), counted and pushed to the terminal's connection.
     await ctx.fleet.halt({
@@ -307,8 +457,21 @@ function ticketNonce(ticket: string): string {
   return parsed.ok ? (parsed.claims.nonce ?? '') : '';
 }
 
+/** The `kid` a ticket's header names (parsed, not yet trusted: the verification follows). */
+function ticketKid(ticket: string): string | undefined {
+  const parsed = parseTicket(ticket);
+  return parsed.ok ? parsed.header.kid : undefined;
+}
+
 export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
   const app = appIn.withTypeProvider<ZodTypeProvider>();
+  // Key rotations by other processes on the same store reach this one's ring (it signs and checks the
+  // tickets of these routes); detached when the app closes.
+  const detachKeys = ctx.keys.attachBus(ctx.bus);
+  appIn.addHook('onClose', (_instance, done) => {
+    detachKeys();
+    done();
+  });
   const smallBody = 8 * 1024;
   const evidenceBody = 80 * 1024;
 
@@ -514,6 +677,16 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         ...(body.nonce === undefined ? {} : { expectedNonce: body.nonce }),
       });
       const policies = await loadPolicies(ctx);
+      const quick = await attestInOneTransaction(
+        ctx,
+        terminal,
+        body.evidence,
+        appraisal,
+        policies,
+        body.nonce,
+        now,
+      );
+      if (quick !== undefined) return quick;
       const claims = appraisal.claims;
       // A counter at or below the last accepted one (or one another request just took) under the
       // terminal's own key is a replay or a cloned key: fleet correlation (docs/monitoring.md).
@@ -603,15 +776,23 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       // C1: a PIN block needs a PIN-entry ticket (affirming pre-PIN verdict, bound to the reader's
       // nonce, which the reader checked before taking the PIN), used once; otherwise a session ticket.
       const pin = body.pinBlock !== undefined;
-      const checked = verifyTicket(ticket, ctx.keys.trustedKeys(now), {
-        now: Math.floor(now / 1000),
-        use: pin ? 'pin-entry' : 'session',
-        issuer: ctx.config.issuer,
-        deviceKeyThumbprint: terminal.deviceJkt,
-        permission: pin ? 'pin-entry' : 'transact',
-        maxLifetimeS: Math.max(ctx.config.ticketLifetimeS, 60),
-        ...(pin ? { readerSerial: terminal.readerSerial, nonce: ticketNonce(ticket) } : {}),
-      });
+      const check = (): ReturnType<typeof verifyTicket> =>
+        verifyTicket(ticket, ctx.keys.trustedKeys(now), {
+          now: Math.floor(now / 1000),
+          use: pin ? 'pin-entry' : 'session',
+          issuer: ctx.config.issuer,
+          deviceKeyThumbprint: terminal.deviceJkt,
+          permission: pin ? 'pin-entry' : 'transact',
+          maxLifetimeS: Math.max(ctx.config.ticketLifetimeS, 60),
+          ...(pin ? { readerSerial: terminal.readerSerial, nonce: ticketNonce(ticket) } : {}),
+        });
+      let checked = check();
+      // A key id this process does not know: another process may have rotated and its bus message
+      // not arrived yet; reload the ring (rate-limited) and check once more.
+      if (!checked.ok && checked.code === 'POS_ERR_TICKET_KEY_UNKNOWN') {
+        const kid = ticketKid(ticket);
+        if (kid !== undefined && (await ctx.keys.reloadForUnknownKid(kid, now))) checked = check();
+      }
       if (!checked.ok) throw new ServiceError(401, checked.code, checked.detail);
       if (checked.claims.sub !== terminal.id) throw new ServiceError(401, 'POS_ERR_TICKET_KEY_MISMATCH');
       if (terminal.state === 'halted') throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
