@@ -67,6 +67,13 @@ export interface AuthStore {
     lockMs: number,
   ): Promise<OperatorRow | undefined>;
   resetLoginFailures(id: string): Promise<void>;
+  /**
+   * Login throttling: records one attempt under `key` at `now` and resolves to the attempts in
+   * (now - windowMs, now], this one included. Serialized per key: concurrent calls get distinct counts
+   * (a burst cannot all read the same count), on every engine. Stored with the velocity events, so
+   * `velocityCount` and `velocityReset` read and clear the same key.
+   */
+  hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number>;
   setOperatorPassword(id: string, passwordHash: string): Promise<boolean>;
   disableOperator(id: string, at: number): Promise<boolean>;
 

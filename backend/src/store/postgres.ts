@@ -17,6 +17,7 @@
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import { migratePostgres, PG_MIGRATIONS, quoteIdent, SCHEMA_NAME } from './postgres-schema';
+import { coalesce } from './batch';
 import {
   num,
   str,
@@ -764,6 +765,20 @@ class PostgresStore implements Store {
   async resetLoginFailures(id: string): Promise<void> {
     await this.pool.query('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
   }
+  async hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number> {
+    return this.tx(async (c) => {
+      // A transaction-scoped advisory lock per key serializes concurrent hits (READ COMMITTED alone
+      // would let two hits each count only themselves).
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`login:${key}`]);
+      await c.query('DELETE FROM velocity_events WHERE key = $1 AND at <= $2', [key, now - windowMs]);
+      await c.query("INSERT INTO velocity_events (key, at, member) VALUES ($1, $2, '')", [key, now]);
+      const r = await c.query<QueryResultRow>(
+        'SELECT COUNT(*) AS n FROM velocity_events WHERE key = $1 AND at > $2',
+        [key, now - windowMs],
+      );
+      return num(r.rows[0]?.['n']);
+    });
+  }
   async setOperatorPassword(id: string, passwordHash: string): Promise<boolean> {
     return (
       (await this.count('UPDATE operators SET password_hash = $1 WHERE id = $2', [passwordHash, id])) === 1
@@ -875,15 +890,35 @@ class PostgresStore implements Store {
     return [...new Set(ids)];
   }
 
+  /**
+   * One statement, so one round trip and its own transaction: lock the listed terminals (in id order,
+   * so concurrent halts do not deadlock), store the halt, halt the terminals not already halted, and
+   * write one outbox row each. The seqs are read in the statement's snapshot: a concurrent append to
+   * the same terminal that commits while this one waits for the lock makes this insert collide on
+   * the outbox key, and the whole statement is rolled back and run again (nothing half-written).
+   */
   async createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
     const ids = PostgresStore.unique(terminalIds);
-    return this.tx(
-      async (c) => {
-        await this.lockTerminals(c, ids);
-        await c.query(
-          `INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.pool.query<QueryResultRow>(
+          `WITH locked AS (
+             SELECT id FROM terminals WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+           ), h AS (
+             INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
+             VALUES ($2, $3, $4, $5, $6, $7, $8, $9)
+           ), u AS (
+             UPDATE terminals t SET state = 'halted', state_reason = $5, state_changed_at = $7
+             FROM locked l WHERE t.id = l.id AND t.state <> 'halted'
+           )
+           INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
+           SELECT x.id, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = x.id), 0) + 1,
+                  'halt', $2, $5, $7
+           FROM unnest($1::text[]) AS x(id)
+           WHERE (SELECT COUNT(*) FROM locked) >= 0
+           RETURNING *`,
           [
+            ids,
             halt.id,
             halt.scope,
             halt.target,
@@ -894,22 +929,22 @@ class PostgresStore implements Store {
             halt.liftedBy,
           ],
         );
-        if (ids.length > 0) {
-          await c.query(
-            `UPDATE terminals SET state = 'halted', state_reason = $2, state_changed_at = $3
-             WHERE id = ANY($1::text[]) AND state <> 'halted'`,
-            [ids, halt.reason, halt.createdAt],
-          );
-        }
-        return this.insertOutbox(c, ids, {
-          kind: 'halt',
-          haltId: halt.id,
-          reason: halt.reason,
-          createdAt: halt.createdAt,
+        const byId = new Map(r.rows.map((row) => [str(row['terminal_id']), toOutbox(row)]));
+        return ids.flatMap((id) => {
+          const row = byId.get(id);
+          return row === undefined ? [] : [row];
         });
-      },
-      { retryUnique: false },
-    );
+      } catch (e) {
+        const code = pgCode(e);
+        const seqRace =
+          code === UNIQUE_VIOLATION &&
+          typeof e === 'object' &&
+          e !== null &&
+          'constraint' in e &&
+          e.constraint === 'outbox_pkey';
+        if (!(seqRace || code === SERIALIZATION_FAILURE || code === DEADLOCK) || attempt >= 20) throw e;
+      }
+    }
   }
   async getHalt(id: string): Promise<HaltRow | undefined> {
     const r = await this.one('SELECT * FROM halts WHERE id = $1', [id]);
@@ -964,18 +999,49 @@ class PostgresStore implements Store {
       ])
     ).map(toOutbox);
   }
+  /** `sentAt` of every message of one turn of the event loop: one UPDATE (a fan-out marks thousands). */
+  private readonly sentBatch = coalesce(
+    async (items: readonly { terminalId: string; seq: number; at: number }[]): Promise<void[]> => {
+      await this.pool.query(
+        `UPDATE outbox o SET sent_at = u.at
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(t, s, at)
+         WHERE o.terminal_id = u.t AND o.seq = u.s AND o.sent_at IS NULL`,
+        [items.map((i) => i.terminalId), items.map((i) => i.seq), items.map((i) => i.at)],
+      );
+      return items.map(() => undefined);
+    },
+  );
   async markOutboxSent(terminalId: string, seq: number, at: number): Promise<void> {
-    await this.pool.query(
-      'UPDATE outbox SET sent_at = $1 WHERE terminal_id = $2 AND seq = $3 AND sent_at IS NULL',
-      [at, terminalId, seq],
-    );
+    await this.sentBatch({ terminalId, seq, at });
   }
+  /**
+   * Acknowledgements of one turn of the event loop: one UPDATE ... RETURNING; each caller gets the row
+   * only when its call acknowledged it (a duplicate in the same batch gets undefined, like a late one).
+   */
+  private readonly ackBatch = coalesce(
+    async (
+      items: readonly { terminalId: string; seq: number; at: number }[],
+    ): Promise<(OutboxRow | undefined)[]> => {
+      const r = await this.pool.query<QueryResultRow>(
+        `UPDATE outbox o SET acked_at = u.at
+         FROM (SELECT DISTINCT ON (t, s) t, s, at
+               FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS x(t, s, at) ORDER BY t, s, at) AS u
+         WHERE o.terminal_id = u.t AND o.seq = u.s AND o.acked_at IS NULL
+         RETURNING o.*`,
+        [items.map((i) => i.terminalId), items.map((i) => i.seq), items.map((i) => i.at)],
+      );
+      const byKey = new Map(r.rows.map((row) => [`${str(row['terminal_id'])}\u0000${num(row['seq'])}`, row]));
+      return items.map((i) => {
+        const key = `${i.terminalId}\u0000${i.seq}`;
+        const row = byKey.get(key);
+        if (row === undefined) return undefined;
+        byKey.delete(key);
+        return toOutbox(row);
+      });
+    },
+  );
   async ackOutbox(terminalId: string, seq: number, at: number): Promise<OutboxRow | undefined> {
-    const r = await this.one(
-      'UPDATE outbox SET acked_at = $1 WHERE terminal_id = $2 AND seq = $3 AND acked_at IS NULL RETURNING *',
-      [at, terminalId, seq],
-    );
-    return r === undefined ? undefined : toOutbox(r);
+    return this.ackBatch({ terminalId, seq, at });
   }
   async claimPushConnection(
     row: PushConnectionRow,

@@ -141,6 +141,19 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     this.run('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = ?', id);
     return Promise.resolve();
   }
+  hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number> {
+    // One connection, synchronous statements in one transaction: no other call interleaves.
+    const hit = this.db.transaction((): number => {
+      this.run('DELETE FROM velocity_events WHERE key = ? AND at <= ?', key, now - windowMs);
+      this.run("INSERT INTO velocity_events (key, at, member) VALUES (?, ?, '')", key, now);
+      return num(
+        this.get('SELECT COUNT(*) AS n FROM velocity_events WHERE key = ? AND at > ?', key, now - windowMs)?.[
+          'n'
+        ],
+      );
+    });
+    return Promise.resolve(hit());
+  }
   setOperatorPassword(id: string, passwordHash: string): Promise<boolean> {
     return Promise.resolve(
       this.run('UPDATE operators SET password_hash = ? WHERE id = ?', passwordHash, id) === 1,

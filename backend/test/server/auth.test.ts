@@ -146,12 +146,11 @@ describe('login', () => {
     expect(JSON.stringify(audit)).not.toContain('not the password at all');
   });
 
-  it('locks the account after N failures (even the right password), audited; lifted after the lock-out', async () => {
+  it('locks the account for this address after N failures (even the right password), audited; lifted after the lock-out', async () => {
     const id = await addUser('alice');
     for (let i = 0; i < AUTH.maxLoginFailures; i++) {
       expect((await login('alice', 'wrong password number')).statusCode).toBe(401);
     }
-    expect((await h.store.getOperator(id))?.lockedUntil).toBe(h.clock.now() + AUTH.lockoutS * 1000);
     const locked = await login('alice', PASSWORD);
     expect(locked.statusCode).toBe(401);
     expect(code(locked)).toBe('POS_ERR_LOGIN_FAILED');
@@ -162,15 +161,13 @@ describe('login', () => {
     expect(audit.some((a) => a.action === 'auth.login.failed' && a.data['reason'] === 'locked')).toBe(true);
     h.clock.t += AUTH.lockoutS * 1000;
     expect((await login('alice', PASSWORD)).statusCode).toBe(200);
-    expect((await h.store.getOperator(id))?.failedLogins).toBe(0);
   });
 
   it('a success resets the failure count', async () => {
-    const id = await addUser('alice');
+    await addUser('alice');
     await login('alice', 'wrong password number');
     await login('alice', 'wrong password number');
     expect((await login('alice', PASSWORD)).statusCode).toBe(200);
-    expect((await h.store.getOperator(id))?.failedLogins).toBe(0);
     await login('alice', 'wrong password number');
     await login('alice', 'wrong password number');
     expect((await login('alice', PASSWORD)).statusCode).toBe(200);

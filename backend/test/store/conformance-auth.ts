@@ -61,6 +61,18 @@ export function runAuthConformance(engine: string, open: () => Promise<Store> | 
       expect((await store.listOperators()).map((o) => o.id)).toEqual(['op_1', 'op_2']);
     });
 
+    it('login attempt hits: concurrent hits on one key get distinct counts; the window slides; reset clears', async () => {
+      const counts = await Promise.all(
+        Array.from({ length: 12 }, () => store.hitLoginAttempt('auth:login:pair:x|alice', T0, 60_000)),
+      );
+      expect([...counts].sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      expect(await store.hitLoginAttempt('auth:login:pair:y|alice', T0, 60_000)).toBe(1);
+      expect(await store.velocityCount('auth:login:pair:x|alice', T0, 60_000)).toBe(12);
+      expect(await store.hitLoginAttempt('auth:login:pair:x|alice', T0 + 60_000, 60_000)).toBe(1);
+      await store.velocityReset('auth:login:pair:x|alice');
+      expect(await store.velocityCount('auth:login:pair:x|alice', T0 + 60_000, 60_000)).toBe(0);
+    });
+
     it('counts login failures and locks at the threshold, then restarts the count', async () => {
       await store.createOperator(operator('op_1', 'alice'));
       const a = await store.registerLoginFailure('op_1', T0, 3, 60_000);

@@ -2,10 +2,21 @@
 export interface AuthConfig {
   /** Dashboard session lifetime, seconds (absolute, from login; default 8 h). */
   readonly sessionTtlS: number;
-  /** Failed logins in a row that lock an account (default 5). */
+  /**
+   * Login attempts without a success for one username from one client address (IPv4 address or IPv6
+   * /64) within `lockoutS` (default 5); further attempts from that address for that username are
+   * refused, right password included, until the window has passed. Counted before the password check.
+   */
   readonly maxLoginFailures: number;
-  /** How long a locked account refuses every login, right password included, seconds (default 15 min). */
+  /** The window of `maxLoginFailures` and `maxLoginAttemptsPerUser`, seconds (default 15 min). */
   readonly lockoutS: number;
+  /**
+   * Login attempts for one username from all addresses together within `lockoutS` (default 50); past
+   * it only an address that logged in to this account successfully within `knownAddressS` is let try.
+   */
+  readonly maxLoginAttemptsPerUser: number;
+  /** How long a successful login makes its address known for that account, seconds (default 30 days). */
+  readonly knownAddressS: number;
   /** Login attempts per client address per window (default 20), across accounts. */
   readonly loginAttemptsPerIp: number;
   /** The window of `loginAttemptsPerIp`, seconds (default 5 min). */
@@ -20,6 +31,8 @@ export const DEFAULT_AUTH_CONFIG: AuthConfig = {
   sessionTtlS: 8 * 3600,
   maxLoginFailures: 5,
   lockoutS: 15 * 60,
+  maxLoginAttemptsPerUser: 50,
+  knownAddressS: 30 * 24 * 3600,
   loginAttemptsPerIp: 20,
   loginWindowS: 5 * 60,
   scryptN: 2 ** 15,

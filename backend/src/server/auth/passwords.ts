@@ -67,6 +67,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
   }
 }
 
+/** True when `stored` is a well-formed hash made with cost `n` and this module's r and p. */
+export function hashHasCost(stored: string, n: number): boolean {
+  const parsed = parseHash(stored);
+  return parsed !== undefined && parsed.n === n && parsed.r === SCRYPT_R && parsed.p === SCRYPT_P;
+}
+
 const dummies = new Map<number, Promise<string>>();
 /** A hash of a random password with cost `n`, made once per process: what an unknown user is checked against. */
 export function dummyHash(n: number): Promise<string> {

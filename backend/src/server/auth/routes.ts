@@ -9,7 +9,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { newId, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
-import { dummyHash, verifyPassword } from './passwords';
+import { loginAddress } from './address';
+import { dummyHash, hashHasCost, hashPassword, verifyPassword } from './passwords';
 import {
   ALL_PERMISSIONS,
   authenticate,
@@ -20,6 +21,7 @@ import {
   SESSION_PREFIX,
   sha256Hex,
 } from './principal';
+import { loginIpKey, loginKnownKey, loginPairKey, loginUserKey, passwordEpoch } from './throttle';
 
 const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
 const Role = z.enum(['admin', 'operator', 'auditor', 'merchant']);
@@ -60,60 +62,77 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request, reply) => {
       const cfg = ctx.config.auth;
       const now = ctx.clock.now();
+      const lockMs = cfg.lockoutS * 1000;
+      const address = loginAddress(request, ctx.config.trustProxy);
+      const from = `ip:${address}`;
       // Per client address, in the store (every process shares the count).
-      const attempts = await ctx.store.velocityHit(
-        `auth:login:ip:${request.ip}`,
-        now,
-        cfg.loginWindowS * 1000,
-      );
+      const attempts = await ctx.store.velocityHit(loginIpKey(address), now, cfg.loginWindowS * 1000);
       if (attempts > cfg.loginAttemptsPerIp) {
         if (attempts === cfg.loginAttemptsPerIp + 1) {
-          await ctx.audit(`ip:${request.ip}`, 'auth.login.rate-limited', 'auth', { attempts });
+          await ctx.audit(from, 'auth.login.rate-limited', 'auth', { attempts });
         }
         throw new ServiceError(429, 'POS_ERR_LOGIN_RATE_LIMITED');
       }
       const username = request.body.username.toLowerCase();
+      // From here on a known and an unknown username take the same store calls in the same order
+      // (only the audit subject differs), and the same one scrypt: the answer and its timing tell nothing.
       const user = await ctx.store.findOperatorByUsername(username);
-      // Always one scrypt, against a dummy hash for an unknown user: the time tells nothing.
+      const subject = user === undefined ? 'unknown-user' : `operator:${user.id}`;
+      const epoch = passwordEpoch(user?.passwordHash);
+      const pairKey = loginPairKey(address, username, epoch);
+      const fail = (): ServiceError => new ServiceError(401, 'POS_ERR_LOGIN_FAILED');
+      const known =
+        (await ctx.store.velocityCount(loginKnownKey(address, username), now, cfg.knownAddressS * 1000)) > 0;
+      // Reserve the attempt before the password check, atomically: a concurrent burst gets distinct
+      // counts, so at most maxLoginFailures checks run per (username, address) per window.
+      const pair = await ctx.store.hitLoginAttempt(pairKey, now, lockMs);
+      if (pair > cfg.maxLoginFailures) {
+        await ctx.audit(from, 'auth.login.failed', subject, { reason: 'locked', scope: 'address' });
+        throw fail();
+      }
+      // The account-wide budget: an attacker spread over many addresses spends it, but an address that
+      // logged in to this account before still gets its (per-address limited) tries.
+      const total = await ctx.store.hitLoginAttempt(loginUserKey(username, epoch), now, lockMs);
+      if (total > cfg.maxLoginAttemptsPerUser && !known) {
+        if (total === cfg.maxLoginAttemptsPerUser + 1) {
+          await ctx.audit(from, 'auth.lockout', subject, {
+            scope: 'account',
+            attempts: total,
+            windowS: cfg.lockoutS,
+          });
+        } else {
+          await ctx.audit(from, 'auth.login.failed', subject, { reason: 'locked', scope: 'account' });
+        }
+        throw fail();
+      }
       const passwordOk = await verifyPassword(
         request.body.password,
         user?.passwordHash ?? (await dummyHash(cfg.scryptN)),
       );
-      const fail = (): ServiceError => new ServiceError(401, 'POS_ERR_LOGIN_FAILED');
-      if (user === undefined) {
-        await ctx.audit(`ip:${request.ip}`, 'auth.login.failed', 'unknown-user', { reason: 'unknown-user' });
-        throw fail();
-      }
-      const subject = `operator:${user.id}`;
-      if (user.disabledAt !== null) {
-        await ctx.audit(`ip:${request.ip}`, 'auth.login.failed', subject, { reason: 'disabled' });
-        throw fail();
-      }
-      if (user.lockedUntil !== null && now < user.lockedUntil) {
-        await ctx.audit(`ip:${request.ip}`, 'auth.login.failed', subject, { reason: 'locked' });
-        throw fail();
-      }
-      if (!passwordOk) {
-        const after = await ctx.store.registerLoginFailure(
-          user.id,
-          now,
-          cfg.maxLoginFailures,
-          cfg.lockoutS * 1000,
-        );
-        if (after?.lockedUntil !== null && after?.lockedUntil !== undefined && now < after.lockedUntil) {
-          await ctx.audit(`ip:${request.ip}`, 'auth.lockout', subject, {
-            failures: cfg.maxLoginFailures,
-            lockedUntil: after.lockedUntil,
+      if (user === undefined || user.disabledAt !== null || !passwordOk) {
+        const reason =
+          user === undefined ? 'unknown-user' : user.disabledAt !== null ? 'disabled' : 'password';
+        if (pair === cfg.maxLoginFailures) {
+          await ctx.audit(from, 'auth.lockout', subject, {
+            scope: 'address',
+            reason,
+            failures: pair,
+            lockedForS: cfg.lockoutS,
           });
         } else {
-          await ctx.audit(`ip:${request.ip}`, 'auth.login.failed', subject, {
-            reason: 'password',
-            failures: after?.failedLogins ?? null,
-          });
+          await ctx.audit(from, 'auth.login.failed', subject, { reason, failures: pair });
         }
         throw fail();
       }
+      await ctx.store.velocityReset(pairKey);
+      await ctx.store.velocityReset(loginKnownKey(address, username));
+      await ctx.store.velocityHit(loginKnownKey(address, username), now, cfg.knownAddressS * 1000);
       if (user.failedLogins !== 0 || user.lockedUntil !== null) await ctx.store.resetLoginFailures(user.id);
+      // A hash made with other parameters (an older cost) is remade with the current ones, so every
+      // stored hash costs what the dummy hash of an unknown user costs.
+      if (!hashHasCost(user.passwordHash, cfg.scryptN)) {
+        await ctx.store.setOperatorPassword(user.id, await hashPassword(request.body.password, cfg.scryptN));
+      }
       const token = newSecret(SESSION_PREFIX);
       const csrfToken = newSecret(CSRF_PREFIX);
       const sessionId = newId('ses');
@@ -127,7 +146,7 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         expiresAt,
         revokedAt: null,
       });
-      await ctx.audit(subject, 'auth.login', sessionId, { ip: request.ip, expiresAt });
+      await ctx.audit(`operator:${user.id}`, 'auth.login', sessionId, { ip: address, expiresAt });
       void reply.header('set-cookie', sessionCookie(token, cfg.sessionTtlS));
       void reply.header('cache-control', 'no-store');
       return {

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { StoreError, type OperatorRole, type Store } from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
+import { revokeTokensOf } from '../auth/revoke';
 import { newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
 
@@ -143,12 +144,18 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       ...opts,
       schema: {
         tags: ['users'],
-        summary: 'Disable a user: no login, and every session of theirs ends',
+        summary:
+          'Disable a user: no login, every session of theirs ends, and the API tokens they made (and tokens made with those) are revoked',
         security: Security,
         params: IdParam('userId'),
         body: z.strictObject({}).optional(),
         response: {
-          200: z.object({ userId: z.string(), disabled: z.literal(true), sessionsEnded: z.number() }),
+          200: z.object({
+            userId: z.string(),
+            disabled: z.literal(true),
+            sessionsEnded: z.number(),
+            tokensRevoked: z.number(),
+          }),
         },
       },
     },
@@ -160,8 +167,12 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       await ctx.store.disableOperator(userId, now);
       const sessionsEnded = await ctx.store.revokeOperatorSessions(userId, now);
-      await ctx.audit(principal.actor, 'user.disable', `operator:${userId}`, { sessionsEnded });
-      return { userId, disabled: true as const, sessionsEnded };
+      const tokensRevoked = await revokeTokensOf(ctx.store, userId, now);
+      await ctx.audit(principal.actor, 'user.disable', `operator:${userId}`, {
+        sessionsEnded,
+        tokensRevoked,
+      });
+      return { userId, disabled: true as const, sessionsEnded, tokensRevoked };
     },
   );
 
@@ -187,6 +198,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (!(await ctx.store.setOperatorPassword(userId, hash)))
         throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       await ctx.store.resetLoginFailures(userId);
+      // Break glass: a new password hash starts every login lock-out of the account over (auth/throttle.ts).
       const sessionsEnded = await ctx.store.revokeOperatorSessions(userId, ctx.clock.now());
       await ctx.audit(principal.actor, 'user.password', `operator:${userId}`, { sessionsEnded });
       return { userId, sessionsEnded };
