@@ -4,7 +4,7 @@
  * transaction: the halt, the terminals' state, one outbox message per terminal), audited, counted,
  * then pushed through the bus to every process's connected terminals.
  */
-import type { HaltRow, HaltScope, Store } from '../store/types';
+import type { HaltRow, HaltScope, OutboxRow, Store } from '../store/types';
 import type { Bus } from './bus';
 import type { FleetEvent } from './events';
 
@@ -62,6 +62,12 @@ export interface FleetControl {
   applyToNewTerminal(terminalId: string, merchantId: string, appVersion: string | null): Promise<number>;
   /** Publishes a dashboard event to every process (never throws; a bus failure is logged and counted). */
   emit(event: FleetEvent): void;
+  /**
+   * This process's push hub: handed the outbox rows as soon as the transaction that wrote them has
+   * committed, so it sends them without reading them back; the bus message then goes to the other
+   * processes only. Returns an unsubscribe function.
+   */
+  onOutboxRows(handler: (rows: readonly OutboxRow[]) => void): () => void;
 }
 
 export interface FleetControlDeps {
@@ -112,9 +118,19 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
   const emit = (event: FleetEvent): void => {
     void deps.bus.publish({ type: 'event', event }).catch(() => deps.onBusError?.());
   };
-  const push = async (haltId: string): Promise<void> => {
+  const local = new Set<(rows: readonly OutboxRow[]) => void>();
+  /** `rows` are committed: the local hub sends them now, the other processes read them on the bus message. */
+  const push = async (haltId: string, rows: readonly OutboxRow[]): Promise<void> => {
+    const remoteOnly = local.size > 0;
+    for (const handler of local) {
+      try {
+        handler(rows);
+      } catch {
+        // the hub's failure is its own; the outbox keeps the rows for the next connection
+      }
+    }
     try {
-      await deps.bus.publish({ type: 'outbox', haltId });
+      await deps.bus.publish({ type: 'outbox', haltId }, { remoteOnly });
     } catch {
       // Stored: the terminals get it from the outbox when they reconnect.
       deps.onBusError?.();
@@ -131,13 +147,13 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       await deps.store.transitionTerminalState(id, 'active', 'halted', halt.reason, at);
     for (const id of missing)
       await deps.store.transitionTerminalState(id, 'resume-pending', 'halted', halt.reason, at);
-    await deps.store.appendOutbox(missing, {
+    const rows = await deps.store.appendOutbox(missing, {
       kind: 'halt',
       haltId: halt.id,
       reason: halt.reason,
       createdAt: at,
     });
-    await push(halt.id);
+    await push(halt.id, rows);
     return missing;
   };
 
@@ -149,8 +165,29 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
     return null;
   };
 
+  /**
+   * True when a fleet or merchant halt certainly covered every terminal of its scope: terminals are
+   * never deleted and never change merchant, so the scope's count after the halt was stored equal to
+   * the number halted means nobody enrolled in between (one COUNT instead of re-listing thousands of
+   * ids and reading the halt's outbox back). An app-version scope can gain members by an update, so it
+   * is always re-listed.
+   */
+  const sameFleetOrMerchant = async (halt: HaltRow, terminalIds: readonly string[]): Promise<boolean> => {
+    if (halt.scope === 'fleet')
+      return (await deps.store.countTerminalsWhere({})) === new Set(terminalIds).size;
+    if (halt.scope === 'merchant' && halt.target !== null)
+      return (
+        (await deps.store.countTerminalsWhere({ merchantId: halt.target })) === new Set(terminalIds).size
+      );
+    return false;
+  };
+
   const control: FleetControl = {
     emit,
+    onOutboxRows(handler) {
+      local.add(handler);
+      return () => local.delete(handler);
+    },
     async halt(request) {
       const at = deps.clock.now();
       const terminalIds = await terminalsInScope(deps, request.scope, request.target);
@@ -164,8 +201,8 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
         liftedAt: null,
         liftedBy: null,
       };
-      await deps.store.createHalt(halt, terminalIds);
-      await push(halt.id);
+      const rows = await deps.store.createHalt(halt, terminalIds);
+      await push(halt.id, rows);
       const data = {
         halt: halt.id,
         scope: halt.scope,
@@ -192,7 +229,7 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       // A terminal enrolled while the scope was being listed: enrollment re-checks active halts
       // after creating the terminal, and this re-lists after storing the halt, so one of the two
       // always sees the other.
-      if (halt.scope !== 'terminal') {
+      if (halt.scope !== 'terminal' && !(await sameFleetOrMerchant(halt, terminalIds))) {
         const again = await terminalsInScope(deps, halt.scope, halt.target);
         const late = await catchUp(halt, again);
         return { halt, terminalIds: [...terminalIds, ...late] };
@@ -230,8 +267,13 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
           resumed.push(id);
       }
       if (resumed.length > 0) {
-        await deps.store.appendOutbox(resumed, { kind: 'resume', haltId, reason, createdAt: at });
-        await push(haltId);
+        const rows = await deps.store.appendOutbox(resumed, {
+          kind: 'resume',
+          haltId,
+          reason,
+          createdAt: at,
+        });
+        await push(haltId, rows);
       }
       await deps.audit(actor, 'halt.lift', haltId, {
         scope: halt.scope,
@@ -278,13 +320,13 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       // record, before halts were stored, gets none: there was no halt message to answer).
       const notice = lifted[0];
       if (notice !== undefined) {
-        await deps.store.appendOutbox([terminalId], {
+        const rows = await deps.store.appendOutbox([terminalId], {
           kind: 'resume',
           haltId: notice,
           reason,
           createdAt: at,
         });
-        await push(notice);
+        await push(notice, rows);
       }
       for (const id of lifted)
         await deps.audit(actor, 'halt.lift', id, { scope: 'terminal', target: terminalId, reason });

@@ -80,26 +80,50 @@ export async function registerPush(
     });
   };
 
+  /**
+   * The frame of one outbox row. A fan-out sends one halt's message to thousands of terminals with
+   * only `seq` differing: the rest is serialised once per (kind, halt, reason, time) and reused.
+   */
+  let tail: { key: OutboxRow | undefined; text: string } = { key: undefined, text: '' };
+  const frame = (row: OutboxRow): string => {
+    const k = tail.key;
+    if (
+      k === undefined ||
+      k.kind !== row.kind ||
+      k.haltId !== row.haltId ||
+      k.reason !== row.reason ||
+      k.createdAt !== row.createdAt
+    ) {
+      const rest: Omit<ServerMessage, 'type' | 'seq'> = {
+        haltId: row.haltId,
+        reason: row.reason,
+        at: row.createdAt,
+      };
+      tail = { key: row, text: JSON.stringify(rest).slice(1) };
+    }
+    // Same bytes as JSON.stringify({type, seq, haltId, reason, at}): kind is 'halt' or 'resume'.
+    return `{"type":"${row.kind}","seq":${String(row.seq)},${tail.text}`;
+  };
+
   /** Sends one message now unless already sent on this connection; true when sent. */
   const sendNow = (conn: Conn, row: OutboxRow): boolean => {
     if (conn.closed || row.ackedAt !== null || conn.sent.has(row.seq)) return false;
     conn.sent.add(row.seq);
-    const message: ServerMessage = {
-      type: row.kind,
-      seq: row.seq,
-      haltId: row.haltId,
-      reason: row.reason,
-      at: row.createdAt,
-    };
-    conn.socket.send(JSON.stringify(message));
+    conn.socket.send(frame(row));
     return true;
   };
 
-  /** Records the first send of each row (after the sends, so the store never delays a delivery). */
+  /**
+   * Records the first send of each row (after the sends, so the store never delays a delivery); the
+   * calls of one turn of the event loop are one statement in the store.
+   */
   const markSent = async (rows: readonly OutboxRow[]): Promise<void> => {
     const at = ctx.clock.now();
-    for (const row of rows)
-      if (row.sentAt === null) await ctx.store.markOutboxSent(row.terminalId, row.seq, at);
+    await Promise.all(
+      rows
+        .filter((row) => row.sentAt === null)
+        .map((row) => ctx.store.markOutboxSent(row.terminalId, row.seq, at)),
+    );
   };
 
   const forget = async (conn: Conn): Promise<void> => {
@@ -276,9 +300,9 @@ export async function registerPush(
     });
   };
 
-  const onBus = async (message: BusMessage): Promise<void> => {
-    if (message.type !== 'outbox' || locals.size === 0) return;
-    const rows = await ctx.store.listHaltDeliveries(message.haltId);
+  /** Sends committed outbox rows to the terminals this process holds. */
+  const fanOut = async (rows: readonly OutboxRow[]): Promise<void> => {
+    if (locals.size === 0) return;
     const sent: OutboxRow[] = [];
     for (const row of rows) {
       const conn = locals.get(row.terminalId);
@@ -291,9 +315,29 @@ export async function registerPush(
     }
     await markSent(sent);
   };
+  const onBus = async (message: BusMessage): Promise<void> => {
+    if (message.type !== 'outbox' || locals.size === 0) return;
+    await fanOut(await ctx.store.listHaltDeliveries(message.haltId));
+  };
   const unsubscribe = ctx.bus.subscribe((message) => {
     onBus(message).catch((error: unknown) => log.warn({ err: error }, 'push: fan-out failed'));
   });
+  // Rows written by this process: sent from what the store returned (committed), no read back.
+  const unsubscribeLocal = ctx.fleet.onOutboxRows((rows) => {
+    fanOut(rows).catch((error: unknown) => log.warn({ err: error }, 'push: fan-out failed'));
+  });
+  /** Every pending message of one connection, in seq order (those already sent on it are skipped). */
+  const resendPending = (conn: Conn): void => {
+    enqueue(conn, async () => {
+      const rows = await ctx.store.pendingOutbox(conn.terminalId);
+      await markSent(rows.filter((row) => sendNow(conn, row)));
+    });
+  };
+  // The bus lost messages while its connection was down: each terminal held here gets what is pending.
+  const unsubscribeReconnect =
+    ctx.bus.onReconnect?.(() => {
+      for (const conn of locals.values()) resendPending(conn);
+    }) ?? ((): void => undefined);
 
   const heartbeat = setInterval(() => {
     for (const conn of locals.values()) {
@@ -316,6 +360,8 @@ export async function registerPush(
     close() {
       clearInterval(heartbeat);
       unsubscribe();
+      unsubscribeLocal();
+      unsubscribeReconnect();
       for (const conn of locals.values()) conn.socket.close(CLOSE_GOING_AWAY, 'shutting down');
     },
   };

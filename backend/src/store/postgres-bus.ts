@@ -4,7 +4,8 @@
  *
  * - One dedicated client LISTENs on the channel; when it drops it reconnects with exponential backoff
  *   (100 ms doubling to 5 s, with jitter). Messages sent while it is down are not replayed: receivers
- *   treat the bus as a wake-up and read what changed from the store (the outbox is the durable part).
+ *   treat the bus as a wake-up and read what changed from the store (the outbox is the durable part);
+ *   `onReconnect` handlers run once the listener is back, so the push hub re-sends pending messages.
  * - NOTIFY goes through a small pool; a payload is at most 7,999 bytes (PostgreSQL's limit is 8,000).
  *   Messages published in the same turn of the event loop go out together, in order, in one
  *   statement (`SELECT pg_notify(channel, p) FROM unnest($payloads)`, up to 256 at a time): a fan-out
@@ -71,6 +72,7 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Po
   const warn = options.onWarning ?? ((): void => undefined);
   const id = randomUUID();
   const handlers = new Set<(message: BusMessage) => void>();
+  const reconnectHandlers = new Set<() => void>();
   const counts = { published: 0, received: 0, dropped: 0, reconnects: 0 };
   const pool = new pg.Pool({ connectionString: options.url, max: 2, connectionTimeoutMillis: 10_000 });
   pool.on('error', () => warn('bus: a pooled NOTIFY connection failed'));
@@ -175,6 +177,14 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Po
         () => {
           counts.reconnects++;
           warn('bus: LISTEN connection restored');
+          // Messages NOTIFYed while the listener was down are lost: subscribers re-read the store.
+          for (const h of reconnectHandlers) {
+            try {
+              h();
+            } catch {
+              // a subscriber's failure is its own
+            }
+          }
         },
         () => schedule(),
       );
@@ -191,14 +201,14 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Po
 
   return {
     channel,
-    async publish(message) {
+    async publish(message, options) {
       const msg = BusMessageSchema.parse(message);
       const payload = JSON.stringify({ v: 1, from: id, n: seq++, msg });
       if (Buffer.byteLength(payload) > MAX_BUS_PAYLOAD_BYTES) {
         throw new StoreError('POS_ERR_STORE', 'bus message larger than the NOTIFY payload limit');
       }
       // Local subscribers first (on a microtask, like the in-memory bus), then every other process.
-      queueMicrotask(() => deliver(msg));
+      if (options?.remoteOnly !== true) queueMicrotask(() => deliver(msg));
       counts.published++;
       const sent = new Promise<void>((resolve, reject) => {
         queue.push({
@@ -216,11 +226,16 @@ export async function createPostgresBus(options: PostgresBusOptions): Promise<Po
       handlers.add(handler);
       return () => handlers.delete(handler);
     },
+    onReconnect(handler) {
+      reconnectHandlers.add(handler);
+      return () => reconnectHandlers.delete(handler);
+    },
     async close() {
       if (closed) return;
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
       handlers.clear();
+      reconnectHandlers.clear();
       const l = listener;
       listener = undefined;
       if (l !== undefined) await l.end().catch(() => undefined);

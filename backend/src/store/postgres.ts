@@ -354,6 +354,19 @@ class PostgresStore implements Store {
     );
     return r === undefined ? undefined : toChallenge(r);
   }
+  async useChallenge(row: Omit<ChallengeRow, 'usedAt'>, now: number): Promise<ChallengeRow> {
+    // A racing insert of the same value waits for the first to commit, then does nothing and reads
+    // the committed row (used) through consumeChallenge.
+    const inserted = await this.one(
+      `INSERT INTO challenges (value, terminal_id, expires_at, created_at, used_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (value) DO NOTHING RETURNING value`,
+      [row.value, row.terminalId, row.expiresAt, row.createdAt, now],
+    );
+    if (inserted !== undefined) return { ...row, usedAt: null };
+    const before = await this.consumeChallenge(row.value, now);
+    if (before === undefined) throw new StoreError('POS_ERR_STORE', 'a used challenge vanished');
+    return before;
+  }
   async purgeChallenges(before: number): Promise<number> {
     return this.count('DELETE FROM challenges WHERE expires_at < $1', [before]);
   }

@@ -1,5 +1,6 @@
 /** SQLite part of the store: halts, the per-terminal outbox, push connections (FleetStore). */
 import type Database from 'better-sqlite3';
+import { coalesce } from './batch';
 import { num, numOrNull, SqlitePart, str, strOrNull, type Row } from './sqlite-base';
 import type { FleetStore, HaltRow, HaltScope, OutboxKind, OutboxRow, PushConnectionRow } from './types';
 
@@ -65,6 +66,12 @@ const connectionRow = (r: Row): PushConnectionRow => ({
   connectedAt: num(r['connected_at']),
   seenAt: num(r['seen_at']),
 });
+
+interface OutboxKey {
+  readonly terminalId: string;
+  readonly seq: number;
+  readonly at: number;
+}
 
 interface OutboxMessage {
   readonly kind: OutboxKind;
@@ -179,24 +186,41 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
     );
   }
 
+  /** `sentAt` of every message of one turn of the event loop: one transaction (one commit), not one each. */
+  private readonly sentBatch = coalesce((items: readonly OutboxKey[]): void[] =>
+    this.db.transaction((): void[] =>
+      items.map((i) => {
+        this.run(
+          'UPDATE outbox SET sent_at = ? WHERE terminal_id = ? AND seq = ? AND sent_at IS NULL',
+          i.at,
+          i.terminalId,
+          i.seq,
+        );
+      }),
+    )(),
+  );
+
   markOutboxSent(terminalId: string, seq: number, at: number): Promise<void> {
-    this.run(
-      'UPDATE outbox SET sent_at = ? WHERE terminal_id = ? AND seq = ? AND sent_at IS NULL',
-      at,
-      terminalId,
-      seq,
-    );
-    return Promise.resolve();
+    return this.sentBatch({ terminalId, seq, at });
   }
 
+  /** Acknowledgements of one turn of the event loop: one transaction; each call still gets its own answer. */
+  private readonly ackBatch = coalesce((items: readonly OutboxKey[]): (OutboxRow | undefined)[] =>
+    this.db.transaction((): (OutboxRow | undefined)[] =>
+      items.map((i) => {
+        const r = this.get(
+          'UPDATE outbox SET acked_at = ? WHERE terminal_id = ? AND seq = ? AND acked_at IS NULL RETURNING *',
+          i.at,
+          i.terminalId,
+          i.seq,
+        );
+        return r === undefined ? undefined : outboxRow(r);
+      }),
+    )(),
+  );
+
   ackOutbox(terminalId: string, seq: number, at: number): Promise<OutboxRow | undefined> {
-    const r = this.get(
-      'UPDATE outbox SET acked_at = ? WHERE terminal_id = ? AND seq = ? AND acked_at IS NULL RETURNING *',
-      at,
-      terminalId,
-      seq,
-    );
-    return Promise.resolve(r === undefined ? undefined : outboxRow(r));
+    return this.ackBatch({ terminalId, seq, at });
   }
 
   claimPushConnection(

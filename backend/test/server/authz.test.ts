@@ -56,6 +56,8 @@ interface Ids {
   terminalB: string;
   haltA: string;
   haltB: string;
+  /** A terminal halt on A ordered by A's own operator: the one A's principals may lift. */
+  haltLiftA: string;
   spareUser: string;
   spareToken: string;
 }
@@ -162,7 +164,7 @@ const ROUTES: Readonly<Record<string, RouteSpec>> = {
     roles: ['admin', 'operator'],
     providerWide: false,
     tenant: true,
-    request: (ids, other) => ({ url: `/v1/halts/${other ? ids.haltB : ids.haltA}/lift`, body: reason }),
+    request: (ids, other) => ({ url: `/v1/halts/${other ? ids.haltB : ids.haltLiftA}/lift`, body: reason }),
   },
   'POST /v1/reference-values': {
     roles: ['admin'],
@@ -364,6 +366,7 @@ beforeAll(async () => {
     terminalB: tB.id,
     haltA: haltA.json<{ haltId: string }>().haltId,
     haltB: haltB.json<{ haltId: string }>().haltId,
+    haltLiftA: '',
     spareUser: user.json<{ userId: string }>().userId,
     spareToken: token.json<{ tokenId: string }>().tokenId,
   };
@@ -400,6 +403,17 @@ beforeAll(async () => {
       revokedAt: null,
     });
   }
+  // A provider's halt on A is not A's to lift (docs/fleet.md): the lift route's A-side object is a
+  // halt A's own operator ordered.
+  const opA = PRINCIPALS.find((w) => w.name === 'operator of A' && w.via !== 'session');
+  const own = await call(
+    'POST',
+    '/v1/halts',
+    { scope: 'terminal', target: ids.terminalA, reason: 'own' },
+    bearer(opA?.token ?? ''),
+  );
+  if (own.statusCode !== 201) throw new Error(`own halt: ${own.body}`);
+  ids.haltLiftA = own.json<{ haltId: string }>().haltId;
 });
 afterAll(async () => {
   await h.close();

@@ -10,7 +10,8 @@ import { jwkThumbprint } from '@pos/shared';
 import { buildApp } from '../../src/server/app';
 import { hashApiToken, newAdminToken } from '../../src/server/context';
 import { KeyRing } from '../../src/keys/keyring';
-import { createPostgresBus } from '../../src/store/postgres-bus';
+import pg from 'pg';
+import { createPostgresBus, type PostgresBus } from '../../src/store/postgres-bus';
 import { openPostgresStore } from '../../src/store/postgres';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import { CLOSE_DUPLICATE, type ServerMessage } from '../../src/fleet/push-protocol';
@@ -27,7 +28,7 @@ const adminToken = newAdminToken();
 const apps: FastifyInstance[] = [];
 const urls: string[] = [];
 const clients: PushClient[] = [];
-const buses: { close(): Promise<void> }[] = [];
+const buses: PostgresBus[] = [];
 
 interface Term {
   readonly id: string;
@@ -179,5 +180,47 @@ describePg('push across two apps on one PostgreSQL', () => {
     });
     expect((await store1.getTerminal(t.id))?.state).toBe('halted');
     expect(first.client.isOpen()).toBe(true);
+  }, 30_000);
+
+  it('after its bus connection is restored, a process re-sends what was written meanwhile to its terminals', async () => {
+    const app2 = apps[1] as FastifyInstance;
+    const t = await seedTerminal(store1, 'ter_pg_reconnect');
+    const onTwo = connect(urls[1] ?? '', t);
+    await until('registered on app 2', async () => (await connectedOn(app2)) === 1);
+    // Written to the store with no bus message at all: what a NOTIFY lost while the listener was
+    // down looks like to the process holding the terminal.
+    const at = Date.now();
+    const [row] = await store1.createHalt(
+      {
+        id: 'hlt_pg_reconnect',
+        scope: 'terminal',
+        target: t.id,
+        reason: 'while the bus was down',
+        createdBy: 'operator:test',
+        createdAt: at,
+        liftedAt: null,
+        liftedBy: null,
+      },
+      [t.id],
+    );
+    expect(row?.seq).toBe(1);
+    expect(onTwo.got).toEqual([]);
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      const bus2 = buses[1] as PostgresBus;
+      const before = bus2.stats().reconnects;
+      const killed = await admin.query(
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+        [`pos-bus ${bus2.channel}`],
+      );
+      expect(killed.rowCount).toBeGreaterThanOrEqual(1);
+      await until('bus 2 reconnected', () => bus2.stats().reconnects > before);
+      await until('the halt re-sent on app 2', () => onTwo.got.length === 1);
+      expect(onTwo.got[0]).toMatchObject({ type: 'halt', seq: 1, haltId: 'hlt_pg_reconnect' });
+    } finally {
+      await admin.end();
+      await onTwo.client.close();
+    }
   }, 30_000);
 });

@@ -15,16 +15,15 @@
  * The clients share this one process's event loop, so a receive time includes the wait for the
  * generator's own turn: the numbers are an upper bound of the delivery latency.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import WebSocket from 'ws';
+import { z } from 'zod';
 import { jwkThumbprint, type P256Jwk } from '@pos/shared';
-import { ServerMessageSchema, parseFrame, PUSH_PATH } from '@pos/backend/fleet/push-protocol';
 import { openPostgresStore } from '@pos/backend/store/postgres';
 import { openSqliteStore } from '@pos/backend/store/sqlite';
 import type { Store } from '@pos/backend/store/types';
@@ -44,20 +43,12 @@ interface Server {
   readonly child: ChildProcess;
 }
 
-const b64json = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-const EMPTY_HASH = createHash('sha256').update('').digest('base64url');
-
-function pushProof(t: Terminal): string {
-  const input = `${b64json({ alg: 'ES256', typ: 'pos-proof+jwt', kid: t.id })}.${b64json({
-    htm: 'GET',
-    htu: `${ISSUER}${PUSH_PATH}`,
-    iat: Math.floor(Date.now() / 1000),
-    jti: randomBytes(16).toString('base64url'),
-    bh: EMPTY_HASH,
-  })}`;
-  const sig = sign('sha256', Buffer.from(input), { key: t.key, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${sig.toString('base64url')}`;
-}
+/** Messages from a client process (tools/src/bench/halt-clients.ts). */
+const ChildMessageSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('opened'), opened: z.number().int(), retried: z.number().int() }),
+  z.strictObject({ type: z.literal('done') }),
+  z.strictObject({ type: z.literal('received'), at: z.array(z.number().nullable()) }),
+]);
 
 function makeTerminals(n: number): Terminal[] {
   return Array.from({ length: n }, (_, i) => {
@@ -162,6 +153,8 @@ export const haltBench: Benchmark = {
     if (!Number.isInteger(n) || n < 1 || n > 50_000)
       throw new Error('--terminals must be an integer 1-50000');
     if (!Number.isInteger(k) || k < 1 || k > 16) throw new Error('--instances must be an integer 1-16');
+    const c = ctx.options['client-procs'] === undefined ? 2 : Number(ctx.options['client-procs']);
+    if (!Number.isInteger(c) || c < 1 || c > 16) throw new Error('--client-procs must be an integer 1-16');
     const urlOption = ctx.options['database-url'];
     const pgUrl =
       typeof urlOption === 'string'
@@ -173,7 +166,7 @@ export const haltBench: Benchmark = {
     const dir = mkdtempSync(join(tmpdir(), 'pos-bench-halt-'));
     const masterKey = randomBytes(32).toString('base64url');
     const servers: Server[] = [];
-    const sockets: WebSocket[] = [];
+    const clients: { child: ChildProcess; indexes: number[] }[] = [];
     try {
       process.stderr.write(
         `bench halt: ${n} terminals, ${k} process(es), ${pgUrl === undefined ? 'SQLite' : 'PostgreSQL'}\n`,
@@ -209,57 +202,47 @@ export const haltBench: Benchmark = {
       );
       if (adminToken === undefined) throw new Error('no admin token written');
 
-      const received = new Array<number>(n).fill(Number.NaN);
-      let t0 = Number.NaN;
-      let opened = 0;
-      let failed = 0;
-      const acks: (() => void)[] = [];
-      // At most 200 handshakes in flight (10,000 at once would overflow the listen backlog); a
-      // refused or reset handshake is retried with a fresh proof.
-      const open = (t: Terminal, i: number): Promise<void> =>
-        new Promise((resolve) => {
-          const server = servers[i % k];
-          if (server === undefined) return resolve();
-          const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}${PUSH_PATH}`, {
-            headers: { 'pos-proof': pushProof(t) },
-          });
-          let isOpen = false;
-          ws.on('open', () => {
-            isOpen = true;
-            opened += 1;
-            sockets.push(ws);
-            resolve();
-          });
-          ws.on('error', () => {
-            if (isOpen) return;
-            failed += 1;
-            if (failed > n) return resolve();
-            setTimeout(() => void open(t, i).then(resolve), 50);
-          });
-          ws.on('message', (data, isBinary) => {
-            const at = performance.now();
-            const m =
-              isBinary || !Buffer.isBuffer(data)
-                ? undefined
-                : parseFrame(ServerMessageSchema, data.toString('utf8'));
-            if (m === undefined) return;
-            if (m.type === 'halt' && Number.isNaN(received[i])) received[i] = at - t0;
-            // Acknowledged after the measurement: the acks' work is not the delivery's.
-            acks.push(() => ws.send(JSON.stringify({ type: 'ack', seq: m.seq })));
-          });
+      // The clients: `--client-procs` forked processes (default 2), each holding its share of the
+      // terminals' connections (terminal i on process i % K).
+      const shares = Array.from({ length: c }, () => [] as number[]);
+      for (let i = 0; i < n; i++) shares[i % c]?.push(i);
+      for (let j = 0; j < c; j++) {
+        const child = fork(fileURLToPath(new URL('./halt-clients.ts', import.meta.url)), [], {
+          execArgv: ['--import', 'tsx'],
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         });
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(200, n) }, async () => {
-          while (next < n) {
-            const i = next++;
-            const t = terminals[i];
-            if (t !== undefined) await open(t, i);
-          }
-        }),
+        clients.push({ child, indexes: shares[j] ?? [] });
+      }
+      const opened = await Promise.all(
+        clients.map(
+          (cl) =>
+            new Promise<number>((resolve, reject) => {
+              cl.child.once('exit', (code) => reject(new Error(`bench client exited (${String(code)})`)));
+              const onMessage = (raw: unknown): void => {
+                const m = ChildMessageSchema.safeParse(raw);
+                if (!m.success || m.data.type !== 'opened') return;
+                cl.child.off('message', onMessage);
+                if (m.data.retried > 0)
+                  process.stderr.write(`bench halt: ${m.data.retried} handshakes retried\n`);
+                resolve(m.data.opened);
+              };
+              cl.child.on('message', onMessage);
+              // Terminal i connects to server i % K.
+              cl.child.send({
+                type: 'open',
+                urls: servers.map((s) => s.url),
+                issuer: ISSUER,
+                terminals: cl.indexes.map((i) => ({
+                  id: terminals[i]?.id ?? '',
+                  key: terminals[i]?.key.export({ format: 'pem', type: 'pkcs8' }).toString() ?? '',
+                  server: i % k,
+                })),
+              });
+            }),
+        ),
       );
-      if (failed > 0) process.stderr.write(`bench halt: ${failed} handshakes retried\n`);
-      await waitFor('connections', () => opened === n, 60_000 + n * 10);
+      const openedTotal = opened.reduce((a, b) => a + b, 0);
+      if (openedTotal !== n) throw new Error(`bench halt: ${openedTotal} of ${n} connections opened`);
       await waitFor(
         'registrations',
         async () => (await Promise.all(servers.map(connectedCount))).reduce((a, b) => a + b, 0) === n,
@@ -275,19 +258,52 @@ export const haltBench: Benchmark = {
         if (warm.status !== 200) throw new Error(`warm-up: ${warm.status}`);
         await warm.arrayBuffer();
       }
-      t0 = performance.now();
+      // Each client process says `done` once every terminal it holds has the halt.
+      const done = clients.map(
+        (cl) =>
+          new Promise<void>((resolve) => {
+            const onMessage = (raw: unknown): void => {
+              const m = ChildMessageSchema.safeParse(raw);
+              if (!m.success || m.data.type !== 'done') return;
+              cl.child.off('message', onMessage);
+              resolve();
+            };
+            cl.child.on('message', onMessage);
+          }),
+      );
+      const t0 = performance.timeOrigin + performance.now();
       const res = await fetch(`${first.url}/v1/halts`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
         body: JSON.stringify({ scope: 'fleet', reason: 'bench' }),
       });
-      const responseMs = performance.now() - t0;
+      const responseMs = performance.timeOrigin + performance.now() - t0;
       if (res.status !== 201) throw new Error(`halt: ${res.status} ${await res.text()}`);
-      await waitFor('deliveries', () => received.every((r) => !Number.isNaN(r)), 30_000).catch(
-        () => undefined,
-      );
-      for (const ack of acks.splice(0)) ack();
-      const got = received.filter((r) => !Number.isNaN(r)).sort((a, b) => a - b);
+      // Every terminal has it, or 30 s have passed: ask the clients for their receive times.
+      const report = (): Promise<(number | null)[][]> =>
+        Promise.all(
+          clients.map(
+            (cl) =>
+              new Promise<(number | null)[]>((resolve) => {
+                const onMessage = (raw: unknown): void => {
+                  const m = ChildMessageSchema.safeParse(raw);
+                  if (!m.success || m.data.type !== 'received') return;
+                  cl.child.off('message', onMessage);
+                  resolve(m.data.at);
+                };
+                cl.child.on('message', onMessage);
+                cl.child.send({ type: 'report' });
+              }),
+          ),
+        );
+      await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 30_000).unref())]);
+      const times = await report();
+      for (const cl of clients) cl.child.send({ type: 'ack' });
+      const got = times
+        .flat()
+        .filter((x): x is number => x !== null)
+        .map((x) => x - t0)
+        .sort((a, b) => a - b);
       ctx.emit({
         terminals: n,
         instances: k,
@@ -300,7 +316,7 @@ export const haltBench: Benchmark = {
         engine: pgUrl === undefined ? 'sqlite' : 'postgres',
       });
     } finally {
-      for (const ws of sockets) ws.terminate();
+      for (const cl of clients) cl.child.kill('SIGTERM');
       await Promise.all(
         servers.map(
           (s) =>
