@@ -41,6 +41,8 @@ export const BACKEND_ERRORS = {
   POS_ERR_TERMINAL_RESUME_PENDING:
     'The terminal was resumed but has not yet made an affirming attestation since: no ticket, no transaction until it does.',
   POS_ERR_TERMINAL_NOT_HALTED: 'Only a halted terminal can be resumed.',
+  POS_ERR_EVENTS_TOO_MANY:
+    'This caller (API token, or user over all their sessions) already holds the most concurrent event streams allowed per process; close one first.',
   POS_ERR_EVENTS_NOT_ACCEPTABLE:
     'GET /v1/events answers a Server-Sent Events stream only: send Accept: text/event-stream (as EventSource does).',
   POS_ERR_TERMINAL_STALE:

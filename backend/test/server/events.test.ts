@@ -242,6 +242,60 @@ describe('GET /v1/events heartbeat', () => {
   });
 });
 
+/** A stream request expected to be refused: its status and JSON body. */
+async function refused(token: string, at: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${at}/v1/events`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+describe('GET /v1/events limits', () => {
+  it('caps concurrent streams per principal (429 POS_ERR_EVENTS_TOO_MANY) while another principal still gets one; a closed stream frees its slot', async () => {
+    const capped = await makeFileHarness(':memory:', {}, undefined, { maxStreamsPerPrincipal: 2 });
+    try {
+      await capped.app.listen({ port: 0, host: '127.0.0.1' });
+      const at = `http://127.0.0.1:${(capped.app.server.address() as AddressInfo).port}`;
+      const token = await operatorToken(capped, 'auditor', null);
+      const other = await operatorToken(capped, 'operator', null);
+      const first = await open(token, at);
+      const second = await open(token, at);
+      expect([first.res.status, second.res.status]).toEqual([200, 200]);
+      const third = await refused(token, at);
+      expect(third.status).toBe(429);
+      expect(third.body).toMatchObject({ error: { code: 'POS_ERR_EVENTS_TOO_MANY' } });
+      expect((await open(other, at)).res.status).toBe(200);
+      // Closing one of the first two frees a slot for the same principal.
+      const abort = streams[0];
+      abort?.abort();
+      // The server notices the closed connection asynchronously: ask until it has (bounded).
+      for (let i = 0; i < 100; i++) {
+        if ((await open(token, at)).res.status === 200) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error('the slot of a closed stream was not freed');
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('keeps the global cap (503) across principals', async () => {
+    const capped = await makeFileHarness(':memory:', {}, undefined, { maxStreams: 2 });
+    try {
+      await capped.app.listen({ port: 0, host: '127.0.0.1' });
+      const at = `http://127.0.0.1:${(capped.app.server.address() as AddressInfo).port}`;
+      const a = await operatorToken(capped, 'auditor', null);
+      const b = await operatorToken(capped, 'operator', null);
+      expect((await open(a, at)).res.status).toBe(200);
+      expect((await open(b, at)).res.status).toBe(200);
+      const c = await refused(await operatorToken(capped, 'admin', null), at);
+      expect(c).toMatchObject({ status: 503, body: { error: { code: 'POS_ERR_UNAVAILABLE' } } });
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
 describe('SseClient (the per-client queue)', () => {
   const event: FleetEvent = { type: 'stale', at: 1, merchantId: null, terminalId: 'trm_1', overdueMs: 0 };
 

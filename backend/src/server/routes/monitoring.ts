@@ -22,6 +22,12 @@ export interface EventStreamOptions {
   readonly queueMax?: number;
   /** Concurrent event streams per process (default 1000; one more answers 503). */
   readonly maxStreams?: number;
+  /**
+   * Concurrent event streams per principal (one API token, or one user's sessions together) per
+   * process (default 5; one more answers 429 POS_ERR_EVENTS_TOO_MANY), so one caller cannot take the
+   * global slots from the others.
+   */
+  readonly maxStreamsPerPrincipal?: number;
 }
 
 /** True when the principal may see the event: its merchant's, or any for a provider-wide principal. */
@@ -195,7 +201,10 @@ export function registerMonitoringRoutes(
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const queueMax = options.queueMax ?? 256;
   const maxStreams = options.maxStreams ?? 1000;
+  const maxPerPrincipal = options.maxStreamsPerPrincipal ?? 5;
   const streams = new Set<SseClient>();
+  /** Open streams per principal actor; an entry is removed when its count drops to 0. */
+  const perPrincipal = new Map<string, number>();
   let sequence = 0;
 
   // Open streams never go idle: end them when the app closes so it can.
@@ -222,6 +231,8 @@ export function registerMonitoringRoutes(
       if (typeof accept !== 'string' || !accept.toLowerCase().includes('text/event-stream')) {
         throw new ServiceError(406, 'POS_ERR_EVENTS_NOT_ACCEPTABLE');
       }
+      const held = perPrincipal.get(principal.actor) ?? 0;
+      if (held >= maxPerPrincipal) throw new ServiceError(429, 'POS_ERR_EVENTS_TOO_MANY');
       if (streams.size >= maxStreams)
         throw new ServiceError(503, 'POS_ERR_UNAVAILABLE', 'too many event streams');
       reply.hijack();
@@ -244,6 +255,9 @@ export function registerMonitoringRoutes(
       let unsubscribe = (): void => undefined;
       const client = new SseClient(raw, queueMax, (reason) => {
         streams.delete(client);
+        const left = (perPrincipal.get(principal.actor) ?? 1) - 1;
+        if (left > 0) perPrincipal.set(principal.actor, left);
+        else perPrincipal.delete(principal.actor);
         unsubscribe();
         clearInterval(heartbeat);
         if (reason === 'dropped') {
@@ -251,7 +265,9 @@ export function registerMonitoringRoutes(
           raw.destroy();
         }
       });
+      // Synchronous from the checks above to here: no other request can take the slot in between.
       streams.add(client);
+      perPrincipal.set(principal.actor, held + 1);
       raw.on('close', () => client.close());
       client.send('retry: 5000\n: connected\n\n');
       unsubscribe = ctx.bus.subscribe((message) => {
