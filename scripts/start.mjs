@@ -154,16 +154,25 @@ function fail(line) {
   return new Promise(() => {});
 }
 
-/** Runs a node script to completion; resolves with { code, stdout }. */
-function runNode(script, argv, { input, env } = {}) {
-  const r = spawnSync(process.execPath, [script, ...argv], {
-    cwd: root,
-    input: input ?? '',
-    encoding: 'utf8',
-    env: { ...process.env, POS_LOG_LEVEL: 'warn', ...env },
-    timeout: 60_000,
+/** Runs a node script to completion; resolves with { code, stdout, stderr }. */
+function runNode(script, argv, { input } = {}) {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [script, ...argv], {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, POS_LOG_LEVEL: 'warn' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr });
+    });
+    child.stdin.end(input ?? '');
   });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 /** Starts a long-running child; resolves with its first stdout line (parsed JSON). */
@@ -243,20 +252,21 @@ async function main() {
   if (!Number.isInteger(port) || port < 1 || port > 65535) usage('--port is a number 1-65535');
   writeFileSync(files.system, `${JSON.stringify({ ...system, port })}\n`, { mode: 0o600 });
 
-  // Development reader PKI: manufacturer CA, reader identity and DUKPT (development BDK), made once.
-  if (!existsSync(files.ca)) {
-    const r = runNode(BIN.sim, ['init', '--state-dir', dirs.reader]);
-    if (r.code !== 0) await fail(`pos-reader-sim init failed: ${r.stderr.trim().split('\n').pop()}`);
-  }
-
-  // The serial line: a pseudo-terminal pair with stable names in the data dir.
+  // In parallel: the development reader PKI (manufacturer CA, reader identity and DUKPT from the
+  // development BDK, made once), the serial line (a socat pseudo-terminal pair with stable names in
+  // the data dir) and this build's measurement (its reference values).
+  const pki = existsSync(files.ca)
+    ? Promise.resolve({ code: 0 })
+    : runNode(BIN.sim, ['init', '--state-dir', dirs.reader]);
+  const measuring = runNode(BIN.terminal, ['measure']);
   const socat = spawn(
     SOCAT,
     ['-d', '-d', `pty,raw,echo=0,link=${files.readerPty}`, `pty,raw,echo=0,link=${files.terminalPty}`],
     { stdio: ['ignore', 'ignore', openSync(join(dirs.logs, 'socat.log'), 'a', 0o600)] },
   );
   track('socat', socat);
-  await waitFor(() => existsSync(files.readerPty) && existsSync(files.terminalPty), 'the pseudo-terminals');
+  const made = await pki;
+  if (made.code !== 0) await fail(`pos-reader-sim init failed: ${made.stderr.trim().split('\n').pop()}`);
 
   // The back-end: SQLite in DIR/backend, development mode, the reader CA trusted.
   const be = await startChild(
@@ -269,75 +279,82 @@ async function main() {
   await waitFor(() => existsSync(files.adminToken), 'the admin token');
   const adminToken = readFileSync(files.adminToken, 'utf8').trim();
 
-  // The reader trusts the back-end's ticket keys (refreshed every start: keys may have rotated).
-  const trust = runNode(BIN.sim, [
-    'trust',
-    '--jwks',
-    `${backend}/.well-known/jwks.json`,
-    '--state-dir',
-    dirs.reader,
-  ]);
-  if (trust.code !== 0) await fail(`pos-reader-sim trust failed: ${trust.stderr.trim().split('\n').pop()}`);
-
-  // The reader simulator on its end of the line.
-  const sim = await startChild(
-    'reader simulator',
-    [BIN.sim, '--state-dir', dirs.reader, '--serial-path', files.readerPty],
-    join(dirs.logs, 'reader.log'),
-  ).catch((e) => fail(e.message));
-  const control = sim.ready.control;
-  const serial = sim.ready.serial;
-  writeFileSync(files.simulator, `${JSON.stringify({ control })}\n`, { mode: 0o600 });
+  // The reader: it trusts the back-end's ticket keys (refreshed every start: keys may have rotated),
+  // then serves its end of the line.
+  const reader = (async () => {
+    const trust = await runNode(BIN.sim, [
+      'trust',
+      '--jwks',
+      `${backend}/.well-known/jwks.json`,
+      '--state-dir',
+      dirs.reader,
+    ]);
+    if (trust.code !== 0) await fail(`pos-reader-sim trust failed: ${trust.stderr.trim().split('\n').pop()}`);
+    await waitFor(() => existsSync(files.readerPty) && existsSync(files.terminalPty), 'the pseudo-terminals');
+    const sim = await startChild(
+      'reader simulator',
+      [BIN.sim, '--state-dir', dirs.reader, '--serial-path', files.readerPty],
+      join(dirs.logs, 'reader.log'),
+    ).catch((e) => fail(e.message));
+    writeFileSync(files.simulator, `${JSON.stringify({ control: sim.ready.control })}\n`, { mode: 0o600 });
+    return { control: sim.ready.control, serial: sim.ready.serial };
+  })();
 
   // The operator account (first start only): a generated password, kept 0600 in the data dir.
-  if (!existsSync(files.password)) {
+  const account = (async () => {
+    if (existsSync(files.password)) return;
     const password = randomBytes(18).toString('base64url');
-    const r = runNode(
+    const r = await runNode(
       BIN.backend,
       ['user', 'add', '--username', USERNAME, '--role', 'admin', '--data-dir', dirs.backend],
       { input: password },
     );
     if (r.code !== 0) await fail(`pos-backend user add failed: ${r.stderr.trim().split('\n').pop()}`);
     writeFileSync(files.password, `${password}\n`, { mode: 0o600 });
-  }
-  const password = readFileSync(files.password, 'utf8').trim();
+  })();
 
   // This build's reference values (a development build, headless shell), registered when new.
-  const m = runNode(BIN.terminal, ['measure']);
-  if (m.code !== 0) await fail(`pos-terminal measure failed: ${m.stderr.trim()}`);
-  const measured = JSON.parse(m.stdout.trim());
-  const known = await api(backend, adminToken, 'GET', '/v1/reference-values');
-  const has = (known.referenceValues ?? []).some(
-    (r) => r.version === measured.version && JSON.stringify(r).includes(measured.codeHash),
-  );
-  if (!has)
-    await api(backend, adminToken, 'POST', '/v1/reference-values', {
-      version: measured.version,
-      build: measured.build,
-      codeHashes: [measured.codeHash],
-      allowedShells: ['headless'],
-    });
+  const release = (async () => {
+    const m = await measuring;
+    if (m.code !== 0) await fail(`pos-terminal measure failed: ${m.stderr.trim()}`);
+    const measured = JSON.parse(m.stdout.trim());
+    const known = await api(backend, adminToken, 'GET', '/v1/reference-values');
+    const has = (known.referenceValues ?? []).some(
+      (r) => r.version === measured.version && JSON.stringify(r).includes(measured.codeHash),
+    );
+    if (!has)
+      await api(backend, adminToken, 'POST', '/v1/reference-values', {
+        version: measured.version,
+        build: measured.build,
+        codeHashes: [measured.codeHash],
+        allowedShells: ['headless'],
+      });
+  })();
 
-  // Enroll and pair the terminal (first start only).
   const keys = readJson(files.terminalKeys);
   let terminalId = keys?.config?.terminalId;
+  const code =
+    terminalId === undefined
+      ? (async () => {
+          const { merchantId } = await api(backend, adminToken, 'POST', '/v1/merchants', {
+            name: 'Demo shop',
+          });
+          return (await api(backend, adminToken, 'POST', `/v1/merchants/${merchantId}/enrollment-codes`, {}))
+            .code;
+        })()
+      : Promise.resolve(undefined);
+  const [{ control, serial }, , , enrollmentCode] = await Promise.all([reader, account, release, code]);
+
+  // Enroll and pair the terminal (first start only).
   if (terminalId === undefined) {
-    const { merchantId } = await api(backend, adminToken, 'POST', '/v1/merchants', { name: 'Demo shop' });
-    const { code } = await api(
-      backend,
-      adminToken,
-      'POST',
-      `/v1/merchants/${merchantId}/enrollment-codes`,
-      {},
-    );
-    const r = runNode(BIN.terminal, [
+    const r = await runNode(BIN.terminal, [
       'enroll',
       '--data-dir',
       dirs.terminal,
       '--backend',
       backend,
       '--code',
-      code,
+      enrollmentCode,
       '--reader-serial',
       serial,
       '--reader-ca',
@@ -348,6 +365,7 @@ async function main() {
     if (r.code !== 0) await fail(`pos-terminal enroll failed: ${r.stderr.trim()}`);
     terminalId = JSON.parse(r.stdout.trim()).terminalId;
   }
+  const password = readFileSync(files.password, 'utf8').trim();
 
   const ready = {
     event: 'ready',

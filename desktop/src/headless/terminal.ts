@@ -95,13 +95,18 @@ export class HeadlessTerminal {
       ...(opts.backendTimeoutMs === undefined ? {} : { timeoutMs: opts.backendTimeoutMs }),
     });
     this.agent = new AttestationAgent({
-      transport: new HttpAttestTransport(this.client, keyStore, (a) => void this.#remember(a)),
+      transport: new HttpAttestTransport(this.client, keyStore, (a) => this.#remember(a)),
       keyStore,
       collect: collectHeadless,
       readerStatus: (challenge) => this.#readerStatus(challenge),
       clock: systemClock,
     });
+    // A halt or resume pushed by the back-end is kept for `status` too.
+    this.haltPort.onHalt(() => this.#noteHalt(true));
+    this.haltPort.onResume(() => this.#noteHalt(false));
   }
+
+  #writes: Promise<unknown> = Promise.resolve();
 
   /** Opens an enrolled terminal's data directory. */
   static async open(
@@ -120,13 +125,22 @@ export class HeadlessTerminal {
     return { ok: true, terminal: new HeadlessTerminal(opts, keyStore, config) };
   }
 
-  async #remember(a: AttestAnswer): Promise<void> {
+  #noteHalt(halted: boolean): void {
+    this.#writes = this.#writes
+      .catch(() => undefined)
+      .then(() =>
+        this.keyStore.updateConfig((c) => ({
+          ...c,
+          lastVerdict: { ...(c.lastVerdict ?? { tier: 'none', at: Date.now(), reasons: [] }), halted },
+        })),
+      );
+  }
+
+  #remember(a: AttestAnswer): Promise<void> {
     if (a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined)
       this.#session = { jws: a.ticket, exp: a.ticketExpiresAt };
-    const cfg = await this.keyStore.getConfig();
-    if (!cfg.ok || cfg.config === undefined) return;
-    await this.keyStore.putConfig({
-      ...cfg.config,
+    const write = this.keyStore.updateConfig((c) => ({
+      ...c,
       ...(a.intervalS === undefined ? {} : { attestationIntervalS: a.intervalS }),
       lastVerdict: {
         tier: a.verdict,
@@ -134,7 +148,9 @@ export class HeadlessTerminal {
         halted: a.halted === true,
         reasons: [...(a.reasons ?? [])],
       },
-    });
+    }));
+    this.#writes = this.#writes.catch(() => undefined).then(() => write);
+    return write.then(() => undefined);
   }
 
   /** A session ticket: the cached one while it has 10 s left, else a fresh attestation's. */
@@ -219,8 +235,12 @@ export class HeadlessTerminal {
     const conn = new ReaderConnection({ driver: readerDriver(reader), handshake: this.#handshake() });
     this.#conn = conn;
     let last: { code: DesktopCode; detail: string } | undefined;
+    // A failure that is not the reader's (the back-end unreachable, no session ticket, halted) will not
+    // change by retrying the reader: give up at once instead of waiting out the timeout.
+    let giveUp: ((e: { code: DesktopCode; detail: string }) => void) | undefined;
     conn.on('attempt-failed', (e) => {
       last = { code: e.code, detail: e.detail };
+      if (!/^POS_ERR_(DESKTOP_READER|DESKTOP_HID|READER|TICKET)_/.test(e.code)) giveUp?.(last);
     });
     conn.on('reader-lost', (e) => this.opts.notice?.(e.message));
     conn.on('reader-back', (e) => this.opts.notice?.(e.message));
@@ -230,10 +250,13 @@ export class HeadlessTerminal {
       conn.whenConnected().then(() => true),
       new Promise<false>((res) => {
         timer = setTimeout(() => res(false), timeoutMs);
+        giveUp = () => res(false);
       }),
     ]);
     clearTimeout(timer);
+    giveUp = undefined;
     if (connected) return { ok: true };
+    await conn.close();
     return {
       ok: false,
       code: last?.code ?? 'POS_ERR_DESKTOP_READER_NOT_FOUND',
@@ -285,6 +308,7 @@ export class HeadlessTerminal {
 
   async close(): Promise<void> {
     this.agent.stop();
+    await this.#writes.catch(() => undefined);
     await this.#push?.close();
     await this.#conn?.close();
   }

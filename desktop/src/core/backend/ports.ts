@@ -35,7 +35,8 @@ export class HttpAttestTransport implements AttestTransport {
   constructor(
     private readonly client: BackendClient,
     private readonly keyStore: KeyStore,
-    private readonly onAnswer?: (a: AttestAnswer) => void,
+    /** Each answer, before submit returns (so a status write finishes inside the agent's attempt). */
+    private readonly onAnswer?: (a: AttestAnswer) => void | Promise<void>,
   ) {}
 
   async challenge(): Promise<Result<{ challenge: string }, DesktopCode>> {
@@ -54,7 +55,7 @@ export class HttpAttestTransport implements AttestTransport {
     const r = await this.client.attest(input);
     if (!r.ok) return r;
     const answer = attestAnswer(r.answer);
-    this.onAnswer?.(answer);
+    await this.onAnswer?.(answer);
     return { ok: true, answer };
   }
 }

@@ -247,6 +247,21 @@ export class FileKeyStore implements KeyStore {
     return this.#serial(() => this.#putConfig(config));
   }
 
+  /**
+   * Read-modify-write of the configuration in one step of the update queue: `change` sees the stored
+   * configuration as it is now (never a stale copy), so a status write cannot carry an old evidence
+   * counter back over a newer one. Nothing is written when there is no configuration yet.
+   */
+  updateConfig(change: (c: TerminalConfig) => TerminalConfig): Promise<Result<object, DesktopCode>> {
+    return this.#serial(async () => {
+      const l = await this.#load();
+      if (!l.ok) return l;
+      const current = l.file?.config;
+      if (current === undefined) return ok({});
+      return this.#putConfig(change(current));
+    });
+  }
+
   async #putConfig(config: TerminalConfig): Promise<Result<object, DesktopCode>> {
     const checked = TerminalConfigSchema.safeParse(config);
     if (!checked.success)
