@@ -152,12 +152,18 @@ describe('lock-out is not a cheap denial of service (#8)', () => {
       await login(hh, 'alice', 'wrong password', `198.51.100.${(i % 4) + 1}`);
     }
     expect((await login(hh, 'alice', PASSWORD, '203.0.113.50')).statusCode).toBe(401);
+    const listed = async (): Promise<unknown> =>
+      (await hh.admin('GET', '/v1/users'))
+        .json<{ users: { username: string; loginLocked: boolean }[] }>()
+        .users.find((u) => u.username === 'alice')?.loginLocked;
+    expect(await listed()).toBe(true);
     // The operator's usual address still gets in.
     expect((await login(hh, 'alice', PASSWORD, '192.0.2.10')).statusCode).toBe(200);
     // Break glass: an admin sets the password; the account-wide lock is lifted.
     const pw = await hh.admin('POST', `/v1/users/${id}/password`, { password: 'another long password' });
     expect(pw.statusCode, pw.body).toBe(200);
     expect((await login(hh, 'alice', 'another long password', '203.0.113.50')).statusCode).toBe(200);
+    expect(await listed()).toBe(false);
   });
 });
 

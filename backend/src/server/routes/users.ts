@@ -9,6 +9,7 @@ import { StoreError, type OperatorRole, type Store } from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
 import { revokeTokensOf } from '../auth/revoke';
+import { loginUserKey, passwordEpoch } from '../auth/throttle';
 import { newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
 
@@ -46,7 +47,10 @@ const UserOut = z.object({
   merchantId: z.string().nullable(),
   createdAt: z.number().int(),
   disabledAt: z.number().int().nullable(),
+  /** The legacy per-account lock column (login no longer sets it; see loginLocked). */
   lockedUntil: z.number().int().nullable(),
+  /** The account-wide login budget is spent: only addresses that logged in to it before may try. */
+  loginLocked: z.boolean(),
 });
 const TokenOut = z.object({
   tokenId: z.string(),
@@ -124,8 +128,20 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       await requirePrincipal(ctx, request, 'read-users');
       const rows = await ctx.store.listOperators();
+      const { lockoutS, maxLoginAttemptsPerUser } = ctx.config.auth;
+      const now = ctx.clock.now();
+      const locked = await Promise.all(
+        rows.map(
+          async (u) =>
+            (await ctx.store.velocityCount(
+              loginUserKey(u.username, passwordEpoch(u.passwordHash)),
+              now,
+              lockoutS * 1000,
+            )) > maxLoginAttemptsPerUser,
+        ),
+      );
       return {
-        users: rows.map((u) => ({
+        users: rows.map((u, i) => ({
           userId: u.id,
           username: u.username,
           role: u.role,
@@ -133,6 +149,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
           createdAt: u.createdAt,
           disabledAt: u.disabledAt,
           lockedUntil: u.lockedUntil,
+          loginLocked: locked[i] === true,
         })),
       };
     },
