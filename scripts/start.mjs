@@ -98,6 +98,7 @@ const files = {
   adminToken: join(dirs.backend, 'admin-token'),
   terminalKeys: join(dirs.terminal, 'terminal.json'),
   simulator: join(dirs.terminal, 'simulator.json'),
+  jwks: join(dataDir, 'backend-jwks.json'),
 };
 const BIN = {
   backend: join(root, 'backend', 'bin', 'pos-backend.js'),
@@ -282,18 +283,15 @@ async function main() {
   // The reader: it trusts the back-end's ticket keys (refreshed every start: keys may have rotated),
   // then serves its end of the line.
   const reader = (async () => {
-    const trust = await runNode(BIN.sim, [
-      'trust',
-      '--jwks',
-      `${backend}/.well-known/jwks.json`,
-      '--state-dir',
-      dirs.reader,
-    ]);
-    if (trust.code !== 0) await fail(`pos-reader-sim trust failed: ${trust.stderr.trim().split('\n').pop()}`);
+    const jwks = await fetch(`${backend}/.well-known/jwks.json`, { signal: AbortSignal.timeout(10_000) })
+      .then((r) => r.json())
+      .catch(() => undefined);
+    if (jwks === undefined || !Array.isArray(jwks.keys)) await fail("the back-end's JWKS cannot be read");
+    writeFileSync(files.jwks, `${JSON.stringify(jwks)}\n`, { mode: 0o600 });
     await waitFor(() => existsSync(files.readerPty) && existsSync(files.terminalPty), 'the pseudo-terminals');
     const sim = await startChild(
       'reader simulator',
-      [BIN.sim, '--state-dir', dirs.reader, '--serial-path', files.readerPty],
+      [BIN.sim, '--state-dir', dirs.reader, '--serial-path', files.readerPty, '--trust-jwks', files.jwks],
       join(dirs.logs, 'reader.log'),
     ).catch((e) => fail(e.message));
     writeFileSync(files.simulator, `${JSON.stringify({ control: sim.ready.control })}\n`, { mode: 0o600 });
