@@ -243,4 +243,31 @@ describe('disabling a user ends the tokens they made (#13)', () => {
     const audit = await hh.store.listAudit(0, 1000);
     expect(audit.find((a) => a.action === 'user.disable')?.data['tokensRevoked']).toBe(2);
   });
+
+  it('a token created while its creator is being disabled is taken back (the disable listed the tokens first)', async () => {
+    const hh = await harness();
+    const id = await addUser(hh, 'boss', 'admin');
+    const res = await login(hh, 'boss', PASSWORD);
+    const cookie = String(res.headers['set-cookie']).split(';')[0] ?? '';
+    const csrf = res.json<{ csrfToken: string }>().csrfToken;
+    // The disable runs after the request authenticated, just before the token row is stored.
+    const store = hh.store as unknown as { createApiToken: Store['createApiToken'] };
+    const real = hh.store.createApiToken.bind(hh.store);
+    let disabled: LightMyRequestResponse | undefined;
+    store.createApiToken = async (row) => {
+      if (row.label === 'racy') disabled = await hh.admin('POST', `/v1/users/${id}/disable`, {});
+      return real(row);
+    };
+    const made = await hh.app.inject({
+      method: 'POST',
+      url: '/v1/tokens',
+      headers: { cookie, 'x-csrf-token': csrf },
+      payload: { label: 'racy', role: 'admin', expiresInS: 3600 },
+    });
+    expect(disabled?.json()).toMatchObject({ disabled: true, tokensRevoked: 0 });
+    expect(made.statusCode).toBe(401);
+    const row = (await hh.store.listApiTokens()).find((t) => t.label === 'racy');
+    expect(row?.revokedAt).not.toBeNull();
+    expect(row?.createdBy).toBe(`operator:${id}`);
+  });
 });

@@ -25,3 +25,27 @@ export async function revokeTokensOf(store: Store, operatorId: string, at: numbe
   }
   return revoked;
 }
+
+/**
+ * True when the actor that created a token can no longer act: a disabled (or absent) user, or a
+ * revoked, expired or absent token, or a token whose own creator is such (followed up the chain).
+ * `null` (first-start admin token, CLI) and any other actor are not checked.
+ */
+export async function creatorGone(store: Store, actor: string | null, now: number): Promise<boolean> {
+  const tokens = await store.listApiTokens();
+  const seen = new Set<string>();
+  for (let current = actor; current !== null && !seen.has(current);) {
+    seen.add(current);
+    if (current.startsWith('operator:')) {
+      const user = await store.getOperator(current.slice('operator:'.length));
+      return user === undefined || user.disabledAt !== null;
+    }
+    if (!current.startsWith('token:')) return false;
+    const id = current.slice('token:'.length);
+    const row = tokens.find((t) => t.id === id);
+    if (row === undefined || row.revokedAt !== null || (row.expiresAt !== null && row.expiresAt <= now))
+      return true;
+    current = row.createdBy;
+  }
+  return false;
+}

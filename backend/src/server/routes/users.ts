@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { StoreError, type OperatorRole, type Store } from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
-import { revokeTokensOf } from '../auth/revoke';
+import { creatorGone, revokeTokensOf } from '../auth/revoke';
 import { loginUserKey, passwordEpoch } from '../auth/throttle';
 import { newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
@@ -269,6 +269,12 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         expiresAt,
         revokedAt: null,
       });
+      // A disable that ran while this request was in flight listed the tokens before this one existed:
+      // look again now that it is stored, and take it back if its creator is gone.
+      if (await creatorGone(ctx.store, principal.actor, now)) {
+        await ctx.store.revokeApiToken(id, now);
+        throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
+      }
       await ctx.audit(principal.actor, 'token.create', id, { label, role, merchantId, expiresAt });
       void reply.header('cache-control', 'no-store');
       return reply.code(201).send({ tokenId: id, token, expiresAt });
