@@ -277,7 +277,9 @@ async function main() {
   ).catch((e) => fail(e.message));
   const backend = be.ready.url;
   if (typeof backend !== 'string') await fail('the back-end did not say where it listens');
-  await waitFor(() => existsSync(files.adminToken), 'the admin token');
+  // Written once, with a newline at the end: wait for the whole line, not just the file.
+  const tokenLine = () => (existsSync(files.adminToken) ? readFileSync(files.adminToken, 'utf8') : '');
+  await waitFor(() => tokenLine().endsWith('\n'), 'the admin token');
   const adminToken = readFileSync(files.adminToken, 'utf8').trim();
 
   // The reader: it trusts the back-end's ticket keys (refreshed every start: keys may have rotated),
