@@ -119,18 +119,26 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
     void deps.bus.publish({ type: 'event', event }).catch(() => deps.onBusError?.());
   };
   const local = new Set<(rows: readonly OutboxRow[]) => void>();
-  /** `rows` are committed: the local hub sends them now, the other processes read them on the bus message. */
+  /**
+   * `rows` are committed. The bus message to the other processes is queued first (the bus writes it
+   * at the next turn of the event loop), then this process's hub sends the rows it was handed, in
+   * the turn after: the other processes start their fan-out while this one does its own.
+   */
   const push = async (haltId: string, rows: readonly OutboxRow[]): Promise<void> => {
     const remoteOnly = local.size > 0;
-    for (const handler of local) {
-      try {
-        handler(rows);
-      } catch {
-        // the hub's failure is its own; the outbox keeps the rows for the next connection
-      }
-    }
+    const published = deps.bus.publish({ type: 'outbox', haltId }, { remoteOnly });
+    if (remoteOnly)
+      setImmediate(() => {
+        for (const handler of local) {
+          try {
+            handler(rows);
+          } catch {
+            // the hub's failure is its own; the outbox keeps the rows for the next connection
+          }
+        }
+      });
     try {
-      await deps.bus.publish({ type: 'outbox', haltId }, { remoteOnly });
+      await published;
     } catch {
       // Stored: the terminals get it from the outbox when they reconnect.
       deps.onBusError?.();

@@ -915,8 +915,10 @@ class PostgresStore implements Store {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await this.pool.query<QueryResultRow>(
-          `WITH locked AS (
-             SELECT id FROM terminals WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE
+          `WITH ids AS (
+             SELECT json_array_elements_text($1::json) AS id
+           ), locked AS (
+             SELECT id FROM terminals WHERE id IN (SELECT id FROM ids) ORDER BY id FOR UPDATE
            ), h AS (
              INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
              VALUES ($2, $3, $4, $5, $6, $7, $8, $9)
@@ -927,11 +929,12 @@ class PostgresStore implements Store {
            INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
            SELECT x.id, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = x.id), 0) + 1,
                   'halt', $2, $5, $7
-           FROM unnest($1::text[]) AS x(id)
+           FROM ids AS x
            WHERE (SELECT COUNT(*) FROM locked) >= 0
            RETURNING *`,
           [
-            ids,
+            // One JSON document: node-postgres serialises text arrays element by element, slowly.
+            JSON.stringify(ids),
             halt.id,
             halt.scope,
             halt.target,
@@ -1017,9 +1020,10 @@ class PostgresStore implements Store {
     async (items: readonly { terminalId: string; seq: number; at: number }[]): Promise<void[]> => {
       await this.pool.query(
         `UPDATE outbox o SET sent_at = u.at
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(t, s, at)
+         FROM json_to_recordset($1::json) AS u(t text, s bigint, at bigint)
          WHERE o.terminal_id = u.t AND o.seq = u.s AND o.sent_at IS NULL`,
-        [items.map((i) => i.terminalId), items.map((i) => i.seq), items.map((i) => i.at)],
+        // One JSON document: node-postgres serialises text arrays element by element, slowly.
+        [JSON.stringify(items.map((i) => ({ t: i.terminalId, s: i.seq, at: i.at })))],
       );
       return items.map(() => undefined);
     },
@@ -1038,10 +1042,10 @@ class PostgresStore implements Store {
       const r = await this.pool.query<QueryResultRow>(
         `UPDATE outbox o SET acked_at = u.at
          FROM (SELECT DISTINCT ON (t, s) t, s, at
-               FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS x(t, s, at) ORDER BY t, s, at) AS u
+               FROM json_to_recordset($1::json) AS x(t text, s bigint, at bigint) ORDER BY t, s, at) AS u
          WHERE o.terminal_id = u.t AND o.seq = u.s AND o.acked_at IS NULL
          RETURNING o.*`,
-        [items.map((i) => i.terminalId), items.map((i) => i.seq), items.map((i) => i.at)],
+        [JSON.stringify(items.map((i) => ({ t: i.terminalId, s: i.seq, at: i.at })))],
       );
       const byKey = new Map(r.rows.map((row) => [`${str(row['terminal_id'])}\u0000${num(row['seq'])}`, row]));
       return items.map((i) => {

@@ -84,9 +84,16 @@ async function seed(store: Store, terminals: readonly Terminal[]): Promise<void>
   await store.close();
 }
 
-function startServer(dataDir: string, masterKey: string, db: string[]): Promise<Server> {
+function startServer(
+  dataDir: string,
+  masterKey: string,
+  db: string[],
+  cpuProfDir: string | undefined,
+): Promise<Server> {
   const bin = fileURLToPath(new URL('../../../backend/bin/pos-backend.js', import.meta.url));
   const args = [
+    // `--cpu-prof DIR`: each server writes a V8 CPU profile there when it exits.
+    ...(cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]),
     bin,
     '--data-dir',
     dataDir,
@@ -182,8 +189,9 @@ export const haltBench: Benchmark = {
         terminals,
       );
       // Process 1 first: it writes the admin token once for the database.
-      servers.push(await startServer(dataDirs[0] ?? dir, masterKey, db));
-      for (let i = 1; i < k; i++) servers.push(await startServer(dataDirs[i] ?? dir, masterKey, db));
+      const prof = typeof ctx.options['cpu-prof'] === 'string' ? ctx.options['cpu-prof'] : undefined;
+      servers.push(await startServer(dataDirs[0] ?? dir, masterKey, db, prof));
+      for (let i = 1; i < k; i++) servers.push(await startServer(dataDirs[i] ?? dir, masterKey, db, prof));
       // The first start writes the admin token just after its listening line.
       let adminToken: string | undefined;
       await waitFor(
