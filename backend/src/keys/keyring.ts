@@ -119,13 +119,22 @@ export const UNKNOWN_KID_RELOAD_INTERVAL_MS = 5_000;
 export class KeyRing {
   private keys: LoadedKey[] = [];
   private bus: Bus | undefined;
+  /** The key of the MAC'd challenges (derived from the master key: every process has the same). */
+  private readonly challengeKey: Uint8Array;
   private lastUnknownKidReload = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly store: Store,
     private readonly master: Uint8Array,
     private readonly options: KeyRingOptions,
-  ) {}
+  ) {
+    this.challengeKey = deriveSubkey(master, 'challenge-mac v1');
+  }
+
+  /** HMAC-SHA-256 under the challenge key (MAC'd challenges; the key itself never leaves the ring). */
+  challengeMac(data: Uint8Array): Buffer {
+    return createHmac('sha256', this.challengeKey).update(data).digest();
+  }
 
   /**
    * Checks the master key against the store (first use records its check value), loads every key and

@@ -543,6 +543,26 @@ class SqliteStore extends SqlitePart implements CoreStore {
     });
     return Promise.resolve(tx.immediate());
   }
+  useChallenge(row: Omit<ChallengeRow, 'usedAt'>, now: number): Promise<ChallengeRow> {
+    const tx = this.db.transaction((): ChallengeRow => {
+      const inserted = this.run(
+        'INSERT INTO challenges (value, terminal_id, expires_at, created_at, used_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (value) DO NOTHING',
+        row.value,
+        row.terminalId,
+        row.expiresAt,
+        row.createdAt,
+        now,
+      );
+      if (inserted === 1) return { ...row, usedAt: null };
+      const r = this.get('SELECT * FROM challenges WHERE value = ?', row.value);
+      if (r === undefined) throw new StoreError('POS_ERR_STORE', 'a used challenge vanished');
+      const before = toChallenge(r);
+      if (before.usedAt === null)
+        this.run('UPDATE challenges SET used_at = ? WHERE value = ?', now, row.value);
+      return before;
+    });
+    return Promise.resolve(tx.immediate());
+  }
   purgeChallenges(before: number): Promise<number> {
     return Promise.resolve(this.run('DELETE FROM challenges WHERE expires_at < ?', before));
   }

@@ -250,6 +250,13 @@ export interface CoreStore {
    * use's time on any later call). undefined when the store never issued it.
    */
   consumeChallenge(value: string, now: number): Promise<ChallengeRow | undefined>;
+  /**
+   * Records the use of a challenge the service issued without storing it (a MAC'd challenge, whose
+   * value carries its terminal and time): atomically inserts it as used at `now`, and returns the row
+   * as it was before, like `consumeChallenge` (`usedAt` null on the first use, the first use's time on
+   * any later call, from any process).
+   */
+  useChallenge(row: Omit<ChallengeRow, 'usedAt'>, now: number): Promise<ChallengeRow>;
   /** Deletes challenges that expired before `before`; returns how many. */
   purgeChallenges(before: number): Promise<number>;
 

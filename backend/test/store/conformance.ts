@@ -263,6 +263,28 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       expect(await store.listCheckpoints()).toHaveLength(1);
     });
 
+    it('useChallenge records a first use atomically; later and racing uses see the first', async () => {
+      const row = { value: 'mac-1', terminalId: null, expiresAt: T0 + 30_000, createdAt: T0 };
+      const [a, b] = await Promise.all([store.useChallenge(row, T0 + 1), store.useChallenge(row, T0 + 2)]);
+      const used = [a, b].map((r) => r.usedAt);
+      expect(used.filter((u) => u === null)).toHaveLength(1);
+      expect(used.filter((u) => u !== null)).toHaveLength(1);
+      expect(await store.useChallenge(row, T0 + 3)).toMatchObject({ value: 'mac-1', terminalId: null });
+      expect((await store.useChallenge(row, T0 + 3)).usedAt).toBe(used.find((u) => u !== null));
+      // The same record as consumeChallenge sees: used once.
+      expect((await store.consumeChallenge('mac-1', T0 + 4))?.usedAt).not.toBeNull();
+      // A stored, unused challenge (issued by an earlier version) is used once through either method.
+      await store.createChallenge({
+        value: 'stored-1',
+        terminalId: null,
+        expiresAt: T0 + 30_000,
+        createdAt: T0,
+      });
+      const first = await store.useChallenge({ ...row, value: 'stored-1' }, T0 + 5);
+      expect(first.usedAt).toBeNull();
+      expect((await store.consumeChallenge('stored-1', T0 + 6))?.usedAt).toBe(T0 + 5);
+    });
+
     it('recordAttestationOutcome: all writes in one transaction, or none when a condition fails', async () => {
       await store.createTerminal(terminal('t1', 'jkt1'));
       await store.createTerminal(terminal('t2', 'jkt2'));

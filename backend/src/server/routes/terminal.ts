@@ -2,10 +2,11 @@
  * Terminal routes: challenges, enrollment, attestations (evidence -> appraisal -> policy -> verdict,
  * audit, ticket) and transactions (ticket + proof -> acquirer host).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import {
+  constantTimeEqual,
   jwkThumbprint,
   parseBase64url,
   parseTicket,
@@ -151,13 +152,70 @@ function peekEvidence(evidenceJws: string): { challenge?: string; purpose?: stri
   }
 }
 
-/** Consumes the challenge the evidence names (peeked once by the caller), if this service issued it. */
+/**
+ * Challenges are stateless and MAC'd: 32 bytes = the issue time (6 bytes, ms) ‖ 10 random bytes ‖ the
+ * first 16 bytes of HMAC-SHA-256 under a key derived from the master key over a label, the terminal id
+ * (empty for enrollment) and those 16 bytes. Issuing one writes nothing; its first use is recorded
+ * (`Store.useChallenge`, atomic), so single use holds across processes. A challenge is valid for the
+ * terminal it names only: the MAC is checked with the proving terminal's id (or none, enrollment).
+ */
+const CHALLENGE_MAC_LABEL = 'pos-challenge v1';
+
+function challengeTag(ctx: Ctx, terminalId: string | null, head: Uint8Array): Buffer {
+  const label = Buffer.from(`${CHALLENGE_MAC_LABEL}\0${terminalId ?? ''}\0`, 'utf8');
+  return ctx.keys.challengeMac(Buffer.concat([label, head])).subarray(0, 16);
+}
+
+function newChallenge(ctx: Ctx, terminalId: string | null, now: number): string {
+  const head = Buffer.alloc(16);
+  head.writeUIntBE(now, 0, 6);
+  randomFillSync(head, 6, 10);
+  return toBase64url(Buffer.concat([head, challengeTag(ctx, terminalId, head)]));
+}
+
+/** The terminal (null: enrollment) among `candidates` a MAC'd challenge was issued to, and when. */
+function openChallenge(
+  ctx: Ctx,
+  value: string,
+  candidates: readonly (string | null)[],
+): { terminalId: string | null; createdAt: number } | undefined {
+  const bytes = parseBase64url(value);
+  if (!bytes.ok || bytes.bytes.length !== 32) return undefined;
+  const head = bytes.bytes.subarray(0, 16);
+  const tag = bytes.bytes.subarray(16);
+  for (const terminalId of candidates) {
+    if (constantTimeEqual(tag, challengeTag(ctx, terminalId, head))) {
+      return { terminalId, createdAt: Buffer.from(head).readUIntBE(0, 6) };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Consumes the challenge the evidence names (peeked once by the caller), if this service issued it
+ * to one of `candidates`: a MAC'd one is recorded as used (nothing is written for an expired one, which
+ * the challenge verifier refuses); any other value is looked up among stored challenges (those a
+ * previous version issued).
+ */
 async function consumeChallenge(
   ctx: Ctx,
   value: string | undefined,
+  candidates: readonly (string | null)[],
 ): Promise<(ChallengeContext & { createdAt: number }) | undefined> {
   if (value === undefined) return undefined;
-  const row = await ctx.store.consumeChallenge(value, ctx.clock.now());
+  const now = ctx.clock.now();
+  const opened = openChallenge(ctx, value, candidates);
+  if (opened !== undefined) {
+    const issued = {
+      value,
+      terminalId: opened.terminalId,
+      createdAt: opened.createdAt,
+      expiresAt: opened.createdAt + ctx.config.challengeTtlS * 1000,
+    };
+    if (now >= issued.expiresAt) return { ...issued, usedAt: null };
+    return await ctx.store.useChallenge(issued, now);
+  }
+  const row = await ctx.store.consumeChallenge(value, now);
   return row === undefined
     ? undefined
     : {
@@ -492,10 +550,8 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
       }
       const now = ctx.clock.now();
-      const value = toBase64url(randomBytes(32));
-      const expiresAt = now + ctx.config.challengeTtlS * 1000;
-      await ctx.store.createChallenge({ value, terminalId, expiresAt, createdAt: now });
-      return reply.code(201).send({ challenge: value, expiresAt });
+      const value = newChallenge(ctx, terminalId, now);
+      return reply.code(201).send({ challenge: value, expiresAt: now + ctx.config.challengeTtlS * 1000 });
     },
   );
 
@@ -528,7 +584,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const jkt = jwkThumbprint(jwk);
       const terminalId = newId('trm');
       const now = ctx.clock.now();
-      const challenge = await consumeChallenge(ctx, peekEvidence(body.evidence).challenge);
+      const challenge = await consumeChallenge(ctx, peekEvidence(body.evidence).challenge, [null]);
       const context: TerminalContext = {
         terminalId,
         merchantId: '',
@@ -665,7 +721,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         );
       }
       const now = ctx.clock.now();
-      const challenge = await consumeChallenge(ctx, peeked.challenge);
+      const challenge = await consumeChallenge(ctx, peeked.challenge, [terminal.id, null]);
       const appraisal = await appraiseEvidence({
         evidenceJws: body.evidence,
         terminal: terminalContext(terminal),
