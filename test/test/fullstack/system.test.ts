@@ -45,7 +45,7 @@ const transactions = async (s: System): Promise<unknown[]> => {
 describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-terminal)', () => {
   beforeAll(async () => {
     sys = await startSystem();
-  }, 45_000);
+  }, 90_000);
   afterAll(async () => {
     if (sys === undefined) return;
     await sys.stop();
@@ -95,7 +95,7 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
     expect(txns).toHaveLength(2);
     expect(readerEvents(s).filter((e) => e['event'] === 'pin-block')).toHaveLength(2);
     expect(JSON.stringify(txns)).not.toContain('4111111111111111');
-  }, 40_000);
+  }, 60_000);
 
   it('an operator halt while the sale waits for the PIN ends it as halted, with no PIN block', async () => {
     const s = get();
@@ -131,7 +131,7 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
     const st = await runTerminal([], ['status', '--json', '--data-dir', join(s.dir, 'terminal')]).result;
     expect(st.code).toBe(0);
     expect(st.line).toMatchObject({ enrolled: true, halted: true, backend: s.ready.backend });
-  }, 40_000);
+  }, 60_000);
 
   it('stops every part on SIGTERM, and a second start reuses the data directory', async () => {
     const s = get();
@@ -148,5 +148,5 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
     expect(terminalId(second)).toBe(id);
     const terminals = await admin(second, 'GET', `/v1/terminals/${id}`);
     expect(terminals.status).toBe(200);
-  }, 40_000);
+  }, 60_000);
 });
