@@ -121,28 +121,29 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
   const local = new Set<(rows: readonly OutboxRow[]) => void>();
   /**
    * `rows` are committed. The bus message to the other processes is queued first (the bus writes it
-   * at the next turn of the event loop), then this process's hub sends the rows it was handed, in
-   * the turn after: the other processes start their fan-out while this one does its own.
+   * at the next turn of the event loop), then, one turn later, this process's hub sends the rows it
+   * was handed: the other processes start their fan-out while this one does its own, and the caller
+   * (audit, answer) continues only once the local messages are written to their sockets.
    */
   const push = async (haltId: string, rows: readonly OutboxRow[]): Promise<void> => {
     const remoteOnly = local.size > 0;
-    const published = deps.bus.publish({ type: 'outbox', haltId }, { remoteOnly });
-    if (remoteOnly)
-      setImmediate(() => {
-        for (const handler of local) {
-          try {
-            handler(rows);
-          } catch {
-            // the hub's failure is its own; the outbox keeps the rows for the next connection
-          }
+    // Settled at once (never an unhandled rejection while the local sends wait for their turn).
+    const published = deps.bus.publish({ type: 'outbox', haltId }, { remoteOnly }).then(
+      () => true,
+      () => false,
+    );
+    if (remoteOnly) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      for (const handler of local) {
+        try {
+          handler(rows);
+        } catch {
+          // the hub's failure is its own; the outbox keeps the rows for the next connection
         }
-      });
-    try {
-      await published;
-    } catch {
-      // Stored: the terminals get it from the outbox when they reconnect.
-      deps.onBusError?.();
+      }
     }
+    // Not published: stored all the same, the terminals get it from the outbox when they reconnect.
+    if (!(await published)) deps.onBusError?.();
   };
 
   /** Writes halt messages for terminals the halt covers but has no message for yet; pushes them. */
