@@ -112,7 +112,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    // One trusted hop: request.ip is the address the nearest reverse proxy appended to X-Forwarded-For
+    // (its right-most entry), never the left-most one, which the client writes (rate limits, logs).
+    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop < 1 : false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     // Requests that arrive while closing get our 503 shape from the onRequest hook below.

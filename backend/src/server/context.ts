@@ -40,7 +40,10 @@ export interface ServiceConfig {
   readonly rateLimitPerMinute: number | false;
   /** The largest request body accepted, bytes (default 64 KiB). */
   readonly bodyLimit: number;
-  /** Trust X-Forwarded-* from a reverse proxy (client address for rate limits and logs). Default false. */
+  /**
+   * Behind one reverse proxy: the client address (rate limits, login throttling, logs) is the one the
+   * proxy appended to X-Forwarded-For (one trusted hop), never an entry the client wrote. Default false.
+   */
   readonly trustProxy: boolean;
   /**
    * Development mode (`pos-backend --dev`): with no policy activated, the development policy (dev-1)
