@@ -25,6 +25,22 @@ export const BusMessageSchema = z.discriminatedUnion('type', [
   }),
   /** The ticket-signing keys changed (a rotation): every process reloads its key ring from the store. */
   z.strictObject({ type: z.literal('keys') }),
+  /** Push: `instanceId` is asked whether its connection `connectionId` of the terminal answers a ping. */
+  z.strictObject({
+    type: z.literal('probe'),
+    requestId: z.string().min(1).max(128),
+    terminalId: z.string().min(1).max(128),
+    connectionId: z.string().min(1).max(128),
+    instanceId: z.string().min(1).max(128),
+    from: z.string().min(1).max(128),
+  }),
+  /** Push: the answer to a probe, for the asking process `instanceId` (dead: the row was released). */
+  z.strictObject({
+    type: z.literal('probe-result'),
+    requestId: z.string().min(1).max(128),
+    instanceId: z.string().min(1).max(128),
+    alive: z.boolean(),
+  }),
 ]);
 export type BusMessage = z.infer<typeof BusMessageSchema>;
 

@@ -1,13 +1,15 @@
 /**
  * Terminal side of the push connection (docs/fleet.md): connects to `GET /v1/push` with a fresh
  * Pos-Proof for every attempt, reconnects with exponential backoff and jitter, parses every frame
- * with the protocol schema, hands each message to `onMessage` once (a message resent after a
- * reconnect is acknowledged again but not handed on twice) and acknowledges it. Used by the tests,
+ * with the protocol schema, hands each message to `onMessage` once and in seq order (a message
+ * resent after a reconnect, or one older than the newest handed on, is acknowledged but not handed
+ * on: the newest seq is the terminal's state) and acknowledges it. Used by the tests,
  * the halt bench and, later, the terminal core.
  */
 import WebSocket from 'ws';
 import {
   CLOSE_DUPLICATE,
+  CLOSE_TRY_AGAIN,
   PUSH_MAX_FRAME,
   ServerMessageSchema,
   parseFrame,
@@ -19,7 +21,10 @@ export interface PushClientOptions {
   readonly url: string;
   /** A fresh Pos-Proof for `GET ${issuer}/v1/push` with an empty body (called for every attempt). */
   proof(): string | Promise<string>;
-  /** Each message once, in the order received. */
+  /**
+   * Each message once, and only when its seq is above every seq handed on before: a halt or resume
+   * older than the newest one received is stale (it is still acknowledged).
+   */
   onMessage?(message: ServerMessage): void;
   /** Connection changes: `open`; `closed` with the close code; `refused` with the HTTP status of a refused upgrade. */
   onState?(state: 'open' | 'closed' | 'refused', detail: { code?: number; status?: number }): void;
@@ -44,7 +49,9 @@ export function startPushClient(options: PushClientOptions): PushClient {
   const autoAck = options.autoAck ?? true;
   const initialMs = options.backoff?.initialMs ?? 200;
   const maxMs = options.backoff?.maxMs ?? 10_000;
-  const seen = new Set<number>();
+  /** Highest seq handed on; the caller's own acks (autoAck off), repeated when a copy comes again. */
+  let highest = 0;
+  const ackedByCaller = new Set<number>();
   let socket: WebSocket | undefined;
   let stopped = false;
   let attempt = 0;
@@ -85,24 +92,28 @@ export function startPushClient(options: PushClientOptions): PushClient {
       const text = isBinary || !Buffer.isBuffer(data) ? undefined : data.toString('utf8');
       const message = text === undefined ? undefined : parseFrame(ServerMessageSchema, text);
       if (message === undefined) return; // not a message of this protocol: ignored
-      if (!seen.has(message.seq)) {
-        seen.add(message.seq);
+      if (message.seq > highest) {
+        highest = message.seq;
         options.onMessage?.(message);
       }
-      if (autoAck) send(message.seq);
+      if (autoAck || ackedByCaller.has(message.seq)) send(message.seq);
     });
     ws.on('error', () => undefined);
     ws.on('close', (code) => {
       if (socket === ws) socket = undefined;
       options.onState?.('closed', { code });
       if (code === CLOSE_DUPLICATE) attempt = Math.max(attempt, 5);
+      else if (code === CLOSE_TRY_AGAIN) attempt = Math.max(attempt, 3);
       schedule();
     });
   };
 
   void connect();
   return {
-    ack: send,
+    ack: (seq) => {
+      ackedByCaller.add(seq);
+      send(seq);
+    },
     isOpen: () => socket?.readyState === WebSocket.OPEN,
     close: () =>
       new Promise<void>((resolve) => {

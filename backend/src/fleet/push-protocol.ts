@@ -10,10 +10,14 @@ export const PUSH_PATH = '/v1/push';
 /** Largest frame either side accepts, bytes. */
 export const PUSH_MAX_FRAME = 4096;
 
-/** Close codes: 1008 malformed frame, 4409 device key already connected (correlation), 1001 shutdown. */
+/**
+ * Close codes: 1008 malformed frame or too many frames, 4409 device key already connected
+ * (correlation), 1001 shutdown, 1013 try again later (the connection could not be registered yet).
+ */
 export const CLOSE_POLICY = 1008;
 export const CLOSE_DUPLICATE = 4409;
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_TRY_AGAIN = 1013;
 
 /** Server → terminal: one outbox message. `at`: when the halt (or lift) was ordered, ms since the epoch. */
 export const ServerMessageSchema = z.strictObject({

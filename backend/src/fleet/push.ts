@@ -16,12 +16,13 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { requireTerminalProof, type Ctx } from '../server/context';
-import type { OutboxRow, TerminalRow } from '../store/types';
+import type { OutboxRow, PushConnectionRow, TerminalRow } from '../store/types';
 import type { BusMessage } from './bus';
 import {
   CLOSE_DUPLICATE,
   CLOSE_GOING_AWAY,
   CLOSE_POLICY,
+  CLOSE_TRY_AGAIN,
   PUSH_MAX_FRAME,
   PUSH_PATH,
   TerminalMessageSchema,
@@ -34,8 +35,18 @@ export interface PushOptions {
   readonly pingIntervalMs?: number;
   /** A push connection row not refreshed for this long is dead (default 2 pings + 5 s). */
   readonly liveWindowMs?: number;
-  /** How long a local connection may take to answer the ping that checks it is still alive (default 2 s). */
+  /** How long a connection may take to answer the ping that checks it is still alive (default 2 s). */
   readonly probeTimeoutMs?: number;
+  /**
+   * How long to wait for another process's answer to a probe of the connection it holds (default the
+   * probe timeout + 3 s); no answer: the row is waited out (it goes stale unless the socket pongs).
+   */
+  readonly probeAnswerMs?: number;
+  /**
+   * Frames a terminal may send: a token bucket per connection (default 32 at once, 10 per second),
+   * plus one token per message sent to it (each deserves an ack). Beyond it: closed 1008.
+   */
+  readonly frameRate?: { readonly burst?: number; readonly perSecond?: number };
 }
 
 interface Conn {
@@ -45,14 +56,29 @@ interface Conn {
   readonly socket: WebSocket;
   /** Seqs already sent on this connection (a bus message and the connect-time resend may overlap). */
   readonly sent: Set<number>;
+  /** Seqs sent on this connection and not yet acknowledged on it: only these acks reach the store. */
+  readonly unacked: Set<number>;
+  /**
+   * Every unacknowledged message of the terminal with a seq up to this one has been sent on this
+   * connection: the next message to send is `high + 1`; a higher seq means one in between may not
+   * have reached this process yet, and the terminal's pending messages are read again (seq order).
+   */
+  high: number;
   alive: boolean;
   registered: boolean;
   closed: boolean;
-  /** Sending the pending messages read at connect: live messages wait in the queue behind them. */
-  flushing: boolean;
-  /** Sends are serialized per connection, so a terminal receives its messages in the order read. */
+  /** A read of the pending messages is queued: live messages wait in the queue behind it. */
+  busy: boolean;
+  /** Sends are serialized per connection, so a terminal receives its messages in seq order. */
   queue: Promise<void>;
+  /** Frames from the terminal are handled one at a time, in order. */
+  frames: Promise<void>;
+  /** Frame rate limit (token bucket). */
+  tokens: number;
+  refilledAt: number;
 }
+
+type ClaimResult = 'ok' | 'duplicate' | 'unsettled' | 'gone';
 
 export interface PushHub {
   /** Terminal ids connected to this process. */
@@ -70,6 +96,9 @@ export async function registerPush(
   const pingIntervalMs = options.pingIntervalMs ?? 15_000;
   const liveWindowMs = options.liveWindowMs ?? 2 * pingIntervalMs + 5_000;
   const probeTimeoutMs = options.probeTimeoutMs ?? 2_000;
+  const probeAnswerMs = options.probeAnswerMs ?? probeTimeoutMs + 3_000;
+  const burst = options.frameRate?.burst ?? 32;
+  const perSecond = options.frameRate?.perSecond ?? 10;
   const locals = new Map<string, Conn>();
   const proven = new WeakMap<FastifyRequest, TerminalRow>();
   const log = app.log;
@@ -109,8 +138,52 @@ export async function registerPush(
   const sendNow = (conn: Conn, row: OutboxRow): boolean => {
     if (conn.closed || row.ackedAt !== null || conn.sent.has(row.seq)) return false;
     conn.sent.add(row.seq);
+    conn.unacked.add(row.seq);
+    conn.tokens += 1; // one acknowledgement is owed for it
     conn.socket.send(frame(row));
     return true;
+  };
+
+  /** Reads the terminal's pending messages and sends those not sent yet, in seq order (queued). */
+  const resync = (conn: Conn, atLeast: number): void => {
+    conn.busy = true;
+    enqueue(conn, async () => {
+      try {
+        const rows = await ctx.store.pendingOutbox(conn.terminalId);
+        const sent = rows.filter((row) => sendNow(conn, row));
+        // A seq below a committed one is committed too: what was not read was acknowledged.
+        for (const row of rows) conn.high = Math.max(conn.high, row.seq);
+        conn.high = Math.max(conn.high, atLeast);
+        conn.busy = false;
+        await markSent(sent);
+      } finally {
+        conn.busy = false;
+      }
+    });
+  };
+
+  /**
+   * One committed outbox row for a connection, sent in seq order: at once when it is the next one,
+   * behind a re-read of the pending messages when one before it may be missing (fan-outs of two
+   * halts race; a bus message can arrive after a later one), skipped when already covered.
+   */
+  const offer = (conn: Conn, row: OutboxRow, out: OutboxRow[]): void => {
+    if (conn.closed || row.ackedAt !== null) return;
+    if (conn.busy) {
+      enqueue(conn, async () => {
+        const later: OutboxRow[] = [];
+        offer(conn, row, later);
+        await markSent(later);
+      });
+      return;
+    }
+    if (row.seq <= conn.high) return; // sent on this connection already, or acknowledged
+    if (row.seq === conn.high + 1) {
+      conn.high = row.seq;
+      if (sendNow(conn, row)) out.push(row);
+      return;
+    }
+    resync(conn, row.seq);
   };
 
   /**
@@ -160,9 +233,69 @@ export async function registerPush(
       conn.socket.ping();
     });
 
-  /** Registers the connection in the store; false when the device key already holds a live one. */
-  const claim = async (conn: Conn): Promise<boolean> => {
-    for (let attempt = 0; attempt < 3; attempt++) {
+  /** Probes over the bus sent by this process, by request id: resolved with the owner's answer. */
+  const waiting = new Map<string, (alive: boolean) => void>();
+
+  /** Asks the process holding `row` whether its socket answers a ping; undefined: no answer in time. */
+  const askOwner = (row: PushConnectionRow): Promise<boolean | undefined> =>
+    new Promise((resolve) => {
+      const requestId = randomUUID();
+      const timer = setTimeout(() => {
+        waiting.delete(requestId);
+        resolve(undefined);
+      }, probeAnswerMs);
+      waiting.set(requestId, (alive) => {
+        clearTimeout(timer);
+        waiting.delete(requestId);
+        resolve(alive);
+      });
+      ctx.bus
+        .publish(
+          {
+            type: 'probe',
+            requestId,
+            terminalId: row.terminalId,
+            connectionId: row.connectionId,
+            instanceId: row.instanceId,
+            from: ctx.instanceId,
+          },
+          { remoteOnly: true },
+        )
+        .catch(() => undefined); // unanswered: the row is waited out
+    });
+
+  /** Another process asks whether the connection this process holds is alive: ping it, answer. */
+  const answerProbe = async (message: Extract<BusMessage, { type: 'probe' }>): Promise<void> => {
+    const local = locals.get(message.terminalId);
+    let alive = false;
+    if (local !== undefined && local.connectionId === message.connectionId) {
+      alive = await probe(local);
+      if (!alive) {
+        local.socket.terminate();
+        await forget(local);
+      }
+    } else {
+      // A row this process holds no socket for: dead.
+      await ctx.store.releasePushConnection(message.terminalId, message.connectionId);
+    }
+    await ctx.bus.publish(
+      { type: 'probe-result', requestId: message.requestId, instanceId: message.from, alive },
+      { remoteOnly: true },
+    );
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, liveWindowMs))));
+
+  /**
+   * Registers the connection in the store. `duplicate`: the device key holds another connection that
+   * is proven alive (it answered a ping, here or in the process holding it); `unsettled`: the claim
+   * did not settle (the new connection is asked to come back later, nobody is halted).
+   */
+  const claim = async (conn: Conn): Promise<ClaimResult> => {
+    let unanswered: PushConnectionRow | undefined;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (conn.closed) return 'gone';
       const now = ctx.clock.now();
       const result = await ctx.store.claimPushConnection(
         {
@@ -174,10 +307,29 @@ export async function registerPush(
         },
         now - liveWindowMs,
       );
-      if (result.ok) return true;
+      if (result.ok) return 'ok';
       const other = result.existing;
-      // Another process holds a live connection of this device key.
-      if (other.instanceId !== ctx.instanceId) return false;
+      if (other.instanceId !== ctx.instanceId) {
+        // A reconnect to another process after a silent network loss looks like this: the process
+        // holding the old connection pings it; only a live old connection means two holders.
+        if (
+          unanswered !== undefined &&
+          unanswered.connectionId === other.connectionId &&
+          other.seenAt > unanswered.seenAt
+        )
+          return 'duplicate'; // refreshed by a pong since: alive
+        const alive = await askOwner(other);
+        if (alive === true) return 'duplicate';
+        if (alive === false) {
+          // The owner dropped it; released here too in case its write was lost (compare-and-set by id).
+          await ctx.store.releasePushConnection(other.terminalId, other.connectionId);
+          continue;
+        }
+        // No answer (that process is gone or its bus is down): wait until the row would be stale.
+        unanswered = other;
+        await sleep(other.seenAt + liveWindowMs - ctx.clock.now() + 1);
+        continue;
+      }
       const local = locals.get(conn.terminalId);
       if (local === undefined || local.connectionId !== other.connectionId) {
         // A row this process no longer holds a socket for: dead.
@@ -185,11 +337,11 @@ export async function registerPush(
         continue;
       }
       // A reconnect after a silent network loss looks like this too: the old socket must prove alive.
-      if (await probe(local)) return false;
+      if (await probe(local)) return 'duplicate';
       local.socket.terminate();
       await forget(local);
     }
-    return false;
+    return 'unsettled';
   };
 
   const correlate = async (conn: Conn): Promise<void> => {
@@ -217,13 +369,27 @@ export async function registerPush(
     });
   };
 
+  /** Token bucket per connection (real time: a flood is measured in wall-clock seconds). */
+  const takeToken = (conn: Conn): boolean => {
+    const now = performance.now();
+    const refill = ((now - conn.refilledAt) / 1000) * perSecond;
+    conn.refilledAt = now;
+    if (conn.tokens < burst) conn.tokens = Math.min(burst, conn.tokens + refill);
+    if (conn.tokens < 1) return false;
+    conn.tokens -= 1;
+    return true;
+  };
+
   const onFrame = async (conn: Conn, data: RawData, isBinary: boolean): Promise<void> => {
+    if (conn.closed || conn.socket.readyState !== conn.socket.OPEN) return;
     const text = isBinary ? undefined : Buffer.isBuffer(data) ? data.toString('utf8') : undefined;
     const message = text === undefined ? undefined : parseFrame(TerminalMessageSchema, text);
     if (message === undefined) {
       conn.socket.close(CLOSE_POLICY, 'POS_ERR_PUSH_MESSAGE');
       return;
     }
+    // Only a message sent on this connection and not acknowledged on it yet costs a store write.
+    if (!conn.unacked.delete(message.seq)) return;
     const now = ctx.clock.now();
     const row = await ctx.store.ackOutbox(conn.terminalId, message.seq, now);
     if (row === undefined) return; // already acknowledged, or no such message: nothing to do
@@ -247,16 +413,28 @@ export async function registerPush(
       connectionId: randomUUID(),
       socket,
       sent: new Set(),
+      unacked: new Set(),
+      high: 0,
       alive: true,
       registered: false,
       closed: false,
-      flushing: true,
+      busy: true,
       queue: Promise.resolve(),
+      frames: Promise.resolve(),
+      tokens: burst,
+      refilledAt: performance.now(),
     };
     socket.on('message', (data, isBinary) => {
-      onFrame(conn, data, isBinary).catch((error: unknown) => {
-        log.warn({ err: error, terminal: conn.terminalId }, 'push: frame handling failed');
-      });
+      if (conn.closed || socket.readyState !== socket.OPEN) return;
+      if (!takeToken(conn)) {
+        socket.close(CLOSE_POLICY, 'POS_ERR_RATE_LIMITED');
+        return;
+      }
+      conn.frames = conn.frames
+        .then(() => onFrame(conn, data, isBinary))
+        .catch((error: unknown) => {
+          log.warn({ err: error, terminal: conn.terminalId }, 'push: frame handling failed');
+        });
     });
     socket.on('pong', () => {
       conn.alive = true;
@@ -269,8 +447,11 @@ export async function registerPush(
       conn.closed = true;
       void forget(conn).catch(() => undefined);
     });
-    if (!(await claim(conn))) {
-      if (!conn.closed) await correlate(conn);
+    const claimed = await claim(conn);
+    if (claimed !== 'ok') {
+      if (conn.closed) return;
+      if (claimed === 'duplicate') await correlate(conn);
+      else socket.close(CLOSE_TRY_AGAIN, 'POS_ERR_UNAVAILABLE');
       return;
     }
     conn.registered = true;
@@ -288,16 +469,7 @@ export async function registerPush(
       connected: true,
     });
     // Registered first, then read: a message written meanwhile arrives through the bus (once: `sent`).
-    enqueue(conn, async () => {
-      try {
-        const rows = await ctx.store.pendingOutbox(conn.terminalId);
-        const sent = rows.filter((row) => sendNow(conn, row));
-        conn.flushing = false;
-        await markSent(sent);
-      } finally {
-        conn.flushing = false;
-      }
-    });
+    resync(conn, 0);
   };
 
   /** Sends committed outbox rows to the terminals this process holds. */
@@ -306,16 +478,19 @@ export async function registerPush(
     const sent: OutboxRow[] = [];
     for (const row of rows) {
       const conn = locals.get(row.terminalId);
-      if (conn === undefined || row.ackedAt !== null) continue;
-      if (conn.flushing)
-        enqueue(conn, async () => {
-          if (sendNow(conn, row)) await markSent([row]);
-        });
-      else if (sendNow(conn, row)) sent.push(row);
+      if (conn !== undefined) offer(conn, row, sent);
     }
     await markSent(sent);
   };
   const onBus = async (message: BusMessage): Promise<void> => {
+    if (message.type === 'probe') {
+      if (message.instanceId === ctx.instanceId) await answerProbe(message);
+      return;
+    }
+    if (message.type === 'probe-result') {
+      if (message.instanceId === ctx.instanceId) waiting.get(message.requestId)?.(message.alive);
+      return;
+    }
     if (message.type !== 'outbox' || locals.size === 0) return;
     await fanOut(await ctx.store.listHaltDeliveries(message.haltId));
   };
@@ -326,17 +501,10 @@ export async function registerPush(
   const unsubscribeLocal = ctx.fleet.onOutboxRows((rows) => {
     fanOut(rows).catch((error: unknown) => log.warn({ err: error }, 'push: fan-out failed'));
   });
-  /** Every pending message of one connection, in seq order (those already sent on it are skipped). */
-  const resendPending = (conn: Conn): void => {
-    enqueue(conn, async () => {
-      const rows = await ctx.store.pendingOutbox(conn.terminalId);
-      await markSent(rows.filter((row) => sendNow(conn, row)));
-    });
-  };
   // The bus lost messages while its connection was down: each terminal held here gets what is pending.
   const unsubscribeReconnect =
     ctx.bus.onReconnect?.(() => {
-      for (const conn of locals.values()) resendPending(conn);
+      for (const conn of locals.values()) resync(conn, 0);
     }) ?? ((): void => undefined);
 
   const heartbeat = setInterval(() => {

@@ -7,7 +7,9 @@
  * A message is applied before it is acknowledged: the client hands it to `onMessage` (which runs the
  * engine's halt handling synchronously: pad closed, digits wiped, reader abort sent) and only then
  * sends the ack. The back-end lifts a halt with `resume` only when no other halt still covers the
- * terminal, so one `resume` clears the halt in force.
+ * terminal, so one `resume` clears the halt in force, and the message with the highest seq is the
+ * terminal's state: one with a lower seq than the newest applied (an older halt's resume arriving
+ * late) is ignored here, and still acknowledged by the client.
  */
 import { startPushClient, type PushClient } from '@pos/backend/fleet/push-client';
 import type { ServerMessage } from '@pos/backend/fleet/push-protocol';
@@ -15,6 +17,8 @@ import type { HaltInfo, PushPort } from '../transaction/ports';
 
 export class PushHaltPort implements PushPort {
   #halt: HaltInfo | undefined;
+  /** Seq of the newest message applied (0: none yet). */
+  #seq = 0;
   readonly #haltCbs = new Set<(h: HaltInfo) => void>();
   readonly #resumeCbs = new Set<() => void>();
 
@@ -37,8 +41,10 @@ export class PushHaltPort implements PushPort {
     return () => this.#resumeCbs.delete(cb);
   }
 
-  /** Applies one push message (already schema-parsed by the client). */
+  /** Applies one push message (already schema-parsed by the client); an older one than the newest is ignored. */
   handle(m: ServerMessage): void {
+    if (m.seq <= this.#seq) return;
+    this.#seq = m.seq;
     if (m.type === 'halt') {
       const h = { haltId: m.haltId, reason: m.reason };
       this.#halt = h;
