@@ -1,7 +1,8 @@
 /**
  * The push connection across two back-end processes' worth of apps on one PostgreSQL schema (each
  * with its own pool, its own LISTEN/NOTIFY bus and instance id): a halt ordered through one reaches a
- * terminal connected to the other, and one device key connected to both is a fleet correlation.
+ * terminal connected to the other, and one device key connected to both is a fleet correlation; a
+ * terminal whose connection to one dropped silently and that reconnects to the other is not.
  * Skipped with a printed reason when PostgreSQL is unreachable (pg-helpers; CI fails instead).
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
@@ -18,7 +19,7 @@ import { CLOSE_DUPLICATE, type ServerMessage } from '../../src/fleet/push-protoc
 import type { Store } from '../../src/store/types';
 import { PG_URL, describePg, dropSchemas, freshSchemaName } from '../pg-helpers';
 import type { FastifyInstance } from 'fastify';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { until } from './fleet-helpers';
 
 const ISSUER = 'http://backend.test';
@@ -180,6 +181,65 @@ describePg('push across two apps on one PostgreSQL', () => {
     });
     expect((await store1.getTerminal(t.id))?.state).toBe('halted');
     expect(first.client.isOpen()).toBe(true);
+  }, 30_000);
+
+  it('a silent drop on app 1 and a reconnect to app 2 within the live window: no halt, the old connection is dropped', async () => {
+    const [app1, app2] = apps as [FastifyInstance, FastifyInstance];
+    const t = await seedTerminal(store1, 'ter_pg_blip');
+    // The terminal reaches app 1 through a TCP proxy that can cut only the terminal's side.
+    const port1 = Number(new URL(urls[0] ?? '').port);
+    const upstreams: net.Socket[] = [];
+    const downstreams: net.Socket[] = [];
+    const proxy = net.createServer((down) => {
+      const up = net.connect(port1, '127.0.0.1');
+      upstreams.push(up);
+      downstreams.push(down);
+      down.pipe(up);
+      up.pipe(down);
+      down.on('error', () => undefined);
+      up.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const proxied = `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}/v1/push`;
+      // Earlier tests may leave connections open: counts are compared with what was there before.
+      const before1 = await connectedOn(app1);
+      const before2 = await connectedOn(app2);
+      const first = connect(proxied, t);
+      await until('open', () => first.client.isOpen());
+      await until('registered on app 1', async () => (await connectedOn(app1)) === before1 + 1);
+      // The network drops silently: the terminal's side is cut, app 1 hears nothing (a NAT timeout).
+      for (const u of upstreams) u.unpipe();
+      for (const d of downstreams) {
+        d.unpipe();
+        d.destroy();
+      }
+      await until('the terminal sees its connection closed', () => first.codes.length === 1);
+      const second = connect(urls[1] ?? '', t);
+      // App 2 asks app 1 to ping its socket; no pong: app 1 drops it and app 2 takes the terminal.
+      await until('registered on app 2', async () => (await connectedOn(app2)) === before2 + 1, 15_000);
+      await until('dropped on app 1', async () => (await connectedOn(app1)) === before1);
+      expect(second.client.isOpen()).toBe(true);
+      expect(second.codes).toEqual([]);
+      expect(await store1.getTerminal(t.id)).toMatchObject({ state: 'active' });
+      expect(await store1.listHalts({ activeOnly: true, limit: 100 })).not.toContainEqual(
+        expect.objectContaining({ target: t.id }),
+      );
+      // Still reachable: a halt for it through app 1 arrives on app 2's connection.
+      const res = await app1.inject({
+        method: 'POST',
+        url: `/v1/terminals/${t.id}/halt`,
+        headers: { authorization: `Bearer ${adminToken}` },
+        payload: { reason: 'after the blip' },
+      });
+      expect(res.statusCode).toBe(200);
+      await until('halt on app 2', () => second.got.length === 1);
+      expect(second.got[0]).toMatchObject({ type: 'halt', reason: 'after the blip' });
+      await second.client.close();
+    } finally {
+      for (const u of upstreams) u.destroy();
+      proxy.close();
+    }
   }, 30_000);
 
   it('after its bus connection is restored, a process re-sends what was written meanwhile to its terminals', async () => {
