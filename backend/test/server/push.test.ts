@@ -1,23 +1,26 @@
 /**
  * The push connection over a real listening server with the `ws` client: proof at the upgrade,
  * halts with seq, acknowledgements the operator sees, resend on reconnect, malformed frames, the
- * heartbeat, and one device key on two connections (fleet correlation: halt).
+ * heartbeat, and one device key on two connections (fleet correlation: halt); messages go out in seq
+ * order even when two halts' fan-outs race; ack frames are rate-limited and handled one at a time.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/server/app';
 import { hashApiToken, newAdminToken } from '../../src/server/context';
 import { CLOSE_DUPLICATE, CLOSE_POLICY, type ServerMessage } from '../../src/fleet/push-protocol';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import type { PushOptions } from '../../src/fleet/push';
+import { createMemoryBus, type Bus } from '../../src/fleet/bus';
+import type { HaltRow, OutboxRow } from '../../src/store/types';
 import { KeyRing } from '../../src/keys/keyring';
 import { openSqliteStore } from '../../src/store/sqlite';
 import { ISSUER, SimTerminal, seedReferenceValues, standInReaderVerifier, type Harness } from '../helpers';
 import { enrollInto, listen, newMerchant, until } from './fleet-helpers';
 
 /** makeHarness with push options (heartbeat timings) and a real clock (the heartbeat uses real timers). */
-async function pushHarness(push: PushOptions = {}): Promise<Harness> {
+async function pushHarness(push: PushOptions = {}, bus?: Bus): Promise<Harness> {
   const store = openSqliteStore({ path: ':memory:' });
   const clock = {
     t: Date.now(),
@@ -36,6 +39,7 @@ async function pushHarness(push: PushOptions = {}): Promise<Harness> {
     readerCaRoots: [new Uint8Array([1])],
     defaultMetrics: false,
     push,
+    ...(bus === undefined ? {} : { bus }),
   });
   const adminToken = newAdminToken();
   await store.createApiToken({
@@ -344,5 +348,125 @@ describe('push: fleet correlation', () => {
     expect(audit).toContain('device-key-two-connections');
     const metrics = (await h.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/pos_halts_total\{source="correlation"\} 1/);
+  });
+});
+
+describe('push: order and flooding', () => {
+  const haltRow = (id: string, target: string, at: number): HaltRow => ({
+    id,
+    scope: 'terminal',
+    target,
+    reason: id,
+    createdBy: 'operator:test',
+    createdAt: at,
+    liftedAt: null,
+    liftedBy: null,
+  });
+
+  it('two halts fanned out from the bus: the first one read late, the terminal still gets its messages in seq order', async () => {
+    // This test's own app with a bus the test can publish on, as another process would.
+    const bus = createMemoryBus();
+    const h2 = await pushHarness({ pingIntervalMs: 100, probeTimeoutMs: 500 }, bus);
+    try {
+      await seedReferenceValues(h2);
+      url = await listen(h2);
+      const m = await newMerchant(h2);
+      const { t } = await enrollInto(h2, m);
+      const { client, got } = connect(t);
+      await until('connected', () => client.isOpen());
+      await until('registered', async () =>
+        (await h2.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 1'),
+      );
+      // Halt 1 (seq 1), written by "another process": delivered and acknowledged.
+      await h2.store.createHalt(haltRow('hlt_one', t.id, h2.clock.t), [t.id]);
+      await bus.publish({ type: 'outbox', haltId: 'hlt_one' });
+      await until('seq 1', () => got.length === 1);
+      await until('seq 1 acknowledged', async () => (await h2.store.pendingOutbox(t.id)).length === 0);
+      // Halt 1 lifted (resume, seq 2), then halt 2 (seq 3); the read of halt 1's rows answers late.
+      await h2.store.appendOutbox([t.id], {
+        kind: 'resume',
+        haltId: 'hlt_one',
+        reason: 'lifted',
+        createdAt: h2.clock.t,
+      });
+      await h2.store.createHalt(haltRow('hlt_two', t.id, h2.clock.t), [t.id]);
+      let release = (): void => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const original = h2.store.listHaltDeliveries.bind(h2.store);
+      const late = vi
+        .spyOn(h2.store, 'listHaltDeliveries')
+        .mockImplementationOnce(async (id: string): Promise<OutboxRow[]> => {
+          await gate;
+          return original(id);
+        });
+      await bus.publish({ type: 'outbox', haltId: 'hlt_one' });
+      await bus.publish({ type: 'outbox', haltId: 'hlt_two' });
+      await until('seq 3', () => got.some((message) => message.seq === 3));
+      release();
+      await late.mock.results[0]?.value;
+      await until('all acknowledged', async () => (await h2.store.pendingOutbox(t.id)).length === 0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(got.map((message) => [message.seq, message.type, message.haltId])).toEqual([
+        [1, 'halt', 'hlt_one'],
+        [2, 'resume', 'hlt_one'],
+        [3, 'halt', 'hlt_two'],
+      ]);
+      await client.close();
+    } finally {
+      await h2.close();
+    }
+  });
+
+  it('ack frames: only those of messages sent on the connection reach the store, one at a time; a flood is closed 1008', async () => {
+    const m = await newMerchant(h);
+    const { t } = await enrollInto(h, m);
+    const r = await raw({ 'pos-proof': pushProof(t) });
+    if (!('ws' in r)) throw new Error(`refused: ${r.code}`);
+    const received: number[] = [];
+    r.ws.on('message', (data: Buffer) =>
+      received.push((JSON.parse(data.toString('utf8')) as { seq: number }).seq),
+    );
+    await until('registered', async () =>
+      (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 1'),
+    );
+    await h.admin('POST', `/v1/terminals/${t.id}/halt`, { reason: 'one' });
+    await h.admin('POST', '/v1/halts', { scope: 'merchant', target: m, reason: 'two' });
+    await until('two messages', () => received.length === 2);
+    expect(received).toEqual([1, 2]);
+
+    let inFlight = 0;
+    let most = 0;
+    const original = h.store.ackOutbox.bind(h.store);
+    const acks = vi
+      .spyOn(h.store, 'ackOutbox')
+      .mockImplementation(async (terminalId: string, seq: number, at: number) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        try {
+          return await original(terminalId, seq, at);
+        } finally {
+          inFlight -= 1;
+        }
+      });
+    // The two real acks, repeats, and acks of messages never sent, then a flood.
+    r.ws.send(JSON.stringify({ type: 'ack', seq: 1 }));
+    r.ws.send(JSON.stringify({ type: 'ack', seq: 2 }));
+    r.ws.send(JSON.stringify({ type: 'ack', seq: 1 }));
+    r.ws.send(JSON.stringify({ type: 'ack', seq: 999 }));
+    await until('both acknowledged', async () => (await h.store.pendingOutbox(t.id)).length === 0);
+    expect(acks.mock.calls.map((call) => call[1])).toEqual([1, 2]);
+    expect(most).toBe(1);
+    const done = closed(r.ws);
+    for (let i = 0; i < 10_000; i++)
+      r.ws.send(JSON.stringify({ type: 'ack', seq: 1 + Math.floor(Math.random() * 1_000_000) }));
+    expect(await done).toBe(CLOSE_POLICY);
+    expect(acks).toHaveBeenCalledTimes(2);
+    await until('released', async () =>
+      (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 0'),
+    );
+    // The server keeps serving: the terminal connects again.
+    const again = connect(t);
+    await until('connected again', () => again.client.isOpen());
   });
 });
