@@ -4,7 +4,7 @@
  * transaction: the halt, the terminals' state, one outbox message per terminal), audited, counted,
  * then pushed through the bus to every process's connected terminals.
  */
-import type { HaltRow, HaltScope, OutboxRow, Store } from '../store/types';
+import type { CoveringHalt, HaltRow, HaltScope, OutboxRow, Store } from '../store/types';
 import type { Bus } from './bus';
 import type { FleetEvent } from './events';
 
@@ -60,6 +60,13 @@ export interface FleetControl {
    * terminal row was created halted when `haltsForNewTerminal` found any), then pushes them.
    */
   applyToNewTerminal(terminalId: string, merchantId: string, appVersion: string | null): Promise<number>;
+  /**
+   * After an accepted verdict (the app version it reported is recorded): halts the terminal under
+   * every active halt in `covering` it has no halt message for (an app-version halt made before the
+   * terminal reported that version, or before its first version), as enrollment does. Resolves to the
+   * halts applied.
+   */
+  applyToAttestedTerminal(terminalId: string, covering: readonly CoveringHalt[]): Promise<number>;
   /** Publishes a dashboard event to every process (never throws; a bus failure is logged and counted). */
   emit(event: FleetEvent): void;
   /**
@@ -101,18 +108,7 @@ async function terminalsInScope(
   }
 }
 
-/** Terminals each active halt (other than `except`) has halted: its `halt` outbox rows. */
-async function coveredByOtherHalts(deps: FleetControlDeps, except: string): Promise<Set<string>> {
-  const covered = new Set<string>();
-  const active = await deps.store.listHalts({ activeOnly: true, limit: ACTIVE_HALTS_MAX });
-  for (const h of active) {
-    if (h.id === except) continue;
-    for (const row of await deps.store.listHaltDeliveries(h.id)) {
-      if (row.kind === 'halt') covered.add(row.terminalId);
-    }
-  }
-  return covered;
-}
+const RESUMED = 'resumed: awaiting an affirming attestation';
 
 export function createFleetControl(deps: FleetControlDeps): FleetControl {
   const emit = (event: FleetEvent): void => {
@@ -151,19 +147,28 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
     const have = new Set((await deps.store.listHaltDeliveries(halt.id)).map((r) => r.terminalId));
     const missing = terminalIds.filter((id) => !have.has(id));
     if (missing.length === 0) return [];
+    await haltLate(halt, missing);
+    return missing;
+  };
+
+  /**
+   * The halt row first, then the state: a lift racing this (liftHaltAndResume, serialized with the
+   * append) either sees the row and keeps the terminal halted, or resumes it before the row is
+   * written and the transitions below halt it again.
+   */
+  const haltLate = async (halt: HaltRow, terminalIds: readonly string[]): Promise<void> => {
     const at = deps.clock.now();
-    for (const id of missing)
-      await deps.store.transitionTerminalState(id, 'active', 'halted', halt.reason, at);
-    for (const id of missing)
-      await deps.store.transitionTerminalState(id, 'resume-pending', 'halted', halt.reason, at);
-    const rows = await deps.store.appendOutbox(missing, {
+    const rows = await deps.store.appendOutbox(terminalIds, {
       kind: 'halt',
       haltId: halt.id,
       reason: halt.reason,
       createdAt: at,
     });
+    for (const id of terminalIds)
+      await deps.store.transitionTerminalState(id, 'active', 'halted', halt.reason, at);
+    for (const id of terminalIds)
+      await deps.store.transitionTerminalState(id, 'resume-pending', 'halted', halt.reason, at);
     await push(halt.id, rows);
-    return missing;
   };
 
   const eventMerchant = async (request: HaltRequest): Promise<string | null> => {
@@ -250,40 +255,17 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       const halt = await deps.store.getHalt(haltId);
       if (halt === undefined) return { ok: false, code: 'POS_ERR_HALT_UNKNOWN' };
       const at = deps.clock.now();
-      if (!(await deps.store.liftHalt(haltId, actor, at))) return { ok: false, code: 'POS_ERR_HALT_LIFTED' };
+      // Coverage and transition in one store transaction serialized with createHalt (review issue 5 #2).
+      const out = await deps.store.liftHaltAndResume(haltId, { by: actor, at, reason, stateReason: RESUMED });
+      if (!out.ok)
+        return {
+          ok: false,
+          code: out.code === 'halt-unknown' ? 'POS_ERR_HALT_UNKNOWN' : 'POS_ERR_HALT_LIFTED',
+        };
       const lifted: HaltRow = { ...halt, liftedAt: at, liftedBy: actor };
-      const mine = [
-        ...new Set(
-          (await deps.store.listHaltDeliveries(haltId))
-            .filter((r) => r.kind === 'halt')
-            .map((r) => r.terminalId),
-        ),
-      ];
-      const covered = await coveredByOtherHalts(deps, haltId);
-      const resumed: string[] = [];
-      const stillHalted: string[] = [];
-      for (const id of mine) {
-        if (covered.has(id)) stillHalted.push(id);
-        else if (
-          await deps.store.transitionTerminalState(
-            id,
-            'halted',
-            'resume-pending',
-            'resumed: awaiting an affirming attestation',
-            at,
-          )
-        )
-          resumed.push(id);
-      }
-      if (resumed.length > 0) {
-        const rows = await deps.store.appendOutbox(resumed, {
-          kind: 'resume',
-          haltId,
-          reason,
-          createdAt: at,
-        });
-        await push(haltId, rows);
-      }
+      const resumed = [...out.resumed];
+      const stillHalted = [...out.stillHalted];
+      if (out.rows.length > 0) await push(haltId, out.rows);
       await deps.audit(actor, 'halt.lift', haltId, {
         scope: halt.scope,
         target: halt.target,
@@ -306,37 +288,28 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       if (terminal === undefined) return { ok: false, code: 'POS_ERR_TERMINAL_UNKNOWN' };
       if (terminal.state !== 'halted') return { ok: false, code: 'POS_ERR_TERMINAL_NOT_HALTED' };
       const at = deps.clock.now();
-      const active = await deps.store.listHalts({ activeOnly: true, limit: ACTIVE_HALTS_MAX });
-      const own = active.filter((h) => h.scope === 'terminal' && h.target === terminalId);
-      const ownIds = new Set(own.map((h) => h.id));
-      for (const h of active) {
-        if (ownIds.has(h.id)) continue;
-        const rows = await deps.store.listHaltDeliveries(h.id);
-        if (rows.some((r) => r.kind === 'halt' && r.terminalId === terminalId))
-          return { ok: false, code: 'POS_ERR_HALT_STILL_COVERS' };
-      }
-      const lifted: string[] = [];
-      for (const h of own) if (await deps.store.liftHalt(h.id, actor, at)) lifted.push(h.id);
-      const moved = await deps.store.transitionTerminalState(
-        terminalId,
-        'halted',
-        'resume-pending',
-        'resumed: awaiting an affirming attestation',
+      // Coverage, lifts and transition in one store transaction serialized with createHalt (#2).
+      const out = await deps.store.resumeTerminalAndLift(terminalId, {
+        by: actor,
         at,
-      );
-      if (!moved) return { ok: false, code: 'POS_ERR_TERMINAL_NOT_HALTED' };
+        reason,
+        stateReason: RESUMED,
+      });
+      if (!out.ok)
+        return {
+          ok: false,
+          code:
+            out.code === 'still-covered'
+              ? 'POS_ERR_HALT_STILL_COVERS'
+              : out.code === 'terminal-unknown'
+                ? 'POS_ERR_TERMINAL_UNKNOWN'
+                : 'POS_ERR_TERMINAL_NOT_HALTED',
+        };
+      const lifted = [...out.lifted];
       // One resume notice, named after the newest lifted halt (a terminal halted without a stored halt
       // record, before halts were stored, gets none: there was no halt message to answer).
       const notice = lifted[0];
-      if (notice !== undefined) {
-        const rows = await deps.store.appendOutbox([terminalId], {
-          kind: 'resume',
-          haltId: notice,
-          reason,
-          createdAt: at,
-        });
-        await push(notice, rows);
-      }
+      if (notice !== undefined && out.rows.length > 0) await push(notice, out.rows);
       for (const id of lifted)
         await deps.audit(actor, 'halt.lift', id, { scope: 'terminal', target: terminalId, reason });
       await deps.audit(actor, 'terminal.resume', terminalId, { reason, state: 'resume-pending', lifted });
@@ -358,6 +331,16 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
           (h.scope === 'merchant' && h.target === merchantId) ||
           (h.scope === 'app-version' && appVersion !== null && h.target === appVersion),
       );
+    },
+
+    async applyToAttestedTerminal(terminalId, covering) {
+      let applied = 0;
+      for (const c of covering) {
+        if (c.delivered) continue;
+        await haltLate(c.halt, [terminalId]);
+        applied++;
+      }
+      return applied;
     },
 
     async applyToNewTerminal(terminalId, merchantId, appVersion) {

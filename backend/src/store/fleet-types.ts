@@ -45,6 +45,37 @@ export interface PushConnectionRow {
   readonly seenAt: number;
 }
 
+/** One active halt covering a terminal, and whether the terminal has its `halt` outbox row. */
+export interface CoveringHalt {
+  readonly halt: HaltRow;
+  readonly delivered: boolean;
+}
+
+export type LiftOutcome =
+  | {
+      readonly ok: true;
+      /** Halts lifted by this call (compare-and-set), newest first. */
+      readonly lifted: readonly string[];
+      /** Moved from halted to resume-pending, each with a `resume` outbox row (in `rows`). */
+      readonly resumed: readonly string[];
+      /** Still covered by another active halt's `halt` outbox row: left halted. */
+      readonly stillHalted: readonly string[];
+      readonly rows: readonly OutboxRow[];
+    }
+  | {
+      readonly ok: false;
+      readonly code: 'halt-unknown' | 'halt-lifted' | 'terminal-unknown' | 'not-halted' | 'still-covered';
+    };
+
+export interface ResumeMessage {
+  readonly by: string;
+  readonly at: number;
+  /** The `resume` outbox rows' reason (the operator's). */
+  readonly reason: string;
+  /** The terminals' state reason once resume-pending. */
+  readonly stateReason: string;
+}
+
 export interface FleetStore {
   /**
    * In one transaction: stores the halt, sets every listed terminal that is not already halted to
@@ -57,6 +88,30 @@ export interface FleetStore {
   listHalts(options: { readonly activeOnly: boolean; readonly limit: number }): Promise<HaltRow[]>;
   /** Marks the halt lifted (compare-and-set: false when unknown or already lifted). */
   liftHalt(id: string, by: string, at: number): Promise<boolean>;
+  /**
+   * Lifts one halt and resumes its terminals in ONE transaction serialized with `createHalt` (the
+   * terminals' rows are locked first on PostgreSQL; one immediate transaction on SQLite): each
+   * terminal with a `halt` row of this halt moves from halted to resume-pending, with a `resume` row
+   * named after it, only when no other active halt has a `halt` row for it. So a halt stored
+   * concurrently either is seen (the terminal stays halted) or comes after (and halts it again).
+   */
+  liftHaltAndResume(haltId: string, message: ResumeMessage): Promise<LiftOutcome>;
+  /**
+   * The terminal resume shortcut, in one such transaction: refuses (`still-covered`, nothing written)
+   * when an active halt other than the terminal's own terminal-scope halts has a `halt` row for it,
+   * `not-halted` unless it is halted; otherwise lifts its active terminal-scope halts, moves it to
+   * resume-pending and writes one `resume` row named after the newest lifted halt (none if none).
+   */
+  resumeTerminalAndLift(terminalId: string, message: ResumeMessage): Promise<LiftOutcome>;
+  /**
+   * Active halts covering a terminal by scope (fleet; merchant; terminal; app version equal to one of
+   * `appVersions`), each with whether the terminal has its `halt` outbox row. One query.
+   */
+  activeHaltsCovering(terminal: {
+    readonly id: string;
+    readonly merchantId: string;
+    readonly appVersions: readonly string[];
+  }): Promise<CoveringHalt[]>;
   /** Appends one message per terminal (for `resume` notices); resolves to the rows written. */
   appendOutbox(
     terminalIds: readonly string[],

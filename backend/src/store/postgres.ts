@@ -40,6 +40,9 @@ import {
 import {
   StoreError,
   type ApiTokenRow,
+  type CoveringHalt,
+  type LiftOutcome,
+  type ResumeMessage,
   type AttestationOutcomeRow,
   type AttestationRow,
   type AuditDraftRow,
@@ -982,6 +985,130 @@ class PostgresStore implements Store {
         [at, by, id],
       )) === 1
     );
+  }
+  /** Of `ids`, those with a `halt` row of an active halt (other than `except`), inside `c`'s transaction. */
+  private async coveredByActive(
+    c: PoolClient,
+    ids: readonly string[],
+    except: readonly string[],
+  ): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const r = await c.query<QueryResultRow>(
+      `SELECT DISTINCT o.terminal_id AS id FROM outbox o JOIN halts h ON h.id = o.halt_id
+       WHERE o.terminal_id = ANY($1::text[]) AND o.kind = 'halt' AND h.lifted_at IS NULL
+         AND NOT (h.id = ANY($2::text[]))`,
+      [[...ids], [...except]],
+    );
+    return new Set(r.rows.map((row) => str(row['id'])));
+  }
+  /** halted -> resume-pending for `ids` still halted (rows locked), inside `c`'s transaction. */
+  private async resumeRows(c: PoolClient, ids: readonly string[], m: ResumeMessage): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const r = await c.query<QueryResultRow>(
+      `UPDATE terminals SET state = 'resume-pending', state_reason = $2, state_changed_at = $3
+       WHERE id = ANY($1::text[]) AND state = 'halted' RETURNING id`,
+      [[...ids], m.stateReason, m.at],
+    );
+    const moved = new Set(r.rows.map((row) => str(row['id'])));
+    return ids.filter((id) => moved.has(id));
+  }
+  /**
+   * Lock the halt's terminals (as createHalt does, id order), then lift, decide coverage and move them
+   * in the same transaction: a createHalt on any of them either committed before (its rows are seen:
+   * still halted) or waits for this one (and halts them again after).
+   */
+  async liftHaltAndResume(haltId: string, m: ResumeMessage): Promise<LiftOutcome> {
+    return this.tx(
+      async (c): Promise<LiftOutcome> => {
+        const pre = await c.query<QueryResultRow>(
+          `SELECT DISTINCT terminal_id AS id FROM outbox WHERE halt_id = $1 AND kind = 'halt' ORDER BY 1`,
+          [haltId],
+        );
+        const mine = pre.rows.map((row) => str(row['id']));
+        await this.lockTerminals(c, mine);
+        const h = await c.query<QueryResultRow>('SELECT lifted_at FROM halts WHERE id = $1 FOR UPDATE', [
+          haltId,
+        ]);
+        const first = h.rows[0];
+        if (first === undefined) return { ok: false, code: 'halt-unknown' };
+        if (first['lifted_at'] !== null) return { ok: false, code: 'halt-lifted' };
+        await c.query('UPDATE halts SET lifted_at = $1, lifted_by = $2 WHERE id = $3', [m.at, m.by, haltId]);
+        const covered = await this.coveredByActive(c, mine, [haltId]);
+        const stillHalted = mine.filter((id) => covered.has(id));
+        const resumed = await this.resumeRows(
+          c,
+          mine.filter((id) => !covered.has(id)),
+          m,
+        );
+        const rows = await this.insertOutbox(c, resumed, {
+          kind: 'resume',
+          haltId,
+          reason: m.reason,
+          createdAt: m.at,
+        });
+        return { ok: true, lifted: [haltId], resumed, stillHalted, rows };
+      },
+      { retryUnique: true },
+    );
+  }
+  async resumeTerminalAndLift(terminalId: string, m: ResumeMessage): Promise<LiftOutcome> {
+    return this.tx(
+      async (c): Promise<LiftOutcome> => {
+        const t = await c.query<QueryResultRow>('SELECT state FROM terminals WHERE id = $1 FOR UPDATE', [
+          terminalId,
+        ]);
+        const row = t.rows[0];
+        if (row === undefined) return { ok: false, code: 'terminal-unknown' };
+        if (row['state'] !== 'halted') return { ok: false, code: 'not-halted' };
+        const own = (
+          await c.query<QueryResultRow>(
+            `SELECT id FROM halts WHERE lifted_at IS NULL AND scope = 'terminal' AND target = $1
+             ORDER BY created_at DESC, id DESC FOR UPDATE`,
+            [terminalId],
+          )
+        ).rows.map((r) => str(r['id']));
+        if ((await this.coveredByActive(c, [terminalId], own)).size > 0)
+          return { ok: false, code: 'still-covered' };
+        const lifted: string[] = [];
+        for (const id of own) {
+          const u = await c.query(
+            'UPDATE halts SET lifted_at = $1, lifted_by = $2 WHERE id = $3 AND lifted_at IS NULL',
+            [m.at, m.by, id],
+          );
+          if ((u.rowCount ?? 0) === 1) lifted.push(id);
+        }
+        const resumed = await this.resumeRows(c, [terminalId], m);
+        if (resumed.length === 0) return { ok: false, code: 'not-halted' };
+        const notice = lifted[0];
+        const rows =
+          notice === undefined
+            ? []
+            : await this.insertOutbox(c, resumed, {
+                kind: 'resume',
+                haltId: notice,
+                reason: m.reason,
+                createdAt: m.at,
+              });
+        return { ok: true, lifted, resumed, stillHalted: [], rows };
+      },
+      { retryUnique: true },
+    );
+  }
+  async activeHaltsCovering(terminal: {
+    readonly id: string;
+    readonly merchantId: string;
+    readonly appVersions: readonly string[];
+  }): Promise<CoveringHalt[]> {
+    const rows = await this.rows(
+      `SELECT h.*, EXISTS (SELECT 1 FROM outbox o WHERE o.terminal_id = $1 AND o.halt_id = h.id AND o.kind = 'halt')
+         AS delivered
+       FROM halts h
+       WHERE h.lifted_at IS NULL AND (h.scope = 'fleet' OR (h.scope = 'terminal' AND h.target = $1)
+         OR (h.scope = 'merchant' AND h.target = $2) OR (h.scope = 'app-version' AND h.target = ANY($3::text[])))
+       ORDER BY h.created_at DESC, h.id DESC`,
+      [terminal.id, terminal.merchantId, [...terminal.appVersions]],
+    );
+    return rows.map((r) => ({ halt: toHalt(r), delivered: r['delivered'] === true }));
   }
   async appendOutbox(
     terminalIds: readonly string[],

@@ -2,7 +2,17 @@
 import type Database from 'better-sqlite3';
 import { coalesce } from './batch';
 import { num, numOrNull, SqlitePart, str, strOrNull, type Row } from './sqlite-base';
-import type { FleetStore, HaltRow, HaltScope, OutboxKind, OutboxRow, PushConnectionRow } from './types';
+import type {
+  CoveringHalt,
+  FleetStore,
+  HaltRow,
+  HaltScope,
+  LiftOutcome,
+  OutboxKind,
+  OutboxRow,
+  PushConnectionRow,
+  ResumeMessage,
+} from './types';
 
 export const SQLITE_FLEET_MIGRATION = `
   CREATE TABLE halts (
@@ -164,6 +174,117 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
         id,
       ) === 1,
     );
+  }
+
+  /** Of `ids`, those with a `halt` row of an active halt (other than `except`). Inside the caller's transaction. */
+  private coveredByActive(ids: readonly string[], except: readonly string[]): Set<string> {
+    if (ids.length === 0) return new Set();
+    return new Set(
+      this.all(
+        `SELECT DISTINCT o.terminal_id AS id FROM outbox o JOIN halts h ON h.id = o.halt_id
+         WHERE o.terminal_id IN (SELECT value FROM json_each(?)) AND o.kind = 'halt'
+           AND h.lifted_at IS NULL AND h.id NOT IN (SELECT value FROM json_each(?))`,
+        JSON.stringify(ids),
+        JSON.stringify(except),
+      ).map((r) => str(r['id'])),
+    );
+  }
+
+  /** halted -> resume-pending for `ids` still halted; resolves to those moved. Inside the caller's transaction. */
+  private resumeRows(ids: readonly string[], m: ResumeMessage): string[] {
+    if (ids.length === 0) return [];
+    const moved = new Set(
+      this.all(
+        `UPDATE terminals SET state = 'resume-pending', state_reason = ?, state_changed_at = ?
+         WHERE id IN (SELECT value FROM json_each(?)) AND state = 'halted' RETURNING id`,
+        m.stateReason,
+        m.at,
+        JSON.stringify(ids),
+      ).map((r) => str(r['id'])),
+    );
+    return ids.filter((id) => moved.has(id));
+  }
+
+  liftHaltAndResume(haltId: string, m: ResumeMessage): Promise<LiftOutcome> {
+    const tx = this.db.transaction((): LiftOutcome => {
+      if (this.get('SELECT id FROM halts WHERE id = ?', haltId) === undefined)
+        return { ok: false, code: 'halt-unknown' };
+      if (
+        this.run(
+          'UPDATE halts SET lifted_at = ?, lifted_by = ? WHERE id = ? AND lifted_at IS NULL',
+          m.at,
+          m.by,
+          haltId,
+        ) !== 1
+      )
+        return { ok: false, code: 'halt-lifted' };
+      const mine = this.all(
+        `SELECT DISTINCT terminal_id AS id FROM outbox WHERE halt_id = ? AND kind = 'halt' ORDER BY terminal_id`,
+        haltId,
+      ).map((r) => str(r['id']));
+      const covered = this.coveredByActive(mine, [haltId]);
+      const stillHalted = mine.filter((id) => covered.has(id));
+      const resumed = this.resumeRows(
+        mine.filter((id) => !covered.has(id)),
+        m,
+      );
+      const rows = this.appendRows(resumed, { kind: 'resume', haltId, reason: m.reason, createdAt: m.at });
+      return { ok: true, lifted: [haltId], resumed, stillHalted, rows };
+    });
+    return Promise.resolve(tx.immediate());
+  }
+
+  resumeTerminalAndLift(terminalId: string, m: ResumeMessage): Promise<LiftOutcome> {
+    const tx = this.db.transaction((): LiftOutcome => {
+      const t = this.get('SELECT state FROM terminals WHERE id = ?', terminalId);
+      if (t === undefined) return { ok: false, code: 'terminal-unknown' };
+      if (str(t['state']) !== 'halted') return { ok: false, code: 'not-halted' };
+      const own = this.all(
+        `SELECT id FROM halts WHERE lifted_at IS NULL AND scope = 'terminal' AND target = ?
+         ORDER BY created_at DESC, id DESC`,
+        terminalId,
+      ).map((r) => str(r['id']));
+      if (this.coveredByActive([terminalId], own).size > 0) return { ok: false, code: 'still-covered' };
+      const lifted = own.filter(
+        (id) =>
+          this.run(
+            'UPDATE halts SET lifted_at = ?, lifted_by = ? WHERE id = ? AND lifted_at IS NULL',
+            m.at,
+            m.by,
+            id,
+          ) === 1,
+      );
+      const resumed = this.resumeRows([terminalId], m);
+      if (resumed.length === 0) return { ok: false, code: 'not-halted' };
+      const notice = lifted[0];
+      const rows =
+        notice === undefined
+          ? []
+          : this.appendRows(resumed, { kind: 'resume', haltId: notice, reason: m.reason, createdAt: m.at });
+      return { ok: true, lifted, resumed, stillHalted: [], rows };
+    });
+    return Promise.resolve(tx.immediate());
+  }
+
+  activeHaltsCovering(terminal: {
+    readonly id: string;
+    readonly merchantId: string;
+    readonly appVersions: readonly string[];
+  }): Promise<CoveringHalt[]> {
+    const rows = this.all(
+      `SELECT h.*, EXISTS (SELECT 1 FROM outbox o WHERE o.terminal_id = ? AND o.halt_id = h.id AND o.kind = 'halt')
+         AS delivered
+       FROM halts h
+       WHERE h.lifted_at IS NULL AND (h.scope = 'fleet' OR (h.scope = 'terminal' AND h.target = ?)
+         OR (h.scope = 'merchant' AND h.target = ?)
+         OR (h.scope = 'app-version' AND h.target IN (SELECT value FROM json_each(?))))
+       ORDER BY h.created_at DESC, h.id DESC`,
+      terminal.id,
+      terminal.id,
+      terminal.merchantId,
+      JSON.stringify(terminal.appVersions),
+    );
+    return Promise.resolve(rows.map((r) => ({ halt: haltRow(r), delivered: num(r['delivered']) === 1 })));
   }
 
   appendOutbox(terminalIds: readonly string[], message: OutboxMessage): Promise<OutboxRow[]> {

@@ -170,6 +170,101 @@ export function runFleetConformance(engine: string, open: () => Promise<Store> |
       expect((await store.listHalts({ activeOnly: true, limit: 10 })).map((h) => h.id)).toEqual(['h3', 'h1']);
     });
 
+    const resumeMsg = (at: number) => ({
+      by: 'operator:op2',
+      at,
+      reason: 'false alarm',
+      stateReason: 'resumed: awaiting an affirming attestation',
+    });
+
+    it('liftHaltAndResume: lifts, resumes only terminals no other active halt has a halt row for', async () => {
+      await store.createHalt(halt('h1', T0, { scope: 'merchant', target: 'mer_f' }), ['t1', 't2']);
+      await store.createHalt(halt('h2', T0 + 1, { scope: 'terminal', target: 't2' }), ['t2']);
+      const out = await store.liftHaltAndResume('h1', resumeMsg(T0 + 2));
+      expect(out).toMatchObject({ ok: true, lifted: ['h1'], resumed: ['t1'], stillHalted: ['t2'] });
+      if (!out.ok) return;
+      expect(out.rows.map((r) => [r.terminalId, r.seq, r.kind, r.haltId, r.reason])).toEqual([
+        ['t1', 2, 'resume', 'h1', 'false alarm'],
+      ]);
+      expect(await store.getTerminal('t1')).toMatchObject({
+        state: 'resume-pending',
+        stateChangedAt: T0 + 2,
+      });
+      expect((await store.getTerminal('t2'))?.state).toBe('halted');
+      expect((await store.getHalt('h1'))?.liftedBy).toBe('operator:op2');
+      expect(await store.liftHaltAndResume('h1', resumeMsg(T0 + 3))).toEqual({
+        ok: false,
+        code: 'halt-lifted',
+      });
+      expect(await store.liftHaltAndResume('nope', resumeMsg(T0 + 3))).toEqual({
+        ok: false,
+        code: 'halt-unknown',
+      });
+      // the other halt lifted: t2 resumes now
+      expect(await store.liftHaltAndResume('h2', resumeMsg(T0 + 4))).toMatchObject({
+        ok: true,
+        resumed: ['t2'],
+        stillHalted: [],
+      });
+    });
+
+    it('resumeTerminalAndLift: refuses under another halt, lifts own terminal halts, one resume row', async () => {
+      await store.createHalt(halt('h1', T0, { scope: 'terminal', target: 't1' }), ['t1']);
+      await store.createHalt(halt('h2', T0 + 1, { scope: 'terminal', target: 't1' }), ['t1']);
+      await store.createHalt(halt('h3', T0 + 2, { scope: 'merchant', target: 'mer_f' }), ['t1']);
+      expect(await store.resumeTerminalAndLift('t1', resumeMsg(T0 + 3))).toEqual({
+        ok: false,
+        code: 'still-covered',
+      });
+      // nothing was lifted by the refusal
+      expect((await store.getHalt('h1'))?.liftedAt).toBeNull();
+      expect(await store.liftHaltAndResume('h3', resumeMsg(T0 + 4))).toMatchObject({ ok: true, resumed: [] });
+      const out = await store.resumeTerminalAndLift('t1', resumeMsg(T0 + 5));
+      expect(out).toMatchObject({ ok: true, lifted: ['h2', 'h1'], resumed: ['t1'] });
+      if (!out.ok) return;
+      expect(out.rows.map((r) => [r.seq, r.kind, r.haltId])).toEqual([[4, 'resume', 'h2']]);
+      expect((await store.getTerminal('t1'))?.state).toBe('resume-pending');
+      expect(await store.resumeTerminalAndLift('t1', resumeMsg(T0 + 6))).toEqual({
+        ok: false,
+        code: 'not-halted',
+      });
+      expect(await store.resumeTerminalAndLift('t9', resumeMsg(T0 + 6))).toEqual({
+        ok: false,
+        code: 'terminal-unknown',
+      });
+    });
+
+    it("activeHaltsCovering: by scope and version, active only, with the terminal's halt row", async () => {
+      await store.createMerchant({ id: 'mer_g', name: 'Other', createdAt: T0 });
+      await store.createHalt(halt('hf', T0), []);
+      await store.createHalt(halt('hm', T0 + 1, { scope: 'merchant', target: 'mer_f' }), ['t1']);
+      await store.createHalt(halt('hmg', T0 + 2, { scope: 'merchant', target: 'mer_g' }), []);
+      await store.createHalt(halt('hv', T0 + 3, { scope: 'app-version', target: '9.9.9' }), []);
+      await store.createHalt(halt('ht', T0 + 4, { scope: 'terminal', target: 't2' }), ['t2']);
+      const of = async (id: string, versions: string[]) =>
+        (await store.activeHaltsCovering({ id, merchantId: 'mer_f', appVersions: versions })).map((c) => [
+          c.halt.id,
+          c.delivered,
+        ]);
+      expect(await of('t1', [])).toEqual([
+        ['hm', true],
+        ['hf', false],
+      ]);
+      expect(await of('t1', ['1.0.0', '9.9.9'])).toEqual([
+        ['hv', false],
+        ['hm', true],
+        ['hf', false],
+      ]);
+      expect(await of('t2', [])).toEqual([
+        ['ht', true],
+        ['hm', false],
+        ['hf', false],
+      ]);
+      await store.liftHalt('hf', 'x', T0 + 5);
+      await store.liftHalt('hm', 'x', T0 + 5);
+      expect(await of('t1', ['1.0.0'])).toEqual([]);
+    });
+
     it('claim: a live connection blocks a second one; a dead one is replaced; touch and release', async () => {
       expect(await store.claimPushConnection(conn('t1', 'c1', T0), T0 - 100)).toEqual({ ok: true });
       const second = await store.claimPushConnection(conn('t1', 'c2', T0 + 10, 'i2'), T0 - 100);

@@ -259,6 +259,14 @@ function terminalContext(t: TerminalRow): TerminalContext {
   };
 }
 
+/** The app versions whose halts cover a terminal: its stored one and the one it now reports. */
+function versionsOf(stored: string | null | undefined, reported: string | undefined): string[] {
+  const out = new Set<string>();
+  if (stored !== null && stored !== undefined) out.add(stored);
+  if (reported !== undefined) out.add(reported);
+  return [...out];
+}
+
 async function issueTicket(
   ctx: Ctx,
   terminal: TerminalRow,
@@ -733,15 +741,17 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         ...(body.nonce === undefined ? {} : { expectedNonce: body.nonce }),
       });
       const policies = await loadPolicies(ctx);
-      const quick = await attestInOneTransaction(
-        ctx,
-        terminal,
-        body.evidence,
-        appraisal,
-        policies,
-        body.nonce,
-        now,
-      );
+      // Active halts covering this terminal by scope (its stored version and the one it reports), one
+      // query: a covered terminal never takes the one-transaction path and gets no ticket (#1).
+      const covering = await ctx.store.activeHaltsCovering({
+        id: terminal.id,
+        merchantId: terminal.merchantId,
+        appVersions: versionsOf(terminal.appVersion, appraisal.claims?.app.version),
+      });
+      const quick =
+        covering.length > 0
+          ? undefined
+          : await attestInOneTransaction(ctx, terminal, body.evidence, appraisal, policies, body.nonce, now);
       if (quick !== undefined) return quick;
       const claims = appraisal.claims;
       // A counter at or below the last accepted one (or one another request just took) under the
@@ -758,9 +768,16 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const verdict = contraindicate(evaluatePolicy(policies.active, appraisal, policies.shadow), findings);
       const correlated = await haltOnCorrelation(ctx, terminal, findings);
       let after = await recordVerdict(ctx, correlated, body.evidence, appraisal, verdict);
+      // The version this verdict leaves recorded: the reported one when accepted (noteVerdict below).
+      const accepted = verdict.tier === 'affirming' || verdict.tier === 'warning';
+      const recordedVersion = accepted ? (claims?.app.version ?? terminal.appVersion) : terminal.appVersion;
+      const covers = covering.filter(
+        (c) => c.halt.scope !== 'app-version' || c.halt.target === (recordedVersion ?? null),
+      );
       // M1: a resumed terminal becomes active only on an affirming verdict on evidence made after the
       // resume (its challenge was issued after it); until then it gets no ticket.
       if (
+        covers.length === 0 &&
         after.state === 'resume-pending' &&
         verdict.tier === 'affirming' &&
         challenge !== undefined &&
@@ -778,6 +795,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         purpose: claims?.purpose ?? 'unknown',
         appVersion: claims?.app.version,
       });
+      // #1: a halt covering the version just recorded (made before the terminal reported it) halts it
+      // now, with its halt message, as enrollment does; any covering halt means no ticket (fail closed).
+      if (covers.length > 0) {
+        if ((await ctx.fleet.applyToAttestedTerminal(after.id, covers)) > 0)
+          after = (await ctx.store.getTerminal(after.id)) ?? after;
+        if (after.state === 'active') after = { ...after, state: 'halted' };
+      }
       if (live.stale && after.state === 'active') throw new ServiceError(403, 'POS_ERR_TERMINAL_STALE');
       const use = claims?.purpose === 'pre-pin' ? 'pin-entry' : 'session';
       const ticket = await issueTicket(
@@ -853,6 +877,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       if (checked.claims.sub !== terminal.id) throw new ServiceError(401, 'POS_ERR_TICKET_KEY_MISMATCH');
       if (terminal.state === 'halted') throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
       if (terminal.state !== 'active') throw new ServiceError(403, 'POS_ERR_TERMINAL_RESUME_PENDING');
+      // Fail closed on any active halt covering the terminal, whatever its state says (#1; one query).
+      const covering = await ctx.store.activeHaltsCovering({
+        id: terminal.id,
+        merchantId: terminal.merchantId,
+        appVersions: versionsOf(terminal.appVersion, undefined),
+      });
+      if (covering.length > 0) throw new ServiceError(403, 'POS_ERR_TERMINAL_HALTED');
       if (await checkStale(ctx, terminal, now)) throw new ServiceError(403, 'POS_ERR_TERMINAL_STALE');
       if (pin && !(await ctx.store.consumeTicket(checked.claims.jti, terminal.id, 'pin-entry', now))) {
         throw new ServiceError(401, 'POS_ERR_TICKET_USED');
