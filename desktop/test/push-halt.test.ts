@@ -2,7 +2,8 @@
  * The push halt port over a real WebSocket: a small server in the test speaks the push protocol of
  * docs/fleet.md (halt / resume with seq, acks). A halt arriving while the engine waits for the PIN
  * has closed the pad, wiped the digits and aborted the reader by the time its ack reaches the server;
- * a resend after a reconnect is acknowledged but not applied twice; resume lets the terminal sell.
+ * a resend after a reconnect is acknowledged but not applied twice; resume lets the terminal sell; an
+ * older resume arriving after a newer halt is acknowledged and ignored.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -104,5 +105,48 @@ describe('push halt port', () => {
     await until(() => acks.length === 3, 'the resume ack');
     expect(port.current()).toBeUndefined();
     expect(engine.begin()).toEqual({ ok: true });
+  });
+
+  it('a resume older than the newest halt (a late fan-out) is acknowledged but does not lift it', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(wss, 'listening');
+    cleanups.push(() => new Promise<void>((r) => wss.close(() => r())));
+    const sockets: WebSocket[] = [];
+    const acks: number[] = [];
+    wss.on('connection', (ws) => {
+      sockets.push(ws);
+      ws.on('message', (data: Buffer) =>
+        acks.push((JSON.parse(data.toString('utf8')) as { seq: number }).seq),
+      );
+    });
+    const port = new PushHaltPort();
+    const resumes: number[] = [];
+    port.onResume(() => resumes.push(1));
+    const { port: tcp } = wss.address() as AddressInfo;
+    const client = startHaltPush({
+      url: `ws://127.0.0.1:${tcp}/v1/push`,
+      proof: () => 'proof',
+      port,
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
+    cleanups.push(() => client.close());
+    await until(() => sockets.length === 1, 'the push connection');
+    const at = Date.now();
+    sockets[0]?.send(JSON.stringify({ type: 'halt', seq: 6, haltId: 'hlt_2', reason: 'fraud', at }));
+    sockets[0]?.send(JSON.stringify({ type: 'resume', seq: 5, haltId: 'hlt_1', reason: 'false alarm', at }));
+    await until(() => acks.length === 2, 'both acks');
+    expect(acks).toEqual([6, 5]);
+    expect(port.current()).toEqual({ haltId: 'hlt_2', reason: 'fraud' });
+    expect(resumes).toEqual([]);
+    // The port on its own (messages handed to it directly) keeps the newest seq too.
+    const direct = new PushHaltPort();
+    direct.handle({ type: 'halt', seq: 6, haltId: 'hlt_2', reason: 'fraud', at });
+    direct.handle({ type: 'resume', seq: 5, haltId: 'hlt_1', reason: 'false alarm', at });
+    expect(direct.current()).toEqual({ haltId: 'hlt_2', reason: 'fraud' });
+    // A newer resume lifts it.
+    sockets[0]?.send(JSON.stringify({ type: 'resume', seq: 7, haltId: 'hlt_2', reason: 'resolved', at }));
+    await until(() => acks.length === 3, 'the third ack');
+    expect(port.current()).toBeUndefined();
+    expect(resumes).toEqual([1]);
   });
 });
