@@ -244,6 +244,7 @@ export async function registerPush(
         waiting.delete(requestId);
         resolve(undefined);
       }, probeAnswerMs);
+      timer.unref();
       waiting.set(requestId, (alive) => {
         clearTimeout(timer);
         waiting.delete(requestId);
@@ -285,7 +286,7 @@ export async function registerPush(
   };
 
   const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, liveWindowMs))));
+    new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(ms, liveWindowMs))).unref());
 
   /**
    * Registers the connection in the store. `duplicate`: the device key holds another connection that
