@@ -183,27 +183,34 @@ describe('#1 app-version halts cover terminals that report the version later', (
   });
 });
 
-/** Holds the first call of `method` on the store until released (a slow round trip, another process). */
-function holdFirst(method: 'getHalt' | 'getTerminal'): { release: () => void; reached: Promise<void> } {
-  const store = h.store as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  const orig = store[method];
-  if (orig === undefined) throw new Error(method);
-  const bound = orig.bind(h.store);
+/**
+ * Pauses the k-th store call (any method) made after `arm()` until released: a slow round trip or
+ * another process at that exact point. `reached` resolves when the pause starts; calls made while
+ * paused (the racing halt) are not counted.
+ */
+function pauseAtCall(k: number): { arm: () => void; release: () => void; reached: Promise<void> } {
+  const store = h.store as unknown as Record<string, unknown>;
+  let calls = 0;
+  let armed = false;
   let release!: () => void;
   let reached!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const reachedP = new Promise<void>((r) => (reached = r));
-  let armed = true;
-  store[method] = async (...args: unknown[]) => {
-    const out = await bound(...args);
-    if (armed) {
-      armed = false;
-      reached();
-      await gate;
-    }
-    return out;
-  };
-  return { release, reached: reachedP };
+  for (const name of Object.keys(store)) {
+    const fn = store[name];
+    if (typeof fn !== 'function') continue;
+    const bound = (fn as (...a: unknown[]) => unknown).bind(h.store);
+    store[name] = async (...args: unknown[]) => {
+      const out = await bound(...args);
+      if (armed && ++calls === k) {
+        armed = false;
+        reached();
+        await gate;
+      }
+      return out;
+    };
+  }
+  return { arm: () => (armed = true), release, reached: reachedP };
 }
 
 /** Invariant: every active halt with a halt message for the terminal leaves it halted. */
@@ -217,53 +224,45 @@ async function assertInvariant(terminalId: string): Promise<void> {
 }
 
 describe('#2 a lift racing a new halt', () => {
-  it('a merchant halt stored while a terminal halt is being lifted keeps the terminal halted', async () => {
-    const m = await newMerchant(h);
-    const { t } = await enrollInto(h, m);
-    const h1 = (await h.admin('POST', '/v1/halts', { scope: 'terminal', target: t.id, reason: 'h1' })).json<{
-      haltId: string;
-    }>().haltId;
-    const held = holdFirst('getHalt');
-    const lift = h.admin('POST', `/v1/halts/${h1}/lift`, { reason: 'false alarm' });
-    await held.reached;
-    const h2 = await h.admin('POST', '/v1/halts', {
-      scope: 'merchant',
-      target: m,
-      reason: 'fraud on merchant',
-    });
-    expect(h2.statusCode).toBe(201);
-    held.release();
-    const l = await lift;
-    expect(l.statusCode, l.body).toBe(200);
-    expect(l.json<{ resumed: number; stillHalted: number }>()).toMatchObject({ resumed: 0, stillHalted: 1 });
-    expect((await h.store.getTerminal(t.id))?.state).toBe('halted');
-    await assertInvariant(t.id);
-    // the last message the terminal gets is the merchant halt, not a resume
-    const kinds = (await h.store.pendingOutbox(t.id)).map((r) => r.kind);
-    expect(kinds).toEqual(['halt', 'halt']);
-    const out = (await t.attest()).json<AttestOut>();
-    expect(out.halted).toBe(true);
-    expect(out.ticket).toBeUndefined();
-  });
-
-  it('the terminal resume shortcut racing a merchant halt refuses (still covered) and lifts nothing', async () => {
-    const m = await newMerchant(h);
-    const { t } = await enrollInto(h, m);
-    const h1 = (await h.admin('POST', '/v1/halts', { scope: 'terminal', target: t.id, reason: 'h1' })).json<{
-      haltId: string;
-    }>().haltId;
-    const held = holdFirst('getTerminal');
-    const resume = h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'false alarm' });
-    await held.reached;
-    expect(
-      (await h.admin('POST', '/v1/halts', { scope: 'merchant', target: m, reason: 'fraud' })).statusCode,
-    ).toBe(201);
-    held.release();
-    const r = await resume;
-    expect(r.statusCode, r.body).toBe(409);
-    expect(r.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_HALT_STILL_COVERS');
-    expect((await h.store.getHalt(h1))?.liftedAt).toBeNull();
-    expect((await h.store.getTerminal(t.id))?.state).toBe('halted');
-    await assertInvariant(t.id);
-  });
+  // The lift paused after each of its store calls in turn while a merchant halt is stored: at every
+  // point, the invariant holds and the terminal gets no ticket.
+  for (const route of ['lift', 'resume'] as const) {
+    it(`${route}: a merchant halt stored at any point of it leaves the terminal halted`, async () => {
+      let reachedEnd = false;
+      for (let k = 1; k <= 40 && !reachedEnd; k++) {
+        await h.close();
+        h = await makeHarness();
+        await seedReferenceValues(h);
+        const m = await newMerchant(h);
+        const { t } = await enrollInto(h, m);
+        const h1 = (
+          await h.admin('POST', '/v1/halts', { scope: 'terminal', target: t.id, reason: 'h1' })
+        ).json<{ haltId: string }>().haltId;
+        const pause = pauseAtCall(k);
+        pause.arm();
+        const done =
+          route === 'lift'
+            ? h.admin('POST', `/v1/halts/${h1}/lift`, { reason: 'false alarm' })
+            : h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'false alarm' });
+        const first = await Promise.race([pause.reached.then(() => 'paused'), done.then(() => 'done')]);
+        if (first === 'done') reachedEnd = true;
+        // The halt runs while the lift is paused; if it needs something the paused lift holds (the
+        // in-process audit chain), it completes after the release: that ordering is tried too.
+        const h2p = h.admin('POST', '/v1/halts', { scope: 'merchant', target: m, reason: 'fraud' });
+        await Promise.race([h2p, new Promise((r) => setTimeout(r, 25))]);
+        pause.release();
+        expect((await h2p).statusCode).toBe(201);
+        const res = await done;
+        expect([200, 409], res.body).toContain(res.statusCode);
+        expect((await h.store.getTerminal(t.id))?.state, `paused at call ${k}`).toBe('halted');
+        await assertInvariant(t.id);
+        const last = (await h.store.pendingOutbox(t.id)).at(-1);
+        expect(last?.kind, `paused at call ${k}`).toBe('halt');
+        const out = (await t.attest()).json<AttestOut>();
+        expect(out.ticket).toBeUndefined();
+      }
+      // the loop went past the lift's last store call: every point was tried
+      expect(reachedEnd).toBe(true);
+    }, 120_000);
+  }
 });
