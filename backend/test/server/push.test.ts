@@ -9,7 +9,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/server/app';
 import { hashApiToken, newAdminToken } from '../../src/server/context';
-import { CLOSE_DUPLICATE, CLOSE_POLICY, type ServerMessage } from '../../src/fleet/push-protocol';
+import {
+  CLOSE_DUPLICATE,
+  CLOSE_POLICY,
+  CLOSE_TRY_AGAIN,
+  type ServerMessage,
+} from '../../src/fleet/push-protocol';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import type { PushOptions } from '../../src/fleet/push';
 import { createMemoryBus, type Bus } from '../../src/fleet/bus';
@@ -348,6 +353,46 @@ describe('push: fleet correlation', () => {
     expect(audit).toContain('device-key-two-connections');
     const metrics = (await h.app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/pos_halts_total\{source="correlation"\} 1/);
+  });
+});
+
+describe('push: a live row held by another process', () => {
+  it('the other process never answers the probe: the row is waited out, the connection told to retry (1013), nobody halted', async () => {
+    const h2 = await pushHarness({ pingIntervalMs: 100, liveWindowMs: 300, probeAnswerMs: 50 });
+    try {
+      await seedReferenceValues(h2);
+      url = await listen(h2);
+      const m = await newMerchant(h2);
+      const { t } = await enrollInto(h2, m);
+      // A row of a process that is gone (no bus, no answer); the test's clock does not move, so it
+      // stays live until the clock is moved.
+      const claimed = await h2.store.claimPushConnection(
+        {
+          terminalId: t.id,
+          connectionId: 'conn-gone',
+          instanceId: 'gone',
+          connectedAt: h2.clock.t,
+          seenAt: h2.clock.t,
+        },
+        h2.clock.t - 300,
+      );
+      expect(claimed).toEqual({ ok: true });
+      const first = connect(t);
+      await until('closed', () => first.states.some((s) => s.state === 'closed'));
+      expect(first.states.find((s) => s.state === 'closed')?.code).toBe(CLOSE_TRY_AGAIN);
+      expect(await h2.store.getTerminal(t.id)).toMatchObject({ state: 'active' });
+      expect(await h2.store.listHalts({ activeOnly: true, limit: 10 })).toEqual([]);
+      // Once the row is stale, the terminal connects.
+      h2.clock.t += 1000;
+      const second = connect(t);
+      await until('connected', () => second.client.isOpen());
+      await until('registered', async () =>
+        (await h2.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 1'),
+      );
+      await second.client.close();
+    } finally {
+      await h2.close();
+    }
   });
 });
 
