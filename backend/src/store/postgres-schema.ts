@@ -221,6 +221,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE INDEX terminals_reader_serial ON terminals(reader_serial);
   CREATE INDEX terminals_app_version ON terminals(app_version);
   `,
+  // 6: the active halts read on every attestation and transaction (mirrors sqlite.ts migration 6).
+  `CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at);`,
 ];
 
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */

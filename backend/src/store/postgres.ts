@@ -663,6 +663,8 @@ class PostgresStore implements Store {
 
   async velocityHit(key: string, now: number, windowMs: number): Promise<number> {
     return this.tx(async (c) => {
+      // Serialize hits on one key (READ COMMITTED alone lets concurrent hits each count only themselves).
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`velocity:${key}`]);
       await c.query('DELETE FROM velocity_events WHERE key = $1 AND at <= $2', [key, now - windowMs]);
       await c.query("INSERT INTO velocity_events (key, at, member) VALUES ($1, $2, '')", [key, now]);
       const r = await c.query<QueryResultRow>(
@@ -687,6 +689,8 @@ class PostgresStore implements Store {
   }
   async velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number> {
     return this.tx(async (c) => {
+      // Serialize hits on one key (READ COMMITTED alone lets concurrent hits each count only themselves).
+      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`velocity:${key}`]);
       await c.query('DELETE FROM velocity_events WHERE key = $1 AND at <= $2', [key, now - windowMs]);
       await c.query('INSERT INTO velocity_events (key, at, member) VALUES ($1, $2, $3)', [key, now, member]);
       const r = await c.query<QueryResultRow>(

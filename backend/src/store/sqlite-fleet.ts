@@ -93,10 +93,6 @@ interface OutboxMessage {
 export class SqliteFleetStore extends SqlitePart implements FleetStore {
   constructor(db: Database.Database) {
     super(db);
-    // Active halts are read on every attestation and transaction (activeHaltsCovering) among every
-    // halt ever made: an index on lifted_at finds the few active ones. Idempotent, outside the
-    // numbered migrations until one is added for it (PostgreSQL needs the same).
-    db.exec('CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at)');
   }
 
   /**

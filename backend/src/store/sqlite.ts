@@ -189,6 +189,9 @@ export const MIGRATIONS: readonly string[] = [
   SQLITE_FLEET_MIGRATION,
   // 5: liveness (next-due time, stale mark) and app version per terminal (sqlite-liveness.ts).
   SQLITE_LIVENESS_MIGRATION,
+  // 6: active halts are read on every attestation and transaction (activeHaltsCovering) among every
+  // halt ever made: an index on lifted_at finds the few active ones.
+  `CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at);`,
 ];
 
 export const toTerminal = (r: Row): TerminalRow => ({

@@ -140,6 +140,25 @@ describePg('PostgreSQL store: two processes racing', () => {
     }
   });
 
+  it('velocity hits from both pools each get their own count (a velocity rule sees every event)', async () => {
+    const [a, b] = await twoProcesses();
+    try {
+      const counts = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : b).velocityHit('v:card', T0, 60_000)),
+      );
+      expect([...counts].sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const distinct = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          (i % 2 === 0 ? a : b).velocityDistinct('v:terminals', `t${i}`, T0, 60_000),
+        ),
+      );
+      expect([...distinct].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('audit appends from both pools form one unbroken chain', async () => {
     const [a, b] = await twoProcesses();
     try {
