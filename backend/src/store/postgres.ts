@@ -35,8 +35,8 @@ import {
   toTerminal,
   toToken,
   toTransaction,
-  type PgRow,
-} from './postgres-rows';
+  type Row as PgRow,
+} from './rows';
 import {
   StoreError,
   type ApiTokenRow,

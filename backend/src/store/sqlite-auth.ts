@@ -1,14 +1,8 @@
 /** SQLite part of the store: operators, scoped API tokens, dashboard sessions (AuthStore). */
 import type Database from 'better-sqlite3';
-import { num, numOrNull, SqlitePart, str, strOrNull, type Row } from './sqlite-base';
-import {
-  StoreError,
-  type ApiTokenRow,
-  type AuthStore,
-  type OperatorRole,
-  type OperatorRow,
-  type SessionRow,
-} from './types';
+import { num, SqlitePart } from './sqlite-base';
+import { toOperator, toSession, toToken } from './rows';
+import { StoreError, type ApiTokenRow, type AuthStore, type OperatorRow, type SessionRow } from './types';
 
 export const SQLITE_AUTH_MIGRATION = `
   ALTER TABLE api_tokens ADD COLUMN merchant_id TEXT;
@@ -36,40 +30,6 @@ export const SQLITE_AUTH_MIGRATION = `
   );
   CREATE INDEX sessions_operator ON sessions(operator_id);
 `;
-
-const toToken = (r: Row): ApiTokenRow => ({
-  id: str(r['id']),
-  tokenHash: str(r['token_hash']),
-  label: str(r['label']),
-  role: str(r['role']) as OperatorRole,
-  merchantId: strOrNull(r['merchant_id']),
-  createdBy: strOrNull(r['created_by']),
-  createdAt: num(r['created_at']),
-  expiresAt: numOrNull(r['expires_at']),
-  revokedAt: numOrNull(r['revoked_at']),
-});
-
-const toOperator = (r: Row): OperatorRow => ({
-  id: str(r['id']),
-  username: str(r['username']),
-  passwordHash: str(r['password_hash']),
-  role: str(r['role']) as OperatorRole,
-  merchantId: strOrNull(r['merchant_id']),
-  createdAt: num(r['created_at']),
-  disabledAt: numOrNull(r['disabled_at']),
-  failedLogins: num(r['failed_logins']),
-  lockedUntil: numOrNull(r['locked_until']),
-});
-
-const toSession = (r: Row): SessionRow => ({
-  id: str(r['id']),
-  tokenHash: str(r['token_hash']),
-  csrfHash: str(r['csrf_hash']),
-  operatorId: str(r['operator_id']),
-  createdAt: num(r['created_at']),
-  expiresAt: num(r['expires_at']),
-  revokedAt: numOrNull(r['revoked_at']),
-});
 
 function isUniqueViolation(e: unknown): boolean {
   return (

@@ -4,12 +4,8 @@
  */
 import type Database from 'better-sqlite3';
 
-export type Row = Record<string, unknown>;
-export const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
-export const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
-export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
-export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
-export const json = (v: unknown): Record<string, unknown> => JSON.parse(str(v)) as Record<string, unknown>;
+export { json, num, numOrNull, str, strOrNull, type Row } from './rows';
+import type { Row } from './rows';
 
 /** A prepared-statement cache over one connection (better-sqlite3 statements are reusable). */
 export class SqlitePart {

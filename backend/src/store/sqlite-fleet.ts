@@ -1,12 +1,12 @@
 /** SQLite part of the store: halts, the per-terminal outbox, push connections (FleetStore). */
 import type Database from 'better-sqlite3';
 import { coalesce } from './batch';
-import { num, numOrNull, SqlitePart, str, strOrNull, type Row } from './sqlite-base';
+import { num, SqlitePart, str } from './sqlite-base';
+import { toHalt, toOutbox, toPushConnection } from './rows';
 import type {
   CoveringHalt,
   FleetStore,
   HaltRow,
-  HaltScope,
   LiftOutcome,
   OutboxKind,
   OutboxRow,
@@ -47,36 +47,6 @@ export const SQLITE_FLEET_MIGRATION = `
   );
 `;
 
-const haltRow = (r: Row): HaltRow => ({
-  id: str(r['id']),
-  scope: str(r['scope']) as HaltScope,
-  target: strOrNull(r['target']),
-  reason: str(r['reason']),
-  createdBy: str(r['created_by']),
-  createdAt: num(r['created_at']),
-  liftedAt: numOrNull(r['lifted_at']),
-  liftedBy: strOrNull(r['lifted_by']),
-});
-
-const outboxRow = (r: Row): OutboxRow => ({
-  terminalId: str(r['terminal_id']),
-  seq: num(r['seq']),
-  kind: str(r['kind']) as OutboxKind,
-  haltId: str(r['halt_id']),
-  reason: str(r['reason']),
-  createdAt: num(r['created_at']),
-  sentAt: numOrNull(r['sent_at']),
-  ackedAt: numOrNull(r['acked_at']),
-});
-
-const connectionRow = (r: Row): PushConnectionRow => ({
-  terminalId: str(r['terminal_id']),
-  connectionId: str(r['connection_id']),
-  instanceId: str(r['instance_id']),
-  connectedAt: num(r['connected_at']),
-  seenAt: num(r['seen_at']),
-});
-
 interface OutboxKey {
   readonly terminalId: string;
   readonly seq: number;
@@ -113,7 +83,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
       m.reason,
       m.createdAt,
       JSON.stringify(ids),
-    ).map(outboxRow);
+    ).map(toOutbox);
     const byId = new Map(rows.map((r) => [r.terminalId, r]));
     return ids.map((id) => byId.get(id)).filter((r): r is OutboxRow => r !== undefined);
   }
@@ -152,7 +122,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
 
   getHalt(id: string): Promise<HaltRow | undefined> {
     const r = this.get('SELECT * FROM halts WHERE id = ?', id);
-    return Promise.resolve(r === undefined ? undefined : haltRow(r));
+    return Promise.resolve(r === undefined ? undefined : toHalt(r));
   }
 
   listHalts(options: { readonly activeOnly: boolean; readonly limit: number }): Promise<HaltRow[]> {
@@ -162,7 +132,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
           options.limit,
         )
       : this.all('SELECT * FROM halts ORDER BY created_at DESC, id DESC LIMIT ?', options.limit);
-    return Promise.resolve(rows.map(haltRow));
+    return Promise.resolve(rows.map(toHalt));
   }
 
   liftHalt(id: string, by: string, at: number): Promise<boolean> {
@@ -284,7 +254,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
       terminal.merchantId,
       JSON.stringify(terminal.appVersions),
     );
-    return Promise.resolve(rows.map((r) => ({ halt: haltRow(r), delivered: num(r['delivered']) === 1 })));
+    return Promise.resolve(rows.map((r) => ({ halt: toHalt(r), delivered: num(r['delivered']) === 1 })));
   }
 
   appendOutbox(terminalIds: readonly string[], message: OutboxMessage): Promise<OutboxRow[]> {
@@ -294,7 +264,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
 
   listHaltDeliveries(haltId: string): Promise<OutboxRow[]> {
     return Promise.resolve(
-      this.all('SELECT * FROM outbox WHERE halt_id = ? ORDER BY terminal_id, seq', haltId).map(outboxRow),
+      this.all('SELECT * FROM outbox WHERE halt_id = ? ORDER BY terminal_id, seq', haltId).map(toOutbox),
     );
   }
 
@@ -303,7 +273,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
       this.all(
         'SELECT * FROM outbox WHERE terminal_id = ? AND acked_at IS NULL ORDER BY seq',
         terminalId,
-      ).map(outboxRow),
+      ).map(toOutbox),
     );
   }
 
@@ -335,7 +305,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
           i.terminalId,
           i.seq,
         );
-        return r === undefined ? undefined : outboxRow(r);
+        return r === undefined ? undefined : toOutbox(r);
       }),
     )(),
   );
@@ -352,7 +322,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
       (): { readonly ok: true } | { readonly ok: false; readonly existing: PushConnectionRow } => {
         const existing = this.get('SELECT * FROM push_connections WHERE terminal_id = ?', row.terminalId);
         if (existing !== undefined && num(existing['seen_at']) >= liveAfter) {
-          return { ok: false, existing: connectionRow(existing) };
+          return { ok: false, existing: toPushConnection(existing) };
         }
         this.run(
           `INSERT INTO push_connections (terminal_id, connection_id, instance_id, connected_at, seen_at)

@@ -1,7 +1,8 @@
 /** SQLite part of the store: liveness deadlines, the stale mark, fleet queries (LivenessStore). */
 import type Database from 'better-sqlite3';
-import { SqlitePart, num, numOrNull, str, strOrNull, type Row } from './sqlite-base';
-import type { LivenessStore, TerminalQuery, TerminalRow, TerminalState } from './types';
+import { SqlitePart, num, str } from './sqlite-base';
+import { toTerminal } from './rows';
+import type { LivenessStore, TerminalQuery, TerminalRow } from './types';
 
 export const SQLITE_LIVENESS_MIGRATION = `
   ALTER TABLE terminals ADD COLUMN next_due_at INTEGER;
@@ -12,26 +13,6 @@ export const SQLITE_LIVENESS_MIGRATION = `
   CREATE INDEX terminals_reader_serial ON terminals(reader_serial);
   CREATE INDEX terminals_app_version ON terminals(app_version);
 `;
-
-/** The same mapping as the core part's (kept here so this part does not import its composer). */
-const toTerminal = (r: Row): TerminalRow => ({
-  id: str(r['id']),
-  merchantId: str(r['merchant_id']),
-  deviceJwk: str(r['device_jwk']),
-  deviceJkt: str(r['device_jkt']),
-  readerSerial: str(r['reader_serial']),
-  lastCounter: num(r['last_counter']),
-  state: str(r['state']) as TerminalState,
-  stateReason: strOrNull(r['state_reason']),
-  intervalS: num(r['interval_s']),
-  createdAt: num(r['created_at']),
-  lastAttestedAt: numOrNull(r['last_attested_at']),
-  stateChangedAt: numOrNull(r['state_changed_at']),
-  nextDueAt: numOrNull(r['next_due_at']),
-  staleAt: numOrNull(r['stale_at']),
-  appVersion: strOrNull(r['app_version']),
-  lastTier: strOrNull(r['last_tier']),
-});
 
 /** The WHERE clause and parameters of a query's filters (every value bound, never interpolated). */
 function filters(query: Omit<TerminalQuery, 'limit'>): { where: string; params: unknown[] } {

@@ -26,7 +26,17 @@ import {
   type TransactionRow,
 } from './types';
 import { SqliteAuthStore, SQLITE_AUTH_MIGRATION } from './sqlite-auth';
-import { bindMethods, SqlitePart, num, numOrNull, str, strOrNull, json, type Row } from './sqlite-base';
+import { bindMethods, json, SqlitePart, num, str } from './sqlite-base';
+import {
+  toAttestation,
+  toAudit,
+  toChallenge,
+  toCode,
+  toKey,
+  toPolicy,
+  toTerminal,
+  toTransaction,
+} from './rows';
 import { SqliteFleetStore, SQLITE_FLEET_MIGRATION } from './sqlite-fleet';
 import { SqliteLivenessStore, SQLITE_LIVENESS_MIGRATION } from './sqlite-liveness';
 
@@ -194,90 +204,6 @@ export const MIGRATIONS: readonly string[] = [
   `CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at);`,
 ];
 
-export const toTerminal = (r: Row): TerminalRow => ({
-  id: str(r['id']),
-  merchantId: str(r['merchant_id']),
-  deviceJwk: str(r['device_jwk']),
-  deviceJkt: str(r['device_jkt']),
-  readerSerial: str(r['reader_serial']),
-  lastCounter: num(r['last_counter']),
-  state: str(r['state']) as TerminalState,
-  stateReason: strOrNull(r['state_reason']),
-  intervalS: num(r['interval_s']),
-  createdAt: num(r['created_at']),
-  lastAttestedAt: numOrNull(r['last_attested_at']),
-  stateChangedAt: numOrNull(r['state_changed_at']),
-  nextDueAt: numOrNull(r['next_due_at']),
-  staleAt: numOrNull(r['stale_at']),
-  appVersion: strOrNull(r['app_version']),
-  lastTier: strOrNull(r['last_tier']),
-});
-const toChallenge = (r: Row): ChallengeRow => ({
-  value: str(r['value']),
-  terminalId: strOrNull(r['terminal_id']),
-  expiresAt: num(r['expires_at']),
-  createdAt: num(r['created_at']),
-  usedAt: numOrNull(r['used_at']),
-});
-const toCode = (r: Row): EnrollmentCodeRow => ({
-  codeHash: str(r['code_hash']),
-  merchantId: str(r['merchant_id']),
-  expiresAt: num(r['expires_at']),
-  createdAt: num(r['created_at']),
-  createdBy: str(r['created_by']),
-  usedAt: numOrNull(r['used_at']),
-  terminalId: strOrNull(r['terminal_id']),
-});
-const toKey = (r: Row): SigningKeyRow => ({
-  kid: str(r['kid']),
-  publicJwk: str(r['public_jwk']),
-  encryptedPrivateKey: str(r['encrypted_private_key']),
-  state: str(r['state']) as SigningKeyRow['state'],
-  createdAt: num(r['created_at']),
-  retiredAt: numOrNull(r['retired_at']),
-  verifyUntil: numOrNull(r['verify_until']),
-});
-const toPolicy = (r: Row): PolicyRow => ({
-  version: str(r['version']),
-  document: json(r['document']),
-  role: str(r['role']) as PolicyRow['role'],
-  createdAt: num(r['created_at']),
-  createdBy: str(r['created_by']),
-});
-const toAudit = (r: Row): AuditRow => ({
-  seq: num(r['seq']),
-  at: str(r['at']),
-  actor: str(r['actor']),
-  action: str(r['action']),
-  subject: str(r['subject']),
-  data: json(r['data']),
-  prevHash: str(r['prev_hash']),
-  hash: str(r['hash']),
-});
-const toAttestation = (r: Row): AttestationRow => ({
-  id: str(r['id']),
-  terminalId: str(r['terminal_id']),
-  at: num(r['at']),
-  purpose: str(r['purpose']),
-  counter: numOrNull(r['counter']),
-  tier: str(r['tier']),
-  policyVersion: str(r['policy_version']),
-  evidenceHash: str(r['evidence_hash']),
-  verdict: json(r['verdict']),
-});
-const toTransaction = (r: Row): TransactionRow => ({
-  id: str(r['id']),
-  terminalId: str(r['terminal_id']),
-  merchantId: str(r['merchant_id']),
-  at: num(r['at']),
-  amount: num(r['amount']),
-  currency: str(r['currency']),
-  approved: num(r['approved']) === 1,
-  code: strOrNull(r['code']),
-  authCode: strOrNull(r['auth_code']),
-  cardToken: strOrNull(r['card_token']),
-  ticketJti: str(r['ticket_jti']),
-});
 function isUniqueViolation(e: unknown): boolean {
   return (
     typeof e === 'object' &&

@@ -1,4 +1,8 @@
-/** Row mapping for the PostgreSQL store: BIGINT and COUNT arrive as strings and become JS numbers. */
+/**
+ * Row mapping shared by both engines: a row is a record of snake_case columns. Numbers arrive as JS
+ * numbers or bigints (SQLite) or as strings (PostgreSQL BIGINT and COUNT); booleans as 0/1 (SQLite) or
+ * true/false (PostgreSQL).
+ */
 import type {
   ApiTokenRow,
   AttestationRow,
@@ -20,7 +24,7 @@ import type {
   TransactionRow,
 } from './types';
 
-export type PgRow = Record<string, unknown>;
+export type Row = Record<string, unknown>;
 
 export const str = (v: unknown): string => (typeof v === 'string' ? v : String(v));
 export const num = (v: unknown): number => {
@@ -30,9 +34,10 @@ export const num = (v: unknown): number => {
 };
 export const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 export const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : str(v));
+export const bool = (v: unknown): boolean => v === true || v === 1 || v === 1n;
 export const json = (v: unknown): Record<string, unknown> => JSON.parse(str(v)) as Record<string, unknown>;
 
-export const toTerminal = (r: PgRow): TerminalRow => ({
+export const toTerminal = (r: Row): TerminalRow => ({
   id: str(r['id']),
   merchantId: str(r['merchant_id']),
   deviceJwk: str(r['device_jwk']),
@@ -50,14 +55,14 @@ export const toTerminal = (r: PgRow): TerminalRow => ({
   appVersion: strOrNull(r['app_version']),
   lastTier: strOrNull(r['last_tier']),
 });
-export const toChallenge = (r: PgRow): ChallengeRow => ({
+export const toChallenge = (r: Row): ChallengeRow => ({
   value: str(r['value']),
   terminalId: strOrNull(r['terminal_id']),
   expiresAt: num(r['expires_at']),
   createdAt: num(r['created_at']),
   usedAt: numOrNull(r['used_at']),
 });
-export const toCode = (r: PgRow): EnrollmentCodeRow => ({
+export const toCode = (r: Row): EnrollmentCodeRow => ({
   codeHash: str(r['code_hash']),
   merchantId: str(r['merchant_id']),
   expiresAt: num(r['expires_at']),
@@ -66,7 +71,7 @@ export const toCode = (r: PgRow): EnrollmentCodeRow => ({
   usedAt: numOrNull(r['used_at']),
   terminalId: strOrNull(r['terminal_id']),
 });
-export const toKey = (r: PgRow): SigningKeyRow => ({
+export const toKey = (r: Row): SigningKeyRow => ({
   kid: str(r['kid']),
   publicJwk: str(r['public_jwk']),
   encryptedPrivateKey: str(r['encrypted_private_key']),
@@ -75,14 +80,14 @@ export const toKey = (r: PgRow): SigningKeyRow => ({
   retiredAt: numOrNull(r['retired_at']),
   verifyUntil: numOrNull(r['verify_until']),
 });
-export const toPolicy = (r: PgRow): PolicyRow => ({
+export const toPolicy = (r: Row): PolicyRow => ({
   version: str(r['version']),
   document: json(r['document']),
   role: str(r['role']) as PolicyRow['role'],
   createdAt: num(r['created_at']),
   createdBy: str(r['created_by']),
 });
-export const toAudit = (r: PgRow): AuditRow => ({
+export const toAudit = (r: Row): AuditRow => ({
   seq: num(r['seq']),
   at: str(r['at']),
   actor: str(r['actor']),
@@ -92,7 +97,7 @@ export const toAudit = (r: PgRow): AuditRow => ({
   prevHash: str(r['prev_hash']),
   hash: str(r['hash']),
 });
-export const toAttestation = (r: PgRow): AttestationRow => ({
+export const toAttestation = (r: Row): AttestationRow => ({
   id: str(r['id']),
   terminalId: str(r['terminal_id']),
   at: num(r['at']),
@@ -103,20 +108,20 @@ export const toAttestation = (r: PgRow): AttestationRow => ({
   evidenceHash: str(r['evidence_hash']),
   verdict: json(r['verdict']),
 });
-export const toTransaction = (r: PgRow): TransactionRow => ({
+export const toTransaction = (r: Row): TransactionRow => ({
   id: str(r['id']),
   terminalId: str(r['terminal_id']),
   merchantId: str(r['merchant_id']),
   at: num(r['at']),
   amount: num(r['amount']),
   currency: str(r['currency']),
-  approved: r['approved'] === true,
+  approved: bool(r['approved']),
   code: strOrNull(r['code']),
   authCode: strOrNull(r['auth_code']),
   cardToken: strOrNull(r['card_token']),
   ticketJti: str(r['ticket_jti']),
 });
-export const toOperator = (r: PgRow): OperatorRow => ({
+export const toOperator = (r: Row): OperatorRow => ({
   id: str(r['id']),
   username: str(r['username']),
   passwordHash: str(r['password_hash']),
@@ -127,7 +132,7 @@ export const toOperator = (r: PgRow): OperatorRow => ({
   failedLogins: num(r['failed_logins']),
   lockedUntil: numOrNull(r['locked_until']),
 });
-export const toToken = (r: PgRow): ApiTokenRow => ({
+export const toToken = (r: Row): ApiTokenRow => ({
   id: str(r['id']),
   tokenHash: str(r['token_hash']),
   label: str(r['label']),
@@ -138,7 +143,7 @@ export const toToken = (r: PgRow): ApiTokenRow => ({
   expiresAt: numOrNull(r['expires_at']),
   revokedAt: numOrNull(r['revoked_at']),
 });
-export const toSession = (r: PgRow): SessionRow => ({
+export const toSession = (r: Row): SessionRow => ({
   id: str(r['id']),
   tokenHash: str(r['token_hash']),
   csrfHash: str(r['csrf_hash']),
@@ -147,7 +152,7 @@ export const toSession = (r: PgRow): SessionRow => ({
   expiresAt: num(r['expires_at']),
   revokedAt: numOrNull(r['revoked_at']),
 });
-export const toHalt = (r: PgRow): HaltRow => ({
+export const toHalt = (r: Row): HaltRow => ({
   id: str(r['id']),
   scope: str(r['scope']) as HaltScope,
   target: strOrNull(r['target']),
@@ -157,7 +162,7 @@ export const toHalt = (r: PgRow): HaltRow => ({
   liftedAt: numOrNull(r['lifted_at']),
   liftedBy: strOrNull(r['lifted_by']),
 });
-export const toOutbox = (r: PgRow): OutboxRow => ({
+export const toOutbox = (r: Row): OutboxRow => ({
   terminalId: str(r['terminal_id']),
   seq: num(r['seq']),
   kind: str(r['kind']) as OutboxKind,
@@ -167,7 +172,7 @@ export const toOutbox = (r: PgRow): OutboxRow => ({
   sentAt: numOrNull(r['sent_at']),
   ackedAt: numOrNull(r['acked_at']),
 });
-export const toPushConnection = (r: PgRow): PushConnectionRow => ({
+export const toPushConnection = (r: Row): PushConnectionRow => ({
   terminalId: str(r['terminal_id']),
   connectionId: str(r['connection_id']),
   instanceId: str(r['instance_id']),
