@@ -410,23 +410,7 @@ class PostgresStore implements Store {
           );
         }
         // The audit lock last, so it is held for the shortest time (as in appendAudit).
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:audit:${this.schema}`]);
-        const head = (await c.query<QueryResultRow>('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1'))
-          .rows[0];
-        const entry = chain(head === undefined ? undefined : toAudit(head), outcome.audit);
-        await c.query(
-          'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-          [
-            entry.seq,
-            entry.at,
-            entry.actor,
-            entry.action,
-            entry.subject,
-            JSON.stringify(entry.data),
-            entry.prevHash,
-            entry.hash,
-          ],
-        );
+        const entry = await this.chainAudit(c, outcome.audit, chain);
         return { ok: true, audit: entry };
       },
     );
@@ -584,28 +568,35 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      // Serializes appends from every process on this schema: the head read here is the head the
-      // new entry links to.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:audit:${this.schema}`]);
-      const head = (await c.query<QueryResultRow>('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1'))
-        .rows[0];
-      const entry = chain(head === undefined ? undefined : toAudit(head), draft);
-      await c.query(
-        'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [
-          entry.seq,
-          entry.at,
-          entry.actor,
-          entry.action,
-          entry.subject,
-          JSON.stringify(entry.data),
-          entry.prevHash,
-          entry.hash,
-        ],
-      );
-      return entry;
-    });
+    return this.tx((c) => this.chainAudit(c, draft, chain));
+  }
+  /**
+   * Appends one audit entry inside the caller's transaction. The advisory lock serializes appends from
+   * every process on this schema: the head read here is the head the new entry links to.
+   */
+  private async chainAudit(
+    c: PoolClient,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:audit:${this.schema}`]);
+    const head = (await c.query<QueryResultRow>('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1'))
+      .rows[0];
+    const entry = chain(head === undefined ? undefined : toAudit(head), draft);
+    await c.query(
+      'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [
+        entry.seq,
+        entry.at,
+        entry.actor,
+        entry.action,
+        entry.subject,
+        JSON.stringify(entry.data),
+        entry.prevHash,
+        entry.hash,
+      ],
+    );
+    return entry;
   }
   async auditHead(): Promise<AuditRow | undefined> {
     const r = await this.one('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');

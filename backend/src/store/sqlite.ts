@@ -745,17 +745,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     const tx = this.db.transaction((): AuditRow => {
       const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
       const entry = chain(head === undefined ? undefined : toAudit(head), draft);
-      this.run(
-        'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        entry.seq,
-        entry.at,
-        entry.actor,
-        entry.action,
-        entry.subject,
-        JSON.stringify(entry.data),
-        entry.prevHash,
-        entry.hash,
-      );
+      this.insertAudit(entry);
       return entry;
     });
     return Promise.resolve(tx.immediate());
