@@ -447,15 +447,17 @@ export async function runCli(
     cardTokenKey: deriveSubkey(master, 'card tokens v1'),
     readerCaRoots,
   });
-  await app.listen({ port, host: options.host });
-  io.out(JSON.stringify({ event: 'listening', url }));
-  // initMeta: when several processes start at once on a new PostgreSQL database, one creates the token.
+  // Before listening, so the first-start admin token exists once the listening line is out (stdout
+  // stays the listening line first; the hand-over goes to stderr). initMeta: when several processes
+  // start at once on a new PostgreSQL database, one creates the token.
   const at = Date.now();
   if ((await store.listApiTokens()).length === 0 && (await store.initMeta('first_admin_token', String(at)))) {
     const created = await createAdminToken(store, 'admin (first start)', at);
     await auditFromCli(store, 'token.create', created.id, { label: 'admin (first start)' }, at);
     handOverToken(io, created.token, dataDir);
   }
+  await app.listen({ port, host: options.host });
+  io.out(JSON.stringify({ event: 'listening', url }));
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     // Stop accepting, let in-flight requests finish (Fastify close), then the store closes (onClose hook).
