@@ -81,7 +81,7 @@ export async function makeHarness(
     store,
     keys,
     clock,
-    // Development mode explicitly (dev-1 when no policy is activated); H2 tests pass development: false.
+    // Development mode explicitly (dev-2 when no policy is activated); H2 tests pass development: false.
     config: { issuer: ISSUER, rateLimitPerMinute: false, development: true, ...config },
     // Without `reader`: a stand-in reader verifier; with it: the real one over the given CA roots.
     ...(reader === undefined

@@ -57,7 +57,7 @@ const json = (res: ServerResponse, status: number, body: unknown) => {
 };
 
 const ATTEST_OK = {
-  verdict: { tier: 'affirming', reasons: [], policyVersion: 'dev-1', trustVector: {} },
+  verdict: { tier: 'affirming', reasons: [], policyVersion: 'dev-2', trustVector: {} },
   halted: false,
   nextAttestationAt: 1,
   attestationIntervalS: 300,

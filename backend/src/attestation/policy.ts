@@ -9,13 +9,24 @@
  * category warning → warning; a required verifier (the core ones and the policy's own) that did not
  * pass, or any other outcome that is not a pass (an `unknown` included) → `unmet` (warning or none);
  * otherwise affirming. `contraindicated` halts.
+ *
+ * One narrow exception, named in the policy: `tolerateUnknown` lists environment hints (a virtual
+ * machine, screen-capture protection) that the machine cannot show. When the environment verifier's
+ * only finding is that some of those were reported `unknown`, and the policy does not require that
+ * verifier, the outcome does not cap the tier (its reason is still given). A failed hint, an absent
+ * one, or any other verifier's unknown still does. The development policy uses it so a container or a
+ * VM without DMI strings can take a test sale; the production policy does not.
  */
 import { err, ok, TRUST_TIERS, type Result, type TrustTier } from '@pos/shared';
 import { z } from 'zod';
 import { AR4SI, AR4SI_CATEGORIES, emptyVector, moreSevere, tierOfValue, type Ar4siCategory } from './ar4si';
 import { outcomeValue, vectorOf } from './appraise';
 import { reasonText } from './reasons';
+import { ENVIRONMENT_SIGNALS } from './verifiers';
 import type { Appraisal, Verdict, VerifierOutcome } from './types';
+
+/** The measurements a policy may list in `tolerateUnknown`: environment hints, nothing else. */
+export const TOLERABLE_UNKNOWNS = ['virtual-machine', 'screen-capture-protection'] as const;
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/);
 const reasonCode = z.string().regex(/^[A-Z][A-Z0-9_]{2,63}$/);
@@ -86,6 +97,15 @@ export const PolicySchema = z.strictObject({
   /** The tier when everything else is fine but a required verifier did not pass. */
   unmet: z.enum(['warning', 'none']),
   rules: z.array(PolicyRuleSchema).max(256),
+  /**
+   * Environment hints whose reported `unknown` this policy accepts for `affirming` (see the module
+   * comment). Only these two names are allowed; no core verifier's outcome can be tolerated.
+   */
+  tolerateUnknown: z
+    .array(z.enum(TOLERABLE_UNKNOWNS))
+    .max(TOLERABLE_UNKNOWNS.length)
+    .refine((a) => new Set(a).size === a.length, { message: 'duplicate names' })
+    .optional(),
 });
 export type Policy = z.infer<typeof PolicySchema>;
 
@@ -179,10 +199,12 @@ export function effectiveRequiredVerifiers(policy: Pick<Policy, 'requiredVerifie
 /** The development policy: the browser shell may take PINs when the release allows it. */
 export const DEFAULT_POLICY: Policy = {
   schema: 1,
-  version: 'dev-1',
-  description: 'Development: every verifier runs; the browser shell is allowed where the release allows it.',
+  version: 'dev-2',
+  description:
+    'Development: every verifier runs; the browser shell is allowed where the release allows it; a machine that cannot show whether it is virtual, or whether screen capture is blocked, may still take a test sale.',
   requiredVerifiers: CORE_REQUIRED,
   unmet: 'warning',
+  tolerateUnknown: ['virtual-machine', 'screen-capture-protection'],
   rules: [
     {
       id: 'remote-session-warns',
@@ -266,6 +288,30 @@ function isUnappraisable(o: VerifierOutcome): boolean {
   return o.status === 'fail' && tierOfValue(outcomeValue(o)) === 'none';
 }
 
+/**
+ * True when `o` is the environment verifier's `unknown`, every environment hint the evidence reports
+ * is `ok` or a reported `unknown` that the policy tolerates (none absent, none failed, at least one
+ * such unknown), and the policy does not require the environment verifier.
+ */
+function toleratedUnknown(policy: Policy, appraisal: Appraisal, o: VerifierOutcome): boolean {
+  const tolerate: readonly string[] = policy.tolerateUnknown ?? [];
+  if (tolerate.length === 0 || o.verifier !== 'environment' || o.status !== 'unknown') return false;
+  if (effectiveRequiredVerifiers(policy).includes('environment')) return false;
+  const claims = appraisal.claims;
+  if (claims === undefined) return false;
+  let explained = false;
+  for (const signal of ENVIRONMENT_SIGNALS) {
+    const m = claims.measurements.find((x) => x.name === signal);
+    if (m === undefined || m.status === 'fail') return false;
+    if (m.status === 'unknown') {
+      if (!tolerate.includes(signal)) return false;
+      explained = true;
+    }
+  }
+  // The unknown must be explained by a tolerated hint the evidence reports as unknown.
+  return explained;
+}
+
 function evaluateOne(policy: Policy, appraisal: Appraisal): Evaluated {
   const reasons: { code: string; text: string }[] = [];
   const addReason = (code: string, text: string): void => {
@@ -302,8 +348,11 @@ function evaluateOne(policy: Policy, appraisal: Appraisal): Evaluated {
       return mine.length === 0 || mine.some((o) => o.status !== 'pass');
     });
     // Any outcome that is not a pass (an unknown in a verifier the policy does not require included)
-    // caps the tier at `unmet` (warning or none): only an all-pass appraisal is affirming.
-    const failedAny = appraisal.outcomes.some((o) => o.status !== 'pass');
+    // caps the tier at `unmet` (warning or none): only an all-pass appraisal is affirming, but for an
+    // environment hint the policy names in `tolerateUnknown`.
+    const failedAny = appraisal.outcomes.some(
+      (o) => o.status !== 'pass' && !toleratedUnknown(policy, appraisal, o),
+    );
     if (unmet.length > 0 || failedAny) {
       tier = policy.unmet;
       if (reasons.length === 0)

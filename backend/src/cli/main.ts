@@ -68,7 +68,7 @@ ${USER_USAGE}
 
 Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-limit 600 (requests per
 minute per client address; 0 turns it off).
---dev: development mode: with no policy activated, the development policy (dev-1) applies instead of
+--dev: development mode: with no policy activated, the development policy (dev-2) applies instead of
 the production one (prod-1).
 Database: SQLite in the data directory, or PostgreSQL with --database-url (or env DATABASE_URL;
 postgres:// or postgresql://) in schema --database-schema (or env DATABASE_SCHEMA; default public).
@@ -388,7 +388,7 @@ export async function runCli(
   }
   if (options.dev === true) {
     io.err(
-      'WARNING: development mode (--dev): with no policy activated, the development policy dev-1 applies (browser shell may take PINs). Never use --dev in production.',
+      'WARNING: development mode (--dev): with no policy activated, the development policy dev-2 applies (browser shell may take PINs). Never use --dev in production.',
     );
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -46,7 +46,7 @@ export interface ServiceConfig {
    */
   readonly trustProxy: boolean;
   /**
-   * Development mode (`pos-backend --dev`): with no policy activated, the development policy (dev-1)
+   * Development mode (`pos-backend --dev`): with no policy activated, the development policy (dev-2)
    * applies. Default false: with no policy activated, the production policy (prod-1) applies.
    */
   readonly development: boolean;

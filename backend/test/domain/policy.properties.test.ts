@@ -165,6 +165,79 @@ describe('no policy is less strict than the core (property)', () => {
     expect(affirming).toBeGreaterThan(0);
   });
 
+  it('with tolerateUnknown, an affirming verdict has only passes and environment unknowns explained by a tolerated, reported hint', () => {
+    const hintStatus = fc.constantFrom('ok' as const, 'fail' as const, 'unknown' as const, 'absent' as const);
+    const tolerantArb = fc
+      .tuple(policyArb, fc.subarray(['virtual-machine', 'screen-capture-protection'] as const))
+      .map(([p, tolerateUnknown]) => ({ ...p, tolerateUnknown }));
+    const claimsArb = fc
+      .record({
+        vm: hintStatus,
+        remote: hintStatus,
+        capture: hintStatus,
+        debuggerHint: hintStatus,
+      })
+      .map(({ vm, remote, capture, debuggerHint }) => {
+        const base = claims();
+        const set: Record<string, string> = {
+          'virtual-machine': vm,
+          'remote-session': remote,
+          'screen-capture-protection': capture,
+          debugger: debuggerHint,
+        };
+        return {
+          ...base,
+          measurements: base.measurements.flatMap((m) => {
+            const st = set[m.name];
+            if (st === undefined) return [m];
+            return st === 'absent' ? [] : [{ ...m, status: st as 'ok' | 'fail' | 'unknown' }];
+          }),
+        };
+      });
+    // Every verifier passing but the environment one, which says unknown (what a VM without DMI gives).
+    const envUnknownArb: fc.Arbitrary<Appraisal> = fc.option(outcomeArb, { nil: undefined }).map((extra) => ({
+      outcomes: [
+        ...passing.map((o) =>
+          o.verifier === 'environment' ? { ...o, status: 'unknown' as const, value: 0 } : o,
+        ),
+        ...(extra === undefined ? [] : [extra]),
+      ],
+      claims: claims(),
+      trustVector: emptyVector(),
+      signatureValid: true,
+      appraisedAt: 0,
+    }));
+    let affirming = 0;
+    let tolerated = 0;
+    fc.assert(
+      fc.property(tolerantArb, fc.oneof(appraisalArb, envUnknownArb), claimsArb, (policy, a0, c) => {
+        const a: Appraisal = { ...a0, claims: c };
+        const v = evaluatePolicy(policy, a);
+        if (v.tier !== 'affirming') return;
+        affirming++;
+        for (const core of CORE_REQUIRED_VERIFIERS) {
+          const mine = a.outcomes.filter((o) => o.verifier === core);
+          expect(mine.length).toBeGreaterThan(0);
+          expect(mine.every((o) => o.status === 'pass')).toBe(true);
+        }
+        const others = a.outcomes.filter((o) => o.status !== 'pass');
+        if (others.length === 0) return;
+        tolerated++;
+        expect(policy.requiredVerifiers).not.toContain('environment');
+        for (const o of others) expect(o).toMatchObject({ verifier: 'environment', status: 'unknown' });
+        const env = ['virtual-machine', 'remote-session', 'screen-capture-protection'].map(
+          (n) => c.measurements.find((m) => m.name === n)?.status,
+        );
+        expect(env.every((st) => st === 'ok' || st === 'unknown')).toBe(true);
+        expect(env.some((st) => st === 'unknown')).toBe(true);
+        expect(c.measurements.find((m) => m.name === 'remote-session')?.status).toBe('ok');
+      }),
+      { numRuns: 3000 },
+    );
+    expect(affirming).toBeGreaterThan(0);
+    expect(tolerated).toBeGreaterThan(0);
+  });
+
   it('the reviewer case: requiredVerifiers [] and unmet warning still leave an unknown reader at warning', () => {
     const lax: Policy = { ...DEFAULT_POLICY, version: 'lax-1', requiredVerifiers: [], rules: [] };
     const a: Appraisal = {

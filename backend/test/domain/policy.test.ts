@@ -155,6 +155,71 @@ describe('shipped policies', () => {
   });
 });
 
+describe('tolerateUnknown (environment hints a machine cannot show)', () => {
+  const withHints = (hints: Record<string, 'ok' | 'fail' | 'unknown' | 'absent'>) =>
+    goodMeasurements().flatMap((m) => {
+      const h = hints[m.name];
+      if (h === undefined) return [m];
+      if (h === 'absent') return [];
+      return [{ ...m, status: h }];
+    });
+
+  it('development: a reported unknown virtual-machine hint is affirming, and says so in its reasons', async () => {
+    const a = await appraise({ claims: { measurements: withHints({ 'virtual-machine': 'unknown' }) } });
+    expect(a.outcomes.find((o) => o.verifier === 'environment')?.status).toBe('unknown');
+    const v = evaluatePolicy(DEFAULT_POLICY, a);
+    expect(v.tier).toBe('affirming');
+    expect(v.reasons.map((r) => r.code)).toEqual(['POS_ERR_ATTEST_MEASUREMENT_UNKNOWN']);
+    // Production requires the environment verifier and tolerates nothing.
+    expect(evaluatePolicy(PRODUCTION_POLICY, a).tier).toBe('warning');
+  });
+
+  it.each([
+    ['an absent virtual-machine hint', { 'virtual-machine': 'absent' }],
+    ['a failed virtual-machine hint', { 'virtual-machine': 'fail' }],
+    [
+      'an unknown remote-session hint besides it',
+      { 'virtual-machine': 'unknown', 'remote-session': 'unknown' },
+    ],
+  ] as const)('development: %s is not affirming', async (_what, hints) => {
+    const a = await appraise({ claims: { measurements: withHints(hints) } });
+    expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('warning');
+  });
+
+  it('a policy that requires the environment verifier gets no tolerance from its list', async () => {
+    const a = await appraise({ claims: { measurements: withHints({ 'virtual-machine': 'unknown' }) } });
+    const strict: Policy = {
+      ...DEFAULT_POLICY,
+      version: 'strict-1',
+      requiredVerifiers: [...DEFAULT_POLICY.requiredVerifiers, 'environment'],
+    };
+    expect(evaluatePolicy(strict, a).tier).toBe('warning');
+  });
+
+  it('no other verifier’s unknown is tolerated: an unknown debugger hint stays at warning', async () => {
+    const a = await appraise({
+      claims: { measurements: withHints({ 'virtual-machine': 'unknown', debugger: 'unknown' }) },
+    });
+    expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('warning');
+  });
+
+  it('the schema takes only the two environment hints, each once', () => {
+    const base = { ...DEFAULT_POLICY, version: 't-1' };
+    expect(parsePolicy({ ...base, tolerateUnknown: ['virtual-machine'] }).ok).toBe(true);
+    for (const bad of [
+      ['debugger'],
+      ['reader'],
+      ['remote-session'],
+      ['virtual-machine', 'virtual-machine'],
+    ]) {
+      expect(parsePolicy({ ...base, tolerateUnknown: bad })).toMatchObject({
+        ok: false,
+        code: 'POS_ERR_POLICY_INVALID',
+      });
+    }
+  });
+});
+
 describe('evaluation', () => {
   it('rules only escalate: a rule matching a passing appraisal cannot hide a failure', async () => {
     const policy: Policy = {
@@ -229,7 +294,7 @@ describe('evaluation', () => {
     });
     const v = evaluatePolicy(DEFAULT_POLICY, a, [PRODUCTION_POLICY]);
     expect(v.tier).toBe('affirming');
-    expect(v.policyVersion).toBe('dev-1');
+    expect(v.policyVersion).toBe('dev-2');
     expect(v.shadow).toEqual([{ policyVersion: 'prod-1', tier: 'warning', halt: false }]);
   });
   it('the verdict carries the appraisal time and purpose', async () => {
@@ -272,7 +337,7 @@ describe('EAR', () => {
             hardware: 2,
             'runtime-opaque': 2,
           },
-          'ear.appraisal-policy-id': 'dev-1',
+          'ear.appraisal-policy-id': 'dev-2',
         },
       },
     });

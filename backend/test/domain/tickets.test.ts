@@ -45,7 +45,7 @@ const verdict = (over: Partial<Verdict> = {}): Verdict => ({
     'sourced-data': 0,
   },
   reasons: [],
-  policyVersion: 'dev-1',
+  policyVersion: 'dev-2',
   halt: false,
   shadow: [],
   appraisedAt: NOW,

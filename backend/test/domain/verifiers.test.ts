@@ -69,7 +69,7 @@ describe('the happy path', () => {
     expect(a.signatureValid).toBe(true);
     expect(a.trustVector['instance-identity']).toBe(2);
     const v = evaluatePolicy(DEFAULT_POLICY, a);
-    expect(v).toMatchObject({ tier: 'affirming', halt: false, reasons: [], policyVersion: 'dev-1' });
+    expect(v).toMatchObject({ tier: 'affirming', halt: false, reasons: [], policyVersion: 'dev-2' });
   });
 });
 

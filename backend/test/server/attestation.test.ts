@@ -338,7 +338,7 @@ describe('the policy without an activated one (H2)', () => {
     const t = new SimTerminal(h);
     await t.enroll();
     expect((await t.attest()).json<{ verdict: { policyVersion: string } }>().verdict.policyVersion).toBe(
-      'dev-1',
+      'dev-2',
     );
   });
 });

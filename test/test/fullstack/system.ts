@@ -82,16 +82,18 @@ export async function startSystem(existing?: string): Promise<System> {
 }
 
 /**
- * How to run the terminal as if on a physical machine. The attestation's environment verifier warns on
- * a virtual machine (DMI strings naming a hypervisor) and on one whose DMI strings cannot be read, and a
- * warning means no PIN-entry ticket. Test machines are often VMs or containers, so there the terminal
- * runs in its own mount namespace whose `/sys/class` holds the DMI strings of a laptop: a simulated
- * physical machine, as the reader simulator is a simulated reader. On a physical Linux machine it runs
- * as it is. Undefined (with the reason) when neither is possible.
+ * How to run the terminal so that the development policy lets it take a PIN. The attestation's
+ * environment verifier warns on a virtual machine (DMI strings naming a hypervisor), and a warning means
+ * no PIN-entry ticket. Where the DMI strings cannot be read at all (a container, as in CI) the hint is
+ * reported `unknown`, which the development policy (dev-2) tolerates: the terminal runs as it is, the
+ * path a developer's `npm start` takes. On a VM whose DMI strings name a hypervisor, the terminal runs in
+ * its own mount namespace whose `/sys/class` holds the DMI strings of a laptop: a simulated physical
+ * machine, as the reader simulator is a simulated reader. Skipped (with the reason) when neither works.
  */
 export function physicalMachine(): { prefix: string[] } | { skip: string } {
   const vendorFile = '/sys/class/dmi/id/sys_vendor';
-  if (existsSync(vendorFile)) {
+  if (!existsSync(vendorFile)) return { prefix: [] };
+  {
     const v = readFileSync(vendorFile, 'utf8').toLowerCase();
     if (
       !/qemu|kvm|vmware|virtualbox|innotek|xen|bochs|parallels|bhyve|hyper-v|virtual|amazon|google|openstack|firecracker/.test(
@@ -105,7 +107,7 @@ export function physicalMachine(): { prefix: string[] } | { skip: string } {
   });
   if (probe.status !== 0)
     return {
-      skip: 'this machine is a VM or container (its DMI strings name a hypervisor or are absent, so the terminal gets no PIN entry, by design) and cannot simulate a physical one (unshare -m and mount need root)',
+      skip: 'this machine is a VM (its DMI strings name a hypervisor, so the terminal gets no PIN entry, by design) and cannot simulate a physical one (unshare -m and mount need root)',
     };
   const script =
     'mount -t tmpfs none /sys/class && mkdir -p /sys/class/dmi/id && cd /sys/class/dmi/id && ' +
