@@ -46,6 +46,10 @@ const electronOnlyInMainAndPreload = {
     'Only desktop/src/main and desktop/src/preload may import electron: everything else runs under plain Node.',
 };
 
+const noNodeInApi = 'desktop/src/api is shared by the renderer and the core: no Node built-ins, no DOM.';
+const rendererMessage =
+  'The renderer runs in a browser: no Node built-ins, no electron, and it reaches the core only through the UI API (desktop/src/api).';
+
 export default tseslint.config(
   {
     ignores: [
@@ -116,6 +120,68 @@ export default tseslint.config(
         ].map((name) => ({ name, message: 'shared/ touches neither Node nor the DOM.' })),
       ],
       'no-console': 'error',
+    },
+  },
+  {
+    // The UI API is imported by the renderer, the preload and the core: like shared/, no Node, no DOM.
+    files: ['desktop/src/api/**/*.ts'],
+    languageOptions: { globals: { ...globals['shared-node-browser'] } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            electronOnlyInMainAndPreload,
+            ...nodeBuiltins.map((name) => ({ name, message: noNodeInApi })),
+          ],
+          patterns: [{ group: ['node:*'], message: noNodeInApi }],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', 'global', 'window', 'document', 'localStorage'].map((name) => ({
+          name,
+          message: noNodeInApi,
+        })),
+      ],
+    },
+  },
+  {
+    // The renderer runs in a browser (or Electron's sandboxed renderer): browser globals only, and it
+    // reaches the core through the UI API alone, never by importing the core.
+    files: ['desktop/src/renderer/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            electronOnlyInMainAndPreload,
+            ...nodeBuiltins.map((name) => ({ name, message: rendererMessage })),
+          ],
+          patterns: [
+            { group: ['node:*'], message: rendererMessage },
+            {
+              group: [
+                '**/core/**',
+                '**/headless/**',
+                '**/main/**',
+                '**/preload/**',
+                '**/cli/**',
+                '@pos/backend/**',
+              ],
+              message: rendererMessage,
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['process', 'Buffer', 'require', '__dirname', '__filename', 'global'].map((name) => ({
+          name,
+          message: rendererMessage,
+        })),
+      ],
     },
   },
   {

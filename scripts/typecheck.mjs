@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Type-checks every workspace: each tsconfig*.json below a workspace folder, one tsc run each.
+// Type-checks every workspace: its tsconfig.json, any tsconfig.json in a folder below it (a renderer
+// with DOM types) and test/tsconfig.json, one tsc run each.
 // shared/tsconfig.json has no Node or DOM types, so shared/src cannot reach for either.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,6 +13,22 @@ function hasTypeScript(dir) {
   );
 }
 import { join, dirname } from 'node:path';
+
+/**
+ * tsconfig.json files in folders below a workspace (a renderer with DOM types and no Node types has its
+ * own, so the linter's project service finds it too), up to three levels down.
+ */
+function nestedConfigs(dir, rel, depth = 0) {
+  if (depth > 3) return [];
+  const out = [];
+  for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    if (!e.isDirectory() || ['node_modules', 'dist', 'test', '.git'].includes(e.name)) continue;
+    const sub = rel === '' ? e.name : `${rel}/${e.name}`;
+    if (existsSync(join(dir, sub, 'tsconfig.json'))) out.push(`${sub}/tsconfig.json`);
+    out.push(...nestedConfigs(dir, sub, depth + 1));
+  }
+  return out.sort();
+}
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,7 +45,9 @@ for (const ws of ['.', ...workspaces]) {
   const configs =
     ws === '.'
       ? ['tsconfig.json']
-      : ['tsconfig.json', 'test/tsconfig.json'].filter((f) => existsSync(join(dir, f)));
+      : ['tsconfig.json', ...nestedConfigs(dir, ''), 'test/tsconfig.json'].filter(
+          (f, i, all) => existsSync(join(dir, f)) && all.indexOf(f) === i,
+        );
   for (const file of configs) {
     const rel = `${ws}/${file}`;
     const r = spawnSync(process.execPath, [tsc, '-p', join(dir, file), '--noEmit', '--pretty'], {

@@ -80,6 +80,16 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_CLI_USAGE: 'The command line is not valid (unknown command or option, or a bad value).',
   POS_ERR_DESKTOP_SIMULATOR:
     "The reader simulator's control API could not insert the card (it is not running, or refused the request).",
+
+  // The UI API (desktop/src/api/contract.ts) and the shells that carry it
+  POS_ERR_DESKTOP_API_INVALID:
+    'A message from the renderer does not match the UI API schema (unknown command, missing or extra field, out-of-range value); it was refused unread.',
+  POS_ERR_DESKTOP_API_UNAVAILABLE:
+    'The terminal core is not running or not reachable from the UI (the utility process exited, or the browser shell lost its server); the UI shows this instead of a PIN pad.',
+  POS_ERR_DESKTOP_API_SENDER:
+    'An IPC message came from a frame or window that is not the terminal UI; it was refused.',
+  POS_ERR_DESKTOP_SHELL_AUTH:
+    "A request to the browser shell lacks this launch's secret, or comes from another origin or host; it was refused.",
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type DesktopErrorCode = keyof typeof DESKTOP_ERRORS;
