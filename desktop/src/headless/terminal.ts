@@ -54,7 +54,12 @@ export function keyFile(dataDir: string): string {
 }
 
 export function collectHeadless(): Promise<Collected> {
-  return collectAll({ fs: nodeAttestFs(), proc: nodeAttestProcess(), shell: headlessShell() });
+  return collectWith(headlessShell);
+}
+
+/** The collectors with the shell as `shell()` reports it at the moment of measuring. */
+export function collectWith(shell: () => ShellInfo): Promise<Collected> {
+  return collectAll({ fs: nodeAttestFs(), proc: nodeAttestProcess(), shell: shell() });
 }
 
 export function readerDriver(r: ReaderConfig): ReaderDriver {
@@ -68,6 +73,11 @@ export interface HeadlessTerminalOptions {
   readonly backendTimeoutMs?: number;
   /** Human notices (reader lost/back, push state) for stderr. Never secrets. */
   readonly notice?: (line: string) => void;
+  /**
+   * The shell the evidence reports, read at each measurement (the browser shell, or Electron with its
+   * windows' devtools and content-protection state). Default: headless.
+   */
+  readonly shell?: () => ShellInfo;
 }
 
 export class HeadlessTerminal {
@@ -97,7 +107,7 @@ export class HeadlessTerminal {
     this.agent = new AttestationAgent({
       transport: new HttpAttestTransport(this.client, keyStore, (a) => this.#remember(a)),
       keyStore,
-      collect: collectHeadless,
+      collect: () => collectWith(opts.shell ?? headlessShell),
       readerStatus: (challenge) => this.#readerStatus(challenge),
       clock: systemClock,
     });
