@@ -185,6 +185,27 @@ export default tseslint.config(
     },
   },
   {
+    // The operator dashboard (React, built by Vite, served at /dashboard): a browser app that talks to
+    // the back-end over HTTP only, never by importing it.
+    files: ['backend/dashboard/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'The dashboard runs in a browser.' })),
+          patterns: [
+            { group: ['node:*'], message: 'The dashboard runs in a browser.' },
+            {
+              group: ['**/src/**', '@pos/backend/**'],
+              message: 'The dashboard reaches the back-end over HTTP only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['desktop/src/main/**/*.ts', 'desktop/src/preload/**/*.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
