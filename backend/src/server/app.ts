@@ -31,6 +31,7 @@ import {
 } from './domain';
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
+import { dashboardRoutes } from './routes/dashboard';
 import { registerFleetRoutes } from './routes/fleet';
 import { registerMonitoringRoutes, type EventStreamOptions } from './routes/monitoring';
 import { registerOperatorRoutes } from './routes/operator';
@@ -259,6 +260,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerFleetRoutes(app, ctx);
   registerMonitoringRoutes(app, ctx, options.events);
   await registerPush(app, ctx, options.push);
+  await app.register(dashboardRoutes, {});
 
   await app.ready();
   return app;

@@ -29,6 +29,9 @@ const PUBLIC = new Set([
   'POST /v1/auth/login',
   // The terminals' push connection (WebSocket upgrade, authenticated by a Pos-Proof: fleet/push.ts).
   'GET /v1/push',
+  // The dashboard's static files (routes/dashboard.ts): the app holds no data, the API checks each call.
+  'GET /dashboard',
+  'GET /dashboard*', // GET /dashboard/*, as routesOf reads find-my-way's tree
 ]);
 
 /** Parses `app.printRoutes({ commonPrefix: false })` into `METHOD /path` keys (HEAD left out). */
