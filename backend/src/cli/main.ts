@@ -59,7 +59,7 @@ export const ADMIN_TOKEN_FILE = 'admin-token';
 
 const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
-              [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy] [--dev]
+              [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy] [--dev [--dev-ticket-lifetime S]]
               [--database-url postgres://... [--database-schema NAME]]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
@@ -70,11 +70,20 @@ Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-
 minute per client address; 0 turns it off).
 --dev: development mode: with no policy activated, the development policy (dev-2) applies instead of
 the production one (prod-1).
+--dev-ticket-lifetime S (or env POS_DEV_TICKET_LIFETIME_S): development mode only, tickets live S seconds
+(2-60) instead of 60, to try ticket expiry without waiting a minute.
 Database: SQLite in the data directory, or PostgreSQL with --database-url (or env DATABASE_URL;
 postgres:// or postgresql://) in schema --database-schema (or env DATABASE_SCHEMA; default public).
 Several processes may share one PostgreSQL database and schema (docs/postgres.md).
 Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
 key is generated in the data directory (with a warning).`;
+
+/** A shorter ticket lifetime for development (trying ticket expiry), seconds; never longer than the default. */
+const DevTicketLifetimeSchema = z
+  .string()
+  .regex(/^[0-9]{1,2}$/, 'a whole number of seconds, 2-60')
+  .transform(Number)
+  .refine((n) => n >= 2 && n <= DEFAULT_CONFIG.ticketLifetimeS, 'a whole number of seconds, 2-60');
 
 const OptionsSchema = z.strictObject({
   'data-dir': z.string().min(1).max(4096).default(DEFAULT_DATA_DIR),
@@ -103,6 +112,7 @@ const OptionsSchema = z.strictObject({
     .regex(/^[0-9]{1,7}$/)
     .transform(Number)
     .optional(),
+  'dev-ticket-lifetime': DevTicketLifetimeSchema.optional(),
   help: z.boolean().optional(),
 });
 type Options = z.infer<typeof OptionsSchema>;
@@ -123,6 +133,7 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         'database-url': { type: 'string' },
         'database-schema': { type: 'string' },
         'rate-limit': { type: 'string' },
+        'dev-ticket-lifetime': { type: 'string' },
         'reader-ca': { type: 'string', multiple: true },
         'trust-proxy': { type: 'boolean' },
         dev: { type: 'boolean' },
@@ -386,10 +397,28 @@ export async function runCli(
       'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
     );
   }
+  // Development only: shorter tickets (docs/backend.md), from the option or POS_DEV_TICKET_LIFETIME_S.
+  const lifetimeText = options['dev-ticket-lifetime'] ?? env['POS_DEV_TICKET_LIFETIME_S'];
+  let devTicketLifetimeS: number | undefined;
+  if (lifetimeText !== undefined && lifetimeText !== '') {
+    const lifetime =
+      typeof lifetimeText === 'number' ? lifetimeText : DevTicketLifetimeSchema.safeParse(lifetimeText).data;
+    if (lifetime === undefined) {
+      io.err('pos-backend: POS_ERR_CLI_USAGE: --dev-ticket-lifetime: a whole number of seconds, 2-60');
+      return { code: 2 };
+    }
+    if (options.dev !== true) {
+      io.err('pos-backend: POS_ERR_CLI_USAGE: --dev-ticket-lifetime is a development option (needs --dev)');
+      return { code: 2 };
+    }
+    devTicketLifetimeS = lifetime;
+  }
   if (options.dev === true) {
     io.err(
       'WARNING: development mode (--dev): with no policy activated, the development policy dev-2 applies (browser shell may take PINs). Never use --dev in production.',
     );
+    if (devTicketLifetimeS !== undefined)
+      io.err(`WARNING: development ticket lifetime: tickets expire ${devTicketLifetimeS} s after issue.`);
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   chmodSync(dataDir, 0o700);
@@ -439,6 +468,7 @@ export async function runCli(
       issuer: options.issuer ?? url,
       trustProxy: options['trust-proxy'] === true,
       development: options.dev === true,
+      ...(devTicketLifetimeS === undefined ? {} : { ticketLifetimeS: devTicketLifetimeS }),
       ...(options['rate-limit'] === undefined
         ? {}
         : { rateLimitPerMinute: options['rate-limit'] === 0 ? false : options['rate-limit'] }),
