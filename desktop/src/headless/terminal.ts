@@ -23,7 +23,7 @@ import {
   type Result,
 } from '@pos/shared';
 import type { PushClient } from '@pos/backend/fleet/push-client';
-import { AttestationAgent, type AttestAnswer } from '../core/attest/agent';
+import { AttestationAgent, type AttestAnswer, type AttestationAgentOptions } from '../core/attest/agent';
 import { collectAll, type Collected } from '../core/attest/evidence';
 import { nodeAttestFs, nodeAttestProcess } from '../core/attest/node-host';
 import type { ShellInfo } from '../core/attest/types';
@@ -38,6 +38,7 @@ import { SessionReaderPort } from '../core/reader/reader-port';
 import { SerialReaderDriver } from '../core/reader/serial';
 import type { DesktopCode } from '../core/result';
 import { TransactionEngine } from '../core/transaction';
+import type { EngineOptions } from '../core/transaction/engine';
 import { systemClock } from '../core/transaction/ports';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -78,6 +79,12 @@ export interface HeadlessTerminalOptions {
    * windows' devtools and content-protection state). Default: headless.
    */
   readonly shell?: () => ShellInfo;
+  /** Each attestation answer (verdict, reasons, halt flag), after it is kept in the store. */
+  readonly onAnswer?: (a: AttestAnswer) => void;
+  /** Each finished attestation attempt (purpose, ok, code): whether the back-end was reached. */
+  readonly onAttempt?: AttestationAgentOptions['onAttempt'];
+  /** The halt push connection opened (true) or closed (false). */
+  readonly onPush?: (open: boolean) => void;
 }
 
 export class HeadlessTerminal {
@@ -110,6 +117,7 @@ export class HeadlessTerminal {
       collect: () => collectWith(opts.shell ?? headlessShell),
       readerStatus: (challenge) => this.#readerStatus(challenge),
       clock: systemClock,
+      ...(opts.onAttempt === undefined ? {} : { onAttempt: opts.onAttempt }),
     });
     // A halt or resume pushed by the back-end is kept for `status` too.
     this.haltPort.onHalt(() => this.#noteHalt(true));
@@ -160,7 +168,9 @@ export class HeadlessTerminal {
       },
     }));
     this.#writes = this.#writes.catch(() => undefined).then(() => write);
-    return write.then(() => undefined);
+    return write.then(() => {
+      this.opts.onAnswer?.(a);
+    });
   }
 
   /** A session ticket: the cached one while it has 10 s left, else a fresh attestation's. */
@@ -274,6 +284,24 @@ export class HeadlessTerminal {
     };
   }
 
+  /**
+   * Starts the reader connection for a long-running shell (the UI core): no timeout, no giving up; it
+   * reconnects with backoff until `close()` (a back-end failure at the handshake is retried too, so
+   * the reader comes back once the back-end does). Its events tell the caller the reader's state.
+   */
+  startReader(): Result<{ connection: ReaderConnection }, DesktopCode> {
+    const reader = this.config.reader;
+    if (reader === undefined)
+      return { ok: false, code: 'POS_ERR_DESKTOP_READER_CONFIG', detail: 'no reader is configured' };
+    if (this.#conn !== undefined) return { ok: true, connection: this.#conn };
+    const conn = new ReaderConnection({ driver: readerDriver(reader), handshake: this.#handshake() });
+    this.#conn = conn;
+    conn.on('reader-lost', (e) => this.opts.notice?.(e.message));
+    conn.on('reader-back', (e) => this.opts.notice?.(e.message));
+    conn.start();
+    return { ok: true, connection: conn };
+  }
+
   /** Opens the halt push connection; resolves when it is open or after `timeoutMs` (the gate still holds without it). */
   async connectPush(timeoutMs: number): Promise<boolean> {
     return new Promise((res) => {
@@ -283,7 +311,9 @@ export class HeadlessTerminal {
         proof: () => this.client.pushProof(),
         port: this.haltPort,
         onState: (state) => {
-          this.#pushOpen = state === 'open';
+          const open = state === 'open';
+          if (open !== this.#pushOpen) this.opts.onPush?.(open);
+          this.#pushOpen = open;
           if (state === 'open') {
             clearTimeout(timer);
             res(true);
@@ -301,12 +331,17 @@ export class HeadlessTerminal {
     return this.#conn;
   }
 
-  engine(): { engine: TransactionEngine; dispose: () => void } {
+  engine(options?: Pick<EngineOptions, 'timeouts'>): { engine: TransactionEngine; dispose: () => void } {
     const conn = this.#conn;
     if (conn === undefined) throw new Error('connectReader first');
     const port = new SessionReaderPort(conn);
     const backend = new HttpBackendPort(this.client, this.agent, this);
-    const engine = new TransactionEngine({ reader: port, backend, push: this.haltPort });
+    const engine = new TransactionEngine({
+      reader: port,
+      backend,
+      push: this.haltPort,
+      ...(options?.timeouts === undefined ? {} : { timeouts: options.timeouts }),
+    });
     return {
       engine,
       dispose: () => {
