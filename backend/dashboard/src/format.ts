@@ -1,0 +1,79 @@
+/** Formatting of times, ages and states for the tables. */
+import type { TerminalRow } from './api';
+
+/** The server's clock minus the browser's, in ms (fleet summaries carry the server's `at`). */
+let offsetMs = 0;
+export function setServerNow(serverAt: number): void {
+  offsetMs = serverAt - Date.now();
+}
+/** Now, by the server's clock (ages are measured against it, not the browser's). */
+export function serverNow(): number {
+  return Date.now() + offsetMs;
+}
+
+export function age(at: number | null, now = serverNow()): string {
+  if (at === null) return 'never';
+  const s = Math.round((now - at) / 1000);
+  if (s < 0) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
+}
+
+export function time(at: number | string | null): string {
+  if (at === null) return '—';
+  const d = new Date(at);
+  return Number.isNaN(d.getTime())
+    ? String(at)
+    : d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
+}
+
+/** The state an operator reads: halted, resume-pending, stale, trusted, warning or unverified. */
+export type DisplayState = 'trusted' | 'warning' | 'halted' | 'stale' | 'resume-pending' | 'unverified';
+
+export function displayState(t: Pick<TerminalRow, 'state' | 'stale' | 'lastTier'>): DisplayState {
+  if (t.state === 'halted') return 'halted';
+  if (t.state === 'resume-pending') return 'resume-pending';
+  if (t.stale) return 'stale';
+  if (t.lastTier === 'affirming') return 'trusted';
+  if (t.lastTier === 'warning') return 'warning';
+  return 'unverified';
+}
+
+/** The API query for a display state (GET /v1/terminals). */
+export function stateQuery(state: DisplayState | ''): Record<string, string | undefined> {
+  switch (state) {
+    case '':
+      return {};
+    case 'trusted':
+      return { state: 'active', stale: 'false', tier: 'affirming' };
+    case 'warning':
+      return { state: 'active', stale: 'false', tier: 'warning' };
+    case 'halted':
+      return { state: 'halted' };
+    case 'resume-pending':
+      return { state: 'resume-pending' };
+    case 'stale':
+      return { state: 'active', stale: 'true' };
+    case 'unverified':
+      return { state: 'active', stale: 'false' };
+  }
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    return typeof code === 'string' ? `${e.message} (${code})` : e.message;
+  }
+  return String(e);
+}
+
+/** The query part of the URL's fragment (#/terminals?state=halted). */
+export function hashParams(): URLSearchParams {
+  const i = window.location.hash.indexOf('?');
+  return new URLSearchParams(i < 0 ? '' : window.location.hash.slice(i + 1));
+}

@@ -1,0 +1,315 @@
+/** Shared pieces: the session context, badges, the two-step action form, halt deliveries, charts. */
+import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import { call, enc, HaltDetailOut, type FleetEvent, type HaltDetail, type Me } from './api';
+import { errorText, time, type DisplayState } from './format';
+
+export interface Session {
+  readonly me: Me;
+  /** Whether the signed-in user holds a permission (GET /v1/auth/me): controls without it are not shown. */
+  readonly can: (permission: string) => boolean;
+  /** The newest live events first (at most 200). */
+  readonly events: readonly FleetEvent[];
+  /** Whether the event stream is connected. */
+  readonly live: boolean;
+  /** Calls `fn` for every live event from now on; returns the unsubscribe. */
+  readonly subscribe: (fn: (e: FleetEvent) => void) => () => void;
+  /** Merchant names by id (those the user may reach). */
+  readonly merchantNames: ReadonlyMap<string, string>;
+}
+
+export const SessionContext = createContext<Session | null>(null);
+
+export function useSession(): Session {
+  const s = useContext(SessionContext);
+  if (s === null) throw new Error('no session');
+  return s;
+}
+
+/** Runs `load` now, whenever `deps` change, and (optionally) when a live event passes `refreshOn`. */
+export function useLoad<T>(
+  load: () => Promise<T>,
+  deps: readonly unknown[],
+  refreshOn?: (e: FleetEvent) => boolean,
+): { data: T | undefined; error: string | undefined; reload: () => void } {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<string>();
+  const [tick, setTick] = useState(0);
+  const session = useContext(SessionContext);
+  const reload = useCallback(() => setTick((n) => n + 1), []);
+  useEffect(() => {
+    let cancelled = false;
+    load().then(
+      (d) => {
+        if (!cancelled) {
+          setData(d);
+          setError(undefined);
+        }
+      },
+      (e: unknown) => {
+        if (!cancelled) setError(errorText(e));
+      },
+    );
+    return () => {
+      cancelled = true;
+    };
+    // The caller lists in `deps` what `load` reads.
+  }, [...deps, tick]);
+  useEffect(() => {
+    if (refreshOn === undefined || session === null) return undefined;
+    // Events come in bursts (a fleet halt acknowledged by many terminals): one reload per second at most.
+    let timer: number | undefined;
+    const off = session.subscribe((e) => {
+      if (!refreshOn(e) || timer !== undefined) return;
+      timer = window.setTimeout(() => {
+        timer = undefined;
+        reload();
+      }, 300);
+    });
+    return () => {
+      off();
+      if (timer !== undefined) window.clearTimeout(timer);
+    };
+  }, [session, reload]);
+  return { data, error, reload };
+}
+
+export function ErrorBox({ error }: { error: string | undefined }): ReactNode {
+  return error === undefined ? null : (
+    <p className="error" role="alert">
+      {error}
+    </p>
+  );
+}
+
+export function StateBadge({ state }: { state: DisplayState }): ReactNode {
+  return <span className={`badge state-${state}`}>{state}</span>;
+}
+
+export function TierBadge({ tier }: { tier: string | null | undefined }): ReactNode {
+  const t = tier ?? 'none';
+  return <span className={`badge tier-${t}`}>{t}</span>;
+}
+
+/**
+ * A change in two steps: the button (`label`, e.g. Halt) opens a form with a required `Reason`; the
+ * `Confirm` button sends it. `onConfirm` resolves to a line to show (what happened) or throws.
+ */
+export function ActionButton(props: {
+  label: string;
+  description: string;
+  onConfirm: (reason: string) => Promise<ReactNode>;
+  danger?: boolean;
+  needsReason?: boolean;
+}): ReactNode {
+  const needsReason = props.needsReason ?? true;
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const [result, setResult] = useState<ReactNode>();
+  const submit = (): void => {
+    setBusy(true);
+    setError(undefined);
+    props.onConfirm(reason.trim()).then(
+      (r) => {
+        setBusy(false);
+        setOpen(false);
+        setReason('');
+        setResult(r);
+      },
+      (e: unknown) => {
+        setBusy(false);
+        setError(errorText(e));
+      },
+    );
+  };
+  if (!open) {
+    return (
+      <span className="action">
+        <button
+          type="button"
+          className={props.danger === true ? 'danger' : ''}
+          onClick={() => {
+            setOpen(true);
+            setResult(undefined);
+          }}
+        >
+          {props.label}
+        </button>
+        {result === undefined ? null : <span className="result">{result}</span>}
+      </span>
+    );
+  }
+  return (
+    <form
+      className="confirm"
+      aria-label={`${props.label}: confirm`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        submit();
+      }}
+    >
+      <p>{props.description}</p>
+      {needsReason ? (
+        <label>
+          Reason
+          <textarea
+            value={reason}
+            maxLength={500}
+            required
+            rows={2}
+            onChange={(e) => setReason(e.target.value)}
+          />
+        </label>
+      ) : null}
+      <div className="buttons">
+        <button
+          type="submit"
+          className={props.danger === true ? 'danger' : ''}
+          disabled={busy || (needsReason && reason.trim() === '')}
+        >
+          Confirm
+        </button>
+        <button type="button" onClick={() => setOpen(false)} disabled={busy}>
+          Cancel
+        </button>
+      </div>
+      <ErrorBox error={error} />
+    </form>
+  );
+}
+
+/**
+ * A halt's delivery: how many covered terminals acknowledged it, per terminal sent and acknowledged
+ * times; refreshed on every acknowledgement event of this halt and every 3 s while any is pending.
+ */
+export function HaltDeliveries({
+  haltId,
+  onlyTerminal,
+}: {
+  haltId: string;
+  onlyTerminal?: string;
+}): ReactNode {
+  const { data, error, reload } = useLoad<HaltDetail>(
+    () => call(HaltDetailOut, 'GET', `/v1/halts/${enc(haltId)}`),
+    [haltId],
+    (e) => e.haltId === haltId,
+  );
+  const pending = data?.pending ?? 0;
+  useEffect(() => {
+    if (pending === 0) return undefined;
+    const timer = window.setInterval(reload, 3000);
+    return () => window.clearInterval(timer);
+  }, [pending, reload]);
+  if (data === undefined) return <ErrorBox error={error} />;
+  const rows = data.deliveries.filter((d) => onlyTerminal === undefined || d.terminalId === onlyTerminal);
+  const acked = rows.filter((d) => d.ackedAt !== null).length;
+  return (
+    <div className="deliveries">
+      <p className={acked === rows.length ? 'ok' : 'pending'} data-testid="delivery-summary">
+        {rows.length === 0
+          ? 'No terminal to deliver to.'
+          : `Acknowledged by ${acked} of ${rows.length} terminal${rows.length === 1 ? '' : 's'}` +
+            (acked === rows.length ? '.' : ` (${rows.length - acked} pending).`)}
+      </p>
+      {rows.length > 0 ? (
+        <table>
+          <thead>
+            <tr>
+              <th>Terminal</th>
+              <th>Message</th>
+              <th>Sent</th>
+              <th>Acknowledged</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.slice(0, 50).map((d) => (
+              <tr key={`${d.terminalId}-${d.seq}`}>
+                <td>
+                  <a href={`#/terminals/${enc(d.terminalId)}`}>{d.terminalId}</a>
+                </td>
+                <td>
+                  {d.kind} #{d.seq}
+                </td>
+                <td>{d.sentAt === null ? 'not yet (offline)' : time(d.sentAt)}</td>
+                <td>{d.ackedAt === null ? 'pending' : time(d.ackedAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {rows.length > 50 ? <p className="muted">… and {rows.length - 50} more.</p> : null}
+    </div>
+  );
+}
+
+export interface Series {
+  readonly label: string;
+  readonly className: string;
+  readonly values: readonly number[];
+}
+
+/** Stacked bars, one per bucket, hand-written SVG. */
+export function BarChart(props: {
+  title: string;
+  series: readonly Series[];
+  bucketLabels: readonly string[];
+}): ReactNode {
+  const n = props.bucketLabels.length;
+  const totals = Array.from({ length: n }, (_, i) =>
+    props.series.reduce((sum, s) => sum + (s.values[i] ?? 0), 0),
+  );
+  const max = Math.max(1, ...totals);
+  const w = 600;
+  const h = 140;
+  const pad = 24;
+  const bw = (w - pad) / Math.max(1, n);
+  return (
+    <figure className="chart">
+      <figcaption>{props.title}</figcaption>
+      <svg viewBox={`0 0 ${w} ${h + 18}`} role="img" aria-label={props.title}>
+        <line x1={pad} y1={h} x2={w} y2={h} className="axis" />
+        <text x={0} y={10} className="tick">
+          {max}
+        </text>
+        <text x={0} y={h} className="tick">
+          0
+        </text>
+        {Array.from({ length: n }, (_, i) => {
+          let y = h;
+          return props.series.map((s) => {
+            const v = s.values[i] ?? 0;
+            const bh = (v / max) * (h - 8);
+            y -= bh;
+            return v === 0 ? null : (
+              <rect
+                key={`${s.label}-${i}`}
+                x={pad + i * bw + 1}
+                y={y}
+                width={Math.max(1, bw - 2)}
+                height={bh}
+                className={s.className}
+              >
+                <title>{`${props.bucketLabels[i] ?? ''}: ${v} ${s.label}`}</title>
+              </rect>
+            );
+          });
+        })}
+        {props.bucketLabels.map((l, i) =>
+          i % Math.ceil(n / 6) === 0 ? (
+            <text key={l + String(i)} x={pad + i * bw} y={h + 14} className="tick">
+              {l}
+            </text>
+          ) : null,
+        )}
+      </svg>
+      <div className="legend">
+        {props.series.map((s) => (
+          <span key={s.label}>
+            <i className={s.className} /> {s.label}
+          </span>
+        ))}
+      </div>
+    </figure>
+  );
+}
