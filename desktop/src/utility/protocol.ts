@@ -1,0 +1,76 @@
+/**
+ * The messages between the Electron main process and the core's utility process, over the utility
+ * process's parent port (`child.postMessage` / `process.parentPort`). Both sides parse every message
+ * they receive with these schemas: the main process does not trust the utility process's output blindly
+ * (a bug there must not put an arbitrary object in front of the renderer), and the utility process
+ * accepts commands only in the UI API's shape. Plain Node and zod: no electron import.
+ */
+import { z } from 'zod';
+import { CommandResultSchema, CommandSchema, ErrorCodeSchema, SnapshotSchema } from '../api/contract';
+import type { ShellInfo } from '../core/attest/types';
+
+/** What main tells the core about the shell (the core's `ShellInfo`, kind always `electron`). */
+export const ElectronShellSchema = z.strictObject({
+  kind: z.literal('electron'),
+  build: z.enum(['release', 'development']),
+  version: z.string().min(1).max(64),
+  packaged: z.boolean(),
+  appPath: z.string().min(1).max(4096),
+  asarPath: z.string().min(1).max(4096).optional(),
+  devtoolsOpen: z.boolean().optional(),
+  contentProtection: z.boolean().optional(),
+});
+export type ElectronShell = z.infer<typeof ElectronShellSchema>;
+
+/** The schema's output as the core's `ShellInfo` (absent members left out, not `undefined`). */
+export function toShellInfo(s: ElectronShell): ShellInfo {
+  return {
+    kind: s.kind,
+    build: s.build,
+    version: s.version,
+    packaged: s.packaged,
+    appPath: s.appPath,
+    ...(s.asarPath === undefined ? {} : { asarPath: s.asarPath }),
+    ...(s.devtoolsOpen === undefined ? {} : { devtoolsOpen: s.devtoolsOpen }),
+    ...(s.contentProtection === undefined ? {} : { contentProtection: s.contentProtection }),
+  };
+}
+
+/** A request id: main numbers its invocations so answers can arrive in any order. */
+const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const ToCoreSchema = z.discriminatedUnion('t', [
+  /** First message: where the core keeps its state, and the shell as it is now. */
+  z.strictObject({ t: z.literal('init'), dataDir: z.string().min(1).max(4096), shell: ElectronShellSchema }),
+  /** The shell changed (devtools opened or closed, content protection). */
+  z.strictObject({ t: z.literal('shell'), shell: ElectronShellSchema }),
+  /** One UI command, already checked by main; the core parses it again at its own boundary. */
+  z.strictObject({ t: z.literal('invoke'), id: RequestId, command: CommandSchema }),
+  /** Stop: close the PIN pad, abort the sale, close the links, then exit. */
+  z.strictObject({ t: z.literal('close') }),
+]);
+export type ToCore = z.infer<typeof ToCoreSchema>;
+
+export const ToMainSchema = z.discriminatedUnion('t', [
+  /** The core is running and will answer commands. */
+  z.strictObject({ t: z.literal('ready') }),
+  z.strictObject({ t: z.literal('result'), id: RequestId, result: CommandResultSchema }),
+  z.strictObject({ t: z.literal('snapshot'), snapshot: SnapshotSchema }),
+  /** A line for the operator's log (never a PIN, key or token: the core's notices are codes and states). */
+  z.strictObject({ t: z.literal('notice'), line: z.string().max(1000) }),
+  /** The core could not start or stopped by itself; the process exits after this. */
+  z.strictObject({ t: z.literal('fatal'), code: ErrorCodeSchema, detail: z.string().max(500) }),
+  /** Answer to `close`: everything is closed; the process exits after this. */
+  z.strictObject({ t: z.literal('closed') }),
+]);
+export type ToMain = z.infer<typeof ToMainSchema>;
+
+export function parseToCore(input: unknown): ToCore | undefined {
+  const r = ToCoreSchema.safeParse(input);
+  return r.success ? r.data : undefined;
+}
+
+export function parseToMain(input: unknown): ToMain | undefined {
+  const r = ToMainSchema.safeParse(input);
+  return r.success ? r.data : undefined;
+}
