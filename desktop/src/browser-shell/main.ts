@@ -1,0 +1,164 @@
+/**
+ * `pos-terminal-ui`: the terminal with its UI in a browser (the browser shell).
+ *
+ *   pos-terminal-ui [--data-dir DIR] [--port N] [--host 127.0.0.1] [--renderer-dir DIR]
+ *
+ * Opens the terminal in DIR (default `.data/start/terminal`, the one `npm start` enrolls; a DIR with no
+ * terminal waits for enrollment from the UI, which needs a reader to pair with: not offered here yet),
+ * starts its core (reader, halt push, attestation; shell kind `browser`) and serves the UI on loopback.
+ * Prints one JSON line `{"event":"ready","url":"http://127.0.0.1:PORT/#k=...","terminalId":...}` on
+ * stdout (the URL carries this launch's secret: open it in a browser on this computer), then notices
+ * on stderr. SIGINT / SIGTERM stop it (the sale is cancelled, the reader aborted) and exit 0. Errors:
+ * one line `pos-terminal-ui: POS_ERR_...: sentence` on stderr; exit 2 for usage, 1 otherwise.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import type { Snapshot, TerminalCore } from '../api/contract';
+import { CoreStartError, createTerminalCore } from '../app/core';
+import type { ShellInfo } from '../core/attest/types';
+import { APP_PATH, APP_VERSION } from '../headless/terminal';
+import { startBrowserShell, type BrowserShell } from './server';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_DATA_DIR = resolve(here, '../../../.data/start/terminal');
+/** Where `npm run build -w desktop` puts the renderer. */
+export const DEFAULT_RENDERER_DIR = resolve(here, '../../dist/renderer');
+
+/**
+ * The browser shell as the evidence reports it: a development build of this code, shell `browser`.
+ * Devtools and screen capture are left unreported (unknown): the page runs in a browser this process
+ * cannot look into.
+ */
+export function browserShellInfo(): ShellInfo {
+  return { kind: 'browser', build: 'development', version: APP_VERSION, packaged: false, appPath: APP_PATH };
+}
+
+const USAGE = 'usage: pos-terminal-ui [--data-dir DIR] [--port N] [--host 127.0.0.1] [--renderer-dir DIR]';
+
+const Args = z.strictObject({
+  'data-dir': z.string().min(1).max(4096).optional(),
+  'renderer-dir': z.string().min(1).max(4096).optional(),
+  port: z
+    .string()
+    .regex(/^\d{1,5}$/, 'a port number')
+    .transform(Number)
+    .refine((n) => n <= 65535, 'a port number')
+    .optional(),
+  host: z
+    .string()
+    .regex(/^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|::1)$/, 'a loopback address')
+    .optional(),
+});
+
+export interface UiIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export interface RunningUi {
+  readonly core: TerminalCore;
+  readonly shell: BrowserShell;
+  close(): Promise<void>;
+}
+
+/** Parses the arguments and starts the core and the shell; a number is the exit status of a failure. */
+export async function startUi(argv: readonly string[], io: UiIo): Promise<RunningUi | number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      options: {
+        'data-dir': { type: 'string' },
+        'renderer-dir': { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch {
+    io.err(`pos-terminal-ui: POS_ERR_DESKTOP_CLI_USAGE: unknown option or missing value\n${USAGE}`);
+    return 2;
+  }
+  const { help, ...rest } = values;
+  if (help === true) {
+    io.err(USAGE);
+    return 0;
+  }
+  const a = Args.safeParse(rest);
+  if (!a.success) {
+    const i = a.error.issues[0];
+    io.err(
+      `pos-terminal-ui: POS_ERR_DESKTOP_CLI_USAGE: ${i === undefined ? 'invalid arguments' : `--${i.path.map(String).join('.')}: ${i.message}`}`,
+    );
+    return 2;
+  }
+  const dataDir = resolve(a.data['data-dir'] ?? DEFAULT_DATA_DIR);
+  let core: TerminalCore;
+  try {
+    core = await createTerminalCore({
+      dataDir,
+      shell: browserShellInfo,
+      notice: (l) => io.err(`pos-terminal-ui: ${l}`),
+    });
+  } catch (e) {
+    if (e instanceof CoreStartError) io.err(`pos-terminal-ui: ${e.code}: ${e.detail}`);
+    else io.err('pos-terminal-ui: POS_ERR_DESKTOP_API_UNAVAILABLE: the terminal core did not start');
+    return 1;
+  }
+  let shell: BrowserShell;
+  try {
+    shell = await startBrowserShell({
+      core,
+      rendererDir: resolve(a.data['renderer-dir'] ?? DEFAULT_RENDERER_DIR),
+      ...(a.data.host === undefined ? {} : { host: a.data.host }),
+      ...(a.data.port === undefined ? {} : { port: a.data.port }),
+    });
+  } catch {
+    await core.close();
+    io.err(
+      'pos-terminal-ui: POS_ERR_DESKTOP_API_UNAVAILABLE: the browser shell could not listen (port in use?)',
+    );
+    return 1;
+  }
+  let first: Snapshot | undefined;
+  core.subscribe((s) => (first ??= s))();
+  io.out(
+    JSON.stringify({
+      event: 'ready',
+      url: shell.url,
+      origin: shell.origin,
+      dataDir,
+      enrolled: first?.enrolled ?? false,
+      terminalId: first?.terminalId ?? null,
+    }),
+  );
+  return {
+    core,
+    shell,
+    close: async () => {
+      await shell.close();
+      await core.close();
+    },
+  };
+}
+
+/** The process entry: runs until SIGINT / SIGTERM. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const io: UiIo = {
+    out: (l) => process.stdout.write(`${l}\n`),
+    err: (l) => process.stderr.write(`${l}\n`),
+  };
+  const ui = await startUi(argv, io);
+  if (typeof ui === 'number') return ui;
+  io.err(`pos-terminal-ui: open ${ui.shell.origin}/ with the secret of the ready line's URL (Ctrl-C stops)`);
+  await new Promise<void>((res) => {
+    process.once('SIGINT', () => res());
+    process.once('SIGTERM', () => res());
+  });
+  await ui.close();
+  return 0;
+}
