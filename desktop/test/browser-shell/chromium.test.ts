@@ -146,9 +146,12 @@ describe.skipIf(!HAVE_CHROMIUM)('browser transport in Chromium', () => {
     expect(first).toMatchObject({ v: 1, shell: 'browser', enrolled: true, terminalId: 'term_chromium' });
     // The fragment is gone from the address bar; the key is in this tab's sessionStorage.
     expect(page.url()).toBe(`${shell.origin}/`);
-    expect(await page.evaluate(() => window.sessionStorage.getItem('pos-shell-key'))).toBe(
-      new URL(shell.url).hash.slice(3),
+    const stored = await page.evaluate(() =>
+      (
+        globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }
+      ).sessionStorage.getItem('pos-shell-key'),
     );
+    expect(stored).toBe(new URL(shell.url).hash.slice(3));
 
     expect(await invoke(page, { cmd: 'sale.start', amountMinor: 1234, currency: 'EUR' })).toEqual({
       ok: true,
