@@ -1,5 +1,5 @@
 /** Shared pieces: the session context, badges, the two-step action form, halt deliveries, charts. */
-import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { call, enc, HaltDetailOut, type FleetEvent, type HaltDetail, type Me } from './api';
 import { errorText, time, type DisplayState } from './format';
 
@@ -54,12 +54,18 @@ export function useLoad<T>(
     };
     // The caller lists in `deps` what `load` reads.
   }, [...deps, tick]);
+  // The latest `refreshOn` (a new closure each render), read when an event arrives.
+  const refreshRef = useRef(refreshOn);
+  refreshRef.current = refreshOn;
+  // Subscribed once per session: `subscribe` is stable while `session` changes with every event.
+  const subscribe = session?.subscribe;
   useEffect(() => {
-    if (refreshOn === undefined || session === null) return undefined;
-    // Events come in bursts (a fleet halt acknowledged by many terminals): one reload per second at most.
+    if (subscribe === undefined) return undefined;
+    // Events come in bursts (a fleet halt acknowledged by many terminals): one reload per 300 ms at most.
     let timer: number | undefined;
-    const off = session.subscribe((e) => {
-      if (!refreshOn(e) || timer !== undefined) return;
+    const off = subscribe((e) => {
+      const wants = refreshRef.current;
+      if (wants === undefined || !wants(e) || timer !== undefined) return;
       timer = window.setTimeout(() => {
         timer = undefined;
         reload();
@@ -69,7 +75,7 @@ export function useLoad<T>(
       off();
       if (timer !== undefined) window.clearTimeout(timer);
     };
-  }, [session, reload]);
+  }, [subscribe, reload]);
   return { data, error, reload };
 }
 

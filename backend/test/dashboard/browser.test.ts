@@ -1,0 +1,195 @@
+/**
+ * The dashboard in Debian's Chromium (playwright-core) against a real back-end listening on
+ * 127.0.0.1 (in-process, SQLite in memory) with a terminal enrolled and holding its push connection:
+ * an operator signs in (the __Host- session cookie is kept over http://127.0.0.1, a secure context
+ * in Chromium), sees the terminal attest live, halts it with a reason, sees the halt acknowledged and
+ * the terminal refused a ticket, resumes it; an auditor sees no control that changes anything and
+ * verifies the audit chain. No page breaks the CSP. Screenshots: test-results/dashboard/.
+ * Skipped, with the reason printed, when /usr/bin/chromium is missing.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPushClient, type PushClient } from '../../src/fleet/push-client';
+import { DEFAULT_DASHBOARD_DIR } from '../../src/server/routes/dashboard';
+import { makeHarness, seedReferenceValues, type Harness, type SimTerminal } from '../helpers';
+import { enrollInto, newMerchant, until } from '../server/fleet-helpers';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.log(`dashboard browser tests skipped: ${CHROMIUM} is missing (Debian: apt-get install chromium)`);
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SHOTS = join(here, '..', '..', '..', 'test-results', 'dashboard');
+const WAIT = 20_000;
+const PASSWORD = { operator: 'operator-password-0001', auditor: 'auditor-password-0001' };
+
+describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
+  let h: Harness;
+  let base: string;
+  let browser: Browser;
+  let terminal: SimTerminal;
+  let push: PushClient;
+  const cspViolations: string[] = [];
+
+  beforeAll(async () => {
+    // Build the dashboard from its sources (what `npm run build -w backend` does), so the test never
+    // runs against an old build.
+    const { build } = await import('vite');
+    await build({ configFile: join(here, '..', '..', 'dashboard', 'vite.config.mjs'), logLevel: 'warn' });
+    expect(existsSync(join(DEFAULT_DASHBOARD_DIR, 'index.html'))).toBe(true);
+    mkdirSync(SHOTS, { recursive: true });
+
+    h = await makeHarness();
+    await seedReferenceValues(h);
+    const merchantId = await newMerchant(h, 'Corner shop');
+    terminal = (await enrollInto(h, merchantId)).t;
+    expect((await terminal.attest()).statusCode).toBe(200);
+    for (const role of ['operator', 'auditor'] as const) {
+      const res = await h.admin('POST', '/v1/users', {
+        username: `${role}1`,
+        password: PASSWORD[role],
+        role,
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = h.app.server.address() as AddressInfo;
+    base = `http://127.0.0.1:${port}`;
+    // The terminal holds its push connection and acknowledges what it receives.
+    push = startPushClient({
+      url: `ws://127.0.0.1:${port}/v1/push`,
+      proof: () => terminal.proof('GET', '/v1/push', ''),
+    });
+    await until('push connection open', () => push.isOpen(), WAIT);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await push?.close();
+    await h?.close();
+  });
+
+  async function signIn(role: 'operator' | 'auditor'): Promise<Page> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    await page.goto(`${base}/dashboard/`);
+    await page.getByLabel('Username').fill(`${role}1`);
+    await page.getByLabel('Password').fill(PASSWORD[role]);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Fleet overview' }).waitFor({ timeout: WAIT });
+    return page;
+  }
+
+  it('an operator signs in, watches the terminal attest, halts it with a reason, sees the acknowledgement, resumes it', async () => {
+    const page = await signIn('operator');
+    // The session cookie: __Host- prefix, Secure and HttpOnly, kept by Chromium over http://127.0.0.1.
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === '__Host-pos_session');
+    expect(session?.secure).toBe(true);
+    expect(session?.httpOnly).toBe(true);
+    expect(session?.sameSite).toBe('Strict');
+
+    await page.getByTestId('count-trusted').filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT });
+    await page.locator('header .live.on').waitFor({ timeout: WAIT });
+    // A live attestation shows up in the event feed.
+    expect((await terminal.attest()).statusCode).toBe(200);
+    const feed = page.getByRole('list', { name: 'Live events' });
+    await feed.getByText(`${terminal.id}: affirming verdict`).first().waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
+
+    // Find the terminal in the table and open it.
+    await page.getByRole('link', { name: 'Terminals', exact: true }).click();
+    await page.getByLabel('Search').fill(terminal.readerSerial);
+    const row = page.getByRole('row').filter({ hasText: terminal.id });
+    await row.waitFor({ timeout: WAIT });
+    expect(await row.textContent()).toContain('trusted');
+    expect(await row.textContent()).toContain('1.2.3');
+    await page.screenshot({ path: join(SHOTS, 'terminals.png'), fullPage: true });
+    await row.getByRole('link', { name: terminal.id }).click();
+    await page.getByRole('heading', { name: `Terminal ${terminal.id}` }).waitFor({ timeout: WAIT });
+
+    // Halt, with a reason and a confirmation.
+    await page.getByRole('button', { name: 'Halt' }).click();
+    expect(await page.getByRole('button', { name: 'Confirm' }).isDisabled()).toBe(true);
+    await page.getByLabel('Reason').fill('suspected tampering, ticket 42');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('terminal-state').filter({ hasText: 'halted' }).waitFor({ timeout: WAIT });
+    await page
+      .getByTestId('delivery-summary')
+      .filter({ hasText: 'Acknowledged by 1 of 1 terminal.' })
+      .first()
+      .waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'terminal-halted.png'), fullPage: true });
+    // The back-end refuses the halted terminal a ticket.
+    const refused = await terminal.attest();
+    expect(refused.json<{ halted: boolean; ticket?: string }>()).toMatchObject({ halted: true });
+    expect(refused.json<{ ticket?: string }>().ticket).toBeUndefined();
+
+    // Resume: resume-pending, then active after a fresh affirming attestation (seen live).
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByLabel('Reason').fill('inspected, all clear');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('terminal-state').filter({ hasText: 'resume-pending' }).waitFor({ timeout: WAIT });
+    expect((await terminal.attest()).statusCode).toBe(200);
+    await page
+      .getByTestId('terminal-state')
+      .filter({ hasText: /^active/ })
+      .waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'terminal-resumed.png'), fullPage: true });
+
+    // Sign out: back to the sign-in form, and the session is gone on the server too.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: WAIT });
+    const me = await page.evaluate(async () => (await fetch('/v1/auth/me')).status);
+    expect(me).toBe(401);
+    await page.context().close();
+  }, 180_000);
+
+  it('an auditor sees no control that changes anything, and verifies the audit chain', async () => {
+    const page = await signIn('auditor');
+    await page.goto(`${base}/dashboard/#/terminals/${terminal.id}`);
+    await page.getByRole('heading', { name: `Terminal ${terminal.id}` }).waitFor({ timeout: WAIT });
+    await page.getByText('Verdicts and evidence').waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'auditor-terminal.png'), fullPage: true });
+    for (const name of ['Halt', 'Resume', 'Confirm']) {
+      expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
+    }
+    await page.getByRole('link', { name: 'Halts', exact: true }).click();
+    await page.getByRole('heading', { name: 'Halts', exact: true }).waitFor({ timeout: WAIT });
+    await page.getByText('show lifted halts too').click();
+    await page.getByText('suspected tampering, ticket 42').first().waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Halt', exact: true }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Resume', exact: true }).count()).toBe(0);
+    await page.getByRole('link', { name: 'Policies', exact: true }).click();
+    await page.getByRole('heading', { name: 'Policies' }).waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Upload' }).count()).toBe(0);
+    await page.getByRole('link', { name: 'Enrollment', exact: true }).click();
+    await page.getByRole('heading', { name: 'Merchants and enrollment' }).waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Create enrollment code' }).count()).toBe(0);
+
+    await page.getByRole('link', { name: 'Audit', exact: true }).click();
+    await page.getByRole('button', { name: 'Verify chain' }).click();
+    await page.getByTestId('audit-verify').filter({ hasText: 'Chain valid' }).waitFor({ timeout: WAIT });
+    await page.getByRole('cell', { name: 'terminal.halt', exact: true }).first().waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Sign checkpoint now' }).count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'auditor-audit.png'), fullPage: true });
+    await page.context().close();
+  }, 120_000);
+
+  it('no page broke the Content-Security-Policy', () => {
+    expect(cspViolations).toEqual([]);
+  });
+});
