@@ -3,7 +3,17 @@
  * and `pos-terminal` commands against it. Real processes, a real socat pseudo-terminal.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,13 +61,18 @@ export interface System {
   cleanup(): void;
 }
 
+export interface StartOptions {
+  /** Extra environment for `npm start` and the children it starts (e.g. POS_DEV_TICKET_LIFETIME_S). */
+  readonly env?: Record<string, string>;
+}
+
 /** Starts the system on `dir` (default: a fresh temporary directory). */
-export async function startSystem(existing?: string): Promise<System> {
+export async function startSystem(existing?: string, opts: StartOptions = {}): Promise<System> {
   const dir = existing ?? mkdtempSync(join(tmpdir(), 'pos-fullstack-'));
   const child = spawn(process.execPath, [START, '--data-dir', dir, '--headless'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv({ POS_START_SKIP_SETUP: '1' }),
+    env: cleanEnv({ ...opts.env, POS_START_SKIP_SETUP: '1' }),
   });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
@@ -118,18 +133,30 @@ export function physicalMachine(): { prefix: string[] } | { skip: string } {
 
 export interface TerminalRun {
   readonly child: ChildProcess;
+  /** SIGKILL to the whole process group (a namespace wrapper and what it started). */
+  kill(): void;
   /** Resolves with the JSON result line and the exit code. */
   readonly result: Promise<{ line: Record<string, unknown>; code: number | null; stderr: string }>;
   /** Resolves when stderr contains this text. */
   stderrHas(text: string): Promise<void>;
 }
 
-export function runTerminal(prefix: readonly string[], args: readonly string[]): TerminalRun {
-  const cmd = [...prefix, process.execPath, TERMINAL_BIN, ...args];
+export interface RunOptions {
+  /** Another `pos-terminal` entry (a copy of the app: see `copyApp`). */
+  readonly bin?: string;
+}
+
+export function runTerminal(
+  prefix: readonly string[],
+  args: readonly string[],
+  opts: RunOptions = {},
+): TerminalRun {
+  const cmd = [...prefix, process.execPath, opts.bin ?? TERMINAL_BIN, ...args];
   const child = spawn(cmd[0] ?? process.execPath, cmd.slice(1), {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: cleanEnv(),
+    detached: true,
   });
   let stdout = '';
   let stderr = '';
@@ -156,6 +183,15 @@ export function runTerminal(prefix: readonly string[], args: readonly string[]):
   );
   return {
     child,
+    kill: () => {
+      if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
     result,
     stderrHas: (text) =>
       stderr.includes(text)
@@ -201,4 +237,264 @@ export function terminalId(sys: System): string {
   const id = f.config?.terminalId;
   if (id === undefined) throw new Error('the terminal is not enrolled');
   return id;
+}
+
+/** A request to the reader simulator's control API (POST /card, /fault; GET /status). */
+export async function simulator(
+  sys: System,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(sys.ready.simulator.control + path, {
+    method,
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  return { status: res.status, json: await res.json().catch(() => undefined) };
+}
+
+/** Polls `cond` every 50 ms until it holds; throws after `ms` (a safety net, never a timed assertion). */
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  ms = 30_000,
+): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A request the terminal sent to the back-end, as the recording proxy saw it. */
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/**
+ * Splits the bytes a client sent on one HTTP/1.1 connection into requests (Content-Length bodies, as
+ * the terminal's fetch sends them). Stops at a WebSocket upgrade or at anything it does not understand.
+ */
+export function parseRequests(bytes: Buffer): RecordedRequest[] {
+  const out: RecordedRequest[] = [];
+  let at = 0;
+  for (;;) {
+    const end = bytes.indexOf('\r\n\r\n', at, 'latin1');
+    if (end < 0) return out;
+    const lines = bytes.subarray(at, end).toString('latin1').split('\r\n');
+    const [method, path] = (lines[0] ?? '').split(' ');
+    if (method === undefined || path === undefined) return out;
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? '0');
+    if (!Number.isInteger(length) || headers['transfer-encoding'] !== undefined) return out;
+    const bodyEnd = end + 4 + length;
+    if (bodyEnd > bytes.length) return out;
+    out.push({ method, path, headers, body: bytes.subarray(end + 4, bodyEnd).toString('utf8') });
+    if (headers['upgrade'] !== undefined) return out;
+    at = bodyEnd;
+  }
+}
+
+/**
+ * The terminal's own network: `pos-terminal` runs in a new network namespace (`unshare -n`, root) whose
+ * only way out is a socat listener on the back-end's own address and port (so the URL in its key file
+ * and the Pos-Proof `htu` stay exactly what they are), started in that namespace with `nsenter`, that
+ * hands each connection to a Unix socket, where this proxy records what the terminal sends and passes it
+ * on to the real back-end. `down()` makes the back-end unreachable for the terminal as a stopped server
+ * is: the listener goes (a new connection is refused) and every open connection is cut; `up()` brings it
+ * back. The terminal is not changed in any way: this is a wire a failing network or an attacker could
+ * sit on.
+ */
+export interface BackendLink {
+  /** `runTerminal` in its own network namespace wired to this link (`prefix`: e.g. `physicalMachine()`). */
+  run(prefix: readonly string[], args: readonly string[], opts?: RunOptions): TerminalRun;
+  /** Every request the terminal sent so far, in order. */
+  requests(): RecordedRequest[];
+  down(): Promise<void>;
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Whether `unshare -n` and `nsenter` work here (root); the reason otherwise. */
+export function canIsolateNetwork(): { ok: true } | { ok: false; skip: string } {
+  const probe = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && command -v nsenter'], {
+    encoding: 'utf8',
+  });
+  return probe.status === 0
+    ? { ok: true }
+    : {
+        ok: false,
+        skip: 'the terminal cannot be given its own network namespace here (unshare -n, ip and nsenter need root), so its link to the back-end cannot be cut or recorded',
+      };
+}
+
+export async function startBackendLink(sys: System): Promise<BackendLink> {
+  const target = new URL(sys.ready.backend);
+  const port = Number(target.port);
+  const dir = mkdtempSync(join(tmpdir(), 'pos-link-'));
+  const sock = join(dir, 'backend.sock');
+  const conns: Buffer[][] = [];
+  const open = new Set<Socket>();
+  /** Live namespaces (by the pid of the process that made them) and their socat listener. */
+  const spaces = new Map<number, { listener?: ChildProcess | undefined }>();
+  let isDown = false;
+  const server: Server = createServer((client) => {
+    if (isDown) {
+      client.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    conns.push(chunks);
+    const upstream = createConnection({ host: target.hostname, port });
+    open.add(client);
+    open.add(upstream);
+    const gone = (): void => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('data', (b: Buffer) => {
+      chunks.push(b);
+      upstream.write(b);
+    });
+    upstream.on('data', (b: Buffer) => client.write(b));
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+    client.on('close', gone);
+    upstream.on('close', gone);
+    client.on('error', gone);
+    upstream.on('error', gone);
+  });
+  await new Promise<void>((res, rej) => {
+    server.once('error', rej);
+    server.listen(sock, () => res());
+  });
+
+  const listen = async (pid: number): Promise<void> => {
+    const space = spaces.get(pid);
+    if (space === undefined || space.listener !== undefined) return;
+    const listener = spawn(
+      'nsenter',
+      [
+        '-t',
+        String(pid),
+        '-n',
+        'socat',
+        `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`,
+        `UNIX-CONNECT:${sock}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    space.listener = listener;
+    // Listening once a connection goes through (it reaches the proxy as an empty connection).
+    await waitFor(
+      () =>
+        listener.exitCode !== null ||
+        spawnSync('nsenter', [
+          '-t',
+          String(pid),
+          '-n',
+          'socat',
+          '-u',
+          'OPEN:/dev/null',
+          `TCP:127.0.0.1:${port}`,
+        ]).status === 0,
+      'the socat listener in the namespace',
+      10_000,
+    );
+  };
+  const unlisten = async (space: { listener?: ChildProcess | undefined }): Promise<void> => {
+    const l = space.listener;
+    space.listener = undefined;
+    if (l === undefined || l.exitCode !== null || l.signalCode !== null) return;
+    const exited = new Promise((res) => l.once('exit', res));
+    l.kill('SIGTERM');
+    await exited;
+  };
+
+  return {
+    run: (prefix, args, opts) => {
+      // In the namespace: loopback up, say so (a file named by the namespace's pid), wait until the
+      // listener is there, then become the command.
+      const script = [
+        'ip link set lo up || exit 97',
+        `: > ${dir}/ns.$$`,
+        'i=0',
+        `until [ -e ${dir}/go.$$ ]; do i=$((i+1)); [ $i -gt 1000 ] && exit 98; sleep 0.02; done`,
+        'exec "$@"',
+      ].join('\n');
+      const run = runTerminal(['unshare', '-n', 'sh', '-c', script, 'sh', ...prefix], args, opts);
+      const pid = run.child.pid;
+      if (pid !== undefined) {
+        spaces.set(pid, {});
+        run.child.once('exit', () => {
+          const space = spaces.get(pid);
+          spaces.delete(pid);
+          if (space !== undefined) void unlisten(space);
+        });
+        void (async () => {
+          await waitFor(
+            () => existsSync(join(dir, `ns.${pid}`)) || !spaces.has(pid),
+            'the namespace',
+            10_000,
+          );
+          if (!isDown) await listen(pid);
+          appendFileSync(join(dir, `go.${pid}`), '');
+        })().catch(() => run.kill());
+      }
+      return run;
+    },
+    requests: () => conns.flatMap((c) => parseRequests(Buffer.concat(c))),
+    down: async () => {
+      isDown = true;
+      await Promise.all([...spaces.values()].map(unlisten));
+      for (const s of open) s.destroy();
+      open.clear();
+    },
+    up: async () => {
+      isDown = false;
+      await Promise.all([...spaces.keys()].map(listen));
+    },
+    close: async () => {
+      await Promise.all([...spaces.values()].map(unlisten));
+      for (const s of open) s.destroy();
+      await new Promise<void>((res) => server.close(() => res()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A copy of the terminal app (desktop/bin, desktop/src, desktop/package.json) in a temporary directory
+ * whose node_modules is the project's, with `change` applied to the copy's src directory. The code hash
+ * covers the app's src directory, so a changed copy measures another code hash; nothing in the
+ * terminal knows it is a copy. Returns the copy's `pos-terminal` entry and a clean-up.
+ */
+export function copyApp(change: (srcDir: string) => void): { bin: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'pos-app-copy-'));
+  const desktop = join(ROOT, 'desktop');
+  mkdirSync(join(dir, 'desktop'));
+  for (const part of ['bin', 'src', 'package.json'])
+    cpSync(join(desktop, part), join(dir, 'desktop', part), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  change(join(dir, 'desktop', 'src'));
+  return {
+    bin: join(dir, 'desktop', 'bin', 'pos-terminal.js'),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Appends one byte (a newline) to a file: the smallest change to the app's code. */
+export function appendOneByte(file: string): void {
+  appendFileSync(file, '\n');
 }
