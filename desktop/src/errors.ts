@@ -90,6 +90,16 @@ export const DESKTOP_ERRORS = {
     'An IPC message came from a frame or window that is not the terminal UI; it was refused.',
   POS_ERR_DESKTOP_SHELL_AUTH:
     "A request to the browser shell lacks this launch's secret, or comes from another origin or host; it was refused.",
+
+  // Packaging and release manifest (desktop/scripts, docs/electron.md)
+  POS_ERR_DESKTOP_PACKAGE_NO_ELECTRON:
+    'The Electron binary is not installed (node_modules/electron has no dist/: its install script did not run), so no package can be built here.',
+  POS_ERR_DESKTOP_PACKAGE_FUSES:
+    'The installed @electron/fuses has a fuse the decision table (desktop/scripts/fuses.ts) does not decide, or the fuse wire read back after flipping is not the expected one; the build stops.',
+  POS_ERR_DESKTOP_PACKAGE_BUILD:
+    'Bundling, staging or electron-builder failed (the renderer not built, an esbuild error, or electron-builder refused).',
+  POS_ERR_DESKTOP_RELEASE_MANIFEST:
+    'The release manifest could not be made: bad arguments, an unreadable app.asar or app directory, or an executable without a fuse wire.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type DesktopErrorCode = keyof typeof DESKTOP_ERRORS;
