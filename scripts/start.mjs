@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // `npm start`: the whole system on its embedded defaults (docs/terminal.md, "npm start").
 //
-//   npm start [-- --data-dir DIR] [--headless] [--port N]
+//   npm start [-- --data-dir DIR] [--headless | --shell browser|headless] [--no-open] [--port N]
 //
 // In DIR (default .data/start in the project, git-ignored; created 0700): a development reader PKI
 // (the reader simulator's manufacturer CA, reader certificate and DUKPT key from the development BDK,
 // which the back-end's acquirer host shares), the back-end (SQLite, --dev, the reader CA trusted), the
 // reader simulator on one end of a socat pseudo-terminal pair (the terminal opens the other), an
 // operator account with a generated password (DIR/operator-password, 0600), this build's reference
-// values, and an enrolled terminal paired with the reader (DIR/terminal). The terminal is the headless
-// `pos-terminal` (the Electron and browser shells come with the desktop issue), run per command.
+// values, and an enrolled terminal paired with the reader (DIR/terminal). Then the terminal app: the
+// browser shell (`desktop/bin/pos-terminal-ui.js`: the core holding the reader, the UI on loopback behind a
+// per-launch secret; its URL is `terminal` in the ready line); with --headless no UI runs and the
+// terminal is the `pos-terminal` CLI, run per command. No browser is opened (--no-open is the default).
 //
 // The first line on stdout is one JSON object (event "ready"); then a description for a person.
 // Set-up output goes to stderr. SIGINT / SIGTERM stop every child and exit 0. A second start on the
@@ -23,7 +25,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { root } from './bootstrap.mjs';
 
-const USAGE = 'usage: npm start [-- --data-dir DIR] [--headless] [--port N]';
+const USAGE =
+  'usage: npm start [-- --data-dir DIR] [--headless | --shell browser|headless] [--no-open] [--port N]';
 
 function usage(detail) {
   process.stderr.write(`start: POS_ERR_CLI_USAGE: ${detail}\n${USAGE}\n`);
@@ -37,6 +40,8 @@ try {
     options: {
       'data-dir': { type: 'string' },
       headless: { type: 'boolean' },
+      shell: { type: 'string' },
+      'no-open': { type: 'boolean' },
       port: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -49,6 +54,10 @@ if (args.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
+if (args.shell !== undefined && args.shell !== 'browser' && args.shell !== 'headless')
+  usage('--shell is browser or headless (the Electron shell starts where its binary is present: not yet)');
+if (args.headless && args.shell === 'browser') usage('--headless and --shell browser contradict each other');
+const headless = args.headless === true || args.shell === 'headless';
 if (args.port !== undefined && !/^\d{1,5}$/.test(args.port)) usage('--port is a number 1-65535');
 if (args['data-dir'] !== undefined && (args['data-dir'].length === 0 || args['data-dir'].length > 4096))
   usage('--data-dir is a directory path');
@@ -104,7 +113,9 @@ const BIN = {
   backend: join(root, 'backend', 'bin', 'pos-backend.js'),
   sim: join(root, 'device-sim', 'bin', 'pos-reader-sim.js'),
   terminal: join(root, 'desktop', 'bin', 'pos-terminal.js'),
+  ui: join(root, 'desktop', 'bin', 'pos-terminal-ui.js'),
 };
+const RENDERER_INDEX = join(root, 'desktop', 'dist', 'renderer', 'index.html');
 const USERNAME = 'operator';
 
 // ---- children -----------------------------------------------------------------------------------
@@ -313,23 +324,47 @@ async function main() {
     writeFileSync(files.password, `${password}\n`, { mode: 0o600 });
   })();
 
-  // This build's reference values (a development build, headless shell), registered when new.
+  // This build's reference values (a development build; the headless and browser shells, which run
+  // the same code directory), registered when new.
+  const SHELLS = ['headless', 'browser'];
   const release = (async () => {
     const m = await measuring;
     if (m.code !== 0) await fail(`pos-terminal measure failed: ${m.stderr.trim()}`);
     const measured = JSON.parse(m.stdout.trim());
     const known = await api(backend, adminToken, 'GET', '/v1/reference-values');
     const has = (known.referenceValues ?? []).some(
-      (r) => r.version === measured.version && JSON.stringify(r).includes(measured.codeHash),
+      (r) =>
+        r.document?.version === measured.version &&
+        (r.document?.codeHashes ?? []).includes(measured.codeHash) &&
+        SHELLS.every((s) => (r.document?.allowedShells ?? []).includes(s)),
     );
     if (!has)
       await api(backend, adminToken, 'POST', '/v1/reference-values', {
         version: measured.version,
         build: measured.build,
         codeHashes: [measured.codeHash],
-        allowedShells: ['headless'],
+        allowedShells: SHELLS,
       });
   })();
+
+  // The renderer for the browser shell: built when missing (in parallel with the rest; its output on
+  // stderr). A failed build is not fatal: the shell then serves a page saying how to build it.
+  const rendererBuild =
+    headless || existsSync(RENDERER_INDEX) || process.env.POS_START_SKIP_UI_BUILD === '1'
+      ? Promise.resolve()
+      : new Promise((res) => {
+          say('building the terminal UI (npm run build -w desktop)...');
+          const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+          const b = spawn(npm, ['run', 'build', '-w', 'desktop', '--silent'], {
+            cwd: root,
+            stdio: ['ignore', 2, 2],
+          });
+          b.once('error', () => res());
+          b.once('exit', (c) => {
+            if (c !== 0) say('the terminal UI did not build: the browser shell says how to build it');
+            res();
+          });
+        });
 
   const keys = readJson(files.terminalKeys);
   let terminalId = keys?.config?.terminalId;
@@ -343,7 +378,13 @@ async function main() {
             .code;
         })()
       : Promise.resolve(undefined);
-  const [{ control, serial }, , , enrollmentCode] = await Promise.all([reader, account, release, code]);
+  const [{ control, serial }, , , enrollmentCode] = await Promise.all([
+    reader,
+    account,
+    release,
+    code,
+    rendererBuild,
+  ]);
 
   // Enroll and pair the terminal (first start only).
   if (terminalId === undefined) {
@@ -367,12 +408,30 @@ async function main() {
   }
   const password = readFileSync(files.password, 'utf8').trim();
 
+  // The terminal app. TODO(Electron shell, issue 7): where an Electron binary is present, start the
+  // Electron app here instead of the browser shell (the Electron helper's hook); until then the
+  // browser shell is the terminal's UI.
+  let terminalUrl = null;
+  if (!headless) {
+    const uiPort = Number((readJson(files.system) ?? {}).uiPort ?? (await freePort()));
+    writeFileSync(files.system, `${JSON.stringify({ ...(readJson(files.system) ?? {}), port, uiPort })}\n`, {
+      mode: 0o600,
+    });
+    const ui = await startChild(
+      'terminal (browser shell)',
+      [BIN.ui, '--data-dir', dirs.terminal, '--port', String(uiPort)],
+      join(dirs.logs, 'terminal.log'),
+    ).catch((e) => fail(e.message));
+    if (typeof ui.ready.url !== 'string') await fail('the browser shell did not say where it listens');
+    terminalUrl = ui.ready.url;
+  }
+
   const ready = {
     event: 'ready',
     dataDir,
     backend,
     dashboard: { url: `${backend}/docs`, username: USERNAME, password },
-    terminal: null,
+    terminal: terminalUrl,
     simulator: { control, path: files.readerPty },
   };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
@@ -387,14 +446,32 @@ async function main() {
       `                     operator account ${USERNAME} (password in ${rel(files.password)}; the dashboard UI is not built yet)`,
       `                     admin API token in ${rel(files.adminToken)}`,
       `  reader simulator   serial ${serial} on ${rel(files.readerPty)}; control API ${control}`,
-      `  terminal           ${terminalId}, headless (${args.headless ? '--headless' : 'no Electron or browser shell yet'}), paired with the reader over ${rel(files.terminalPty)}`,
+      headless
+        ? `  terminal           ${terminalId}, headless (--headless), paired with the reader over ${rel(files.terminalPty)}`
+        : `  terminal           ${terminalId}, browser shell, paired with the reader over ${rel(files.terminalPty)}`,
+      ...(headless
+        ? []
+        : [
+            `                     open in a browser on this computer: ${terminalUrl}`,
+            "                     (the #k=... part is this launch's secret; the page keeps it and removes it from the address bar)",
+          ]),
       `  logs               ${rel(dirs.logs)}`,
       '',
-      'Try a sale (test cards: npx pos-reader-sim cards; visa-pin has PIN 1234):',
-      `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin --pin 1234   # approved`,
-      `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin --pin 0000   # declined`,
-      `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin              # asks for the PIN`,
-      `  npx pos-terminal status${dd}`,
+      ...(headless
+        ? [
+            'Try a sale (test cards: npx pos-reader-sim cards; visa-pin has PIN 1234):',
+            `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin --pin 1234   # approved`,
+            `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin --pin 0000   # declined`,
+            `  npx pos-terminal transact${dd} --amount 12.34 --card visa-pin              # asks for the PIN`,
+            `  npx pos-terminal status${dd}`,
+          ]
+        : [
+            'Try a sale: enter an amount and Charge in the browser, then insert a test card into the simulated reader',
+            `(test cards: npx pos-reader-sim cards; visa-pin has PIN 1234):`,
+            `  curl -X POST ${control}/card -H 'content-type: application/json' -d '{"card":"visa-pin","action":"insert"}'`,
+            'The browser shell holds the reader: for the pos-terminal CLI (transact), start with --headless instead.',
+            `  npx pos-terminal status${dd}`,
+          ]),
       '',
       'Ctrl-C stops everything; `npm start` again reuses this data directory.',
       '',
