@@ -1,13 +1,16 @@
 import { useEffect, useRef, useState, type RefObject } from 'react';
 
-/** The current time, refreshed every `intervalMs` while the component is mounted. */
+/**
+ * The current time at each render, and a re-render every `intervalMs` while the component is mounted
+ * (the time is read when rendering, so a render for another reason is never up to a tick behind).
+ */
 export function useNow(intervalMs: number): number {
-  const [now, setNow] = useState(() => Date.now());
+  const [, setTick] = useState(0);
   useEffect(() => {
-    const id = window.setInterval(() => setNow(Date.now()), intervalMs);
+    const id = window.setInterval(() => setTick((t) => t + 1), intervalMs);
     return () => window.clearInterval(id);
   }, [intervalMs]);
-  return now;
+  return Date.now();
 }
 
 /** Moves keyboard focus to the element once, when the component mounts (a new screen). */

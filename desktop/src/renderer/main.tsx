@@ -1,4 +1,6 @@
 /** The renderer's entry: pick the transport to the core and render the terminal UI. */
+// First: zod must not probe for eval under the CSP (see the module).
+import './zod-jitless';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';

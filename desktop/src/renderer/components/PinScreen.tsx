@@ -139,7 +139,6 @@ export function PinScreen({ sale, pad, send }: { sale: Sale; pad: Pad; send: Sen
         Cancel
       </button>
       <p className="countdown" role="timer" aria-live="off">
-        <span aria-hidden="true">⏱ </span>
         The PIN pad closes in {secondsLeft} s if no key is pressed.
       </p>
     </section>

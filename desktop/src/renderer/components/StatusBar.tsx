@@ -45,6 +45,9 @@ export function StatusBar({
         />
         <Item name="Back-end" status={backendStatus(backend.link)} />
         <Item name="Halt push" status={pushStatus(backend.push)} />
+        {snapshot.halt === undefined ? null : (
+          <Item name="PIN entry" status={{ label: 'halted', tone: 'bad' }} />
+        )}
       </ul>
       {snapshot.enrolled && onAttest !== undefined ? (
         <button type="button" className="link-button" onClick={onAttest}>
