@@ -15,7 +15,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import { DEFAULT_DASHBOARD_DIR } from '../../src/server/routes/dashboard';
-import { makeHarness, seedReferenceValues, type Harness, type SimTerminal } from '../helpers';
+import { DEFAULT_POLICY } from '../../src/server/domain';
+import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
 import { enrollInto, newMerchant, until } from '../server/fleet-helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -27,30 +28,58 @@ if (!haveChromium) {
 const here = dirname(fileURLToPath(import.meta.url));
 const SHOTS = join(here, '..', '..', '..', 'test-results', 'dashboard');
 const WAIT = 20_000;
-const PASSWORD = { operator: 'operator-password-0001', auditor: 'auditor-password-0001' };
+const PASSWORD = {
+  admin: 'admin-password-00001',
+  operator: 'operator-password-0001',
+  auditor: 'auditor-password-0001',
+};
+/** The development policy with headless terminals contraindicated (the simulated terminal is headless). */
+const STRICT_POLICY = {
+  ...DEFAULT_POLICY,
+  version: 'strict-2',
+  rules: [
+    ...DEFAULT_POLICY.rules,
+    {
+      id: 'no-headless',
+      when: { shell: ['headless'] },
+      effect: 'contraindicate',
+      category: 'configuration',
+      reason: { code: 'HEADLESS_REFUSED', text: 'Headless terminals may not work.' },
+    },
+  ],
+};
 
 describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   let h: Harness;
   let base: string;
   let browser: Browser;
   let terminal: SimTerminal;
+  let merchantId: string;
   let push: PushClient;
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
     // Build the dashboard from its sources (what `npm run build -w backend` does), so the test never
     // runs against an old build.
+    // Vitest sets NODE_ENV=test, which would bundle React's development build: build as production.
     const { build } = await import('vite');
-    await build({ configFile: join(here, '..', '..', 'dashboard', 'vite.config.mjs'), logLevel: 'warn' });
+    const nodeEnv = process.env['NODE_ENV'];
+    process.env['NODE_ENV'] = 'production';
+    try {
+      await build({ configFile: join(here, '..', '..', 'dashboard', 'vite.config.mjs'), logLevel: 'warn' });
+    } finally {
+      if (nodeEnv === undefined) delete process.env['NODE_ENV'];
+      else process.env['NODE_ENV'] = nodeEnv;
+    }
     expect(existsSync(join(DEFAULT_DASHBOARD_DIR, 'index.html'))).toBe(true);
     mkdirSync(SHOTS, { recursive: true });
 
     h = await makeHarness();
     await seedReferenceValues(h);
-    const merchantId = await newMerchant(h, 'Corner shop');
+    merchantId = await newMerchant(h, 'Corner shop');
     terminal = (await enrollInto(h, merchantId)).t;
     expect((await terminal.attest()).statusCode).toBe(200);
-    for (const role of ['operator', 'auditor'] as const) {
+    for (const role of ['admin', 'operator', 'auditor'] as const) {
       const res = await h.admin('POST', '/v1/users', {
         username: `${role}1`,
         password: PASSWORD[role],
@@ -79,7 +108,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await h?.close();
   });
 
-  async function signIn(role: 'operator' | 'auditor'): Promise<Page> {
+  async function signIn(role: keyof typeof PASSWORD): Promise<Page> {
     const context = await browser.newContext();
     const page = await context.newPage();
     page.on('console', (m) => {
@@ -188,6 +217,91 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'auditor-audit.png'), fullPage: true });
     await page.context().close();
   }, 120_000);
+
+  it('an admin creates an enrollment code, uploads a release and a shadow policy with its impact, halts a merchant and lifts it', async () => {
+    const page = await signIn('admin');
+
+    // An enrollment code, shown once, that enrolls a terminal.
+    await page.getByRole('link', { name: 'Enrollment', exact: true }).click();
+    const shop = page.getByRole('row').filter({ hasText: merchantId });
+    await shop.getByRole('button', { name: 'Create enrollment code' }).click();
+    const code = (await page.getByTestId('enrollment-code').textContent({ timeout: WAIT })) ?? '';
+    expect(code).toMatch(/^pos_enr_/);
+    await page.screenshot({ path: join(SHOTS, 'enrollment.png'), fullPage: true });
+    const second = new SimTerminal(h);
+    second.readerSerial = 'RDR-SECOND-1';
+    const challenge = await second.challenge(true);
+    const enrolled = await h.app.inject({
+      method: 'POST',
+      url: '/v1/enrollments',
+      payload: {
+        code,
+        deviceJwk: second.jwk,
+        readerSerial: second.readerSerial,
+        evidence: second.evidence(challenge, 'enrollment'),
+      },
+    });
+    expect(enrolled.statusCode, enrolled.body).toBe(201);
+
+    // A release manifest.
+    await page.getByRole('link', { name: 'Reference values', exact: true }).click();
+    await page.getByLabel('Manifest', { exact: true }).fill(
+      JSON.stringify({
+        version: '2.0.0',
+        build: 'release',
+        codeHashes: ['cd'.repeat(32)],
+        allowedShells: ['electron'],
+      }),
+    );
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await page.getByRole('cell', { name: '2.0.0', exact: true }).waitFor({ timeout: WAIT });
+
+    // A stricter policy in shadow mode, and what it would have done.
+    await page.getByRole('link', { name: 'Policies', exact: true }).click();
+    await page.getByLabel('Policy (JSON)').fill(JSON.stringify(STRICT_POLICY));
+    await page.getByRole('button', { name: 'Upload' }).click();
+    const strictRow = page.getByRole('row').filter({ hasText: 'strict-2' });
+    await strictRow.waitFor({ timeout: WAIT });
+    await strictRow.getByRole('button', { name: 'Shadow', exact: true }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await strictRow.getByText('shadow', { exact: true }).waitFor({ timeout: WAIT });
+    expect((await terminal.attest()).statusCode).toBe(200);
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.getByRole('link', { name: 'Policies', exact: true }).click();
+    await page
+      .getByTestId('shadow-impact-strict-2')
+      .filter({ hasText: 'would have halted 1 terminal' })
+      .waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'policies.png'), fullPage: true });
+
+    // A merchant halt: delivered to the connected terminal, pending for the one never connected.
+    await page.getByRole('link', { name: 'Halts', exact: true }).click();
+    await page.getByLabel('Scope').selectOption('merchant');
+    await page
+      .locator('label', { hasText: /^Merchant/ })
+      .locator('select')
+      .selectOption(merchantId);
+    await page.getByRole('button', { name: 'Halt', exact: true }).click();
+    await page.getByLabel('Reason').fill('merchant under investigation');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('2 terminals covered').waitFor({ timeout: WAIT });
+    const halt = page.locator('section.halt').filter({ hasText: 'merchant under investigation' });
+    await halt
+      .getByTestId('delivery-summary')
+      .filter({ hasText: 'Acknowledged by 1 of 2 terminals (1 pending).' })
+      .waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'halts.png'), fullPage: true });
+    await halt.getByRole('button', { name: 'Resume' }).click();
+    await page.getByLabel('Reason').fill('investigation closed');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await halt.waitFor({ state: 'detached', timeout: WAIT });
+    const stored = await h.admin('GET', '/v1/halts?state=all');
+    const lifted = stored
+      .json<{ halts: { reason: string; liftedAt: number | null }[] }>()
+      .halts.find((x) => x.reason === 'merchant under investigation');
+    expect(lifted?.liftedAt).not.toBeNull();
+    await page.context().close();
+  }, 180_000);
 
   it('no page broke the Content-Security-Policy', () => {
     expect(cspViolations).toEqual([]);
