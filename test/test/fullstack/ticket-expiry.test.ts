@@ -1,0 +1,135 @@
+/**
+ * Ticket expired → no PIN entry, over the whole system (scripts/start.mjs, real processes, a real pty).
+ *
+ * The back-end runs with the development option `--dev-ticket-lifetime` (here through its variable
+ * POS_DEV_TICKET_LIFETIME_S, which npm start passes on): every ticket expires LIFETIME_S seconds after
+ * issue instead of 60. A sale whose PIN is typed at once is still approved (short tickets work); a sale
+ * whose PIN pad is open when the PIN-entry ticket expires is ended by the halt gate:
+ * `POS_ERR_DESKTOP_TXN_TICKET_EXPIRED`, the pad closed, the reader's transaction aborted after it had
+ * accepted the ticket, no PIN block, no transaction at the back-end. The option itself is refused
+ * without `--dev` and outside 2-60.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  admin,
+  cleanEnv,
+  HAVE_SOCAT,
+  physicalMachine,
+  readerEvents,
+  ROOT,
+  runTerminal,
+  startSystem,
+  terminalId,
+  waitFor,
+  type System,
+  type TerminalRun,
+} from './system';
+
+/** Long enough for the pre-PIN attestation and the reader's check under load, short enough to wait. */
+const LIFETIME_S = 8;
+
+const machine = physicalMachine();
+const skipReason = !HAVE_SOCAT
+  ? 'socat is not installed (apt-get install socat)'
+  : 'skip' in machine
+    ? machine.skip
+    : undefined;
+if (skipReason !== undefined) console.log(`skipping the ticket-expiry full-stack tests: ${skipReason}`);
+const prefix = 'prefix' in machine ? machine.prefix : [];
+
+let sys: System | undefined;
+const runs: TerminalRun[] = [];
+const get = (): System => {
+  if (sys === undefined) throw new Error('the system did not start');
+  return sys;
+};
+
+const transactions = async (s: System): Promise<number> => {
+  const r = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}/transactions`);
+  expect(r.status).toBe(200);
+  return ((r.json as { transactions?: unknown[] }).transactions ?? []).length;
+};
+const named = (events: Record<string, unknown>[], name: string): Record<string, unknown>[] =>
+  events.filter((e) => e['event'] === name);
+
+describe('pos-backend --dev-ticket-lifetime', () => {
+  const backend = (args: string[], env: Record<string, string> = {}): ReturnType<typeof spawnSync> => {
+    const dir = mkdtempSync(join(tmpdir(), 'pos-lifetime-'));
+    try {
+      return spawnSync(
+        process.execPath,
+        [join(ROOT, 'backend', 'bin', 'pos-backend.js'), '--data-dir', dir, '--port', '0', ...args],
+        { encoding: 'utf8', env: cleanEnv(env), timeout: 30_000 },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('is refused without --dev, and outside 2-60 (option or variable)', () => {
+    for (const [args, env] of [
+      [[], { POS_DEV_TICKET_LIFETIME_S: '5' }],
+      [['--dev', '--dev-ticket-lifetime', '61'], {}],
+      [['--dev'], { POS_DEV_TICKET_LIFETIME_S: '1' }],
+    ] as const) {
+      const r = backend([...args], { ...env });
+      expect(r.status).toBe(2);
+      expect(String(r.stderr)).toContain('POS_ERR_CLI_USAGE: --dev-ticket-lifetime');
+    }
+  }, 60_000);
+});
+
+describe.skipIf(skipReason !== undefined)('ticket expired: no PIN entry (npm start, pos-terminal)', () => {
+  beforeAll(async () => {
+    sys = await startSystem(undefined, { env: { POS_DEV_TICKET_LIFETIME_S: String(LIFETIME_S) } });
+  }, 90_000);
+  afterAll(async () => {
+    for (const r of runs) r.kill();
+    if (sys === undefined) return;
+    await sys.stop();
+    sys.cleanup();
+  });
+
+  const transact = (s: System, args: string[]): TerminalRun => {
+    const run = runTerminal(prefix, [
+      'transact',
+      '--data-dir',
+      join(s.dir, 'terminal'),
+      '--card',
+      'visa-pin',
+      ...args,
+    ]);
+    runs.push(run);
+    return run;
+  };
+
+  it('the back-end says it issues short tickets, and a PIN typed at once is approved', async () => {
+    const s = get();
+    const log = readFileSync(join(s.dir, 'logs', 'backend.log'), 'utf8');
+    expect(log).toContain(`tickets expire ${LIFETIME_S} s after issue`);
+    const out = await transact(s, ['--amount', '1.00', '--pin', '1234']).result;
+    expect(out.line).toEqual({ status: 'approved', code: null });
+    expect(await transactions(s)).toBe(1);
+  }, 60_000);
+
+  it('a PIN-entry ticket that expires while the pad is open: TICKET_EXPIRED, pad closed, reader aborted, no PIN block', async () => {
+    const s = get();
+    const before = await transactions(s);
+    const from = readerEvents(s).length;
+    const run = transact(s, ['--amount', '2.00']);
+    // The pad opened: the reader had accepted the PIN-entry ticket.
+    await run.stderrHas('enter the PIN');
+    const out = await run.result;
+    expect(out.line).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_TICKET_EXPIRED' });
+    expect(out.code).toBe(1);
+    await waitFor(() => named(readerEvents(s).slice(from), 'abort').length > 0, "the reader's abort");
+    const events = readerEvents(s).slice(from);
+    expect(named(events, 'ticket')).toEqual([expect.objectContaining({ accepted: true })]);
+    expect(named(events, 'pin-block')).toHaveLength(0);
+    expect(await transactions(s)).toBe(before);
+  }, 90_000);
+});
