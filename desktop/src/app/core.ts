@@ -590,7 +590,17 @@ function headlessHost(o: TerminalCoreOptions): CoreHost {
         });
       });
       const { engine, dispose } = term.engine();
-      void term.agent.start();
+      // The start-up attestation waits for the reader's first outcome (connected, or an attempt that
+      // failed), so its evidence carries the reader's signed status when there is a reader to ask.
+      let agentStarted = false;
+      const startAgent = (): void => {
+        if (agentStarted) return;
+        agentStarted = true;
+        void term.agent.start();
+      };
+      if (conn.state === 'connected') startAgent();
+      conn.on('connected', startAgent);
+      conn.on('attempt-failed', startAgent);
       void term.connectPush(10_000);
       const last = cfg.lastVerdict;
       return {

@@ -121,11 +121,13 @@ describe.skipIf(!HAVE_CHROMIUM)('browser transport in Chromium', () => {
   const invoke = (page: Page, c: Command): Promise<CommandResult> =>
     page.evaluate(
       (cmd) =>
-        (window as unknown as { api: { invoke: (c: unknown) => Promise<CommandResult> } }).api.invoke(cmd),
+        (globalThis as unknown as { api: { invoke: (c: unknown) => Promise<CommandResult> } }).api.invoke(
+          cmd,
+        ),
       c,
     );
   const snaps = (page: Page): Promise<Snapshot[]> =>
-    page.evaluate(() => (window as unknown as PageState).snaps);
+    page.evaluate(() => (globalThis as unknown as PageState).snaps);
   const waitSnap = async (page: Page, what: string, pred: (s: Snapshot) => boolean): Promise<Snapshot> => {
     for (let i = 0; i < 500; i++) {
       const s = (await snaps(page)).at(-1);
