@@ -1,0 +1,90 @@
+/** `pos-terminal-ui` (src/browser-shell/main.ts): arguments, the ready line, a not-enrolled directory, a refused key file. */
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { browserShellInfo, startUi, type UiIo } from '../../src/browser-shell/main';
+import { NOT_BUILT_PAGE } from '../../src/browser-shell/server';
+import { tempDir } from '../support';
+import { raw } from './helpers';
+
+function io(): UiIo & { outs: string[]; errs: string[] } {
+  const outs: string[] = [];
+  const errs: string[] = [];
+  return { outs, errs, out: (l) => outs.push(l), err: (l) => errs.push(l) };
+}
+
+describe('pos-terminal-ui', () => {
+  it('refuses bad arguments with a usage error (exit 2)', async () => {
+    for (const argv of [
+      ['--port', 'abc'],
+      ['--port', '70000'],
+      ['--host', '0.0.0.0'],
+      ['--bogus'],
+      ['extra'],
+    ]) {
+      const o = io();
+      expect(await startUi(argv, o), argv.join(' ')).toBe(2);
+      expect(o.errs.join('\n')).toMatch(/^pos-terminal-ui: POS_ERR_DESKTOP_CLI_USAGE: /);
+      expect(o.outs).toEqual([]);
+    }
+  });
+
+  it('reports the browser shell in its evidence, with devtools and capture left unknown', () => {
+    const s = browserShellInfo();
+    expect(s).toMatchObject({ kind: 'browser', build: 'development', packaged: false });
+    expect(s.devtoolsOpen).toBeUndefined();
+    expect(s.contentProtection).toBeUndefined();
+  });
+
+  it('serves a not-enrolled directory, waiting for enrollment, and prints the ready line', async () => {
+    const t = tempDir('pos-ui-main-');
+    const o = io();
+    const ui = await startUi(
+      ['--data-dir', join(t.dir, 'terminal'), '--renderer-dir', join(t.dir, 'none')],
+      o,
+    );
+    if (typeof ui === 'number') throw new Error(`exit ${ui}: ${o.errs.join('\n')}`);
+    try {
+      expect(o.outs).toHaveLength(1);
+      const ready = JSON.parse(o.outs[0] ?? '') as Record<string, unknown>;
+      expect(ready).toMatchObject({ event: 'ready', enrolled: false, terminalId: null });
+      expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#k=[A-Za-z0-9_-]{43}$/);
+      const page = await raw(ui.shell.port, { path: '/' });
+      expect(page.body).toBe(NOT_BUILT_PAGE);
+      const key = String(ready.url).split('#k=')[1] ?? '';
+      const snap = await raw(ui.shell.port, { path: '/api/snapshot', headers: { 'x-pos-shell-key': key } });
+      expect(JSON.parse(snap.body)).toMatchObject({
+        enrolled: false,
+        shell: 'browser',
+        sale: { state: 'idle' },
+      });
+      // Enrolling from the UI needs a reader to pair with: not configured here.
+      const r = await raw(ui.shell.port, {
+        method: 'POST',
+        path: '/api/command',
+        headers: { 'x-pos-shell-key': key, 'content-type': 'application/json' },
+        body: JSON.stringify({ cmd: 'enroll', backendUrl: 'http://127.0.0.1:9', code: 'pos_enr_x' }),
+      });
+      expect(JSON.parse(r.body)).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_READER_CONFIG' });
+      expect(o.errs.join('\n')).not.toContain(key);
+    } finally {
+      await ui.close();
+      t.cleanup();
+    }
+  });
+
+  it('exits 1 with the code when the key file is refused', async () => {
+    const t = tempDir('pos-ui-main-');
+    const file = join(t.dir, 'terminal.json');
+    writeFileSync(file, '{"version":1}');
+    chmodSync(file, 0o644);
+    const o = io();
+    try {
+      expect(await startUi(['--data-dir', t.dir], o)).toBe(1);
+      expect(o.errs.join('\n')).toMatch(/^pos-terminal-ui: POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS: /);
+      expect(o.outs).toEqual([]);
+    } finally {
+      t.cleanup();
+    }
+  });
+});
