@@ -1,5 +1,4 @@
 /** Formatting of times, ages and states for the tables. */
-import type { TerminalRow } from './api';
 
 /** The server's clock minus the browser's, in ms (fleet summaries carry the server's `at`). */
 let offsetMs = 0;
@@ -35,7 +34,14 @@ export function time(at: number | string | null): string {
 /** The state an operator reads: halted, resume-pending, stale, trusted, warning or unverified. */
 export type DisplayState = 'trusted' | 'warning' | 'halted' | 'stale' | 'resume-pending' | 'unverified';
 
-export function displayState(t: Pick<TerminalRow, 'state' | 'stale' | 'lastTier'>): DisplayState {
+/** The fields of a terminal its display state depends on. */
+export interface StateFields {
+  readonly state: 'active' | 'halted' | 'resume-pending';
+  readonly stale: boolean;
+  readonly lastTier: string | null;
+}
+
+export function displayState(t: StateFields): DisplayState {
   if (t.state === 'halted') return 'halted';
   if (t.state === 'resume-pending') return 'resume-pending';
   if (t.stale) return 'stale';
@@ -72,8 +78,8 @@ export function errorText(e: unknown): string {
   return String(e);
 }
 
-/** The query part of the URL's fragment (#/terminals?state=halted). */
-export function hashParams(): URLSearchParams {
-  const i = window.location.hash.indexOf('?');
-  return new URLSearchParams(i < 0 ? '' : window.location.hash.slice(i + 1));
+/** The query part of a URL fragment (#/terminals?state=halted). */
+export function hashParams(hash: string): URLSearchParams {
+  const i = hash.indexOf('?');
+  return new URLSearchParams(i < 0 ? '' : hash.slice(i + 1));
 }

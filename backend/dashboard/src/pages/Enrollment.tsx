@@ -97,7 +97,7 @@ export function EnrollmentPage(): ReactNode {
               <td className="mono">{m.merchantId}</td>
               <td>{time(m.createdAt)}</td>
               <td>
-                <a href={`#/terminals`}>terminals</a>
+                <a href={`#/terminals?merchant=${enc(m.merchantId)}`}>terminals</a>
               </td>
               {can('enroll') ? (
                 <td>

@@ -85,7 +85,7 @@ function HaltOrder({ onDone }: { onDone: () => void }): ReactNode {
 }
 
 export function HaltsPage(): ReactNode {
-  const { can } = useSession();
+  const { can, merchantNames } = useSession();
   const [all, setAll] = useState(false);
   const halts = useLoad(
     () => call(HaltsOut, 'GET', `/v1/halts${q({ state: all ? 'all' : 'active', limit: 100 })}`),
@@ -110,6 +110,8 @@ export function HaltsPage(): ReactNode {
             {h.target === null ? '' : ' '}
             {h.scope === 'terminal' && h.target !== null ? (
               <a href={`#/terminals/${enc(h.target)}`}>{h.target}</a>
+            ) : h.scope === 'merchant' && h.target !== null ? (
+              `${merchantNames.get(h.target) ?? ''} (${h.target})`
             ) : (
               (h.target ?? '')
             )}{' '}

@@ -29,13 +29,13 @@ function Timeline({ items }: { items: readonly Attestation[] }): ReactNode {
   const first = Math.min(...items.map((a) => a.at));
   const last = Math.max(...items.map((a) => a.at));
   const span = Math.max(1, last - first);
-  const w = 600;
+  const w = 1000;
   return (
     <figure className="chart">
       <figcaption>
         Verdict timeline ({items.length} verdicts, {time(first)} – {time(last)})
       </figcaption>
-      <svg viewBox={`0 0 ${w} 80`} role="img" aria-label="Verdict timeline">
+      <svg viewBox={`0 0 ${w} 80`} role="img" aria-label="Verdict timeline" className="timeline">
         {Object.entries(TIER_Y).map(([tier, y]) => (
           <g key={tier}>
             <line x1={110} x2={w} y1={y} y2={y} className="grid" />

@@ -24,19 +24,34 @@ function isState(s: string | null): s is DisplayState {
 
 export function TerminalsPage(): ReactNode {
   const { merchantNames, me } = useSession();
-  const initial = hashParams().get('state');
-  const [state, setState] = useState<DisplayState | ''>(isState(initial) ? initial : '');
-  const [merchant, setMerchant] = useState('');
+  const params = hashParams(window.location.hash);
+  const initial = params.get('state');
+  const [state, setStateRaw] = useState<DisplayState | ''>(isState(initial) ? initial : '');
+  const [merchant, setMerchantRaw] = useState(params.get('merchant') ?? '');
   const [search, setSearch] = useState('');
   const [sort, setSort] = useState<{ key: SortKey; desc: boolean }>({ key: 'terminalId', desc: false });
   const [page, setPage] = useState(0);
   const [extra, setExtra] = useState<{ rows: TerminalRow[]; next: string | null } | undefined>();
+  // A new filter starts again at the first page.
+  const setState = (s: DisplayState | ''): void => {
+    setStateRaw(s);
+    setPage(0);
+  };
+  const setMerchant = (m: string): void => {
+    setMerchantRaw(m);
+    setPage(0);
+  };
 
   const loaded = useLoad(
     async () => {
+      const first = await call(
+        TerminalsOut,
+        'GET',
+        `/v1/terminals${q({ limit: 500, merchant, ...stateQuery(state) })}`,
+      );
+      // A live refresh re-reads the first 500; rows loaded with "Load more" are read again on demand.
       setExtra(undefined);
-      setPage(0);
-      return call(TerminalsOut, 'GET', `/v1/terminals${q({ limit: 500, merchant, ...stateQuery(state) })}`);
+      return first;
     },
     [state, merchant],
     (e) => e.type === 'halt' || e.type === 'resume' || e.type === 'stale' || e.type === 'verdict',
