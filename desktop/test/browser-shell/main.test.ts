@@ -46,12 +46,12 @@ describe('pos-terminal-ui', () => {
     if (typeof ui === 'number') throw new Error(`exit ${ui}: ${o.errs.join('\n')}`);
     try {
       expect(o.outs).toHaveLength(1);
-      const ready = JSON.parse(o.outs[0] ?? '') as Record<string, unknown>;
+      const ready = JSON.parse(o.outs[0] ?? '') as { url: string; enrolled: boolean };
       expect(ready).toMatchObject({ event: 'ready', enrolled: false, terminalId: null });
       expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#k=[A-Za-z0-9_-]{43}$/);
       const page = await raw(ui.shell.port, { path: '/' });
       expect(page.body).toBe(NOT_BUILT_PAGE);
-      const key = String(ready.url).split('#k=')[1] ?? '';
+      const key = ready.url.split('#k=')[1] ?? '';
       const snap = await raw(ui.shell.port, { path: '/api/snapshot', headers: { 'x-pos-shell-key': key } });
       expect(JSON.parse(snap.body)).toMatchObject({
         enrolled: false,
