@@ -2,7 +2,9 @@
  * The transaction engine's `ReaderPort` over the live reader session of a `ReaderConnection`: `start`,
  * `ticket`, `pin` and `abort` requests (shared `ReaderSession.request`: the reader's `error` answer
  * comes back with its code), card events as `CardPresented`, and the reader's own `aborted` / `tamper`
- * events and a lost reader as `onAborted`.
+ * events and a lost reader as `onAborted`. A lost reader is always `POS_ERR_DESKTOP_READER_LOST`, however
+ * the connection noticed (device gone, link timeout, unanswered probe, session ended): the detail says
+ * which, so a sale's cause does not depend on which detector fired first.
  *
  * The PIN digits are copied into the `pin` message, which the session seals synchronously; the copy is
  * wiped as soon as the request is sent.
@@ -26,7 +28,12 @@ export class SessionReaderPort implements ReaderPort {
   ) {
     this.#unsubscribe.push(
       conn.on('connected', (e) => this.#attach(e.session)),
-      conn.on('reader-lost', (e) => this.#aborted(e.code, e.message)),
+      conn.on('reader-lost', (e) =>
+        this.#aborted(
+          'POS_ERR_DESKTOP_READER_LOST',
+          e.code === 'POS_ERR_DESKTOP_READER_LOST' ? e.message : `${e.message} (${e.code})`,
+        ),
+      ),
     );
     const s = conn.session;
     if (s !== undefined) this.#attach(s);
