@@ -38,7 +38,12 @@ export function screenFor(snapshot: Snapshot, send: Send): { key: string; elemen
   if (snapshot.reader.state !== 'connected' || snapshot.backend.link === 'down') {
     return { key: 'blocked', element: <BlockedScreen snapshot={snapshot} send={send} /> };
   }
-  return { key: 'idle', element: <AmountForm send={send} /> };
+  const tier = snapshot.attestation.tier;
+  const warning =
+    tier === 'contraindicated' || tier === 'none'
+      ? 'The last check of this terminal did not pass, so the customer will not be able to enter a PIN. See the status bar.'
+      : undefined;
+  return { key: 'idle', element: <AmountForm send={send} warning={warning} /> };
 }
 
 /** The terminal UI: renders each snapshot from the core and sends the merchant's and customer's commands. */

@@ -108,6 +108,13 @@ describe.skipIf(!hasChromium)('terminal UI in Chromium', () => {
     // The icons repeat the words and are hidden from assistive technology.
     expect(await bar.locator('.status-icon:not([aria-hidden="true"])').count()).toBe(0);
 
+    // Idle with a failed check: the merchant is told before charging that no PIN can be entered.
+    await u.push(
+      snap({ attestation: { tier: 'contraindicated', at: Date.now(), reasons: ['code modified'] } }),
+    );
+    await u.page.getByRole('note').filter({ hasText: 'did not pass' }).waitFor();
+    expect(await bar.innerText()).toContain('not trusted');
+
     await u.page.getByRole('button', { name: 'Check attestation now' }).click();
     expect(await u.waitForCommands(1)).toEqual([{ cmd: 'attest.now' }]);
     await checkPage(u);
@@ -316,6 +323,9 @@ describe.skipIf(!hasChromium)('terminal UI in Chromium', () => {
         },
       }),
     );
+    await page.getByText('The sale of 5.00 EUR: Halted (no PIN was taken).').waitFor();
+    expect(await u.scrollsSideways()).toBe(false);
+    await u.screenshot('halted-result');
     await page.getByRole('button', { name: 'New sale' }).click();
     expect(await u.waitForCommands(1)).toEqual([{ cmd: 'sale.new' }]);
     await checkPage(u);

@@ -7,7 +7,7 @@ import { reasonFor } from '../messages';
 type Send = (command: Command) => Promise<CommandResult>;
 
 /** The merchant's start of a sale: `Amount`, currency, `Charge`. */
-export function AmountForm({ send }: { send: Send }) {
+export function AmountForm({ send, warning }: { send: Send; warning?: string | undefined }) {
   const [text, setText] = useState('');
   const [currency, setCurrency] = useState<string>(CURRENCIES[0]);
   const [busy, setBusy] = useState(false);
@@ -34,6 +34,12 @@ export function AmountForm({ send }: { send: Send }) {
   return (
     <section className="screen" aria-labelledby="sale-title">
       <h1 id="sale-title">New sale</h1>
+      {warning === undefined ? null : (
+        <p className="warning-note" role="note">
+          <span aria-hidden="true">! </span>
+          {warning}
+        </p>
+      )}
       <form className="form amount-form" onSubmit={(e) => void submit(e)} noValidate>
         <label htmlFor="amount">Amount</label>
         <div className="amount-row">

@@ -1,8 +1,6 @@
-import type { Command, CommandResult, Sale, Snapshot } from '../../api/contract';
+import { formatAmount, type Command, type CommandResult, type Sale, type Snapshot } from '../../api/contract';
 import { useFocusOnMount } from '../hooks';
-import { canCancel, sentence } from '../messages';
-import { ResultView } from './ResultScreen';
-import { SaleSummary } from './SaleProgress';
+import { canCancel, resultTitle, sentence } from '../messages';
 
 type Send = (command: Command) => Promise<CommandResult>;
 
@@ -41,9 +39,15 @@ export function HaltScreen({
         </li>
       </ul>
       {sale.state === 'result' && sale.result !== undefined ? (
-        <div className="halt-sale">
-          <SaleSummary sale={sale} />
-          <ResultView result={sale.result} />
+        <div className="halt-sale" role="status">
+          <p>
+            {sale.amountMinor !== undefined && sale.currency !== undefined
+              ? `The sale of ${formatAmount(sale.amountMinor, sale.currency)}: `
+              : 'The sale: '}
+            <strong>{resultTitle(sale.result)}</strong>
+            {sale.result.status === 'halted' ? ' (no PIN was taken).' : '.'}
+            {sale.cardPrompt === 'remove' ? ' Remove the card.' : ''}
+          </p>
           <button type="button" className="secondary" onClick={() => void send({ cmd: 'sale.new' })}>
             New sale
           </button>
