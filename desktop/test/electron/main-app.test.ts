@@ -88,31 +88,20 @@ const h = vi.hoisted(() => {
       return Promise.resolve();
     }
   }
+  /** The handlers the app installs on the session, by name. */
+  const slots = new Map<string, unknown>();
+  const slot =
+    (name: string) =>
+    (f: unknown): void => {
+      slots.set(name, f);
+    };
   const ses = Object.assign(new Emitter(), {
-    permissionRequest: undefined,
-    permissionCheck: undefined,
-    devicePermission: undefined,
-    setPermissionRequestHandler(f: unknown) {
-      this.permissionRequest = f;
-    },
-    setPermissionCheckHandler(f: unknown) {
-      this.permissionCheck = f;
-    },
-    setDevicePermissionHandler(f: unknown) {
-      this.devicePermission = f;
-    },
+    setPermissionRequestHandler: slot('permissionRequest'),
+    setPermissionCheckHandler: slot('permissionCheck'),
+    setDevicePermissionHandler: slot('devicePermission'),
     setBluetoothPairingHandler: rec('ses.setBluetoothPairingHandler'),
     setDisplayMediaRequestHandler: rec('ses.setDisplayMediaRequestHandler'),
-    webRequest: {
-      beforeRequest: undefined,
-      headersReceived: undefined,
-      onBeforeRequest(f: unknown) {
-        this.beforeRequest = f;
-      },
-      onHeadersReceived(f: unknown) {
-        this.headersReceived = f;
-      },
-    },
+    webRequest: { onBeforeRequest: slot('beforeRequest'), onHeadersReceived: slot('headersReceived') },
   });
   const ipcHandlers = new Map<string, (...args: unknown[]) => unknown>();
   const protocolHandlers = new Map<string, (r: Request) => Promise<Response>>();
@@ -130,6 +119,7 @@ const h = vi.hoisted(() => {
     windows,
     BrowserWindow,
     ses,
+    slots,
     ipcHandlers,
     protocolHandlers,
     children,
@@ -229,13 +219,17 @@ describe('after ready', () => {
 
   it('every permission request and check, and every device, is refused', () => {
     const answers: boolean[] = [];
-    const request = h.ses.permissionRequest as (wc: unknown, p: string, cb: (ok: boolean) => void) => void;
+    const request = h.slots.get('permissionRequest') as (
+      wc: unknown,
+      p: string,
+      cb: (ok: boolean) => void,
+    ) => void;
     for (const p of ['media', 'hid', 'serial', 'notifications', 'clipboard-read', 'geolocation'])
       request(h.webContents, p, (ok) => answers.push(ok));
     expect(answers).toEqual([false, false, false, false, false, false]);
-    const check = h.ses.permissionCheck as (wc: unknown, p: string) => boolean;
+    const check = h.slots.get('permissionCheck') as (wc: unknown, p: string) => boolean;
     expect(check(h.webContents, 'hid')).toBe(false);
-    const device = h.ses.devicePermission as (d: unknown) => boolean;
+    const device = h.slots.get('devicePermission') as (d: unknown) => boolean;
     expect(device({ deviceType: 'usb', origin: 'app://terminal' })).toBe(false);
   });
 
@@ -254,7 +248,7 @@ describe('after ready', () => {
   });
 
   it('requests leave nowhere but app://; every response gets the CSP', () => {
-    const before = h.ses.webRequest.beforeRequest as (
+    const before = h.slots.get('beforeRequest') as (
       d: { url: string },
       cb: (r: { cancel: boolean }) => void,
     ) => void;
@@ -267,7 +261,7 @@ describe('after ready', () => {
     expect(decide('https://example.com/x.js')).toBe(true);
     expect(decide('file:///etc/passwd')).toBe(true);
     expect(decide('devtools://devtools/bundled/inspector.html')).toBe(true);
-    const headers = h.ses.webRequest.headersReceived as (
+    const headers = h.slots.get('headersReceived') as (
       d: { responseHeaders?: Record<string, string[]> },
       cb: (r: { responseHeaders: Record<string, string[]> }) => void,
     ) => void;
@@ -280,15 +274,13 @@ describe('after ready', () => {
   });
 
   it('every web contents: navigation, redirects, new windows and webviews refused', () => {
+    const opened = new Map<string, unknown>();
     const contents = Object.assign(new h.Emitter(), {
-      openHandler: undefined,
-      setWindowOpenHandler(f: unknown) {
-        this.openHandler = f;
-      },
+      setWindowOpenHandler: (f: unknown) => opened.set('handler', f),
     });
     h.app.emit('web-contents-created', {}, contents);
     expect(
-      (contents.openHandler as (d: { url: string }) => unknown)({ url: 'https://evil.example/' }),
+      (opened.get('handler') as (d: { url: string }) => unknown)({ url: 'https://evil.example/' }),
     ).toEqual({
       action: 'deny',
     });
