@@ -74,6 +74,12 @@ describe.skipIf(!hasChromium)('terminal UI in Chromium', () => {
     await page.getByRole('alert').filter({ hasText: 'POS_ERR_ENROLL_CODE_UNKNOWN' }).waitFor();
     expect(await page.getByRole('alert').textContent()).toContain('The code is not known.');
     await u.screenshot('enroll');
+    // The shipped page carries a strict CSP: own scripts and styles only, no eval, no inline code.
+    const csp =
+      (await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content')) ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).not.toMatch(/unsafe-(inline|eval)/);
     await checkPage(u);
 
     await u.push(snap());
@@ -261,6 +267,9 @@ describe.skipIf(!hasChromium)('terminal UI in Chromium', () => {
     await page.keyboard.press('Enter');
     await page.keyboard.press('Space');
     await page.locator('.keyboard-note.emphasised').waitFor();
+    // What was typed shows nowhere: not in the text, not in a field, not in an attribute.
+    expect(await page.locator('body').innerText()).not.toContain('98765');
+    expect(await page.content()).not.toContain('98765');
     expect(await page.getByRole('note').innerText()).toContain('use the on-screen keys');
     await page.getByRole('button', { name: '5', exact: true }).click();
     await u.waitForCommands(5);
