@@ -557,6 +557,19 @@ function signalCheck(
   return PASS;
 }
 
+/**
+ * The runtime signals that apply to the evidence's shell. The browser shell's page runs in a browser
+ * the terminal process cannot look into, so its `devtools` hint can only be `unknown`: for that shell
+ * (and only while the hint is reported `unknown`; a reported failure still fails) it is not one of the
+ * signals. The browser shell's weaker standing is the shell verifier's and the policy's concern: the
+ * production policy refuses PIN entry from it, the development policy allows it.
+ */
+export function runtimeSignalsFor(claims: EvidenceClaims): readonly string[] {
+  if (claims.shell === 'browser' && measurement(claims, 'devtools')?.status === 'unknown')
+    return RUNTIME_SIGNALS.filter((s) => s !== 'devtools');
+  return RUNTIME_SIGNALS;
+}
+
 /** Debugger, inspector, devtools, NODE_OPTIONS, ELECTRON_RUN_AS_NODE, suspicious environment. */
 export const runtimeVerifier: EvidenceVerifier = {
   name: 'runtime',
@@ -564,7 +577,7 @@ export const runtimeVerifier: EvidenceVerifier = {
   verify(ctx) {
     return signalCheck(
       ctx.claims,
-      RUNTIME_SIGNALS,
+      runtimeSignalsFor(ctx.claims),
       'POS_ERR_ATTEST_RUNTIME_TAMPERED',
       AR4SI.CONTRAINDICATED,
       'runtime tampering signals',

@@ -110,6 +110,38 @@ describe('shipped policies', () => {
     });
     expect(evaluatePolicy(DEFAULT_POLICY, a).tier).toBe('affirming');
   });
+  it('the browser shell as it really measures (devtools and screen capture unknown): development affirms, production refuses, Electron would not pass', async () => {
+    const real = goodMeasurements().map((m) =>
+      m.name === 'devtools' || m.name === 'screen-capture-protection'
+        ? { ...m, status: 'unknown' as const }
+        : m,
+    );
+    const browser = await appraise({
+      claims: { shell: 'browser', measurements: real },
+      input: { referenceValues: [REFERENCE_BROWSER] },
+    });
+    expect(browser.outcomes.find((o) => o.verifier === 'runtime')?.status).toBe('pass');
+    expect(evaluatePolicy(DEFAULT_POLICY, browser).tier).toBe('affirming');
+    expect(evaluatePolicy(PRODUCTION_POLICY, browser).tier).toBe('warning');
+    // The same unknown devtools from the Electron shell, which can see its windows, is not a pass.
+    const electron = await appraise({ claims: { measurements: real } });
+    expect(electron.outcomes.find((o) => o.verifier === 'runtime')?.status).toBe('unknown');
+    expect(evaluatePolicy(DEFAULT_POLICY, electron).tier).toBe('warning');
+    // A browser shell that leaves devtools out, or reports it failed, does not pass either.
+    for (const devtools of ['absent', 'fail'] as const) {
+      const m = real.flatMap((x) =>
+        x.name !== 'devtools' ? [x] : devtools === 'absent' ? [] : [{ ...x, status: 'fail' as const }],
+      );
+      const a = await appraise({
+        claims: { shell: 'browser', measurements: m },
+        input: { referenceValues: [REFERENCE_BROWSER] },
+      });
+      expect(a.outcomes.find((o) => o.verifier === 'runtime')?.status).toBe(
+        devtools === 'absent' ? 'unknown' : 'fail',
+      );
+      expect(evaluatePolicy(DEFAULT_POLICY, a).tier).not.toBe('affirming');
+    }
+  });
   it('production refuses PIN entry from the browser shell (warning, with a readable reason)', async () => {
     const a = await appraise({
       claims: { shell: 'browser' },
