@@ -173,7 +173,7 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }): ReactNode 
   let body: ReactNode;
   if (page === undefined) body = <p>No such page.</p>;
   else if (top === 'terminals' && parts[1] !== undefined && parts[1] !== '')
-    body = <TerminalPage terminalId={decodeURIComponent(parts[1])} />;
+    body = <TerminalPage key={parts[1]} terminalId={decodeURIComponent(parts[1])} />;
   else {
     switch (top) {
       case 'terminals':

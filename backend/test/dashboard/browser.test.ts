@@ -32,6 +32,7 @@ const PASSWORD = {
   admin: 'admin-password-00001',
   operator: 'operator-password-0001',
   auditor: 'auditor-password-0001',
+  merchant: 'merchant-password-0001',
 };
 /** The development policy with headless terminals contraindicated (the simulated terminal is headless). */
 const STRICT_POLICY = {
@@ -302,6 +303,50 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     expect(lifted?.liftedAt).not.toBeNull();
     await page.context().close();
   }, 180_000);
+
+  it('a merchant sees its own terminals and no provider page, may halt its terminal and may not resume it', async () => {
+    const res = await h.admin('POST', '/v1/users', {
+      username: 'merchant1',
+      password: PASSWORD.merchant,
+      role: 'merchant',
+      merchantId,
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    // The admin's merchant halt was lifted: an affirming attestation makes the terminal active again.
+    expect((await terminal.attest()).statusCode).toBe(200);
+    const other = await newMerchant(h, 'Other shop');
+    const foreign = (await enrollInto(h, other)).t;
+    const page = await signIn('merchant');
+    const nav = (await page.locator('header nav').textContent()) ?? '';
+    expect(nav).toContain('Terminals');
+    for (const hidden of ['Reference values', 'Policies', 'Audit']) expect(nav).not.toContain(hidden);
+    await page.getByRole('link', { name: 'Terminals', exact: true }).click();
+    await page.getByRole('row').filter({ hasText: terminal.id }).waitFor({ timeout: WAIT });
+    expect(await page.getByRole('row').filter({ hasText: foreign.id }).count()).toBe(0);
+    // No merchant filter for a merchant-scoped user: it sees one merchant anyway.
+    expect(await page.locator('label', { hasText: /^Merchant/ }).count()).toBe(0);
+    await page
+      .getByRole('row')
+      .filter({ hasText: terminal.id })
+      .getByRole('link', { name: terminal.id })
+      .click();
+    await page.getByRole('heading', { name: `Terminal ${terminal.id}` }).waitFor({ timeout: WAIT });
+    await page.getByTestId('terminal-state').waitFor({ timeout: WAIT });
+    await page
+      .getByTestId('terminal-state')
+      .filter({ hasText: /^active/ })
+      .waitFor({ timeout: WAIT });
+    await page.getByRole('button', { name: 'Halt' }).click();
+    await page.getByLabel('Reason').fill('terminal stolen from the counter');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByTestId('terminal-state').filter({ hasText: 'halted' }).waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Resume', exact: true }).count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'merchant-terminal.png'), fullPage: true });
+    // Another merchant's terminal is as absent as an unknown one.
+    await page.goto(`${base}/dashboard/#/terminals/${foreign.id}`);
+    await page.getByText('POS_ERR_TERMINAL_UNKNOWN').waitFor({ timeout: WAIT });
+    await page.context().close();
+  }, 120_000);
 
   it('no page broke the Content-Security-Policy', () => {
     expect(cspViolations).toEqual([]);
