@@ -33,7 +33,8 @@ describe.skipIf(skipWhy !== undefined)('Electron app end to end', () => {
     userData = mkdtempSync(join(tmpdir(), 'pos-electron-e2e-'));
     app = await _electron.launch({
       executablePath: binary.executable,
-      args: [join(appDir, 'electron', 'main.mjs'), `--user-data-dir=${userData}`],
+      // The staged app directory (its package.json names the main bundle), run unpackaged.
+      args: [appDir, `--user-data-dir=${userData}`],
       timeout: 60_000,
     });
     page = await app.firstWindow();
