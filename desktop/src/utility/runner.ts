@@ -45,6 +45,13 @@ function codeOf(e: unknown): string | undefined {
   return typeof code === 'string' && /^POS_ERR_[A-Z0-9_]{1,80}$/.test(code) ? code : undefined;
 }
 
+/** The `detail` sentence of a coded start error (the core's `CoreStartError`), when it has one. */
+function detailOf(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null || !('detail' in e)) return undefined;
+  const d = e.detail;
+  return typeof d === 'string' && d.length > 0 ? d.slice(0, 500) : undefined;
+}
+
 export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promise<void> } {
   const { port, createCore, exit } = deps;
   const post = (m: ToMain): void => port.postMessage(m);
@@ -89,11 +96,13 @@ export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promi
         notice: (line) => post({ t: 'notice', line: line.slice(0, 1000) }),
       });
     } catch (e) {
+      const code = codeOf(e);
       post({
         t: 'fatal',
-        code: codeOf(e) ?? 'POS_ERR_DESKTOP_API_UNAVAILABLE',
-        // The error's message is not forwarded: it could quote anything the core read.
-        detail: 'The terminal core could not start.',
+        code: code ?? 'POS_ERR_DESKTOP_API_UNAVAILABLE',
+        // Only a coded start error's own detail (written for the merchant) is forwarded; never an
+        // error's message, which could quote anything the core read.
+        detail: (code === undefined ? undefined : detailOf(e)) ?? 'The terminal core could not start.',
       });
       finish(1);
       return;

@@ -135,6 +135,32 @@ describe('runCoreProcess (the utility side)', () => {
     expect(JSON.stringify(notices)).not.toContain('rm -rf');
   });
 
+  it('a coded start error forwards its code and detail (never the message)', async () => {
+    const port = new FakePort();
+    const exits: number[] = [];
+    runCoreProcess({
+      port,
+      createCore: () =>
+        Promise.reject(
+          Object.assign(new Error('POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS: /home/m/.config/x'), {
+            code: 'POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS',
+            detail: 'The key file is readable by others.',
+          }),
+        ),
+      exit: (c) => exits.push(c),
+    });
+    port.deliver({ t: 'init', dataDir: '/data', shell });
+    await flush();
+    expect(port.out).toEqual([
+      {
+        t: 'fatal',
+        code: 'POS_ERR_DESKTOP_KEYSTORE_PERMISSIONS',
+        detail: 'The key file is readable by others.',
+      },
+    ]);
+    expect(exits).toEqual([1]);
+  });
+
   it('a core that cannot start: fatal with its code (not its message), exit 1', async () => {
     const { port, exits } = setup(true);
     port.deliver({ t: 'init', dataDir: '/data', shell });
