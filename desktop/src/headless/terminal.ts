@@ -186,7 +186,7 @@ export class HeadlessTerminal {
         code: r.answer.halted === true ? 'POS_ERR_DESKTOP_TXN_HALTED' : 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
         detail:
           r.answer.halted === true
-            ? 'the terminal is halted'
+            ? `the terminal is halted (verdict ${r.answer.verdict}${(r.answer.reasons ?? []).length > 0 ? `: ${(r.answer.reasons ?? []).join(', ')}` : ''})`
             : `no session ticket (verdict ${r.answer.verdict}: ${(r.answer.reasons ?? []).join(', ')})`,
       };
     return { ok: true, jws: t.jws };

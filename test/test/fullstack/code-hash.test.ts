@@ -106,6 +106,9 @@ describe.skipIf(skipReason !== undefined)('a changed code hash (npm start, pos-t
     const blocks = pinBlocks(s);
     const out = await transact(s, ['--amount', '13.00', '--pin', '1234'], { bin }).result;
     expect(out.line).toMatchObject({ status: 'halted', code: 'POS_ERR_DESKTOP_TXN_HALTED' });
+    // The merchant is told why: the verdict and its reasons.
+    expect(String(out.line['detail'])).toContain('contraindicated');
+    expect(String(out.line['detail'])).toContain('POS_ERR_ATTEST_CODE_HASH');
     expect(out.code).toBe(1);
     expect(out.stderr).not.toContain('enter the PIN');
     expect(pinBlocks(s)).toBe(blocks);

@@ -84,10 +84,11 @@ export class HttpBackendPort implements BackendPort {
     if (!r.ok) return r;
     const a = r.answer;
     if (a.ticket === undefined || a.ticketUse !== 'pin-entry' || a.ticketExpiresAt === undefined) {
+      const reasons = (a.reasons ?? []).length > 0 ? `: ${(a.reasons ?? []).join(', ')}` : '';
       const why =
         a.halted === true
-          ? 'the terminal is halted'
-          : `verdict ${a.verdict}: ${(a.reasons ?? []).join(', ')}`;
+          ? `the terminal is halted, verdict ${a.verdict}${reasons}`
+          : `verdict ${a.verdict}${reasons}`;
       return { ok: false, code: 'POS_ERR_DESKTOP_BACKEND_NO_TICKET', detail: `no PIN-entry ticket (${why})` };
     }
     return { ok: true, ticket: { jws: a.ticket, exp: a.ticketExpiresAt, nonce: input.nonce } };
