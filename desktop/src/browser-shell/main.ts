@@ -3,6 +3,8 @@
  *
  *   pos-terminal-ui [--data-dir DIR] [--port N] [--host 127.0.0.1] [--renderer-dir DIR]
  *
+ * The renderer: `--renderer-dir`, else `POS_UI_RENDERER_DIR`, else desktop/dist/renderer.
+ *
  * Opens the terminal in DIR (default `.data/start/terminal`, the one `npm start` enrolls; a DIR with no
  * terminal waits for enrollment from the UI, which needs a reader to pair with: not offered here yet),
  * starts its core (reader, halt push, attestation; shell kind `browser`) and serves the UI on loopback.
@@ -33,6 +35,12 @@ export const DEFAULT_RENDERER_DIR = resolve(here, '../../dist/renderer');
  */
 export function browserShellInfo(): ShellInfo {
   return { kind: 'browser', build: 'development', version: APP_VERSION, packaged: false, appPath: APP_PATH };
+}
+
+/** `POS_UI_RENDERER_DIR`: another built renderer (tests build one into a temporary directory). */
+function rendererDirFromEnv(): string | undefined {
+  const v = process.env['POS_UI_RENDERER_DIR'];
+  return v === undefined || v.length === 0 || v.length > 4096 ? undefined : v;
 }
 
 const USAGE = 'usage: pos-terminal-ui [--data-dir DIR] [--port N] [--host 127.0.0.1] [--renderer-dir DIR]';
@@ -113,7 +121,7 @@ export async function startUi(argv: readonly string[], io: UiIo): Promise<Runnin
   try {
     shell = await startBrowserShell({
       core,
-      rendererDir: resolve(a.data['renderer-dir'] ?? DEFAULT_RENDERER_DIR),
+      rendererDir: resolve(a.data['renderer-dir'] ?? rendererDirFromEnv() ?? DEFAULT_RENDERER_DIR),
       ...(a.data.host === undefined ? {} : { host: a.data.host }),
       ...(a.data.port === undefined ? {} : { port: a.data.port }),
     });
