@@ -342,6 +342,14 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByTestId('terminal-state').filter({ hasText: 'halted' }).waitFor({ timeout: WAIT });
     expect(await page.getByRole('button', { name: 'Resume', exact: true }).count()).toBe(0);
     await page.screenshot({ path: join(SHOTS, 'merchant-terminal.png'), fullPage: true });
+    // The overview says which terminal needs attention, and why.
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page
+      .getByRole('row')
+      .filter({ hasText: terminal.id })
+      .filter({ hasText: 'terminal stolen from the counter' })
+      .waitFor({ timeout: WAIT });
+    await page.getByTestId('count-halted').filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT });
     // Another merchant's terminal is as absent as an unknown one.
     await page.goto(`${base}/dashboard/#/terminals/${foreign.id}`);
     await page.getByText('POS_ERR_TERMINAL_UNKNOWN').waitFor({ timeout: WAIT });

@@ -1,8 +1,18 @@
 /** Fleet overview: counts by state, attestations per minute and verdicts over time, the live feed. */
 import { useEffect, useMemo, useState, type ReactNode } from 'react';
-import { AttestationsOut, call, enc, q, SummaryOut, TerminalsOut, type FleetEvent } from '../api';
-import { serverNow, setServerNow, time } from '../format';
-import { BarChart, ErrorBox, useLoad, useSession, type Series } from '../ui';
+import {
+  AttestationsOut,
+  call,
+  enc,
+  q,
+  SummaryOut,
+  TerminalsOut,
+  VerdictDoc,
+  type FleetEvent,
+  type TerminalRow,
+} from '../api';
+import { age, displayState, serverNow, setServerNow, time } from '../format';
+import { BarChart, ErrorBox, StateBadge, useLoad, useSession, type Series } from '../ui';
 
 const MINUTES = 30;
 const TIERS = ['affirming', 'warning', 'contraindicated', 'none'] as const;
@@ -57,6 +67,42 @@ export function EventFeed({
   );
 }
 
+interface Attention {
+  readonly terminal: TerminalRow;
+  readonly why: string;
+}
+
+/** Why a terminal is not trusted, in words: its halt reason, its missed deadline, its last verdict's reasons. */
+async function needsAttention(): Promise<Attention[]> {
+  const lists = await Promise.all(
+    [
+      { state: 'halted' },
+      { state: 'active', stale: 'true' },
+      { state: 'active', stale: 'false', tier: 'warning' },
+    ].map((filter) => call(TerminalsOut, 'GET', `/v1/terminals${q({ ...filter, limit: 10 })}`)),
+  );
+  const rows = lists.flatMap((l) => l.terminals).slice(0, 20);
+  return Promise.all(
+    rows.map(async (t): Promise<Attention> => {
+      if (t.state === 'halted') return { terminal: t, why: t.stateReason ?? 'halted' };
+      if (t.stale) return { terminal: t, why: `missed its attestation (due ${time(t.nextDueAt)})` };
+      const latest = (
+        await call(
+          AttestationsOut,
+          'GET',
+          `/v1/terminals/${enc(t.terminalId)}/attestations${q({ limit: 1 })}`,
+        )
+      ).attestations[0];
+      const doc = latest === undefined ? undefined : VerdictDoc.safeParse(latest.verdict);
+      const reasons = doc?.success === true ? (doc.data.reasons ?? []) : [];
+      return {
+        terminal: t,
+        why: reasons.length === 0 ? 'last verdict: warning' : reasons.map((r) => r.text ?? r.code).join('; '),
+      };
+    }),
+  );
+}
+
 export function OverviewPage(): ReactNode {
   const { events, subscribe } = useSession();
   const summary = useLoad(
@@ -69,6 +115,12 @@ export function OverviewPage(): ReactNode {
     (e) => e.type !== 'connection',
   );
   const { reload } = summary;
+  const attention = useLoad(
+    needsAttention,
+    [],
+    (e) => e.type === 'halt' || e.type === 'resume' || e.type === 'stale',
+  );
+  const { merchantNames } = useSession();
   useEffect(() => {
     const timer = window.setInterval(reload, 15_000);
     return () => window.clearInterval(timer);
@@ -173,6 +225,40 @@ export function OverviewPage(): ReactNode {
           series={[{ label: 'attestations', className: 'fill-all', values: chart.total }]}
         />
         <BarChart title="Verdicts over time, by tier" bucketLabels={chart.labels} series={chart.series} />
+      </section>
+      <section>
+        <h2>Needs attention</h2>
+        <ErrorBox error={attention.error} />
+        {attention.data?.length === 0 ? (
+          <p className="muted">No terminal is halted, stale or warned.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th>Terminal</th>
+                <th>Merchant</th>
+                <th>State</th>
+                <th>Why</th>
+                <th>Last verdict</th>
+              </tr>
+            </thead>
+            <tbody>
+              {(attention.data ?? []).map(({ terminal: t, why }) => (
+                <tr key={t.terminalId}>
+                  <td>
+                    <a href={`#/terminals/${enc(t.terminalId)}`}>{t.terminalId}</a>
+                  </td>
+                  <td>{merchantNames.get(t.merchantId) ?? t.merchantId}</td>
+                  <td>
+                    <StateBadge state={displayState(t)} />
+                  </td>
+                  <td>{why}</td>
+                  <td>{age(t.lastAttestedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
       </section>
       <section>
         <h2>Live events</h2>
