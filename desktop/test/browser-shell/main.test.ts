@@ -73,6 +73,73 @@ describe('pos-terminal-ui', () => {
     }
   });
 
+  it('takes the reader to pair with for enrollment from the UI', async () => {
+    const t = tempDir('pos-ui-main-');
+    const ca = join(t.dir, 'ca.pem');
+    writeFileSync(
+      ca,
+      `-----BEGIN CERTIFICATE-----\n${Buffer.from('not parsed here').toString('base64')}\n-----END CERTIFICATE-----\n`,
+    );
+    const junk = join(t.dir, 'junk.pem');
+    writeFileSync(junk, 'no certificate\n');
+    try {
+      for (const argv of [
+        ['--reader-serial', 'PRS-1'],
+        ['--reader-serial', 'PRS-1', '--reader-ca', ca],
+        [
+          '--reader-serial',
+          'PRS-1',
+          '--reader-ca',
+          ca,
+          '--reader-path',
+          '/dev/x',
+          '--reader-vid',
+          '1a86',
+          '--reader-pid',
+          '7523',
+        ],
+        ['--reader-serial', 'PRS-1', '--reader-ca', join(t.dir, 'missing.pem'), '--reader-path', '/dev/x'],
+        ['--reader-serial', 'PRS-1', '--reader-ca', junk, '--reader-path', '/dev/x'],
+        ['--reader-serial', 'bad serial!', '--reader-ca', ca, '--reader-path', '/dev/x'],
+      ]) {
+        const o = io();
+        expect(await startUi(['--data-dir', join(t.dir, 'd'), ...argv], o), argv.join(' ')).toBe(2);
+        expect(o.errs.join('\n')).toMatch(/POS_ERR_DESKTOP_CLI_USAGE/);
+      }
+      const o = io();
+      const ui = await startUi(
+        [
+          '--data-dir',
+          join(t.dir, 'terminal'),
+          '--reader-serial',
+          'PRS-1',
+          '--reader-ca',
+          ca,
+          '--reader-path',
+          join(t.dir, 'pty'),
+        ],
+        o,
+      );
+      if (typeof ui === 'number') throw new Error(`exit ${ui}: ${o.errs.join('\n')}`);
+      try {
+        const ready = JSON.parse(o.outs[0] ?? '') as { url: string };
+        const key = ready.url.split('#k=')[1] ?? '';
+        // The pairing passes; the back-end (nothing listens on port 9) is what fails.
+        const r = await raw(ui.shell.port, {
+          method: 'POST',
+          path: '/api/command',
+          headers: { 'x-pos-shell-key': key, 'content-type': 'application/json' },
+          body: JSON.stringify({ cmd: 'enroll', backendUrl: 'http://127.0.0.1:9', code: 'pos_enr_x' }),
+        });
+        expect(JSON.parse(r.body)).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_BACKEND_UNREACHABLE' });
+      } finally {
+        await ui.close();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('exits 1 with the code when the key file is refused', async () => {
     const t = tempDir('pos-ui-main-');
     const file = join(t.dir, 'terminal.json');
