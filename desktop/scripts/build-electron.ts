@@ -4,7 +4,8 @@
  *   dist/electron/main.mjs         the main process (ESM; electron external)
  *   dist/electron/preload.cjs      the preload (CommonJS, browser platform: a sandboxed preload has no
  *                                  Node and can require only electron, so everything else is inlined)
- *   dist/electron/core-process.mjs the utility process (ESM; the native reader modules external)
+ *   dist/electron/core-process.cjs the utility process (CommonJS: Electron documents ESM for the main
+ *                                  process, not for utility processes; the native reader modules external)
  *   dist/app/                      package.json (main, type, the native dependencies only), electron/,
  *                                  renderer/ (copied from dist/renderer, built by `npm run build`)
  *
@@ -55,12 +56,14 @@ export async function bundleElectron(desktopDir: string, outDir: string): Promis
   await build({
     ...common,
     entryPoints: [join(desktopDir, 'src/utility/core-process.ts')],
-    outfile: join(electronDir, 'core-process.mjs'),
+    outfile: join(electronDir, 'core-process.cjs'),
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node22',
     external: [...NATIVE_PACKAGES, '@serialport/*'],
-    banner: { js: esmRequireBanner },
+    // The core reads import.meta.url (its own location); in CommonJS that is the bundle's file URL.
+    define: { 'import.meta.url': '__posImportMetaUrl' },
+    banner: { js: "const __posImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   });
   return electronDir;
 }

@@ -31,7 +31,7 @@ import {
   senderCheckFor,
 } from './wiring';
 
-/** Where the bundles are: dist/electron/{main.mjs,preload.cjs,core-process.mjs}, dist/renderer/. */
+/** Where the bundles are: dist/electron/{main.mjs,preload.cjs,core-process.cjs}, dist/renderer/. */
 export function bundlePaths(mainFile: string): {
   preload: string;
   coreProcess: string;
@@ -41,7 +41,7 @@ export function bundlePaths(mainFile: string): {
   const here = dirname(mainFile);
   return {
     preload: join(here, 'preload.cjs'),
-    coreProcess: join(here, 'core-process.mjs'),
+    coreProcess: join(here, 'core-process.cjs'),
     rendererDir: join(here, '..', 'renderer'),
     distDir: join(here, '..'),
   };

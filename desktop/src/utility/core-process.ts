@@ -1,5 +1,5 @@
 /**
- * The utility process's entry (bundled to dist/electron/core-process.mjs; started by the main process
+ * The utility process's entry (bundled to dist/electron/core-process.cjs; started by the main process
  * with `utilityProcess.fork`). Plain Node: no electron import. It runs the terminal core
  * (`createTerminalCore`, with the reader's device I/O) and speaks to main only over
  * `process.parentPort`, with the messages of protocol.ts parsed on both sides.

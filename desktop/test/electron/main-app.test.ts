@@ -319,7 +319,7 @@ describe('after ready', () => {
 
   it('the core runs in a utility process, started with the data dir and the shell (release, asar, devtools closed)', () => {
     expect(child().forked).toEqual([
-      join(dist, 'electron', 'core-process.mjs'),
+      join(dist, 'electron', 'core-process.cjs'),
       [],
       { serviceName: 'pos-terminal-core', execArgv: [] },
     ]);

@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -72,7 +73,9 @@ describe('the bundles', () => {
   let out: string;
   let dir: string;
   beforeAll(async () => {
-    out = mkdtempSync(join(tmpdir(), 'pos-electron-bundle-'));
+    // Under desktop/dist (git-ignored), so the bundles resolve the workspace's node_modules.
+    mkdirSync(join(DESKTOP_DIR, 'dist'), { recursive: true });
+    out = mkdtempSync(join(DESKTOP_DIR, 'dist', 'test-bundle-'));
     dir = await bundleElectron(DESKTOP_DIR, out);
   }, 120_000);
   afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -91,12 +94,21 @@ describe('the bundles', () => {
     expect(requires('preload.cjs')).toEqual(['electron']);
   });
   it('the utility process never imports electron; the native reader modules stay external', () => {
-    const deps = requires('core-process.mjs');
+    const deps = requires('core-process.cjs');
     expect(deps).not.toContain('electron');
     expect(deps).toContain('serialport');
     expect(deps).toContain('node-hid');
     expect(deps.filter((d) => d.startsWith('@pos/'))).toEqual([]);
   });
+  it('the utility bundle loads under plain Node (no top-level await, no import.meta) and refuses to run outside a utility process', () => {
+    const r = spawnSync(process.execPath, [join(dir, 'core-process.cjs')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toContain('not started as an Electron utility process');
+    expect(r.status).toBe(2);
+  });
+
   it('the main process imports electron and Node built-ins only', () => {
     const deps = requires('main.mjs');
     expect(deps).toContain('electron');
