@@ -130,6 +130,11 @@ export function runMain(mainFile: string): void {
     const w = win;
     w.once('ready-to-show', () => w.show());
     w.on('closed', () => (win = undefined));
+    // A crashed renderer is reloaded from app://; the core keeps its state and sends the next snapshot.
+    contents.on('render-process-gone', (_event, details) => {
+      log(`window: the renderer is gone (${details.reason}); reloading`);
+      if (!w.isDestroyed()) void w.loadURL(APP_ENTRY_URL);
+    });
     contents.on('devtools-opened', () => bridge?.updateShell(shellNow()));
     contents.on('devtools-closed', () => bridge?.updateShell(shellNow()));
 

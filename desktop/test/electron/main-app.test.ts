@@ -384,6 +384,16 @@ describe('after ready', () => {
     h.webContents.devtools = false;
   });
 
+  it('a crashed renderer is reloaded from app://', () => {
+    const before = called('win.loadURL').length;
+    h.webContents.emit('render-process-gone', {}, { reason: 'crashed', exitCode: 1 });
+    expect(
+      called('win.loadURL')
+        .slice(before)
+        .map((c) => c.args[0]),
+    ).toEqual([APP_ENTRY_URL]);
+  });
+
   it('quitting closes the core first', () => {
     let prevented = false;
     h.app.emit('before-quit', { preventDefault: () => (prevented = true) });
