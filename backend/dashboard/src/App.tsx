@@ -25,6 +25,7 @@ import { PoliciesPage } from './pages/Policies';
 import { ReleasesPage } from './pages/Releases';
 import { TerminalPage } from './pages/Terminal';
 import { TerminalsPage } from './pages/Terminals';
+import { UsersPage } from './pages/Users';
 import { ErrorBox, SessionContext, type Session } from './ui';
 
 function useHash(): string {
@@ -110,6 +111,7 @@ const PAGES: readonly { path: string; title: string; permission?: string }[] = [
   { path: 'releases', title: 'Reference values', permission: 'read-config' },
   { path: 'policies', title: 'Policies', permission: 'read-config' },
   { path: 'audit', title: 'Audit', permission: 'audit' },
+  { path: 'users', title: 'Users', permission: 'read-users' },
 ];
 
 function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }): ReactNode {
@@ -193,6 +195,9 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }): ReactNode 
         break;
       case 'audit':
         body = <AuditPage />;
+        break;
+      case 'users':
+        body = <UsersPage />;
         break;
       default:
         body = <OverviewPage />;

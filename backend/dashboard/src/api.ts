@@ -325,3 +325,41 @@ export const FleetEvent = z.looseObject({
 });
 export type FleetEvent = z.infer<typeof FleetEvent>;
 export const LoggedOut = z.object({ loggedOut: z.literal(true) });
+
+export const UsersOut = z.object({
+  users: z.array(
+    z.object({
+      userId: z.string(),
+      username: z.string(),
+      role: Role,
+      merchantId: z.string().nullable(),
+      createdAt: z.number(),
+      disabledAt: z.number().nullable(),
+      loginLocked: z.boolean(),
+    }),
+  ),
+});
+export const UserCreated = z.object({ userId: z.string() });
+export const UserDisabled = z.object({
+  userId: z.string(),
+  disabled: z.literal(true),
+  sessionsEnded: z.number(),
+  tokensRevoked: z.number(),
+});
+export const PasswordSet = z.object({ userId: z.string(), sessionsEnded: z.number() });
+export const TokensOut = z.object({
+  tokens: z.array(
+    z.object({
+      tokenId: z.string(),
+      label: z.string(),
+      role: Role,
+      merchantId: z.string().nullable(),
+      createdBy: z.string().nullable(),
+      createdAt: z.number(),
+      expiresAt: z.number().nullable(),
+      revokedAt: z.number().nullable(),
+    }),
+  ),
+});
+export const TokenCreated = z.object({ tokenId: z.string(), token: z.string(), expiresAt: z.number() });
+export const TokenRevoked = z.object({ tokenId: z.string(), revoked: z.literal(true) });

@@ -215,6 +215,11 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByTestId('audit-verify').filter({ hasText: 'Chain valid' }).waitFor({ timeout: WAIT });
     await page.getByRole('cell', { name: 'terminal.halt', exact: true }).first().waitFor({ timeout: WAIT });
     expect(await page.getByRole('button', { name: 'Sign checkpoint now' }).count()).toBe(0);
+    await page.getByRole('link', { name: 'Users', exact: true }).click();
+    await page.getByRole('cell', { name: 'operator1', exact: true }).waitFor({ timeout: WAIT });
+    for (const name of ['Create user', 'Create token', 'Disable', 'Set password', 'Revoke']) {
+      expect(await page.getByRole('button', { name }).count(), name).toBe(0);
+    }
     await page.screenshot({ path: join(SHOTS, 'auditor-audit.png'), fullPage: true });
     await page.context().close();
   }, 120_000);
@@ -228,7 +233,11 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await shop.getByRole('button', { name: 'Create enrollment code' }).click();
     const code = (await page.getByTestId('enrollment-code').textContent({ timeout: WAIT })) ?? '';
     expect(code).toMatch(/^pos_enr_/);
-    await page.screenshot({ path: join(SHOTS, 'enrollment.png'), fullPage: true });
+    await page.screenshot({
+      path: join(SHOTS, 'enrollment.png'),
+      fullPage: true,
+      mask: [page.getByTestId('enrollment-code')],
+    });
     const second = new SimTerminal(h);
     second.readerSerial = 'RDR-SECOND-1';
     const challenge = await second.challenge(true);
@@ -301,6 +310,33 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
       .json<{ halts: { reason: string; liftedAt: number | null }[] }>()
       .halts.find((x) => x.reason === 'merchant under investigation');
     expect(lifted?.liftedAt).not.toBeNull();
+
+    // A user and an API token (shown once), then the token revoked.
+    await page.getByRole('link', { name: 'Users', exact: true }).click();
+    await page.getByLabel('New username').fill('night.shift');
+    await page.getByLabel('Initial password').fill('night-shift-password-1');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.getByRole('cell', { name: 'night.shift', exact: true }).waitFor({ timeout: WAIT });
+    await page.getByLabel('Token label').fill('monitoring scraper');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const token = (await page.getByTestId('new-token').textContent({ timeout: WAIT })) ?? '';
+    expect(token).toMatch(/^pos_operator_/);
+    const viaToken = await h.app.inject({
+      method: 'GET',
+      url: '/v1/fleet/summary',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(viaToken.statusCode).toBe(200);
+    const tokenRow = page.getByRole('row').filter({ hasText: 'monitoring scraper' });
+    await tokenRow.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await tokenRow.getByText(/^revoked/).waitFor({ timeout: WAIT });
+    // No secret in an artifact: the one-time token is masked.
+    await page.screenshot({
+      path: join(SHOTS, 'users.png'),
+      fullPage: true,
+      mask: [page.getByTestId('new-token')],
+    });
     await page.context().close();
   }, 180_000);
 
