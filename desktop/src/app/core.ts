@@ -146,6 +146,7 @@ class UiCore implements TerminalCore {
   #backend: Snapshot['backend'] = { link: 'unknown', push: false };
   #attestation: Snapshot['attestation'] = { tier: 'unknown', reasons: [] };
   #verdictHalted = false;
+  #lastHalt: HaltInfo | undefined;
 
   /** The pad of this PIN entry, while the engine's pad is open. */
   #pad: { layout: number[]; openedAt: number; lastKeyAt: number } | undefined;
@@ -217,9 +218,29 @@ class UiCore implements TerminalCore {
     if (running.lastVerdict !== undefined && this.#attestation.at === undefined)
       this.#setVerdict(running.lastVerdict);
     const engine = running.engine;
-    this.#offEngine = [engine.onPad((open) => this.#onPad(open)), engine.onChange(() => this.#emit())];
+    this.#lastHalt = running.currentHalt();
+    this.#offEngine = [
+      engine.onPad((open) => this.#onPad(open)),
+      engine.onChange(() => {
+        this.#trackResume(running);
+        this.#emit();
+      }),
+    ];
     this.#emit();
     return { ok: true };
+  }
+
+  /**
+   * A pushed resume clears a halt a verdict reported too (the verdict is older than the resume), and
+   * asks for an attestation at once, so the status shows the fresh verdict.
+   */
+  #trackResume(running: CoreRunning): void {
+    const now = running.currentHalt();
+    if (this.#lastHalt !== undefined && now === undefined) {
+      this.#verdictHalted = false;
+      void running.attestNow().catch(() => undefined);
+    }
+    this.#lastHalt = now;
   }
 
   // ---- the pad ----------------------------------------------------------------------------------

@@ -371,6 +371,17 @@ describe('UI core', () => {
     await core.close();
   });
 
+  it('a pushed resume clears a halt a verdict reported, and attests at once', async () => {
+    const { core, h } = await setup();
+    h.rig.push.doHalt('incident 9');
+    h.events().verdict({ tier: 'contraindicated', at: BASE_MS, reasons: [], halted: true });
+    expect(h.last().halt).toEqual({ reason: 'incident 9' });
+    h.rig.push.doResume();
+    expect(h.last().halt).toBeUndefined();
+    expect(h.attests).toBe(1);
+    await core.close();
+  });
+
   it('waits for enrollment when not enrolled, then starts', async () => {
     const { core, h } = await setup({ enrolled: false });
     expect(h.last()).toMatchObject({ enrolled: false, sale: { state: 'idle' } });
