@@ -2,8 +2,8 @@
  * A lost reader reaches the engine as one code, `POS_ERR_DESKTOP_READER_LOST`, whichever of the
  * connection's detectors noticed first (the device gone, the link's undelivered frame, an unanswered
  * liveness probe, the session ended); the detail names the detector's own code. Found by the full-stack
- * reader-unplug test: an unplugged reader ended the sale with cause `POS_ERR_READER_LINK_TIMEOUT` or
- * `POS_ERR_READER_TIMEOUT` depending on timing.
+ * reader-unplug test (test/test/fullstack/reader-and-app.test.ts): an unplugged reader ended the sale
+ * with cause `POS_ERR_READER_LINK_TIMEOUT` or `POS_ERR_READER_TIMEOUT` depending on timing.
  */
 import { err, ManualTimer, ok, type ReaderLink, type ReaderSession } from '@pos/shared';
 import { describe, expect, it } from 'vitest';

@@ -9,7 +9,7 @@
  * accepted the ticket, no PIN block, no transaction at the back-end. The option itself is refused
  * without `--dev` and outside 2-60.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,28 +57,40 @@ const named = (events: Record<string, unknown>[], name: string): Record<string, 
   events.filter((e) => e['event'] === name);
 
 describe('pos-backend --dev-ticket-lifetime', () => {
-  const backend = (args: string[], env: Record<string, string> = {}): ReturnType<typeof spawnSync> => {
+  /** Runs pos-backend on a fresh data directory; resolves with its exit code and stderr. */
+  const backend = (
+    args: string[],
+    env: Record<string, string>,
+  ): Promise<{ code: number | null; stderr: string }> => {
     const dir = mkdtempSync(join(tmpdir(), 'pos-lifetime-'));
-    try {
-      return spawnSync(
-        process.execPath,
-        [join(ROOT, 'backend', 'bin', 'pos-backend.js'), '--data-dir', dir, '--port', '0', ...args],
-        { encoding: 'utf8', env: cleanEnv(env), timeout: 30_000 },
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'backend', 'bin', 'pos-backend.js'), '--data-dir', dir, '--port', '0', ...args],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: cleanEnv(env) },
+    );
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    return new Promise((res) => {
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        rmSync(dir, { recursive: true, force: true });
+        res({ code, stderr });
+      });
+    });
   };
 
-  it('is refused without --dev, and outside 2-60 (option or variable)', () => {
-    for (const [args, env] of [
+  it('is refused without --dev, and outside 2-60 (option or variable)', async () => {
+    const cases: [string[], Record<string, string>][] = [
+      [['--dev-ticket-lifetime', '5'], {}],
       [[], { POS_DEV_TICKET_LIFETIME_S: '5' }],
       [['--dev', '--dev-ticket-lifetime', '61'], {}],
       [['--dev'], { POS_DEV_TICKET_LIFETIME_S: '1' }],
-    ] as const) {
-      const r = backend([...args], { ...env });
-      expect(r.status).toBe(2);
-      expect(String(r.stderr)).toContain('POS_ERR_CLI_USAGE: --dev-ticket-lifetime');
+    ];
+    const results = await Promise.all(cases.map(([args, env]) => backend(args, env)));
+    for (const r of results) {
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('POS_ERR_CLI_USAGE: --dev-ticket-lifetime');
     }
   }, 60_000);
 });
