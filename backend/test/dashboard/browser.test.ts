@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import { DEFAULT_DASHBOARD_DIR } from '../../src/server/routes/dashboard';
 import { DEFAULT_POLICY } from '../../src/server/domain';
+import { readerOutput, sessionTicket, transact } from '../fleet-helpers';
 import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
 import { enrollInto, newMerchant, until } from '../server/fleet-helpers';
 
@@ -151,6 +152,9 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await row.getByRole('link', { name: terminal.id }).click();
     await page.getByRole('heading', { name: `Terminal ${terminal.id}` }).waitFor({ timeout: WAIT });
 
+    // A ticket the terminal holds from before the halt.
+    const ticket = await sessionTicket(terminal);
+
     // Halt, with a reason and a confirmation.
     await page.getByRole('button', { name: 'Halt' }).click();
     expect(await page.getByRole('button', { name: 'Confirm' }).isDisabled()).toBe(true);
@@ -163,7 +167,11 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
       .first()
       .waitFor({ timeout: WAIT });
     await page.screenshot({ path: join(SHOTS, 'terminal-halted.png'), fullPage: true });
-    // The back-end refuses the halted terminal a ticket.
+    // The halted terminal's sale is refused, even with the ticket it got before the halt, and it gets
+    // no new ticket.
+    const sale = await transact(h, terminal, readerOutput('visa-no-pin', undefined), ticket);
+    expect(sale.statusCode).toBe(403);
+    expect(sale.json<{ error: { code: string } }>().error.code).toBe('POS_ERR_TERMINAL_HALTED');
     const refused = await terminal.attest();
     expect(refused.json<{ halted: boolean; ticket?: string }>()).toMatchObject({ halted: true });
     expect(refused.json<{ ticket?: string }>().ticket).toBeUndefined();
