@@ -4,6 +4,7 @@
  * between them. The decisions are in security.ts, app-protocol.ts, ipc.ts and core-bridge.ts (pure,
  * tested under Node); this file only connects them to Electron. See docs/electron.md.
  */
+import { readFileSync } from 'node:fs';
 import { realpath, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
@@ -27,6 +28,8 @@ import {
   appProtocolHandler,
   electronShell,
   hardenSession,
+  PAIRING_FILE,
+  parsePairing,
   hardenWebContents,
   senderCheckFor,
 } from './wiring';
@@ -66,6 +69,15 @@ const nodeFiles: AppFiles = {
     }
   },
 };
+
+/** A small file's text, or undefined when it does not exist or cannot be read. */
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
 
 function utilityChild(child: UtilityProcess): UtilityChild {
   return {
@@ -143,7 +155,13 @@ export function runMain(mainFile: string): void {
         utilityChild(
           utilityProcess.fork(paths.coreProcess, [], { serviceName: 'pos-terminal-core', execArgv: [] }),
         ),
-      init: () => ({ dataDir: app.getPath('userData'), shell: shellNow() }),
+      init: () => {
+        const dataDir = app.getPath('userData');
+        const p = parsePairing(readOptional(join(dataDir, PAIRING_FILE)));
+        if (!p.ok) log(`core: ${p.why}; enrollment from the UI stays off`);
+        const pairing = p.ok ? p.pairing : undefined;
+        return { dataDir, shell: shellNow(), ...(pairing === undefined ? {} : { pairing }) };
+      },
       onSnapshot,
       log,
     });

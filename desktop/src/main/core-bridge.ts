@@ -13,7 +13,7 @@
  *   with `POS_ERR_DESKTOP_API_UNAVAILABLE` (fail closed: no pad stays on screen without a core).
  */
 import type { Command, CommandResult, Snapshot } from '../api/contract';
-import { parseToMain, type ElectronShell, type ToCore } from '../utility/protocol';
+import { parseToMain, type ElectronShell, type PairingConfig, type ToCore } from '../utility/protocol';
 
 export interface UtilityChild {
   post(message: ToCore): void;
@@ -29,8 +29,8 @@ export interface Timers {
 
 export interface CoreBridgeOptions {
   spawn: () => UtilityChild;
-  /** Read at every (re)start: where the core keeps its state and the shell as it is now. */
-  init: () => { dataDir: string; shell: ElectronShell };
+  /** Read at every (re)start: where the core keeps its state, the shell as it is now, the reader to pair with. */
+  init: () => { dataDir: string; shell: ElectronShell; pairing?: PairingConfig };
   onSnapshot: (snapshot: Snapshot) => void;
   log: (line: string) => void;
   timers?: Timers;
@@ -120,8 +120,8 @@ export class CoreBridge {
     child.onExit((code) => {
       if (this.child === child) this.onExit(code);
     });
-    const { dataDir, shell } = this.opts.init();
-    child.post({ t: 'init', dataDir, shell });
+    const { dataDir, shell, pairing } = this.opts.init();
+    child.post({ t: 'init', dataDir, shell, ...(pairing === undefined ? {} : { pairing }) });
   }
 
   /** Sends one (already parsed) command; resolves with the core's result, never rejects. */

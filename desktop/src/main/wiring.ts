@@ -4,7 +4,7 @@
  * imported from electron), so tests pass recording fakes; `index.ts` passes the real ones.
  */
 import type { CustomScheme, IpcMainInvokeEvent, Session, WebContents } from 'electron';
-import type { ElectronShell } from '../utility/protocol';
+import { PairingSchema, type ElectronShell, type PairingConfig } from '../utility/protocol';
 import { serveApp, type AppFiles } from './app-protocol';
 import { APP_SCHEME } from './channels';
 import {
@@ -153,5 +153,32 @@ export function electronShell(a: {
     ...(a.packaged && a.appPath.endsWith('.asar') ? { asarPath: a.appPath } : {}),
     devtoolsOpen: a.devtoolsOpen,
     ...(a.contentProtection === undefined ? {} : { contentProtection: a.contentProtection }),
+  };
+}
+
+/** The name of the pairing file in the app's data directory (see docs/electron.md). */
+export const PAIRING_FILE = 'pairing.json';
+
+/**
+ * `pairing.json`'s text (undefined: there is none) as the core's pairing, schema-parsed. A file that
+ * does not parse is reported (by the first issue's path, never its content) and not used: the core
+ * then refuses enrollment from the UI rather than pair with a reader nobody configured.
+ */
+export function parsePairing(
+  text: string | undefined,
+): { ok: true; pairing: PairingConfig | undefined } | { ok: false; why: string } {
+  if (text === undefined) return { ok: true, pairing: undefined };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { ok: false, why: `${PAIRING_FILE} is not JSON` };
+  }
+  const r = PairingSchema.safeParse(json);
+  if (r.success) return { ok: true, pairing: r.data };
+  const where = r.error.issues[0]?.path.map(String).join('.') ?? '';
+  return {
+    ok: false,
+    why: `${PAIRING_FILE} does not match the pairing schema${where === '' ? '' : ` at ${where}`}`,
   };
 }

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { CommandResultSchema, CommandSchema, ErrorCodeSchema, SnapshotSchema } from '../api/contract';
 import type { ShellInfo } from '../core/attest/types';
+import { ReaderConfigSchema } from '../core/keys/store';
 
 /** What main tells the core about the shell (the core's `ShellInfo`, kind always `electron`). */
 export const ElectronShellSchema = z.strictObject({
@@ -36,12 +37,37 @@ export function toShellInfo(s: ElectronShell): ShellInfo {
   };
 }
 
+/**
+ * The reader a UI enrollment pairs with (the core's `Pairing`): read by main from `pairing.json` in the
+ * app's data directory, put there by whoever installs the terminal. Public data only: the reader's
+ * transport, its serial, and the manufacturer CA roots (DER, base64url).
+ */
+export const PairingSchema = z.strictObject({
+  reader: ReaderConfigSchema,
+  readerSerial: z.string().min(1).max(64),
+  readerCaRoots: z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .max(16_384),
+    )
+    .min(1)
+    .max(8),
+});
+export type PairingConfig = z.infer<typeof PairingSchema>;
+
 /** A request id: main numbers its invocations so answers can arrive in any order. */
 const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 export const ToCoreSchema = z.discriminatedUnion('t', [
   /** First message: where the core keeps its state, and the shell as it is now. */
-  z.strictObject({ t: z.literal('init'), dataDir: z.string().min(1).max(4096), shell: ElectronShellSchema }),
+  z.strictObject({
+    t: z.literal('init'),
+    dataDir: z.string().min(1).max(4096),
+    shell: ElectronShellSchema,
+    pairing: PairingSchema.optional(),
+  }),
   /** The shell changed (devtools opened or closed, content protection). */
   z.strictObject({ t: z.literal('shell'), shell: ElectronShellSchema }),
   /** One UI command, already checked by main; the core parses it again at its own boundary. */

@@ -8,7 +8,7 @@
  */
 import type { CommandResult, TerminalCore } from '../api/contract';
 import type { ShellInfo } from '../core/attest/types';
-import { parseToCore, toShellInfo, type ToMain } from './protocol';
+import { parseToCore, toShellInfo, type PairingConfig, type ToMain } from './protocol';
 
 /** The utility process's `process.parentPort` as far as this code uses it. */
 export interface ParentPortLike {
@@ -20,6 +20,8 @@ export interface CreateTerminalCoreOptions {
   dataDir: string;
   shell: () => ShellInfo;
   notice?: (line: string) => void;
+  /** The reader a UI enrollment pairs with; without it the core refuses `enroll`. */
+  pairing?: PairingConfig;
 }
 
 /** The factory `desktop/src/app/core.ts` exports (`createTerminalCore`). */
@@ -84,11 +86,12 @@ export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promi
     finish(0);
   };
 
-  const start = async (dataDir: string): Promise<void> => {
+  const start = async (dataDir: string, pairing: PairingConfig | undefined): Promise<void> => {
     state = 'starting';
     try {
       core = await createCore({
         dataDir,
+        ...(pairing === undefined ? {} : { pairing }),
         shell: () => {
           if (shell === undefined) throw new Error('no shell info');
           return shell;
@@ -142,7 +145,7 @@ export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promi
       case 'init':
         if (state !== 'waiting') return;
         shell = toShellInfo(m.shell);
-        void start(m.dataDir);
+        void start(m.dataDir, m.pairing);
         return;
       case 'shell':
         shell = toShellInfo(m.shell);

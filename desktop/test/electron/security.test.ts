@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { APP_ENTRY_URL } from '../../src/main/channels';
+import { parsePairing } from '../../src/main/wiring';
 import {
   checkSender,
   CONTENT_SECURITY_POLICY,
@@ -142,5 +143,25 @@ describe('content protection report', () => {
     expect(contentProtectionReport('darwin', true)).toBe(true);
     expect(contentProtectionReport('win32', false)).toBe(false);
     expect(contentProtectionReport('linux', true)).toBeUndefined();
+  });
+});
+
+describe('pairing.json', () => {
+  const good = {
+    reader: { transport: 'hid', vendorId: 0x1209, productId: 0x0001 },
+    readerSerial: 'SIM-0001',
+    readerCaRoots: ['MIIB'],
+  };
+  it('absent: no pairing; valid: parsed', () => {
+    expect(parsePairing(undefined)).toEqual({ ok: true, pairing: undefined });
+    expect(parsePairing(JSON.stringify(good))).toEqual({ ok: true, pairing: good });
+  });
+  it('invalid: refused, naming the place, never the content', () => {
+    const r = parsePairing(
+      JSON.stringify({ ...good, reader: { transport: 'serial', path: '' }, secret: 'x' }),
+    );
+    expect(r.ok).toBe(false);
+    expect(JSON.stringify(r)).not.toContain('secret');
+    expect(parsePairing('{')).toEqual({ ok: false, why: 'pairing.json is not JSON' });
   });
 });

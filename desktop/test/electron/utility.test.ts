@@ -119,6 +119,31 @@ describe('runCoreProcess (the utility side)', () => {
     expect(core?.handled).toEqual([{ cmd: 'pin.key', position: 3 }]);
   });
 
+  it('passes the pairing from init to the core (enrollment from the UI), and none when init has none', async () => {
+    const pairing = {
+      reader: { transport: 'serial' as const, path: '/dev/ttyUSB0' },
+      readerSerial: 'SIM-0001',
+      readerCaRoots: ['MIIBdGVzdA'],
+    };
+    const { port, cores } = setup();
+    port.deliver({ t: 'init', dataDir: '/data', shell, pairing });
+    await flush();
+    expect(cores[0]?.opts.pairing).toEqual(pairing);
+    const other = setup();
+    other.port.deliver({ t: 'init', dataDir: '/data', shell });
+    await flush();
+    expect(other.cores[0]?.opts.pairing).toBeUndefined();
+    const bad = setup();
+    bad.port.deliver({
+      t: 'init',
+      dataDir: '/data',
+      shell,
+      pairing: { ...pairing, readerCaRoots: ['not base64url!'] },
+    });
+    await flush();
+    expect(bad.cores).toHaveLength(0);
+  });
+
   it('drops messages from main that do not parse (a command outside the contract never reaches the core)', async () => {
     const { port, cores } = setup();
     port.deliver({ t: 'init', dataDir: '/data', shell });
