@@ -14,6 +14,7 @@ export const SYSTEM_PACKAGES = [
   ['chromium', 'the browser for renderer and dashboard end-to-end tests (driven by playwright-core)'],
   ['libusb-1.0-0', 'node-hid, the reader HID transport'],
   ['udev', "serialport's port listing"],
+  ['iproute2', "the full-stack tests' own network namespace for the terminal (ip link set lo up)"],
 ];
 
 const MIN_NODE = [20, 19];
