@@ -30,6 +30,8 @@ export function useLoad<T>(
   load: () => Promise<T>,
   deps: readonly unknown[],
   refreshOn?: (e: FleetEvent) => boolean,
+  /** At most one live refresh per this many ms (events come in bursts; the API rate-limits per address). */
+  throttleMs = 1000,
 ): { data: T | undefined; error: string | undefined; reload: () => void } {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
@@ -61,7 +63,7 @@ export function useLoad<T>(
   const subscribe = session?.subscribe;
   useEffect(() => {
     if (subscribe === undefined) return undefined;
-    // Events come in bursts (a fleet halt acknowledged by many terminals): one reload per 300 ms at most.
+    // Events come in bursts (a fleet halt acknowledged by many terminals): one reload per throttleMs.
     let timer: number | undefined;
     const off = subscribe((e) => {
       const wants = refreshRef.current;
@@ -69,13 +71,13 @@ export function useLoad<T>(
       timer = window.setTimeout(() => {
         timer = undefined;
         reload();
-      }, 300);
+      }, throttleMs);
     });
     return () => {
       off();
       if (timer !== undefined) window.clearTimeout(timer);
     };
-  }, [subscribe, reload]);
+  }, [subscribe, reload, throttleMs]);
   return { data, error, reload };
 }
 
@@ -187,7 +189,7 @@ export function ActionButton(props: {
 
 /**
  * A halt's delivery: how many covered terminals acknowledged it, per terminal sent and acknowledged
- * times; refreshed on every acknowledgement event of this halt and every 3 s while any is pending.
+ * times; refreshed on every acknowledgement event of this halt and every 15 s while any is pending (an event missed during a reconnect).
  */
 export function HaltDeliveries({
   haltId,
@@ -200,11 +202,12 @@ export function HaltDeliveries({
     () => call(HaltDetailOut, 'GET', `/v1/halts/${enc(haltId)}`),
     [haltId],
     (e) => e.haltId === haltId,
+    2000,
   );
   const pending = data?.pending ?? 0;
   useEffect(() => {
     if (pending === 0) return undefined;
-    const timer = window.setInterval(reload, 3000);
+    const timer = window.setInterval(reload, 15_000);
     return () => window.clearInterval(timer);
   }, [pending, reload]);
   if (data === undefined) return <ErrorBox error={error} />;

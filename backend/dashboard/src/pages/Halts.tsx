@@ -88,7 +88,7 @@ export function HaltsPage(): ReactNode {
   const { can, merchantNames } = useSession();
   const [all, setAll] = useState(false);
   const halts = useLoad(
-    () => call(HaltsOut, 'GET', `/v1/halts${q({ state: all ? 'all' : 'active', limit: 100 })}`),
+    () => call(HaltsOut, 'GET', `/v1/halts${q({ state: all ? 'all' : 'active', limit: 25 })}`),
     [all],
     (e) => e.type === 'halt' || e.type === 'resume',
   );
@@ -96,7 +96,7 @@ export function HaltsPage(): ReactNode {
     <>
       <h1>Halts</h1>
       {can('halt') ? <HaltOrder onDone={halts.reload} /> : null}
-      <h2>{all ? 'All halts' : 'Active halts'}</h2>
+      <h2>{all ? 'All halts' : 'Active halts'} (newest 25)</h2>
       <label className="inline">
         <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> show lifted halts
         too

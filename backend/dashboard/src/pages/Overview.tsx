@@ -113,6 +113,7 @@ export function OverviewPage(): ReactNode {
     },
     [],
     (e) => e.type !== 'connection',
+    3000,
   );
   const { reload } = summary;
   const attention = useLoad(

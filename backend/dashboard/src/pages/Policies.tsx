@@ -17,7 +17,8 @@ import {
 import { errorText, time } from '../format';
 import { ActionButton, ErrorBox, useLoad, useSession } from '../ui';
 
-const IMPACT_TERMINALS = 200;
+/** Terminals whose latest verdict is read for the impact (one request each: the API rate-limits). */
+const IMPACT_TERMINALS = 100;
 
 interface Impact {
   readonly checked: number;

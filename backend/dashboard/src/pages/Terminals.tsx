@@ -55,6 +55,7 @@ export function TerminalsPage(): ReactNode {
     },
     [state, merchant],
     (e) => e.type === 'halt' || e.type === 'resume' || e.type === 'stale' || e.type === 'verdict',
+    5000,
   );
   const rows = useMemo(() => {
     const all = [...(loaded.data?.terminals ?? []), ...(extra?.rows ?? [])];
