@@ -176,7 +176,7 @@ export function runMain(mainFile: string): void {
     ipcMain.handle(IPC.snapshot, (event) => handlers.snapshot(event));
 
     b.start();
-    await w.loadURL(APP_ENTRY_URL);
+    await w.loadURL(APP_ENTRY_URL).catch(() => log('window: the UI did not load (is dist/renderer built?)'));
   });
 
   app.on('window-all-closed', () => app.quit());
