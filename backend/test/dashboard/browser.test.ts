@@ -7,14 +7,14 @@
  * verifies the audit chain. No page breaks the CSP. Screenshots: test-results/dashboard/.
  * Skipped, with the reason printed, when /usr/bin/chromium is missing.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
-import { DEFAULT_DASHBOARD_DIR } from '../../src/server/routes/dashboard';
 import { DEFAULT_POLICY } from '../../src/server/domain';
 import { readerOutput, sessionTicket, transact } from '../fleet-helpers';
 import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
@@ -57,23 +57,31 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
   let browser: Browser;
   let terminal: SimTerminal;
   let merchantId: string;
+  let dashboardDir: string;
   let push: PushClient;
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
     // Build the dashboard from its sources (what `npm run build -w backend` does), so the test never
-    // runs against an old build.
+    // runs against an old build; into a folder of its own (POS_DASHBOARD_DIR), so a build running
+    // elsewhere at the same time cannot empty it under this test.
     // Vitest sets NODE_ENV=test, which would bundle React's development build: build as production.
+    dashboardDir = mkdtempSync(join(tmpdir(), 'pos-dashboard-build-'));
     const { build } = await import('vite');
     const nodeEnv = process.env['NODE_ENV'];
     process.env['NODE_ENV'] = 'production';
     try {
-      await build({ configFile: join(here, '..', '..', 'dashboard', 'vite.config.mjs'), logLevel: 'warn' });
+      await build({
+        configFile: join(here, '..', '..', 'dashboard', 'vite.config.mjs'),
+        logLevel: 'warn',
+        build: { outDir: dashboardDir, emptyOutDir: true },
+      });
     } finally {
       if (nodeEnv === undefined) delete process.env['NODE_ENV'];
       else process.env['NODE_ENV'] = nodeEnv;
     }
-    expect(existsSync(join(DEFAULT_DASHBOARD_DIR, 'index.html'))).toBe(true);
+    expect(existsSync(join(dashboardDir, 'index.html'))).toBe(true);
+    process.env['POS_DASHBOARD_DIR'] = dashboardDir;
     mkdirSync(SHOTS, { recursive: true });
 
     h = await makeHarness();
@@ -108,6 +116,8 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await browser?.close();
     await push?.close();
     await h?.close();
+    delete process.env['POS_DASHBOARD_DIR'];
+    if (dashboardDir !== undefined) rmSync(dashboardDir, { recursive: true, force: true });
   });
 
   async function signIn(role: keyof typeof PASSWORD): Promise<Page> {
@@ -223,12 +233,12 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByTestId('audit-verify').filter({ hasText: 'Chain valid' }).waitFor({ timeout: WAIT });
     await page.getByRole('cell', { name: 'terminal.halt', exact: true }).first().waitFor({ timeout: WAIT });
     expect(await page.getByRole('button', { name: 'Sign checkpoint now' }).count()).toBe(0);
+    await page.screenshot({ path: join(SHOTS, 'auditor-audit.png'), fullPage: true });
     await page.getByRole('link', { name: 'Users', exact: true }).click();
     await page.getByRole('cell', { name: 'operator1', exact: true }).waitFor({ timeout: WAIT });
     for (const name of ['Create user', 'Create token', 'Disable', 'Set password', 'Revoke']) {
       expect(await page.getByRole('button', { name }).count(), name).toBe(0);
     }
-    await page.screenshot({ path: join(SHOTS, 'auditor-audit.png'), fullPage: true });
     await page.context().close();
   }, 120_000);
 

@@ -33,7 +33,7 @@ export const DASHBOARD_CSP = [
 ].join('; ');
 
 export interface DashboardOptions {
-  /** The built dashboard (default: backend/dist/dashboard). */
+  /** The built dashboard (default: $POS_DASHBOARD_DIR, else backend/dist/dashboard). */
   readonly root?: string;
 }
 
@@ -58,7 +58,10 @@ function security(reply: FastifyReply): FastifyReply {
 }
 
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardOptions): Promise<void> {
-  const root = normalize(options.root ?? DEFAULT_DASHBOARD_DIR);
+  const fromEnv = process.env['POS_DASHBOARD_DIR'];
+  const root = normalize(
+    options.root ?? (fromEnv === undefined || fromEnv === '' ? DEFAULT_DASHBOARD_DIR : fromEnv),
+  );
   // sendFile only: the routes below decide what is served.
   await app.register(fastifyStatic, { serve: false, root });
 
