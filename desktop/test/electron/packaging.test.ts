@@ -46,6 +46,23 @@ describe('electron-builder configuration', () => {
   });
 });
 
+describe('the afterPack hook module electron-builder loads', () => {
+  it('loads under plain Node (the TypeScript hook through tsx) and exports the hook', () => {
+    const url = pathToFileURL(join(DESKTOP_DIR, 'scripts', 'after-pack-hook.mjs')).href;
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(url)}); console.log(typeof m.afterPack, typeof m.default);`,
+      ],
+      { encoding: 'utf8', timeout: 60_000, cwd: DESKTOP_DIR },
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('function function');
+  });
+});
+
 describe('npm run package', () => {
   it('without the Electron binary it stops first, with a code and the reason', () => {
     const r = preflight({ found: false, why: 'the Electron binary is not installed (path.txt is missing)' });
