@@ -80,6 +80,10 @@ export async function startSystem(existing?: string, opts: StartOptions = {}): P
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`npm start exited (${code}): ${stderr.slice(-2000)}`)));
+  }).catch((e: unknown) => {
+    // A start that failed leaves nothing behind (a directory this call made).
+    if (existing === undefined) rmSync(dir, { recursive: true, force: true });
+    throw e;
   });
   lines.on('line', () => undefined);
   const ready = ReadySchema.parse(JSON.parse(first));
