@@ -259,4 +259,28 @@ export class SimTerminal {
     const challenge = await this.challenge();
     return this.submit(this.evidence(challenge, purpose, extra), body);
   }
+
+  /**
+   * POST /v1/transactions under `ticket` with a well-formed but unusable body: for the checks that come
+   * before the body is read (terminal state, halts, ticket); its status and error code.
+   */
+  async transact(ticket: string): Promise<{ status: number; code: string | undefined }> {
+    const payload = JSON.stringify({
+      amount: 100,
+      currency: 'EUR',
+      ksn: '1234567890123456000000AA',
+      cardData: { iv: 'AAAAAAAAAAAAAAAA', ct: 'A'.repeat(22) },
+    });
+    const res = await this.h.app.inject({
+      method: 'POST',
+      url: '/v1/transactions',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `PosTicket ${ticket}`,
+        'pos-proof': this.proof('POST', '/v1/transactions', payload, { ticket }),
+      },
+      payload,
+    });
+    return { status: res.statusCode, code: res.json<{ error?: { code: string } }>().error?.code };
+  }
 }

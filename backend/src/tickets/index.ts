@@ -76,6 +76,12 @@ export interface TicketClaimsOptions {
   /** Default 60, at most 300. */
   lifetimeS?: number;
   jti: string;
+  /**
+   * A session ticket that grants nothing (`perm: []`): it only lets the terminal prove its device key
+   * to its reader (the handshake), as a resume-pending terminal needs to, so that its next evidence
+   * can carry the reader's signed status. Refused for a PIN-entry ticket.
+   */
+  handshakeOnly?: boolean;
 }
 
 /**
@@ -104,6 +110,8 @@ function makeClaims(opts: TicketClaimsOptions): Result<{ claims: TicketClaims },
     );
   }
   let perm: TicketPermission[];
+  if (opts.use === 'pin-entry' && opts.handshakeOnly === true)
+    return err('POS_ERR_TICKET_CLAIMS_INVALID', 'a PIN-entry ticket cannot be handshake-only');
   if (opts.use === 'pin-entry') {
     if (verdict.tier !== 'affirming')
       return err('POS_ERR_TICKET_REFUSED', 'PIN entry needs an affirming verdict');
@@ -122,7 +130,7 @@ function makeClaims(opts: TicketClaimsOptions): Result<{ claims: TicketClaims },
   } else {
     if (opts.nonce !== undefined)
       return err('POS_ERR_TICKET_CLAIMS_INVALID', 'only PIN-entry tickets carry a nonce');
-    perm = ['transact'];
+    perm = opts.handshakeOnly === true ? [] : ['transact'];
   }
   const iat = Math.floor(opts.now / 1000);
   const claims = {

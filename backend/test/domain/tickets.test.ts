@@ -119,6 +119,20 @@ describe('ticketClaims', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.code).toBe('POS_ERR_TICKET_REFUSED');
   });
+  it('a handshake-only session ticket grants nothing (perm []); a PIN-entry ticket cannot be one', () => {
+    const r = ticketClaims(sessionOpts({ handshakeOnly: true, verdict: verdict({ tier: 'warning' }) }));
+    if (!r.ok) throw new Error(r.code);
+    expect(r.claims).toMatchObject({ use: 'session', perm: [] });
+    expect(ticketClaims(opts({ handshakeOnly: true }))).toMatchObject({
+      ok: false,
+      code: 'POS_ERR_TICKET_CLAIMS_INVALID',
+    });
+    // Still no ticket at all on a contraindicated verdict.
+    expect(
+      ticketClaims(sessionOpts({ handshakeOnly: true, verdict: verdict({ tier: 'contraindicated' }) })),
+    ).toMatchObject({ ok: false, code: 'POS_ERR_TICKET_REFUSED' });
+  });
+
   it('refuses a nonce on a session ticket', () => {
     expect(ticketClaims(opts({ use: 'session' }))).toMatchObject({
       ok: false,

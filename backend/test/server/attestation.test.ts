@@ -1,4 +1,4 @@
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TICKET_AUDIENCE } from '@pos/shared';
@@ -290,14 +290,23 @@ describe('resume needs a fresh affirming attestation (M1)', () => {
     const resumed = await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'checked' });
     expect(resumed.json()).toMatchObject({ state: 'resume-pending' });
     expect((await h.admin('GET', `/v1/terminals/${t.id}`)).json()).toMatchObject({ state: 'resume-pending' });
-    // A warning verdict (browser shell, not allowed for this release) earns nothing yet.
+    // A warning verdict (browser shell, not allowed for this release) earns only a handshake-only
+    // session ticket (perm []: enough to open the reader session, nothing else); no PIN entry, and
+    // transactions are refused while resume-pending.
     const warned = (await t.attest('periodic', { shell: 'browser' })).json<AttestOut>();
     expect(warned.verdict.tier).toBe('warning');
-    expect(warned.ticket).toBeUndefined();
+    expect(warned.ticket?.use).toBe('session');
+    expect(decodeJwt(warned.ticket?.jws ?? '')).toMatchObject({ use: 'session', perm: [] });
     expect((await h.store.getTerminal(t.id))?.state).toBe('resume-pending');
+    const refused = await t.transact(warned.ticket?.jws ?? '');
+    // The ticket grants no `transact` (and the route refuses a resume-pending terminal besides).
+    expect([refused.status, refused.code]).toEqual([401, 'POS_ERR_TICKET_PERMISSION']);
+    const pin = (await t.attest('pre-pin')).json<AttestOut>();
+    expect(pin.ticket?.use).not.toBe('pin-entry');
     const good = (await t.attest()).json<AttestOut>();
     expect(good.verdict.tier).toBe('affirming');
     expect(good.ticket?.use).toBe('session');
+    expect(decodeJwt(good.ticket?.jws ?? '')).toMatchObject({ perm: ['transact'] });
     expect((await h.store.getTerminal(t.id))?.state).toBe('active');
     const audit = (await h.admin('GET', '/v1/audit')).body;
     expect(audit).toContain('"action":"terminal.activate"');
@@ -316,7 +325,8 @@ describe('resume needs a fresh affirming attestation (M1)', () => {
     await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'checked' });
     const out = (await t.submit(t.evidence(early, 'periodic'))).json<AttestOut>();
     expect(out.verdict.tier).toBe('affirming');
-    expect(out.ticket).toBeUndefined();
+    // Not activated: only the handshake-only ticket a resume-pending terminal gets.
+    expect(decodeJwt(out.ticket?.jws ?? '')).toMatchObject({ perm: [] });
     expect((await h.store.getTerminal(t.id))?.state).toBe('resume-pending');
   });
 });

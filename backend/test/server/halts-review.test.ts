@@ -35,28 +35,8 @@ interface AttestOut {
 }
 
 /** POST /v1/transactions under a ticket (the body is never read: the halt check comes first). */
-async function transact(
-  t: SimTerminal,
-  ticket: string,
-): Promise<{ status: number; code: string | undefined }> {
-  const payload = JSON.stringify({
-    amount: 100,
-    currency: 'EUR',
-    ksn: '1234567890123456000000AA',
-    cardData: { iv: 'AAAAAAAAAAAAAAAA', ct: 'A'.repeat(22) },
-  });
-  const res = await h.app.inject({
-    method: 'POST',
-    url: '/v1/transactions',
-    headers: {
-      'content-type': 'application/json',
-      authorization: `PosTicket ${ticket}`,
-      'pos-proof': t.proof('POST', '/v1/transactions', payload, { ticket }),
-    },
-    payload,
-  });
-  return { status: res.statusCode, code: res.json<{ error?: { code: string } }>().error?.code };
-}
+const transact = (t: SimTerminal, ticket: string): Promise<{ status: number; code: string | undefined }> =>
+  t.transact(ticket);
 
 async function sessionTicket(t: SimTerminal): Promise<string> {
   const out = (await t.attest('pre-transaction')).json<AttestOut>();

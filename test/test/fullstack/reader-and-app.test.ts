@@ -20,8 +20,8 @@
  * this build's hash (npm start registers it), answers `contraindicated` with `POS_ERR_ATTEST_CODE_HASH`
  * and halts the terminal. No session with the reader, no PIN entry, no PIN block; the operator API
  * shows the halted terminal and the verdict. The unchanged app sells before (the baseline) and gets
- * nothing while the terminal is halted. After an operator resume it is still refused: a known issue,
- * see the last test.
+ * nothing while the terminal is halted; after an operator resume its next sale makes it active again
+ * (the last test).
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,16 +198,13 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
     }, 60_000);
 
     /**
-     * KNOWN ISSUE (reported to the coordinator; the back-end decides): after an operator resume the
-     * terminal is resume-pending and gets no ticket until an affirming verdict on fresh evidence. A
-     * terminal that holds no reader session (a new `pos-terminal` process, an app restarted after the
-     * halt) can only send evidence without the reader's signed status (POS_ERR_ATTEST_READER_ABSENT:
-     * warning, not affirming), because the reader handshake itself needs a session ticket: it can never
-     * become active again. Fail closed, so no PIN is at risk, but the terminal is stuck. When the back-end
-     * lets a resume-pending terminal take a session ticket for that first attestation, this test must
-     * change to expect the sale approved and the terminal active.
+     * After an operator resume the terminal is resume-pending: no PIN-entry ticket and no transaction
+     * until an affirming verdict on evidence made after the resume. A terminal that holds no reader
+     * session (a new `pos-terminal` process) gets a handshake-only session ticket (`perm: []`) for its
+     * first attestation, opens its reader session, and its pre-PIN evidence then carries the reader's
+     * signed status: affirming, active again, and the sale goes through.
      */
-    it('after an operator resume: resume-pending, and still no PIN entry for a terminal without a reader session (known issue)', async () => {
+    it('after an operator resume: resume-pending, then the next sale makes it active and is approved', async () => {
       const s = get();
       const blocks = pinBlocks(s);
       const resumed = await admin(s, 'POST', `/v1/terminals/${terminalId(s)}/resume`, {
@@ -215,11 +212,11 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
       });
       expect(resumed.status).toBe(200);
       expect(resumed.json).toMatchObject({ state: 'resume-pending' });
-      const out = await transact(s, ['--amount', '15.00', '--pin', '1234']).result;
-      expect(out.line).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_BACKEND_NO_TICKET' });
-      expect(String(out.line['detail'])).toContain('POS_ERR_ATTEST_READER_ABSENT');
-      expect(pinBlocks(s)).toBe(blocks);
       expect(await state(s)).toBe('resume-pending');
+      const out = await transact(s, ['--amount', '15.00', '--pin', '1234']).result;
+      expect(out.line).toEqual({ status: 'approved', code: null });
+      expect(pinBlocks(s)).toBe(blocks + 1);
+      expect(await state(s)).toBe('active');
     }, 60_000);
   });
 });

@@ -289,7 +289,12 @@ async function makeTicket(
   use: 'session' | 'pin-entry',
   nonce: string | undefined,
 ): Promise<{ out: z.infer<typeof TicketOut>; row: TicketRow } | undefined> {
-  if (terminal.state !== 'active') return undefined;
+  // An active terminal gets what its verdict allows. A resume-pending one (an operator resumed it; no
+  // halt covers it) gets only a handshake-only session ticket (`perm: []`): enough to open its reader
+  // session so that its next evidence carries the reader's signed status and can be affirming, never a
+  // PIN-entry ticket, and /v1/transactions refuses it until it is active (M1 holds).
+  const handshakeOnly = terminal.state === 'resume-pending' && use === 'session';
+  if (terminal.state !== 'active' && !handshakeOnly) return undefined;
   const now = ctx.clock.now();
   const jti = toBase64url(randomBytes(18));
   const made = ticketClaims({
@@ -304,6 +309,7 @@ async function makeTicket(
     now,
     lifetimeS: ctx.config.ticketLifetimeS,
     jti,
+    ...(handshakeOnly ? { handshakeOnly } : {}),
   });
   if (!made.ok) return undefined;
   const signer = ctx.keys.signer();
