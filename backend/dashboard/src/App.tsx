@@ -128,9 +128,14 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }): ReactNode 
     );
   }, []);
 
-  // The live event stream (EventSource sends Accept: text/event-stream and the session cookie).
+  // The live event stream (EventSource sends Accept: text/event-stream and the session cookie). The
+  // browser reconnects by itself after a network error; a refused stream (401 when the session ended,
+  // 429 too many streams, 503 while the back-end restarts) closes it for good, so it is reopened here
+  // after a pause, once the session is known to be alive (a 401 returns to the sign-in form).
   useEffect(() => {
-    const source = new EventSource('/v1/events');
+    let source: EventSource | undefined;
+    let retry: number | undefined;
+    let stopped = false;
     const onEvent = (message: MessageEvent<string>): void => {
       let raw: unknown;
       try {
@@ -143,11 +148,45 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }): ReactNode 
       setEvents((list) => [parsed.data, ...list].slice(0, 200));
       for (const fn of listeners.current) fn(parsed.data);
     };
-    for (const type of ['verdict', 'halt', 'resume', 'ack', 'stale', 'velocity', 'correlation', 'connection'])
-      source.addEventListener(type, onEvent);
-    source.onopen = () => setLive(true);
-    source.onerror = () => setLive(false);
-    return () => source.close();
+    const open = (): void => {
+      const s = new EventSource('/v1/events');
+      source = s;
+      for (const type of [
+        'verdict',
+        'halt',
+        'resume',
+        'ack',
+        'stale',
+        'velocity',
+        'correlation',
+        'connection',
+      ])
+        s.addEventListener(type, onEvent);
+      s.onopen = () => setLive(true);
+      s.onerror = () => {
+        setLive(false);
+        if (s.readyState === EventSource.CLOSED && !stopped) reopen();
+      };
+    };
+    const reopen = (): void => {
+      retry = window.setTimeout(() => {
+        call(MeOut, 'GET', '/v1/auth/me').then(
+          () => {
+            if (!stopped) open();
+          },
+          // 401: the sign-in form is back (setUnauthorizedHandler); anything else: try again later.
+          (e: unknown) => {
+            if (!(e instanceof ApiError && e.status === 401) && !stopped) reopen();
+          },
+        );
+      }, 5000);
+    };
+    open();
+    return () => {
+      stopped = true;
+      if (retry !== undefined) window.clearTimeout(retry);
+      source?.close();
+    };
   }, []);
 
   const subscribe = useCallback((fn: (e: FleetEvent) => void) => {

@@ -242,6 +242,34 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.context().close();
   }, 120_000);
 
+  it('reopens the live event stream after the back-end refused it (too many streams)', async () => {
+    // The auditor's other session holds every stream slot of the user (5 per principal)...
+    const login = await h.app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { username: 'auditor1', password: PASSWORD.auditor },
+    });
+    const cookie = String(login.headers['set-cookie']).split(';')[0] ?? '';
+    const aborts: AbortController[] = [];
+    for (let i = 0; i < 5; i++) {
+      const abort = new AbortController();
+      aborts.push(abort);
+      const res = await fetch(`${base}/v1/events`, {
+        headers: { accept: 'text/event-stream', cookie },
+        signal: abort.signal,
+      });
+      expect(res.status).toBe(200);
+    }
+    // ...so the dashboard's stream is refused (429) and shows offline...
+    const page = await signIn('auditor');
+    await page.locator('header .live').filter({ hasText: 'offline' }).waitFor({ timeout: WAIT });
+    expect(await page.locator('header .live.on').count()).toBe(0);
+    // ...until a slot frees: the dashboard opens its stream again by itself.
+    for (const a of aborts) a.abort();
+    await page.locator('header .live.on').waitFor({ timeout: 30_000 });
+    await page.context().close();
+  }, 120_000);
+
   it('an admin creates an enrollment code, uploads a release and a shadow policy with its impact, halts a merchant and lifts it', async () => {
     const page = await signIn('admin');
 
