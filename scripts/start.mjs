@@ -116,6 +116,7 @@ const BIN = {
   ui: join(root, 'desktop', 'bin', 'pos-terminal-ui.js'),
 };
 const RENDERER_INDEX = join(root, 'desktop', 'dist', 'renderer', 'index.html');
+const DASHBOARD_INDEX = join(root, 'backend', 'dist', 'dashboard', 'index.html');
 const USERNAME = 'operator';
 
 // ---- children -----------------------------------------------------------------------------------
@@ -366,6 +367,24 @@ async function main() {
           });
         });
 
+  // The operator dashboard (served by the back-end at /dashboard/): built when missing, headless too.
+  const dashboardBuild =
+    existsSync(DASHBOARD_INDEX) || process.env.POS_START_SKIP_UI_BUILD === '1'
+      ? Promise.resolve()
+      : new Promise((res) => {
+          say('building the operator dashboard (npm run build -w backend)...');
+          const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+          const b = spawn(npm, ['run', 'build', '-w', 'backend', '--silent'], {
+            cwd: root,
+            stdio: ['ignore', 2, 2],
+          });
+          b.once('error', () => res());
+          b.once('exit', (c) => {
+            if (c !== 0) say('the dashboard did not build: /dashboard/ says how to build it');
+            res();
+          });
+        });
+
   const keys = readJson(files.terminalKeys);
   let terminalId = keys?.config?.terminalId;
   const code =
@@ -384,6 +403,7 @@ async function main() {
     release,
     code,
     rendererBuild,
+    dashboardBuild,
   ]);
 
   // Enroll and pair the terminal (first start only).
@@ -430,7 +450,7 @@ async function main() {
     event: 'ready',
     dataDir,
     backend,
-    dashboard: { url: `${backend}/docs`, username: USERNAME, password },
+    dashboard: { url: `${backend}/dashboard/`, username: USERNAME, password },
     terminal: terminalUrl,
     simulator: { control, path: files.readerPty },
   };
@@ -443,7 +463,7 @@ async function main() {
       'PIN on COTS with continuous attestation: the whole system is running.',
       '',
       `  back-end (A&M)     ${backend}   SQLite in ${rel(dirs.backend)}, development mode; API explorer ${backend}/docs`,
-      `                     operator account ${USERNAME} (password in ${rel(files.password)}; the dashboard UI is not built yet)`,
+      `  operator dashboard ${backend}/dashboard/   sign in as ${USERNAME} (password in ${rel(files.password)})`,
       `                     admin API token in ${rel(files.adminToken)}`,
       `  reader simulator   serial ${serial} on ${rel(files.readerPty)}; control API ${control}`,
       headless

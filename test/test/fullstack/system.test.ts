@@ -58,6 +58,11 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
     expect(s.ready.terminal).toBeNull();
     expect((await fetch(`${s.ready.backend}/healthz`)).status).toBe(200);
     expect(terminalId(s)).toMatch(/^trm_/);
+    // The operator dashboard is served by the back-end (its not-built page when the build was skipped).
+    expect(s.ready.dashboard.url).toBe(`${s.ready.backend}/dashboard/`);
+    const dash = await fetch(s.ready.dashboard.url);
+    expect([200, 503]).toContain(dash.status);
+    expect(dash.headers.get('content-type')).toContain('text/html');
   });
 
   it('approves a sale with the right PIN and declines a wrong one', async () => {

@@ -72,7 +72,8 @@ export async function startSystem(existing?: string, opts: StartOptions = {}): P
   const child = spawn(process.execPath, [START, '--data-dir', dir, '--headless'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv({ ...opts.env, POS_START_SKIP_SETUP: '1' }),
+    // The dashboard and renderer builds are not these tests' business (the back-end serves its not-built page).
+    env: cleanEnv({ ...opts.env, POS_START_SKIP_SETUP: '1', POS_START_SKIP_UI_BUILD: '1' }),
   });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
