@@ -169,7 +169,9 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
         <dd className="muted">
           {t.state === 'active' && state !== 'stale'
             ? 'a ticket lives at most the ticket lifetime (60 s by default) from its last accepted verdict; the API does not list tickets'
-            : 'no ticket is issued in this state'}
+            : t.state === 'resume-pending'
+              ? 'only a handshake ticket (reader session, no PIN entry, no sale) until an affirming attestation'
+              : 'no ticket: no PIN entry, no sale'}
         </dd>
         <dt>Evidence counter</dt>
         <dd>{t.lastCounter}</dd>
