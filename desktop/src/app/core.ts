@@ -35,6 +35,7 @@ import {
   type Snapshot,
   type TerminalCore,
 } from '../api/contract';
+import type { AttestAnswer } from '../core/attest/agent';
 import type { ShellInfo } from '../core/attest/types';
 import { BackendClient } from '../core/backend/client';
 import { enrollTerminal } from '../core/backend/enroll';
@@ -93,6 +94,14 @@ export interface CoreOptions {
   readonly pinTimeoutMs?: number;
   /** A uniform integer in [0, max): crypto randomness in production. */
   readonly randomInt?: (max: number) => number;
+}
+
+/** What a merchant reads of a verdict's reasons: the back-end's words, with the code for support. */
+export function merchantReasons(a: Pick<AttestAnswer, 'reasons' | 'reasonTexts'>): string[] {
+  return (a.reasons ?? []).map((code, i) => {
+    const text = a.reasonTexts?.[i];
+    return text === undefined || text === '' ? code : `${text} (${code})`;
+  });
 }
 
 /** A new random layout: `layout[position] = digit`, a permutation of 0-9 (Fisher-Yates). */
@@ -578,7 +587,7 @@ function headlessHost(o: TerminalCoreOptions): CoreHost {
           events.verdict({
             tier: a.verdict,
             at: Date.now(),
-            reasons: a.reasons ?? [],
+            reasons: merchantReasons(a),
             ...(a.halted === undefined ? {} : { halted: a.halted }),
           }),
         onAttempt: (e) => {

@@ -168,8 +168,11 @@ export class HeadlessTerminal {
       },
     }));
     this.#writes = this.#writes.catch(() => undefined).then(() => write);
-    return write.then(() => {
-      this.opts.onAnswer?.(a);
+    // The UI hears of every answer, also when the status write fails (the failure still propagates).
+    const notify = (): void => this.opts.onAnswer?.(a);
+    return write.then(notify, (e: unknown) => {
+      notify();
+      throw e;
     });
   }
 

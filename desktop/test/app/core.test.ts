@@ -11,7 +11,9 @@ import {
   newPadLayout,
   type CoreEvents,
   type CoreHost,
+  merchantReasons,
 } from '../../src/app/core';
+import { attestAnswer } from '../../src/core/backend/ports';
 import { TransactionEngine } from '../../src/core/transaction/engine';
 import { BASE_MS, Rig, settle } from '../txn-fakes';
 
@@ -429,5 +431,30 @@ describe('UI core', () => {
       enroll: () => Promise.resolve({ ok: true }),
     };
     await expect(createCoreWith(host, { shellKind: 'browser' })).rejects.toBeInstanceOf(CoreStartError);
+  });
+});
+
+describe('verdict reasons for the merchant', () => {
+  it("the back-end's words with the code, the code alone when there are no words", () => {
+    const a = attestAnswer({
+      verdict: {
+        tier: 'contraindicated',
+        reasons: [
+          { code: 'POS_ERR_ATTEST_CODE_HASH', text: 'The app is not an approved release.' },
+          { code: 'POS_ERR_X', text: '' },
+        ],
+        policyVersion: 'dev-2',
+        trustVector: {},
+      },
+      halted: true,
+      nextAttestationAt: BASE_MS,
+      attestationIntervalS: 60,
+    } as Parameters<typeof attestAnswer>[0]);
+    expect(a.reasons).toEqual(['POS_ERR_ATTEST_CODE_HASH', 'POS_ERR_X']);
+    expect(merchantReasons(a)).toEqual([
+      'The app is not an approved release. (POS_ERR_ATTEST_CODE_HASH)',
+      'POS_ERR_X',
+    ]);
+    expect(merchantReasons({})).toEqual([]);
   });
 });

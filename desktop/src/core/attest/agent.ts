@@ -34,6 +34,8 @@ export interface AttestAnswer {
   readonly ticketExpiresAt?: number;
   /** The verdict's reason codes (for a status display; never evidence). */
   readonly reasons?: readonly string[];
+  /** The same reasons as the back-end words them for a merchant (same order as `reasons`). */
+  readonly reasonTexts?: readonly string[];
 }
 
 export interface AttestTransport {

@@ -25,6 +25,7 @@ export function attestAnswer(a: AttestOut): AttestAnswer {
     halted: a.halted,
     intervalS: a.attestationIntervalS,
     reasons: a.verdict.reasons.map((r) => r.code),
+    reasonTexts: a.verdict.reasons.map((r) => r.text),
     ...(a.ticket === undefined
       ? {}
       : { ticket: a.ticket.jws, ticketUse: a.ticket.use, ticketExpiresAt: a.ticket.expiresAt }),
