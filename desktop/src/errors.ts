@@ -32,6 +32,10 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_KEYSTORE_CORRUPT:
     'The key file is not JSON of the expected shape; restore it or enroll the terminal again.',
   POS_ERR_DESKTOP_KEYSTORE_IO: 'The key file or its directory cannot be read or written.',
+  POS_ERR_DESKTOP_KEYSTORE_SEALER_UNAVAILABLE:
+    "The OS key protection the Electron app seals the device key with (Electron safeStorage) is not available or does not protect (Linux without a keyring: 'basic_text'), or the main process did not answer: the device key is neither written nor read.",
+  POS_ERR_DESKTOP_KEYSTORE_UNSEAL:
+    'The device key is sealed but cannot be unsealed here: it was sealed by another key protection (only the Electron app reads a safeStorage-sealed key), by another user or machine, or the sealed blob is damaged. Enroll the terminal again.',
 
   // Transaction engine
   POS_ERR_DESKTOP_TXN_BUSY: 'A transaction is already running; finish or cancel it first.',
