@@ -1,13 +1,13 @@
 /**
  * The headless key store: a 0600 JSON file, refused when its permissions are looser, when it is a
- * symlink or does not parse; written atomically; an optional cipher (the Electron safeStorage slot)
- * seals the key at rest.
+ * symlink or does not parse; written atomically. The sealer (Electron safeStorage) is tested in
+ * keystore-sealer.test.ts.
  */
-import { chmodSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { toBase64url } from '@pos/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileKeyStore, type SecretCipher } from '../src/core/keys/store';
+import { FileKeyStore } from '../src/core/keys/store';
 import { tempDir } from './support';
 
 const cleanups: (() => void)[] = [];
@@ -106,26 +106,6 @@ describe('FileKeyStore', () => {
     expect(await ks.putDeviceKey(new Uint8Array(16))).toMatchObject({
       ok: false,
       code: 'POS_ERR_KEY_LENGTH',
-    });
-  });
-
-  it('seals the key with a cipher when given one (the safeStorage slot)', async () => {
-    const { path } = setup();
-    const xor: SecretCipher = {
-      name: 'test-xor',
-      encrypt: (p) => Promise.resolve(Uint8Array.from([0xee, ...p.map((b) => b ^ 0x5a)])),
-      decrypt: (s) =>
-        s[0] === 0xee ? Promise.resolve(s.subarray(1).map((b) => b ^ 0x5a)) : Promise.reject(new Error('x')),
-    };
-    const ks = new FileKeyStore({ path, cipher: xor });
-    await ks.putDeviceKey(KEY);
-    expect(readFileSync(path, 'utf8')).not.toContain(toBase64url(KEY));
-    const k = await ks.getDeviceKey();
-    expect(k.ok && [...(k.secretKey ?? [])]).toEqual([...KEY]);
-    // A store without that cipher does not take the sealed bytes for a key.
-    expect(await new FileKeyStore({ path }).getDeviceKey()).toMatchObject({
-      ok: false,
-      code: 'POS_ERR_DESKTOP_KEYSTORE_CORRUPT',
     });
   });
 });

@@ -39,7 +39,7 @@ import type { AttestAnswer } from '../core/attest/agent';
 import type { ShellInfo } from '../core/attest/types';
 import { BackendClient } from '../core/backend/client';
 import { enrollTerminal } from '../core/backend/enroll';
-import { FileKeyStore, type ReaderConfig } from '../core/keys/store';
+import { FileKeyStore, type ReaderConfig, type SecretSealer } from '../core/keys/store';
 import type { DesktopCode } from '../core/result';
 import type { EngineSnapshot, TransactionEngine } from '../core/transaction/engine';
 import { DEFAULT_TIMEOUTS } from '../core/transaction/engine';
@@ -551,6 +551,11 @@ export interface TerminalCoreOptions {
   readonly pairing?: Pairing;
   readonly inactivityMs?: number;
   readonly backendTimeoutMs?: number;
+  /**
+   * Seals the device key at rest (the Electron app: safeStorage in the main process, asked over the
+   * utility process's port). Without it the key is stored plain in the 0600 file, as headless.
+   */
+  readonly sealer?: SecretSealer;
 }
 
 function headlessHost(o: TerminalCoreOptions): CoreHost {
@@ -563,7 +568,10 @@ function headlessHost(o: TerminalCoreOptions): CoreHost {
           code: 'POS_ERR_DESKTOP_READER_CONFIG',
           detail: 'no reader to pair with is configured for this shell (enroll with pos-terminal enroll)',
         };
-      const keyStore = new FileKeyStore({ path: keyFile(o.dataDir) });
+      const keyStore = new FileKeyStore({
+        path: keyFile(o.dataDir),
+        ...(o.sealer === undefined ? {} : { sealer: o.sealer }),
+      });
       const client = new BackendClient({ baseUrl: backendUrl, keyStore });
       const r = await enrollTerminal({
         keyStore,
@@ -582,6 +590,7 @@ function headlessHost(o: TerminalCoreOptions): CoreHost {
         dataDir: o.dataDir,
         shell: o.shell,
         ...(o.notice === undefined ? {} : { notice: o.notice }),
+        ...(o.sealer === undefined ? {} : { sealer: o.sealer }),
         ...(o.backendTimeoutMs === undefined ? {} : { backendTimeoutMs: o.backendTimeoutMs }),
         onAnswer: (a) =>
           events.verdict({

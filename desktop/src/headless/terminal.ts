@@ -29,7 +29,7 @@ import { nodeAttestFs, nodeAttestProcess } from '../core/attest/node-host';
 import type { ShellInfo } from '../core/attest/types';
 import { BackendClient } from '../core/backend/client';
 import { HttpAttestTransport, HttpBackendPort } from '../core/backend/ports';
-import { FileKeyStore, type ReaderConfig, type TerminalConfig } from '../core/keys/store';
+import { FileKeyStore, type ReaderConfig, type SecretSealer, type TerminalConfig } from '../core/keys/store';
 import { PushHaltPort, startHaltPush } from '../core/push/halt-port';
 import { ReaderConnection, type HandshakeFn } from '../core/reader/connection';
 import type { ReaderDriver } from '../core/reader/device';
@@ -85,6 +85,8 @@ export interface HeadlessTerminalOptions {
   readonly onAttempt?: AttestationAgentOptions['onAttempt'];
   /** The halt push connection opened (true) or closed (false). */
   readonly onPush?: (open: boolean) => void;
+  /** Seals the device key at rest (the Electron app: safeStorage in main); headless: none. */
+  readonly sealer?: SecretSealer;
 }
 
 export class HeadlessTerminal {
@@ -130,7 +132,10 @@ export class HeadlessTerminal {
   static async open(
     opts: HeadlessTerminalOptions,
   ): Promise<Result<{ terminal: HeadlessTerminal }, DesktopCode>> {
-    const keyStore = new FileKeyStore({ path: keyFile(opts.dataDir) });
+    const keyStore = new FileKeyStore({
+      path: keyFile(opts.dataDir),
+      ...(opts.sealer === undefined ? {} : { sealer: opts.sealer }),
+    });
     const cfg = await keyStore.getConfig();
     if (!cfg.ok) return cfg;
     const config = cfg.config;

@@ -5,9 +5,21 @@
  * - Headless: `FileKeyStore`, one JSON file, mode 0600 (refused when looser or not owned by this
  *   user, or when it is a symlink), written atomically (temporary file in the same directory, fsync,
  *   rename, fsync of the directory), schema-parsed on load.
- * - Electron (the app issue): the same file store given a `SecretCipher` backed by Electron
- *   `safeStorage` (OS keychain / DPAPI / libsecret) in the main process, so the key is encrypted at
- *   rest as well. The cipher is the only Electron-specific part; no Electron code is here.
+ * - Electron: the same file store given a `SecretSealer` that asks the main process to seal the key
+ *   with Electron `safeStorage` (Keychain / DPAPI / libsecret or kwallet), so the key is encrypted at
+ *   rest as well (see utility/sealer.ts and main/safe-storage.ts). The sealer is the only
+ *   Electron-specific part; no Electron code is here.
+ *
+ * File format and migration (version 1 throughout): `deviceKey` is the key itself (base64url) when
+ * the file has no `sealer` member, or its sealed form when `sealer` names the sealer that made it.
+ * - A store without a sealer (headless) reads plain keys and refuses a sealed one
+ *   (`POS_ERR_DESKTOP_KEYSTORE_UNSEAL`: only that sealer can read it).
+ * - A store with a sealer reads a sealed key of its own sealer, refuses one of another sealer, and
+ *   migrates a plain key: it seals it and rewrites the file before giving the key out. When sealing
+ *   fails (safeStorage unavailable), the plain key is not used either: the sealer's refusal is the
+ *   answer, and the file stays as it was.
+ * - `cipher` is the name the member had before the sealer was wired (nothing wrote it but tests); it
+ *   is read as `sealer`.
  *
  * The key comes back as a fresh Uint8Array the caller wipes after use.
  */
@@ -65,11 +77,18 @@ export const TerminalConfigSchema = z.strictObject({
 });
 export type TerminalConfig = z.infer<typeof TerminalConfigSchema>;
 
-/** Encrypts the device key at rest (Electron: safeStorage). Headless: none. */
-export interface SecretCipher {
+/**
+ * Encrypts the device key at rest (Electron: safeStorage in the main process). Headless: none.
+ * Neither method throws or rejects: every failure is a coded result
+ * (`POS_ERR_DESKTOP_KEYSTORE_SEALER_UNAVAILABLE` when the protection cannot be used,
+ * `POS_ERR_DESKTOP_KEYSTORE_UNSEAL` when a blob does not unseal). `unseal` returns fresh bytes the
+ * caller wipes; neither method keeps or logs what it was given.
+ */
+export interface SecretSealer {
+  /** Written into the key file next to the sealed key (`sealer`), e.g. `electron-safestorage`. */
   readonly name: string;
-  encrypt(plain: Uint8Array): Promise<Uint8Array>;
-  decrypt(sealed: Uint8Array): Promise<Uint8Array>;
+  seal(plain: Uint8Array): Promise<Result<{ sealed: Uint8Array }, DesktopCode>>;
+  unseal(sealed: Uint8Array): Promise<Result<{ plain: Uint8Array }, DesktopCode>>;
 }
 
 export interface KeyStore {
@@ -86,8 +105,10 @@ const b64 = z
   .max(4096);
 const FileSchema = z.strictObject({
   version: z.literal(1),
-  /** base64url of the key, or of its sealed form when `cipher` names one. */
+  /** base64url of the key, or of its sealed form when `sealer` names one. */
   deviceKey: b64.optional(),
+  sealer: z.string().min(1).max(64).optional(),
+  /** The earlier name of `sealer` (read, never written). */
   cipher: z.string().min(1).max(64).optional(),
   config: TerminalConfigSchema.optional(),
 });
@@ -95,9 +116,19 @@ type KeyFile = z.infer<typeof FileSchema>;
 
 export const KEY_FILE_MAX = 64 * 1024;
 
+/** A sealer's answer, or undefined when it threw or rejected (a sealer must not, but a bug must not crash the store). */
+async function settle<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch {
+    return undefined;
+  }
+}
+
 export interface FileKeyStoreOptions {
   readonly path: string;
-  readonly cipher?: SecretCipher;
+  /** Seals the device key at rest (the Electron app); without it the key is stored plain (0600). */
+  readonly sealer?: SecretSealer;
 }
 
 export class FileKeyStore implements KeyStore {
@@ -186,29 +217,49 @@ export class FileKeyStore implements KeyStore {
     return ok({});
   }
 
-  async getDeviceKey(): Promise<Result<{ secretKey: Uint8Array | undefined }, DesktopCode>> {
+  getDeviceKey(): Promise<Result<{ secretKey: Uint8Array | undefined }, DesktopCode>> {
+    // Serialized with the writes: a migration (plain key sealed and written back) is a write.
+    return this.#serial(() => this.#getDeviceKey());
+  }
+
+  async #getDeviceKey(): Promise<Result<{ secretKey: Uint8Array | undefined }, DesktopCode>> {
     const l = await this.#load();
     if (!l.ok) return l;
     const f = l.file;
     if (f?.deviceKey === undefined) return ok({ secretKey: undefined });
     const raw = parseBase64url(f.deviceKey);
     if (!raw.ok) return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key is not base64url');
-    const cipher = this.opts.cipher;
-    if ((f.cipher ?? undefined) !== cipher?.name)
-      return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key was sealed by another key protection');
-    let key = raw.bytes;
-    if (cipher !== undefined) {
-      try {
-        key = await cipher.decrypt(raw.bytes);
-      } catch {
-        return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key cannot be unsealed');
-      } finally {
-        wipe(raw.bytes);
-      }
+    const sealer = this.opts.sealer;
+    const sealedBy = f.sealer ?? f.cipher;
+    let key: Uint8Array;
+    if (sealedBy === undefined) {
+      key = raw.bytes;
+    } else if (sealer === undefined || sealer.name !== sealedBy) {
+      wipe(raw.bytes);
+      return err(
+        'POS_ERR_DESKTOP_KEYSTORE_UNSEAL',
+        sealer === undefined
+          ? `the device key is sealed (${sealedBy}); only the app that sealed it can read it`
+          : `the device key was sealed by ${sealedBy}, not by ${sealer.name}`,
+      );
+    } else {
+      const u = await settle(() => sealer.unseal(raw.bytes));
+      wipe(raw.bytes);
+      if (u === undefined) return err('POS_ERR_DESKTOP_KEYSTORE_UNSEAL', 'the device key cannot be unsealed');
+      if (!u.ok) return u;
+      key = u.plain;
     }
     if (key.length !== 32) {
       wipe(key);
       return err('POS_ERR_DESKTOP_KEYSTORE_CORRUPT', 'the device key is not 32 bytes');
+    }
+    if (sealedBy === undefined && sealer !== undefined) {
+      // Migration: a plain key read by a store that seals is sealed and written back before use.
+      const w = await this.#writeKey(l.file, key);
+      if (!w.ok) {
+        wipe(key);
+        return w;
+      }
     }
     return ok({ secretKey: key });
   }
@@ -221,19 +272,29 @@ export class FileKeyStore implements KeyStore {
     if (secretKey.length !== 32) return err('POS_ERR_KEY_LENGTH', 'a P-256 device key is 32 bytes');
     const l = await this.#load();
     if (!l.ok) return l;
-    const cipher = this.opts.cipher;
-    let sealed: Uint8Array;
-    try {
-      sealed = cipher === undefined ? secretKey : await cipher.encrypt(secretKey);
-    } catch {
-      return err('POS_ERR_DESKTOP_KEYSTORE_IO', 'the device key cannot be sealed');
+    return this.#writeKey(l.file, secretKey);
+  }
+
+  /** Writes the key (sealed when the store has a sealer) into the file as loaded. */
+  async #writeKey(current: KeyFile | undefined, secretKey: Uint8Array): Promise<Result<object, DesktopCode>> {
+    const sealer = this.opts.sealer;
+    let stored: string;
+    if (sealer === undefined) {
+      stored = toBase64url(secretKey);
+    } else {
+      const s = await settle(() => sealer.seal(secretKey));
+      if (s === undefined)
+        return err('POS_ERR_DESKTOP_KEYSTORE_SEALER_UNAVAILABLE', 'the device key cannot be sealed');
+      if (!s.ok) return s;
+      stored = toBase64url(s.sealed);
+      wipe(s.sealed);
     }
+    const { cipher: _old, sealer: _sealer, ...rest } = current ?? { version: 1 as const };
     const file: KeyFile = {
-      ...(l.file ?? { version: 1 }),
-      deviceKey: toBase64url(sealed),
-      ...(cipher === undefined ? {} : { cipher: cipher.name }),
+      ...rest,
+      deviceKey: stored,
+      ...(sealer === undefined ? {} : { sealer: sealer.name }),
     };
-    if (cipher === undefined) delete file.cipher;
     return this.#save(file);
   }
 
