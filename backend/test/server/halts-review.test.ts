@@ -133,6 +133,22 @@ describe('#1 app-version halts cover terminals that report the version later', (
     expect((await h.store.pendingOutbox(t.id)).map((r) => r.haltId)).toEqual([haltId]);
   });
 
+  it('review 2 L1: a resume-pending terminal covered by an active halt (message already written) gets no ticket at all', async () => {
+    const m = await newMerchant(h);
+    const { t } = await enrollInto(h, m);
+    const haltId = (
+      await h.admin('POST', '/v1/halts', { scope: 'merchant', target: m, reason: 'fraud' })
+    ).json<{ haltId: string }>().haltId;
+    expect((await h.store.listHaltDeliveries(haltId)).some((r) => r.terminalId === t.id)).toBe(true);
+    // A missed transition (a race or a version halt delivered earlier): resume-pending under the halt.
+    expect(await h.store.transitionTerminalState(t.id, 'halted', 'resume-pending', null, h.clock.now())).toBe(
+      true,
+    );
+    const out = (await t.attest('pre-transaction')).json<AttestOut>();
+    expect(out.ticket).toBeUndefined();
+    expect(out.halted).toBe(true);
+  });
+
   it('the one-transaction path issues no ticket to a covered terminal with an unchanged version', async () => {
     const m = await newMerchant(h);
     const { t } = await enrollInto(h, m);

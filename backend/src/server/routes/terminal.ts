@@ -802,11 +802,13 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         appVersion: claims?.app.version,
       });
       // #1: a halt covering the version just recorded (made before the terminal reported it) halts it
-      // now, with its halt message, as enrollment does; any covering halt means no ticket (fail closed).
+      // now, with its halt message, as enrollment does; any covering halt means no ticket (fail closed),
+      // not even the handshake-only one of a resume-pending terminal whose halt message was already
+      // written (review 2, L1): whatever the stored state, the answer is halted and carries no ticket.
       if (covers.length > 0) {
         if ((await ctx.fleet.applyToAttestedTerminal(after.id, covers)) > 0)
           after = (await ctx.store.getTerminal(after.id)) ?? after;
-        if (after.state === 'active') after = { ...after, state: 'halted' };
+        if (after.state !== 'halted') after = { ...after, state: 'halted' };
       }
       if (live.stale && after.state === 'active') throw new ServiceError(403, 'POS_ERR_TERMINAL_STALE');
       const use = claims?.purpose === 'pre-pin' ? 'pin-entry' : 'session';
