@@ -366,7 +366,14 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
         notFound();
         return;
       }
-      reply(200, await readFile(file), type);
+      // lstat sees only the last component: a symlinked directory on the way would lead out of the
+      // root. The real path must still be under the (realpath'd) renderer root (review 2, L3).
+      const real = await realpath(file);
+      if (!real.startsWith(rendererRoot + sep)) {
+        notFound();
+        return;
+      }
+      reply(200, await readFile(real), type);
     } catch {
       notFound();
     }

@@ -28,6 +28,10 @@ beforeAll(async () => {
   writeFileSync(join(renderer, '.env'), 'SECRET=1\n');
   writeFileSync(join(tmp.dir, 'outside.txt'), 'outside\n');
   symlinkSync(join(tmp.dir, 'outside.txt'), join(renderer, 'assets', 'link.txt'));
+  // A symlinked directory (review 2, L3): lstat of the last component alone would follow it.
+  mkdirSync(join(tmp.dir, 'outdir'));
+  writeFileSync(join(tmp.dir, 'outdir', 'a.txt'), 'outside dir\n');
+  symlinkSync(join(tmp.dir, 'outdir'), join(renderer, 'linkdir'));
   core = new FakeCore();
   shell = await startBrowserShell({ core, rendererDir: renderer });
   key = new URL(shell.url).hash.replace(/^#k=/, '');
@@ -81,6 +85,7 @@ describe('browser shell server', () => {
       '/assets/%2e%2e%2f%2e%2e%2foutside.txt',
       '/.env',
       '/assets/link.txt',
+      '/linkdir/a.txt',
       '/assets/app.js%00.html',
       '/%E0%A4%A',
       '/nothing.js',
