@@ -82,6 +82,8 @@ export const DESKTOP_ERRORS = {
   POS_ERR_DESKTOP_ALREADY_ENROLLED:
     'This data directory already holds an enrolled terminal; use another --data-dir to enroll another.',
   POS_ERR_DESKTOP_CLI_USAGE: 'The command line is not valid (unknown command or option, or a bad value).',
+  POS_ERR_DESKTOP_BACKEND_INSECURE:
+    'The back-end URL is plain http to a host that is not loopback; use https (http is allowed only to localhost, 127.0.0.0/8 or [::1]).',
   POS_ERR_DESKTOP_SIMULATOR:
     "The reader simulator's control API could not insert the card (it is not running, or refused the request).",
 
