@@ -24,11 +24,33 @@ export const MAX_PIN_DIGITS = 12;
 // Commands: renderer → core
 // ---------------------------------------------------------------------------------------------------
 
+/**
+ * Whether a back-end URL may be used (DESIGN trust model 5: TLS in production): `https:` to any host,
+ * `http:` only to a loopback host (`localhost`, 127.0.0.0/8, `[::1]`) for development. Anything else,
+ * and anything that is not a URL, is refused. The WHATWG URL parser normalises the host first
+ * (`127.1`, `0x7f.0.0.1` and `2130706433` all become `127.0.0.1`; `LOCALHOST` becomes `localhost`).
+ */
+export function isAllowedBackendUrl(raw: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return false;
+  }
+  if (u.protocol === 'https:') return true;
+  if (u.protocol !== 'http:') return false;
+  const host = u.hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 export const CommandSchema = z.discriminatedUnion('cmd', [
   /** Enroll this terminal with a back-end, with an operator's one-time code. */
   z.strictObject({
     cmd: z.literal('enroll'),
-    backendUrl: z.url({ protocol: /^https?$/ }).max(2048),
+    backendUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .refine(isAllowedBackendUrl, 'plain http only to a loopback host'),
     code: z.string().trim().min(4).max(128),
   }),
   /** Start a sale: the amount in minor units and the ISO 4217 currency. */

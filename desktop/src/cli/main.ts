@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { toBase64url, wipe } from '@pos/shared';
 import { z } from 'zod';
+import { isAllowedBackendUrl } from '../api/contract';
 import { BackendClient } from '../core/backend/client';
 import { enrollTerminal } from '../core/backend/enroll';
 import { FileKeyStore, type ReaderConfig } from '../core/keys/store';
@@ -152,6 +153,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     case 'enroll': {
       const a = EnrollArgs.safeParse(values);
       if (!a.success) return usage(io, zodDetail(a.error));
+      if (!isAllowedBackendUrl(a.data.backend)) {
+        io.err(
+          'pos-terminal: POS_ERR_DESKTOP_BACKEND_INSECURE: --backend: plain http is allowed only to a loopback host (localhost, 127.0.0.0/8, [::1]); use https',
+        );
+        return 2;
+      }
       return enroll(a.data, io);
     }
     case 'status': {
