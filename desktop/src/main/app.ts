@@ -13,6 +13,7 @@ import {
   ipcMain,
   Menu,
   protocol,
+  safeStorage,
   session,
   utilityProcess,
   type UtilityProcess,
@@ -21,6 +22,7 @@ import type { Snapshot } from '../api/contract';
 import type { AppFiles } from './app-protocol';
 import { APP_ENTRY_URL, APP_SCHEME, IPC } from './channels';
 import { CoreBridge, type UtilityChild } from './core-bridge';
+import { createSealHandler } from './safe-storage';
 import { createIpcHandlers } from './ipc';
 import { contentProtectionReport, windowOptions } from './security';
 import {
@@ -164,6 +166,8 @@ export function runMain(mainFile: string): void {
       },
       onSnapshot,
       log,
+      // The device key is sealed at rest with safeStorage (Keychain, DPAPI, libsecret/kwallet).
+      seal: createSealHandler(safeStorage, { platform: process.platform, packaged, log }),
     });
     const b = bridge;
     const handlers = createIpcHandlers({

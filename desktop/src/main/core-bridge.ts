@@ -13,7 +13,14 @@
  *   with `POS_ERR_DESKTOP_API_UNAVAILABLE` (fail closed: no pad stays on screen without a core).
  */
 import type { Command, CommandResult, Snapshot } from '../api/contract';
-import { parseToMain, type ElectronShell, type PairingConfig, type ToCore } from '../utility/protocol';
+import {
+  parseToMain,
+  type ElectronShell,
+  type PairingConfig,
+  type SealAnswer,
+  type SealOp,
+  type ToCore,
+} from '../utility/protocol';
 
 export interface UtilityChild {
   post(message: ToCore): void;
@@ -40,6 +47,11 @@ export interface CoreBridgeOptions {
   restartDelaysMs?: readonly number[];
   /** How long `close` waits for the core before killing it (default 5 s). */
   closeTimeoutMs?: number;
+  /**
+   * Seals or unseals the device key for the core's key store (Electron safeStorage, safe-storage.ts).
+   * Without it every request is answered unavailable, so the core stores no key.
+   */
+  seal?: (op: SealOp, data: string) => SealAnswer | Promise<SealAnswer>;
 }
 
 const unavailable = (detail: string): CommandResult => ({
@@ -212,7 +224,31 @@ export class CoreBridge {
       case 'closed':
         this.closed?.();
         return;
+      case 'seal':
+        void this.answerSeal(m.id, m.op, m.data);
+        return;
     }
+  }
+
+  /** Answers a seal request to the child that asked (never logging the data); never rejects. */
+  private async answerSeal(id: number, op: SealOp, data: string): Promise<void> {
+    const child = this.child;
+    const seal = this.opts.seal;
+    let answer: SealAnswer;
+    try {
+      answer =
+        seal === undefined
+          ? { ok: false, code: 'POS_ERR_DESKTOP_KEYSTORE_SEALER_UNAVAILABLE', detail: 'no key sealing here' }
+          : await seal(op, data);
+    } catch {
+      answer = {
+        ok: false,
+        code: 'POS_ERR_DESKTOP_KEYSTORE_SEALER_UNAVAILABLE',
+        detail: 'key sealing failed',
+      };
+    }
+    if (child !== undefined && this.child === child && this.state !== 'closed')
+      child.post({ t: 'sealed', id, answer });
   }
 
   private failPending(detail: string): void {

@@ -60,6 +60,24 @@ export type PairingConfig = z.infer<typeof PairingSchema>;
 /** A request id: main numbers its invocations so answers can arrive in any order. */
 const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
+/** Standard base64 of at most 6 KiB: a device key, or its sealed form (never anything else). */
+const SealData = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/)
+  .max(8192);
+
+/**
+ * The key store's sealer (utility → main `seal`, main → utility `sealed`): main seals or unseals the
+ * device key with Electron safeStorage. Key material crosses here (base64); neither side logs it.
+ */
+export const SealOpSchema = z.enum(['seal', 'unseal']);
+export type SealOp = z.infer<typeof SealOpSchema>;
+export const SealAnswerSchema = z.union([
+  z.strictObject({ ok: z.literal(true), data: SealData }),
+  z.strictObject({ ok: z.literal(false), code: ErrorCodeSchema, detail: z.string().max(500) }),
+]);
+export type SealAnswer = z.infer<typeof SealAnswerSchema>;
+
 export const ToCoreSchema = z.discriminatedUnion('t', [
   /** First message: where the core keeps its state, and the shell as it is now. */
   z.strictObject({
@@ -72,6 +90,8 @@ export const ToCoreSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('shell'), shell: ElectronShellSchema }),
   /** One UI command, already checked by main; the core parses it again at its own boundary. */
   z.strictObject({ t: z.literal('invoke'), id: RequestId, command: CommandSchema }),
+  /** Main's answer to the core's `seal` request with the same id. */
+  z.strictObject({ t: z.literal('sealed'), id: RequestId, answer: SealAnswerSchema }),
   /** Stop: close the PIN pad, abort the sale, close the links, then exit. */
   z.strictObject({ t: z.literal('close') }),
 ]);
@@ -88,6 +108,8 @@ export const ToMainSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('fatal'), code: ErrorCodeSchema, detail: z.string().max(500) }),
   /** Answer to `close`: everything is closed; the process exits after this. */
   z.strictObject({ t: z.literal('closed') }),
+  /** The key store asks main to seal (or unseal) the device key with safeStorage; main answers `sealed`. */
+  z.strictObject({ t: z.literal('seal'), id: RequestId, op: SealOpSchema, data: SealData }),
 ]);
 export type ToMain = z.infer<typeof ToMainSchema>;
 

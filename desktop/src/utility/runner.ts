@@ -8,7 +8,9 @@
  */
 import type { CommandResult, TerminalCore } from '../api/contract';
 import type { ShellInfo } from '../core/attest/types';
+import type { SecretSealer } from '../core/keys/store';
 import { parseToCore, toShellInfo, type PairingConfig, type ToMain } from './protocol';
+import { PortSealer } from './sealer';
 
 /** The utility process's `process.parentPort` as far as this code uses it. */
 export interface ParentPortLike {
@@ -22,6 +24,8 @@ export interface CreateTerminalCoreOptions {
   notice?: (line: string) => void;
   /** The reader a UI enrollment pairs with; without it the core refuses `enroll`. */
   pairing?: PairingConfig;
+  /** Seals the device key at rest: main's safeStorage, asked over the port (`seal` / `sealed`). */
+  sealer?: SecretSealer;
 }
 
 /** The factory `desktop/src/app/core.ts` exports (`createTerminalCore`). */
@@ -32,6 +36,8 @@ export interface CoreProcessDeps {
   createCore: CreateTerminalCore;
   /** Ends the process (process.exit in production). */
   exit: (code: number) => void;
+  /** How long a seal request waits for main (default 120 s: safeStorage may prompt the user). */
+  sealTimeoutMs?: number;
 }
 
 const UNAVAILABLE: CommandResult = {
@@ -57,6 +63,7 @@ function detailOf(e: unknown): string | undefined {
 export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promise<void> } {
   const { port, createCore, exit } = deps;
   const post = (m: ToMain): void => port.postMessage(m);
+  const sealer = new PortSealer(post, deps.sealTimeoutMs);
   let state: 'waiting' | 'starting' | 'running' | 'closing' | 'closed' = 'waiting';
   let shell: ShellInfo | undefined;
   let core: TerminalCore | undefined;
@@ -75,6 +82,7 @@ export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promi
     if (state === 'closing' || state === 'closed') return;
     const wasRunning = state === 'running';
     state = 'closing';
+    sealer.close();
     unsubscribe?.();
     unsubscribe = undefined;
     try {
@@ -92,6 +100,7 @@ export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promi
       core = await createCore({
         dataDir,
         ...(pairing === undefined ? {} : { pairing }),
+        sealer,
         shell: () => {
           if (shell === undefined) throw new Error('no shell info');
           return shell;
@@ -152,6 +161,9 @@ export function runCoreProcess(deps: CoreProcessDeps): { readonly settled: Promi
         return;
       case 'invoke':
         void invoke(m.id, m.command);
+        return;
+      case 'sealed':
+        sealer.answer(m.id, m.answer);
         return;
       case 'close':
         void close();

@@ -137,6 +137,20 @@ vi.mock('electron', () => ({
     handle: (scheme: string, f: (r: Request) => Promise<Response>) => h.protocolHandlers.set(scheme, f),
   },
   session: { defaultSession: h.ses },
+  // A reversible stand-in for the OS key protection (Keychain, DPAPI, libsecret).
+  safeStorage: {
+    isEncryptionAvailable: () => true,
+    getSelectedStorageBackend: () => 'gnome_libsecret',
+    encryptString: (text: string) => {
+      h.calls.push({ name: 'safeStorage.encryptString', args: [] });
+      return Buffer.from(`sealed:${text}`, 'utf8').reverse();
+    },
+    decryptString: (b: Buffer) => {
+      const text = Buffer.from(b).reverse().toString('utf8');
+      if (!text.startsWith('sealed:')) throw new Error('does not decrypt');
+      return text.slice('sealed:'.length);
+    },
+  },
   utilityProcess: {
     fork: (...forked: unknown[]) => {
       const c = Object.assign(new h.Emitter(), {
@@ -392,6 +406,45 @@ describe('after ready', () => {
         .slice(before)
         .map((c) => c.args[0]),
     ).toEqual([APP_ENTRY_URL]);
+  });
+
+  it("the core's key store seals and unseals the device key through main's safeStorage, answered to that core only", async () => {
+    const key = Buffer.alloc(32, 0x2a).toString('base64');
+    const before = child().posted.length;
+    child().emit('message', { t: 'seal', id: 1, op: 'seal', data: key });
+    await flush();
+    const sealed = child().posted.slice(before) as {
+      t: string;
+      id: number;
+      answer: { ok: boolean; data: string };
+    }[];
+    expect(sealed).toMatchObject([{ t: 'sealed', id: 1, answer: { ok: true } }]);
+    expect(called('safeStorage.encryptString')).toHaveLength(1);
+    const blob = sealed[0]?.answer.data ?? '';
+    expect(blob).not.toContain(key);
+    child().emit('message', { t: 'seal', id: 2, op: 'unseal', data: blob });
+    await flush();
+    expect(child().posted.at(-1)).toEqual({ t: 'sealed', id: 2, answer: { ok: true, data: key } });
+    // Not an encryption oracle: only a 32-byte key is sealed; a blob of anything else is not unsealed.
+    child().emit('message', { t: 'seal', id: 3, op: 'seal', data: Buffer.alloc(64, 1).toString('base64') });
+    await flush();
+    expect(child().posted.at(-1)).toMatchObject({
+      t: 'sealed',
+      id: 3,
+      answer: { ok: false, code: 'POS_ERR_DESKTOP_KEYSTORE_SEALER_UNAVAILABLE' },
+    });
+    child().emit('message', {
+      t: 'seal',
+      id: 4,
+      op: 'unseal',
+      data: Buffer.from('garbage').toString('base64'),
+    });
+    await flush();
+    expect(child().posted.at(-1)).toMatchObject({
+      t: 'sealed',
+      id: 4,
+      answer: { ok: false, code: 'POS_ERR_DESKTOP_KEYSTORE_UNSEAL' },
+    });
   });
 
   it('quitting closes the core first', () => {
