@@ -248,4 +248,41 @@ describe('ReaderConnection', () => {
     expect(codes).toHaveLength(2);
     await conn.close();
   });
+  it('reopen(): a new handshake on a new device at once, without a reader-lost notice (review 2, M1)', async () => {
+    const timer = new ManualTimer();
+    const { driver, state } = fakeDriver();
+    state.present = true;
+    const sessions: ReturnType<typeof fakeSession>[] = [];
+    const conn = new ReaderConnection({
+      driver,
+      handshake: () => {
+        const s = fakeSession();
+        sessions.push(s);
+        return Promise.resolve({ ok: true, session: s as unknown as ReaderSession });
+      },
+      timer,
+      heartbeatMs: 0,
+    });
+    const seen: string[] = [];
+    conn.on('reader-lost', () => seen.push('lost'));
+    conn.on('reader-back', () => seen.push('back'));
+    conn.on('connected', () => seen.push('connected'));
+    await conn.reopen(); // not connected yet: nothing to do
+    expect(state.opens).toBe(0);
+    conn.start();
+    await conn.whenConnected();
+    expect(sessions).toHaveLength(1);
+    await conn.reopen();
+    expect(sessions).toHaveLength(2);
+    expect(sessions[0]?.closed).toBe(true);
+    expect(state.devices[0]?.closed).toBe(true);
+    expect(conn.state).toBe('connected');
+    expect(conn.session).toBe(sessions[1]);
+    expect(seen).toEqual(['connected', 'connected']);
+    // the old session ending later is not a lost reader
+    sessions[0]?.end('POS_ERR_READER_SESSION_CLOSED');
+    expect(conn.state).toBe('connected');
+    await conn.close();
+    expect(timer.size).toBe(0);
+  });
 });

@@ -38,6 +38,7 @@ async function setup() {
       },
     },
     terminal.thumbprint,
+    { perm: ['transact'] },
   );
   expect(opened2.ok).toBe(true);
   const send = (m: ReaderMessage): ReaderMessage[] => {

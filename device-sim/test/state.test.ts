@@ -277,7 +277,11 @@ describe('tamper latch durability (M2)', () => {
     expect(fw.tampered).toBe(true);
     expect(fw.tamperLatchPending).toBe(true);
     expect(key.every((b) => b === 0)).toBe(true);
-    for (const res of [fw.start(1, 'EUR'), fw.setSession('x'), fw.presentCard('visa-pin', 'insert')]) {
+    for (const res of [
+      fw.start(1, 'EUR'),
+      fw.setSession('x', { perm: ['transact'] }),
+      fw.presentCard('visa-pin', 'insert'),
+    ]) {
       expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_TAMPERED');
     }
     // On disk: nothing shredded yet, so a restart cannot find a keyless reader without a latch.

@@ -23,6 +23,7 @@ import {
   type Result,
 } from '@pos/shared';
 import type { PushClient } from '@pos/backend/fleet/push-client';
+import { z } from 'zod';
 import { AttestationAgent, type AttestAnswer, type AttestationAgentOptions } from '../core/attest/agent';
 import { collectAll, type Collected } from '../core/attest/evidence';
 import { nodeAttestFs, nodeAttestProcess } from '../core/attest/node-host';
@@ -63,6 +64,24 @@ export function collectWith(shell: () => ShellInfo): Promise<Collected> {
   return collectAll({ fs: nodeAttestFs(), proc: nodeAttestProcess(), shell: shell() });
 }
 
+/**
+ * The `perm` claim of a ticket the back-end gave us (read, not verified: the reader verifies it; the
+ * terminal only decides whether its reader session must be re-opened). Anything unreadable: none.
+ */
+export function ticketPerm(jws: string): readonly string[] {
+  const payload = jws.split('.')[1];
+  if (payload === undefined) return [];
+  const bytes = parseBase64url(payload);
+  if (!bytes.ok) return [];
+  try {
+    const claims = TicketPermClaims.safeParse(JSON.parse(new TextDecoder().decode(bytes.bytes)));
+    return claims.success ? claims.data.perm : [];
+  } catch {
+    return [];
+  }
+}
+const TicketPermClaims = z.object({ perm: z.array(z.string().max(32)).max(8) });
+
 export function readerDriver(r: ReaderConfig): ReaderDriver {
   if ('path' in r) return new SerialReaderDriver({ target: { path: r.path } });
   const usb = { vendorId: r.vendorId, productId: r.productId };
@@ -95,6 +114,8 @@ export class HeadlessTerminal {
   readonly agent: AttestationAgent;
   readonly config: TerminalConfig;
   #session: { jws: string; exp: number } | undefined;
+  /** What the session ticket of the reader session's handshake granted (`perm`): the reader keeps it. */
+  #readerPerm: readonly string[] = [];
   #readerChain: readonly Uint8Array[] | undefined;
   #conn: ReaderConnection | undefined;
   #push: PushClient | undefined;
@@ -233,6 +254,7 @@ export class HeadlessTerminal {
       }
       const ticket = await this.sessionTicket();
       if (!ticket.ok) return { ok: false, code: ticket.code, detail: ticket.detail };
+      const perm = ticketPerm(ticket.jws);
       const key = await this.keyStore.getDeviceKey();
       if (!key.ok || key.secretKey === undefined)
         return { ok: false, code: 'POS_ERR_DESKTOP_NOT_ENROLLED', detail: 'no device key' };
@@ -248,11 +270,60 @@ export class HeadlessTerminal {
         });
         if (!r.ok) return r;
         this.#readerChain = r.reader.certChain;
+        this.#readerPerm = perm;
         return { ok: true, session: r.session };
       } finally {
         wipe(secretKey);
       }
     };
+  }
+
+  /**
+   * Before a sale starts at the reader (review 2, M1): the reader keeps what the handshake's session
+   * ticket granted, and a session opened under the handshake-only ticket of a resume-pending terminal
+   * (`perm: []`) may get status but not start a transaction. So when the reader session does not
+   * grant `transact`, this gets a session ticket that does (the cached one, or a fresh attestation,
+   * whose evidence now carries the reader's signed status and can make the terminal active again) and
+   * re-opens the reader session under it (a new handshake). Without such a ticket the sale does not
+   * start: `POS_ERR_DESKTOP_BACKEND_NO_TICKET`.
+   */
+  async ensureReaderTransact(timeoutMs = 15_000): Promise<Result<object, DesktopCode>> {
+    const conn = this.#conn;
+    if (conn?.session === undefined || this.#readerPerm.includes('transact')) return { ok: true };
+    const fresh = (t: { jws: string; exp: number } | undefined): boolean =>
+      t !== undefined && t.exp - 10 > Date.now() / 1000 && ticketPerm(t.jws).includes('transact');
+    if (!fresh(this.#session)) {
+      const r = await this.agent.beforeTransaction();
+      if (!r.ok) return r;
+      if (!fresh(this.#session))
+        return {
+          ok: false,
+          code: r.answer.halted === true ? 'POS_ERR_DESKTOP_TXN_HALTED' : 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
+          detail: `the back-end grants no transaction yet (verdict ${r.answer.verdict}): the reader session is status only`,
+        };
+    }
+    await conn.reopen();
+    if (conn.session === undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        conn.whenConnected(),
+        new Promise<void>((res) => (timer = setTimeout(res, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    if (conn.session === undefined)
+      return {
+        ok: false,
+        code: 'POS_ERR_DESKTOP_READER_LOST',
+        detail: 'the reader did not reconnect in time',
+      };
+    if (!this.#readerPerm.includes('transact'))
+      return {
+        ok: false,
+        code: 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
+        detail: 'the reader session is status only (no transact ticket)',
+      };
+    return { ok: true };
   }
 
   /** Connects the reader (reconnecting with backoff until `close()`); resolves once connected or after `timeoutMs`. */
@@ -342,7 +413,7 @@ export class HeadlessTerminal {
   engine(options?: Pick<EngineOptions, 'timeouts'>): { engine: TransactionEngine; dispose: () => void } {
     const conn = this.#conn;
     if (conn === undefined) throw new Error('connectReader first');
-    const port = new SessionReaderPort(conn);
+    const port = new SessionReaderPort(conn, undefined, () => this.ensureReaderTransact());
     const backend = new HttpBackendPort(this.client, this.agent, this);
     const engine = new TransactionEngine({
       reader: port,

@@ -33,6 +33,7 @@ import {
   type Result,
   type TestCard,
   type TestCardScheme,
+  type TicketPermission,
   type TrustedTicketKey,
 } from '@pos/shared';
 import type { SimCode } from '../result';
@@ -169,6 +170,8 @@ export class ReaderFirmware {
   #txn: Txn | undefined;
   #txnCounter = 0;
   #sessionThumbprint: string | undefined;
+  /** What the session ticket of the handshake granted (its `perm`); kept for the whole session. */
+  #sessionPerm: readonly TicketPermission[] = [];
   /** jti of accepted tickets, with their expiry (s), pruned as they expire. */
   readonly #usedJti = new Map<string, number>();
   #readTimer: NodeJS.Timeout | undefined;
@@ -247,11 +250,20 @@ export class ReaderFirmware {
 
   // ---- session (set by the link layer after the handshake) ----
 
-  /** A terminal proved its device key in the handshake: tickets must be bound (cnf.jkt) to it. */
-  setSession(terminalKeyThumbprint: string): Result<object, SimCode> {
+  /**
+   * A terminal proved its device key in the handshake: tickets must be bound (cnf.jkt) to it. `grant`
+   * is what the handshake's session ticket allowed (its `perm`): the session keeps it, and a session
+   * opened under a ticket without `transact` (the handshake-only ticket of a resume-pending terminal)
+   * may get status but never start a transaction (review 2, M1; docs/reader-protocol.md).
+   */
+  setSession(
+    terminalKeyThumbprint: string,
+    grant: { perm: readonly TicketPermission[] },
+  ): Result<object, SimCode> {
     const t = this.#refuseIfTampered();
     if (!t.ok) return t;
     this.#sessionThumbprint = terminalKeyThumbprint;
+    this.#sessionPerm = [...grant.perm];
     this.#emit({ event: 'session', authenticated: true });
     return ok({});
   }
@@ -260,6 +272,7 @@ export class ReaderFirmware {
   endSession(): void {
     if (this.#sessionThumbprint === undefined) return;
     this.#sessionThumbprint = undefined;
+    this.#sessionPerm = [];
     if (this.#txn !== undefined && !TERMINAL_STATES.includes(this.#txn.state)) {
       this.#abortTxn('POS_ERR_SIM_NO_SESSION', 'the secure channel ended');
     }
@@ -281,6 +294,12 @@ export class ReaderFirmware {
   start(amount: number, currency: string): Result<{ txn: number }, SimCode> {
     const s = this.#needSession();
     if (!s.ok) return s;
+    if (!this.#sessionPerm.includes('transact')) {
+      return err(
+        'POS_ERR_TICKET_PERMISSION',
+        'the session ticket does not grant transact: status only; run the handshake again with a transact ticket',
+      );
+    }
     if (!Number.isInteger(amount) || amount < 0 || amount > MAX_AMOUNT) {
       return err('POS_ERR_SIM_BAD_REQUEST', 'amount must be a whole number of minor units, 0 to 12 digits');
     }
@@ -622,6 +641,7 @@ export class ReaderFirmware {
       new Date(this.#clock.now()),
     );
     this.#sessionThumbprint = undefined;
+    this.#sessionPerm = [];
     this.#emit({ event: 'tamper', reason });
     if (!latched.ok) this.#scheduleLatchRetry();
     return latched;

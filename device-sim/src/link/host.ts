@@ -198,6 +198,7 @@ export class ReaderLinkHost {
           },
         },
         step.terminal.thumbprint,
+        { perm: step.terminal.claims.perm },
       );
       if (!opened.ok) {
         channel.close();

@@ -7,7 +7,7 @@
  * Nothing here logs or returns a PIN, PAN or key: PIN digits go straight to the firmware, which wipes
  * them; refusals carry a code and a sentence.
  */
-import type { ReaderMessage } from '@pos/shared';
+import type { ReaderMessage, TicketPermission } from '@pos/shared';
 import type { ReaderEvent, ReaderFirmware, StatusBody } from '../firmware/reader';
 
 /** Signs a status report: the shared status format once a session exists. */
@@ -57,10 +57,17 @@ export class ReaderService {
     return this.#session !== undefined;
   }
 
-  /** The handshake finished: `thumbprint` is the RFC 7638 thumbprint of the terminal's device key. */
-  openSession(port: SessionPort, terminalKeyThumbprint: string): { ok: true } | { ok: false; code: string } {
+  /**
+   * The handshake finished: `thumbprint` is the RFC 7638 thumbprint of the terminal's device key,
+   * `grant` what its session ticket allowed (`perm`; without `transact` the session is status only).
+   */
+  openSession(
+    port: SessionPort,
+    terminalKeyThumbprint: string,
+    grant: { perm: readonly TicketPermission[] },
+  ): { ok: true } | { ok: false; code: string } {
     if (this.#session !== undefined) this.closeSession();
-    const set = this.fw.setSession(terminalKeyThumbprint);
+    const set = this.fw.setSession(terminalKeyThumbprint, grant);
     if (!set.ok) return set;
     this.#session = port;
     return { ok: true };

@@ -258,6 +258,28 @@ export class ReaderConnection {
     }, delay);
   }
 
+  /**
+   * Ends the established session and runs the handshake again at once, without a `reader-lost`
+   * notice (the reader is not lost): a session opened under a ticket that did not grant `transact`
+   * (the back-end's handshake-only ticket of a resume-pending terminal) is re-opened under the
+   * `transact` ticket the terminal holds now (review 2, M1; docs/reader-protocol.md). Resolves when
+   * the new attempt has finished (connected, or waiting for its retry with backoff as usual).
+   */
+  async reopen(): Promise<void> {
+    if (this.#state !== 'connected') return;
+    if (this.#heartbeatTimer !== undefined) this.#timer.clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+    for (const u of this.#unsubscribe.splice(0)) u();
+    const device = this.#device;
+    const session = this.#session;
+    this.#device = undefined;
+    this.#session = undefined;
+    this.#state = 'waiting';
+    session?.close();
+    await device?.close();
+    await this.#attemptConnect();
+  }
+
   /** Stops reconnecting and closes the session and the device. */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;

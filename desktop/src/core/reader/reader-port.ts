@@ -25,6 +25,12 @@ export class SessionReaderPort implements ReaderPort {
   constructor(
     private readonly conn: ReaderConnection,
     private readonly timeoutMs = READER_REQUEST_TIMEOUT_MS,
+    /**
+     * Runs before each `start`: the terminal makes sure its reader session may transact (a session
+     * opened under a handshake-only ticket is re-opened under a `transact` one; review 2, M1). A
+     * failure ends the start with its code.
+     */
+    private readonly beforeStart?: () => Promise<Result<object, DesktopCode>>,
   ) {
     this.#unsubscribe.push(
       conn.on('connected', (e) => this.#attach(e.session)),
@@ -95,6 +101,10 @@ export class SessionReaderPort implements ReaderPort {
   }
 
   async start(amountMinor: number, currency: string): Promise<Result<object, DesktopCode>> {
+    if (this.beforeStart !== undefined) {
+      const ready = await this.beforeStart();
+      if (!ready.ok) return ready;
+    }
     const r = await this.#ask((id) => ({ t: 'start', id, amount: amountMinor, currency }), 'started');
     return r.ok ? { ok: true } : r;
   }
