@@ -1,5 +1,6 @@
 /** The real filesystem and process for the collectors (Node, Electron's utility process). */
 import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
 import { access, readdir, readFile } from 'node:fs/promises';
 import { url as inspectorUrl } from 'node:inspector';
 import { arch, platform, release } from 'node:os';
@@ -8,7 +9,34 @@ import type { AttestFs, AttestProcess } from './types';
 /** Small files only (sysfs, efivars): reads are capped. */
 const SMALL_FILE_MAX = 64 * 1024;
 
-export function nodeAttestFs(): AttestFs {
+/** Loads a module by name (`createRequire` in production; a fake in tests). */
+export type ModuleLoader = (id: string) => unknown;
+
+type StreamOpener = (path: string, options: { highWaterMark: number }) => AsyncIterable<unknown>;
+
+/**
+ * The `createReadStream` that reads a file as bytes, `app.asar` included. Inside Electron (its utility
+ * process, `process.versions.electron` set) `node:fs` is patched to treat `*.asar` as a directory, so
+ * reading the archive itself needs Electron's unpatched copy, the built-in module `original-fs`. It is
+ * loaded at run time through `createRequire`, so plain Node never asks for it (and a bundler does not
+ * try to resolve it). When it cannot be loaded, `node:fs` is used (the measurement then fails as before,
+ * never crashes).
+ */
+export function rawStreamOpener(
+  versions: NodeJS.ProcessVersions | Record<string, string | undefined> = process.versions,
+  load: ModuleLoader = (id) => createRequire(process.execPath)(id),
+): StreamOpener {
+  if (versions['electron'] === undefined) return createReadStream;
+  try {
+    const m = load('original-fs') as { createReadStream?: unknown } | undefined;
+    if (typeof m?.createReadStream === 'function') return m.createReadStream as StreamOpener;
+  } catch {
+    // Not Electron after all, or a build without original-fs: node:fs below.
+  }
+  return createReadStream;
+}
+
+export function nodeAttestFs(opener: StreamOpener = rawStreamOpener()): AttestFs {
   return {
     async readFile(path) {
       try {
@@ -38,7 +66,7 @@ export function nodeAttestFs(): AttestFs {
       }
     },
     async *chunks(path) {
-      for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+      for await (const chunk of opener(path, { highWaterMark: 1 << 20 })) {
         const b = chunk as Buffer;
         yield new Uint8Array(b.buffer, b.byteOffset, b.length);
       }

@@ -5,6 +5,13 @@
  * `<version>:<fuses>`, e.g. `1:01101r1`; a byte that is none of those shows as `?`. The release's
  * `fuseWire` reference value is recorded in the same form. The file is scanned in chunks (a sentinel
  * split across two chunks is found). Not packaged (development, headless, browser): `unknown`.
+ *
+ * Which file holds the wire (`fuseWireFile`): on Windows and Linux the app's executable, which is the
+ * utility process's `process.execPath` too. On macOS the wire is in the framework,
+ * `<App>.app/Contents/Frameworks/Electron Framework.framework/Electron Framework` (as
+ * @electron/fuses' `pathToFuseFile` flips it), and the utility process runs a helper
+ * (`<App>.app/Contents/Frameworks/<App> Helper.app/Contents/MacOS/<App> Helper`): the outermost
+ * `.app` in `execPath` is the app bundle.
  */
 import type { Collector } from '../types';
 import { fail, ok, unknown } from '../types';
@@ -61,15 +68,30 @@ export async function readFuseWire(
   return { found: true, version, wire: after.slice(2, 2 + len) };
 }
 
+/** The file that holds the fuse wire for this platform, from the running executable's path. */
+export function fuseWireFile(platform: string, execPath: string): string {
+  if (platform !== 'darwin') return execPath;
+  const parts = execPath.split('/');
+  const app = parts.findIndex((p, i) => p.endsWith('.app') && p.length > 4 && parts[i + 1] === 'Contents');
+  if (app < 0) return execPath;
+  return [
+    ...parts.slice(0, app + 1),
+    'Contents',
+    'Frameworks',
+    'Electron Framework.framework',
+    'Electron Framework',
+  ].join('/');
+}
+
 const FUSE_CHARS: Record<number, string> = { 0x30: '0', 0x31: '1', 0x72: 'r' };
 
 export const electronFuses: Collector = async ({ fs, proc, shell }) => {
   if (shell.kind !== 'electron' || !shell.packaged) return unknown(METHOD, 'not a packaged Electron app');
   let r: Awaited<ReturnType<typeof readFuseWire>>;
   try {
-    r = await readFuseWire(fs.chunks(proc.execPath));
+    r = await readFuseWire(fs.chunks(fuseWireFile(proc.platform, proc.execPath)));
   } catch {
-    return unknown(METHOD, 'the executable cannot be read');
+    return unknown(METHOD, 'the file with the fuse wire cannot be read');
   }
   if (!r.found) return fail(METHOD, 'no fuse sentinel in the executable');
   if ('truncated' in r) return fail(METHOD, 'the fuse wire is cut short');
