@@ -58,6 +58,8 @@ interface Conn {
   readonly sent: Set<number>;
   /** Seqs sent on this connection and not yet acknowledged on it: only these acks reach the store. */
   readonly unacked: Set<number>;
+  /** A resume's seq → the seqs of the halts it lifted that were not sent (acknowledged with it). */
+  readonly supersededBy: Map<number, number[]>;
   /**
    * Every unacknowledged message of the terminal with a seq up to this one has been sent on this
    * connection: the next message to send is `high + 1`; a higher seq means one in between may not
@@ -150,7 +152,18 @@ export async function registerPush(
     enqueue(conn, async () => {
       try {
         const rows = await ctx.store.pendingOutbox(conn.terminalId);
-        const sent = rows.filter((row) => sendNow(conn, row));
+        // A halt lifted before it was delivered is superseded by the resume pending behind it: sending
+        // it first would stop a sale that the resume allows a moment later. It is not sent; the
+        // terminal's acknowledgement of that resume acknowledges it too (see onFrame).
+        const superseded = new Set<number>();
+        for (const row of rows) {
+          if (row.kind !== 'halt') continue;
+          const resume = rows.find((r) => r.kind === 'resume' && r.haltId === row.haltId && r.seq > row.seq);
+          if (resume === undefined) continue;
+          superseded.add(row.seq);
+          conn.supersededBy.set(resume.seq, [...(conn.supersededBy.get(resume.seq) ?? []), row.seq]);
+        }
+        const sent = rows.filter((row) => !superseded.has(row.seq) && sendNow(conn, row));
         // A seq below a committed one is committed too: what was not read was acknowledged.
         for (const row of rows) conn.high = Math.max(conn.high, row.seq);
         conn.high = Math.max(conn.high, atLeast);
@@ -392,19 +405,23 @@ export async function registerPush(
     // Only a message sent on this connection and not acknowledged on it yet costs a store write.
     if (!conn.unacked.delete(message.seq)) return;
     const now = ctx.clock.now();
-    const row = await ctx.store.ackOutbox(conn.terminalId, message.seq, now);
-    if (row === undefined) return; // already acknowledged, or no such message: nothing to do
-    const latencyMs = Math.max(0, now - row.createdAt);
-    ctx.metrics.haltDelivery.observe({ kind: row.kind }, latencyMs / 1000);
-    ctx.fleet.emit({
-      type: 'ack',
-      at: now,
-      merchantId: conn.merchantId,
-      haltId: row.haltId,
-      terminalId: conn.terminalId,
-      seq: row.seq,
-      latencyMs,
-    });
+    const superseded = conn.supersededBy.get(message.seq) ?? [];
+    conn.supersededBy.delete(message.seq);
+    for (const seq of [message.seq, ...superseded]) {
+      const row = await ctx.store.ackOutbox(conn.terminalId, seq, now);
+      if (row === undefined) continue; // already acknowledged, or no such message: nothing to do
+      const latencyMs = Math.max(0, now - row.createdAt);
+      ctx.metrics.haltDelivery.observe({ kind: row.kind }, latencyMs / 1000);
+      ctx.fleet.emit({
+        type: 'ack',
+        at: now,
+        merchantId: conn.merchantId,
+        haltId: row.haltId,
+        terminalId: conn.terminalId,
+        seq: row.seq,
+        latencyMs,
+      });
+    }
   };
 
   const accept = async (socket: WebSocket, terminal: TerminalRow): Promise<void> => {
@@ -415,6 +432,7 @@ export async function registerPush(
       socket,
       sent: new Set(),
       unacked: new Set(),
+      supersededBy: new Map(),
       high: 0,
       alive: true,
       registered: false,

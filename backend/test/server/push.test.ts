@@ -213,6 +213,42 @@ describe('push: halts reach the terminal', () => {
     expect(third.got[0]).toMatchObject({ type: 'resume', seq: 2, haltId: halt.haltId, reason: 'ok' });
   });
 
+  it('a halt lifted before it was acknowledged is not sent again ahead of its resume; acking the resume acknowledges both', async () => {
+    const m = await newMerchant(h);
+    const { t } = await enrollInto(h, m);
+    const first = connect(t, false);
+    await until('connected', () => first.client.isOpen());
+    await until('registered', async () =>
+      (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 1'),
+    );
+    const halt = (await h.admin('POST', `/v1/terminals/${t.id}/halt`, { reason: 'check' })).json<{
+      haltId: string;
+    }>();
+    await until('first delivery', () => first.got.length === 1);
+    // The terminal goes away without acknowledging; the operator resumes it meanwhile.
+    await first.client.close();
+    await until('released', async () =>
+      (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 0'),
+    );
+    h.clock.t += 1000;
+    await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'ok' });
+    expect((await h.store.pendingOutbox(t.id)).map((r) => [r.seq, r.kind])).toEqual([
+      [1, 'halt'],
+      [2, 'resume'],
+    ]);
+    // On reconnect only the resume is sent (a stale halt first would stop a sale for nothing).
+    const second = connect(t, false);
+    await until('resume notice', () => second.got.length === 1);
+    expect(second.got.map((x) => [x.type, x.seq])).toEqual([['resume', 2]]);
+    second.client.ack(2);
+    await until('both acknowledged', async () => (await h.store.pendingOutbox(t.id)).length === 0);
+    expect(second.got).toHaveLength(1);
+    // The operator sees the halt acknowledged by the terminal.
+    const delivery = await h.admin('GET', `/v1/halts/${halt.haltId}`);
+    expect(JSON.stringify(delivery.json())).toMatch(/"ackedAt":\d/);
+    expect(JSON.stringify(delivery.json())).not.toContain('"ackedAt":null');
+  });
+
   it('an automatic halt (contraindicated verdict) is pushed too', async () => {
     const m = await newMerchant(h);
     const { t } = await enrollInto(h, m);
