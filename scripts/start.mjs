@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: the whole system on its embedded defaults (docs/terminal.md, "npm start").
 //
-//   npm start [-- --data-dir DIR] [--headless | --shell browser|headless] [--no-open] [--port N]
+//   npm start [-- --data-dir DIR] [--headless | --shell electron|browser|headless] [--no-open] [--port N]
 //
 // In DIR (default .data/start in the project, git-ignored; created 0700): a development reader PKI
 // (the reader simulator's manufacturer CA, reader certificate and DUKPT key from the development BDK,
@@ -9,7 +9,8 @@
 // reader simulator on one end of a socat pseudo-terminal pair (the terminal opens the other), an
 // operator account with a generated password (DIR/operator-password, 0600), this build's reference
 // values, and an enrolled terminal paired with the reader (DIR/terminal). Then the terminal app: the
-// browser shell (`desktop/bin/pos-terminal-ui.js`: the core holding the reader, the UI on loopback behind a
+// Electron app where its binary is present (the development bundles on DIR/terminal; no URL, so
+// `terminal` is null in the ready line), otherwise the browser shell (`desktop/bin/pos-terminal-ui.js`: the core holding the reader, the UI on loopback behind a
 // per-launch secret; its URL is `terminal` in the ready line); with --headless no UI runs and the
 // terminal is the `pos-terminal` CLI, run per command. No browser is opened (--no-open is the default).
 //
@@ -22,11 +23,13 @@ import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { chooseShell, detectElectron, electronCommand } from '../desktop/scripts/electron-launch.mjs';
 import { root } from './bootstrap.mjs';
 
 const USAGE =
-  'usage: npm start [-- --data-dir DIR] [--headless | --shell browser|headless] [--no-open] [--port N]';
+  'usage: npm start [-- --data-dir DIR] [--headless | --shell electron|browser|headless] [--no-open] [--port N]';
 
 function usage(detail) {
   process.stderr.write(`start: POS_ERR_CLI_USAGE: ${detail}\n${USAGE}\n`);
@@ -54,10 +57,14 @@ if (args.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
-if (args.shell !== undefined && args.shell !== 'browser' && args.shell !== 'headless')
-  usage('--shell is browser or headless (the Electron shell starts where its binary is present: not yet)');
-if (args.headless && args.shell === 'browser') usage('--headless and --shell browser contradict each other');
-const headless = args.headless === true || args.shell === 'headless';
+// The shell: --headless / --shell headless, --shell browser, --shell electron; by default Electron
+// where its binary is present (POS_ELECTRON_BINARY, or node_modules/electron's path.txt and dist/),
+// otherwise the browser shell. desktop/scripts/electron-launch.mjs decides (tested under plain Node).
+const electronBinary = detectElectron({ electronDir: join(root, 'node_modules', 'electron') });
+const chosen = chooseShell({ shell: args.shell, headless: args.headless, electron: electronBinary });
+if (!chosen.ok) usage(chosen.why);
+const shellKind = chosen.shell;
+const headless = shellKind === 'headless';
 if (args.port !== undefined && !/^\d{1,5}$/.test(args.port)) usage('--port is a number 1-65535');
 if (args['data-dir'] !== undefined && (args['data-dir'].length === 0 || args['data-dir'].length > 4096))
   usage('--data-dir is a directory path');
@@ -428,11 +435,33 @@ async function main() {
   }
   const password = readFileSync(files.password, 'utf8').trim();
 
-  // The terminal app. TODO(Electron shell, issue 7): where an Electron binary is present, start the
-  // Electron app here instead of the browser shell (the Electron helper's hook); until then the
-  // browser shell is the terminal's UI.
+  // The terminal app: Electron where its binary is present (no URL: `terminal` is null in the ready
+  // line), otherwise the browser shell (its URL), or none (--headless).
   let terminalUrl = null;
-  if (!headless) {
+  if (shellKind === 'electron') {
+    say('bundling the Electron shell (desktop/scripts/build-electron.ts)...');
+    const desktopDir = join(root, 'desktop');
+    const b = await runNode('--import', [
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(pathToFileURL(join(desktopDir, 'scripts', 'build-electron.ts')).href)});` +
+        ` await m.bundleElectron(${JSON.stringify(desktopDir)}, ${JSON.stringify(join(desktopDir, 'dist'))});`,
+    ]);
+    if (b.code !== 0) await fail(`the Electron shell did not bundle: ${b.stderr.trim()}`);
+    const launch = electronCommand({
+      executable: electronBinary.executable,
+      mainBundle: join(desktopDir, 'dist', 'electron', 'main.mjs'),
+      dataDir: dirs.terminal,
+    });
+    const log = openSync(join(dirs.logs, 'terminal.log'), 'a', 0o600);
+    const electronApp = spawn(launch.command, launch.args, {
+      cwd: root,
+      stdio: ['ignore', log, log],
+      env: launch.env,
+    });
+    track('terminal (Electron)', electronApp);
+  } else if (!headless) {
     const uiPort = Number((readJson(files.system) ?? {}).uiPort ?? (await freePort()));
     writeFileSync(files.system, `${JSON.stringify({ ...(readJson(files.system) ?? {}), port, uiPort })}\n`, {
       mode: 0o600,
@@ -468,8 +497,10 @@ async function main() {
       `  reader simulator   serial ${serial} on ${rel(files.readerPty)}; control API ${control}`,
       headless
         ? `  terminal           ${terminalId}, headless (--headless), paired with the reader over ${rel(files.terminalPty)}`
-        : `  terminal           ${terminalId}, browser shell, paired with the reader over ${rel(files.terminalPty)}`,
-      ...(headless
+        : shellKind === 'electron'
+          ? `  terminal           ${terminalId}, Electron app (${electronBinary.executable}), paired with the reader over ${rel(files.terminalPty)}`
+          : `  terminal           ${terminalId}, browser shell (${chosen.why}), paired with the reader over ${rel(files.terminalPty)}`,
+      ...(headless || shellKind === 'electron'
         ? []
         : [
             `                     open in a browser on this computer: ${terminalUrl}`,

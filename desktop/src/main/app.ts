@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { realpath, readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import {
   app,
   BrowserWindow,
@@ -158,7 +158,10 @@ export function runMain(mainFile: string): void {
           utilityProcess.fork(paths.coreProcess, [], { serviceName: 'pos-terminal-core', execArgv: [] }),
         ),
       init: () => {
-        const dataDir = app.getPath('userData');
+        // A development build (`npm start` launches one) runs on the data directory it is given;
+        // a packaged app always uses its own userData directory.
+        const devDir = packaged ? undefined : process.env['POS_TERMINAL_DATA_DIR'];
+        const dataDir = devDir !== undefined && isAbsolute(devDir) ? devDir : app.getPath('userData');
         const p = parsePairing(readOptional(join(dataDir, PAIRING_FILE)));
         if (!p.ok) log(`core: ${p.why}; enrollment from the UI stays off`);
         const pairing = p.ok ? p.pairing : undefined;
