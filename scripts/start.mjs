@@ -504,7 +504,7 @@ async function main() {
         ? []
         : [
             `                     open in a browser on this computer: ${terminalUrl}`,
-            "                     (the #k=... part is this launch's secret; the page keeps it and removes it from the address bar)",
+            '                     (the #c=... part is a single-use code: the page exchanges it once for its secret; another page needs a new start)',
           ]),
       `  logs               ${rel(dirs.logs)}`,
       '',

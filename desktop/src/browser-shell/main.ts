@@ -11,8 +11,9 @@
  * terminal waits for enrollment from the UI, which pairs with the reader the `--reader-*` options name,
  * as `pos-terminal enroll` takes them; without them the UI's enroll is refused),
  * starts its core (reader, halt push, attestation; shell kind `browser`) and serves the UI on loopback.
- * Prints one JSON line `{"event":"ready","url":"http://127.0.0.1:PORT/#k=...","terminalId":...}` on
- * stdout (the URL carries this launch's secret: open it in a browser on this computer), then notices
+ * Prints one JSON line `{"event":"ready","url":"http://127.0.0.1:PORT/#c=...","terminalId":...}` on
+ * stdout (the URL carries a single-use bootstrap code the page exchanges once for this launch's
+ * secret: open it in a browser on this computer; a second page needs a new launch), then notices
  * on stderr. SIGINT / SIGTERM stop it (the sale is cancelled, the reader aborted) and exit 0. Errors:
  * one line `pos-terminal-ui: POS_ERR_...: sentence` on stderr; exit 2 for usage, 1 otherwise.
  */
@@ -249,7 +250,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const ui = await startUi(argv, io);
   if (typeof ui === 'number') return ui;
-  io.err(`pos-terminal-ui: open ${ui.shell.origin}/ with the secret of the ready line's URL (Ctrl-C stops)`);
+  io.err(
+    `pos-terminal-ui: open the ready line's URL in a browser on this computer: its single-use code opens one page (Ctrl-C stops)`,
+  );
   await new Promise<void>((res) => {
     process.once('SIGINT', () => res());
     process.once('SIGTERM', () => res());

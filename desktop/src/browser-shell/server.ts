@@ -11,11 +11,15 @@
  *     POST /api/command   a JSON Command (≤ 4 KiB) → its CommandResult (200), or a refusal
  *     GET  /api/events    server-sent events: `event: snapshot` with each whole snapshot as data
  *     GET  /api/snapshot  the current snapshot
- *   Every API request carries this launch's secret (32 random bytes) in the `X-Pos-Shell-Key` header:
- *   the page gets it from the URL's fragment (`#k=...`, never sent to a server, never in a log or a
- *   Referer), keeps it in sessionStorage (scoped to this origin, port included — unlike a cookie,
- *   which any other port of 127.0.0.1 would receive) and removes it from the address bar. The header
- *   also makes every cross-origin API call need a CORS preflight, which is refused. The secret is
+ *     POST /api/session   `{"code": BOOTSTRAP}` → `{"key": SECRET}`, once per launch (no secret needed)
+ *   Every other API request carries this launch's secret (32 random bytes) in the `X-Pos-Shell-Key`
+ *   header. The URL the person opens carries only a single-use bootstrap code in its fragment
+ *   (`#c=...`, never sent to a server, never in a log or a Referer): the page exchanges it once (POST,
+ *   with this origin's `Origin` and `Host`) for the secret and keeps the secret in sessionStorage
+ *   (scoped to this origin, port included — unlike a cookie, which any other port of 127.0.0.1 would
+ *   receive). A second exchange of the code is refused, so the URL left in the browser's history or
+ *   autocomplete, or printed in a log, opens nothing (review 2, L2). The header also makes every
+ *   cross-origin API call need a CORS preflight, which is refused. The secret and the code are
  *   compared in constant time (SHA-256 of both sides).
  * - DNS rebinding and cross-site requests: the Host header must name this listener
  *   (`127.0.0.1:PORT` or `localhost:PORT`); an Origin header, when sent, must be this origin; a
@@ -30,6 +34,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, sep } from 'node:path';
 import { toBase64url } from '@pos/shared';
+import { z } from 'zod';
 import { parseCommand, type Snapshot, type TerminalCore } from '../api/contract';
 
 export const SHELL_KEY_HEADER = 'x-pos-shell-key';
@@ -47,12 +52,14 @@ export interface BrowserShellOptions {
   readonly port?: number;
   /** This launch's secret; default 32 random bytes. */
   readonly secret?: Uint8Array;
+  /** This launch's single-use bootstrap code (in the URL); default 32 random bytes. */
+  readonly bootstrapCode?: Uint8Array;
   readonly maxEventClients?: number;
   readonly heartbeatMs?: number;
 }
 
 export interface BrowserShell {
-  /** The URL for the person: the origin with the secret in the fragment (`#k=...`). */
+  /** The URL for the person: the origin with the single-use bootstrap code in the fragment (`#c=...`). */
   readonly url: string;
   /** `http://127.0.0.1:PORT`. */
   readonly origin: string;
@@ -116,6 +123,9 @@ export const NOT_BUILT_PAGE = `<!doctype html>
 
 type Refusal = { status: number; code: string; detail: string };
 
+/** The body of `POST /api/session`. */
+const SessionExchangeSchema = z.strictObject({ code: z.string().min(1).max(256) });
+
 function sha256(b: Uint8Array | string): Buffer {
   return createHash('sha256').update(b).digest();
 }
@@ -127,6 +137,11 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
   if (secret.length < 16) throw new Error('the browser shell secret is at least 16 bytes');
   const secretText = toBase64url(secret);
   const secretHash = sha256(secretText);
+  const bootstrap = opts.bootstrapCode ?? randomBytes(32);
+  if (bootstrap.length < 16) throw new Error('the browser shell bootstrap code is at least 16 bytes');
+  const bootstrapText = toBase64url(bootstrap);
+  const bootstrapHash = sha256(bootstrapText);
+  let bootstrapUsed = false;
   const maxClients = opts.maxEventClients ?? DEFAULT_MAX_EVENT_CLIENTS;
   const heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const core = opts.core;
@@ -241,6 +256,49 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
         });
       });
     });
+  }
+
+  /**
+   * `POST /api/session {"code"}`: the URL's bootstrap code for this launch's secret, once. The request
+   * must carry this origin's `Origin` (a page of this origin; checkOrigin has matched it) and a JSON
+   * body; a wrong code, or the right one a second time, is refused (401) and the code is spent.
+   */
+  async function session(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.origin === undefined) {
+      req.resume();
+      refuse(res, authRefusal('the exchange needs the page origin'));
+      return;
+    }
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') {
+      req.resume();
+      refuse(
+        res,
+        { status: 415, code: 'POS_ERR_DESKTOP_API_INVALID', detail: 'the body must be application/json' },
+        { connection: 'close' },
+      );
+      return;
+    }
+    const body = await readBody(req);
+    if (!body.ok) {
+      refuse(res, body.r, { connection: 'close' });
+      req.resume();
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.text);
+    } catch {
+      parsed = undefined;
+    }
+    const exchange = SessionExchangeSchema.safeParse(parsed);
+    const right = exchange.success && timingSafeEqual(sha256(exchange.data.code), bootstrapHash);
+    if (!right || bootstrapUsed) {
+      refuse(res, authRefusal('the bootstrap code is not valid or was used already', 401));
+      return;
+    }
+    bootstrapUsed = true;
+    json(res, 200, { key: secretText });
   }
 
   async function command(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -394,6 +452,19 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
     }
     const path = rawUrl.split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
+    if (path === '/api/session') {
+      if (method !== 'POST') {
+        req.resume();
+        refuse(
+          res,
+          { status: 405, code: 'POS_ERR_DESKTOP_API_INVALID', detail: 'use POST' },
+          { allow: 'POST' },
+        );
+        return;
+      }
+      await session(req, res);
+      return;
+    }
     if (path === '/api' || path.startsWith('/api/')) {
       const secretRefusal = checkSecret(req);
       if (secretRefusal !== undefined) {
@@ -460,7 +531,7 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
   const origin = `http://${hostPart}:${port}`;
 
   return {
-    url: `${origin}/#k=${secretText}`,
+    url: `${origin}/#c=${bootstrapText}`,
     origin,
     port,
     close: async () => {

@@ -38,6 +38,8 @@ describe.skipIf(!HAVE_CHROMIUM)('browser transport in Chromium', () => {
   let shell: BrowserShell;
   let other: Server;
   let otherOrigin: string;
+  /** The secret the first page got for the URL's bootstrap code. */
+  let pageKey = '';
   const rig = new Rig();
   let engine: TransactionEngine | undefined;
   let core: Awaited<ReturnType<typeof createCoreWith>>;
@@ -137,7 +139,7 @@ describe.skipIf(!HAVE_CHROMIUM)('browser transport in Chromium', () => {
     throw new Error(`gave up waiting for: ${what}`);
   };
 
-  it('takes the secret from the fragment, streams snapshots, and enters a PIN by positions', async () => {
+  it("exchanges the fragment's single-use code for the secret, streams snapshots, and enters a PIN by positions", async () => {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     const errors: string[] = [];
@@ -153,7 +155,18 @@ describe.skipIf(!HAVE_CHROMIUM)('browser transport in Chromium', () => {
         globalThis as unknown as { sessionStorage: { getItem(k: string): string | null } }
       ).sessionStorage.getItem('pos-shell-key'),
     );
-    expect(stored).toBe(new URL(shell.url).hash.slice(3));
+    const code = new URL(shell.url).hash.slice(3);
+    expect(stored).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(stored).not.toBe(code);
+    pageKey = stored ?? '';
+    expect(shell.url).not.toContain(pageKey);
+    // The code was spent by the page: the URL as the history keeps it opens nothing now (review 2, L2).
+    const again = await fetch(`${shell.origin}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: shell.origin },
+      body: JSON.stringify({ code }),
+    });
+    expect(again.status).toBe(401);
 
     expect(await invoke(page, { cmd: 'sale.start', amountMinor: 1234, currency: 'EUR' })).toEqual({
       ok: true,
@@ -205,19 +218,24 @@ describe.skipIf(!HAVE_CHROMIUM)('browser transport in Chromium', () => {
   });
 
   it('a tab without the secret gets no snapshot and its commands are refused', async () => {
-    const ctx = await browser.newContext();
-    const page = await ctx.newPage();
-    await page.goto(`${shell.origin}/`);
-    const r = await invoke(page, { cmd: 'sale.new' });
-    expect(r).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_SHELL_AUTH' });
-    await new Promise((res) => setTimeout(res, 300));
-    expect(await snaps(page)).toEqual([]);
-    await ctx.close();
+    // a tab with no fragment, and a new tab opening the printed URL again (its code spent: history)
+    for (const url of [`${shell.origin}/`, shell.url]) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await page.goto(url);
+      const r = await invoke(page, { cmd: 'sale.new' });
+      expect(r).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_SHELL_AUTH' });
+      await new Promise((res) => setTimeout(res, 300));
+      expect(await snaps(page)).toEqual([]);
+      expect(page.url()).toBe(`${shell.origin}/`);
+      await ctx.close();
+    }
   });
 
   it('a page of another origin cannot reach the core, even knowing the secret', async () => {
     const before = rig.pending.length + rig.pinRequests.length;
-    const key = new URL(shell.url).hash.slice(3);
+    const key = pageKey;
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(otherOrigin);

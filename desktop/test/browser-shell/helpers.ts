@@ -100,3 +100,27 @@ export function raw(
     req.end();
   });
 }
+
+/** The single-use bootstrap code of a shell URL (`#c=...`). */
+export const codeOf = (url: string): string => new URL(url).hash.replace(/^#c=/, '');
+
+/** `POST /api/session` with this origin, as the page does: the answer (the key on success). */
+export function exchange(
+  port: number,
+  code: string,
+  headers: Record<string, string> = {},
+): Promise<RawAnswer> {
+  return raw(port, {
+    method: 'POST',
+    path: '/api/session',
+    headers: { origin: `http://127.0.0.1:${port}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ code }),
+  });
+}
+
+/** Exchanges a shell URL's bootstrap code for the launch secret (throws when refused). */
+export async function keyFromUrl(port: number, url: string): Promise<string> {
+  const r = await exchange(port, codeOf(url));
+  if (r.status !== 200) throw new Error(`exchange refused: ${r.status} ${r.body}`);
+  return (JSON.parse(r.body) as { key: string }).key;
+}

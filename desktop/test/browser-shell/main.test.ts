@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { browserShellInfo, startUi, type UiIo } from '../../src/browser-shell/main';
 import { NOT_BUILT_PAGE } from '../../src/browser-shell/server';
 import { tempDir } from '../support';
-import { raw } from './helpers';
+import { keyFromUrl, raw } from './helpers';
 
 function io(): UiIo & { outs: string[]; errs: string[] } {
   const outs: string[] = [];
@@ -48,10 +48,10 @@ describe('pos-terminal-ui', () => {
       expect(o.outs).toHaveLength(1);
       const ready = JSON.parse(o.outs[0] ?? '') as { url: string; enrolled: boolean };
       expect(ready).toMatchObject({ event: 'ready', enrolled: false, terminalId: null });
-      expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#k=[A-Za-z0-9_-]{43}$/);
+      expect(ready.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#c=[A-Za-z0-9_-]{43}$/);
       const page = await raw(ui.shell.port, { path: '/' });
       expect(page.body).toBe(NOT_BUILT_PAGE);
-      const key = ready.url.split('#k=')[1] ?? '';
+      const key = await keyFromUrl(ui.shell.port, ready.url);
       const snap = await raw(ui.shell.port, { path: '/api/snapshot', headers: { 'x-pos-shell-key': key } });
       expect(JSON.parse(snap.body)).toMatchObject({
         enrolled: false,
@@ -67,6 +67,7 @@ describe('pos-terminal-ui', () => {
       });
       expect(JSON.parse(r.body)).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_READER_CONFIG' });
       expect(o.errs.join('\n')).not.toContain(key);
+      expect(o.outs.join('\n')).not.toContain(key);
     } finally {
       await ui.close();
       t.cleanup();
@@ -123,7 +124,7 @@ describe('pos-terminal-ui', () => {
       if (typeof ui === 'number') throw new Error(`exit ${ui}: ${o.errs.join('\n')}`);
       try {
         const ready = JSON.parse(o.outs[0] ?? '') as { url: string };
-        const key = ready.url.split('#k=')[1] ?? '';
+        const key = await keyFromUrl(ui.shell.port, ready.url);
         // The pairing passes; the back-end (nothing listens on port 9) is what fails.
         const r = await raw(ui.shell.port, {
           method: 'POST',

@@ -10,13 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotSchema, type Snapshot } from '../../src/api/contract';
 import { CSP, NOT_BUILT_PAGE, startBrowserShell, type BrowserShell } from '../../src/browser-shell/server';
 import { tempDir, until } from '../support';
-import { FakeCore, raw } from './helpers';
+import { codeOf, exchange, FakeCore, keyFromUrl, raw } from './helpers';
 
 const INDEX = '<!doctype html><title>UI</title><script type="module" src="/assets/app.js"></script>';
 
 let shell: BrowserShell;
 let core: FakeCore;
 let key: string;
+let code: string;
 let tmp: { dir: string; cleanup: () => void };
 
 beforeAll(async () => {
@@ -34,7 +35,8 @@ beforeAll(async () => {
   symlinkSync(join(tmp.dir, 'outdir'), join(renderer, 'linkdir'));
   core = new FakeCore();
   shell = await startBrowserShell({ core, rendererDir: renderer });
-  key = new URL(shell.url).hash.replace(/^#k=/, '');
+  code = codeOf(shell.url);
+  key = await keyFromUrl(shell.port, shell.url);
 });
 
 afterAll(async () => {
@@ -52,12 +54,53 @@ const post = (body: string, headers: Record<string, string> = {}) =>
   });
 
 describe('browser shell server', () => {
-  it('prints a loopback URL with a 32-byte secret in the fragment', () => {
+  it('prints a loopback URL with a single-use 32-byte bootstrap code in the fragment, not the secret', () => {
     const u = new URL(shell.url);
     expect(u.hostname).toBe('127.0.0.1');
     expect(u.pathname).toBe('/');
+    expect(u.hash).toMatch(/^#c=[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(code, 'base64url')).toHaveLength(32);
     expect(Buffer.from(key, 'base64url')).toHaveLength(32);
+    expect(shell.url).not.toContain(key);
     expect(shell.origin).toBe(`http://127.0.0.1:${shell.port}`);
+  });
+
+  it('exchanges the bootstrap code once (review 2, L2): a second exchange and the code as a key are refused', async () => {
+    // beforeAll spent the code: the URL left in a browser history opens nothing now
+    const again = await exchange(shell.port, code);
+    expect(again.status).toBe(401);
+    expect(JSON.parse(again.body)).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_SHELL_AUTH' });
+    expect(again.body).not.toContain(key);
+    const asKey = await raw(shell.port, { path: '/api/snapshot', headers: { 'x-pos-shell-key': code } });
+    expect(asKey.status).toBe(401);
+    // a fresh shell: wrong code, no Origin, another Origin, GET, not JSON: refused and the right code
+    // still works once afterwards (a wrong guess does not spend it); then never again
+    const s = await startBrowserShell({ core: new FakeCore() });
+    try {
+      const c = codeOf(s.url);
+      expect((await exchange(s.port, `${c.slice(0, -1)}${c.endsWith('A') ? 'B' : 'A'}`)).status).toBe(401);
+      const noOrigin = await raw(s.port, {
+        method: 'POST',
+        path: '/api/session',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: c }),
+      });
+      expect(noOrigin.status).toBe(403);
+      expect((await exchange(s.port, c, { origin: 'http://127.0.0.1:1' })).status).toBe(403);
+      expect((await exchange(s.port, c, { host: 'evil.example:80' })).status).toBe(403);
+      expect((await raw(s.port, { path: '/api/session' })).status).toBe(405);
+      expect((await exchange(s.port, c, { 'content-type': 'text/plain' })).status).toBe(415);
+      const first = await exchange(s.port, c);
+      expect(first.status).toBe(200);
+      const k = (JSON.parse(first.body) as { key: string }).key;
+      expect(first.headers['cache-control']).toBe('no-store');
+      expect((await raw(s.port, { path: '/api/snapshot', headers: { 'x-pos-shell-key': k } })).status).toBe(
+        200,
+      );
+      expect((await exchange(s.port, c)).status).toBe(401);
+    } finally {
+      await s.close();
+    }
   });
 
   it('serves the renderer with a strict CSP and security headers', async () => {
@@ -98,7 +141,11 @@ describe('browser shell server', () => {
   });
 
   it("refuses the API without this launch's secret, or with another", async () => {
-    for (const headers of [{}, { 'x-pos-shell-key': '' }, { 'x-pos-shell-key': `${key.slice(0, -1)}A` }]) {
+    for (const headers of [
+      {},
+      { 'x-pos-shell-key': '' },
+      { 'x-pos-shell-key': `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}` },
+    ]) {
       const r = await raw(shell.port, { path: '/api/snapshot', headers });
       expect(r.status).toBe(401);
       expect(JSON.parse(r.body)).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_SHELL_AUTH' });

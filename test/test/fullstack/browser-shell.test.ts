@@ -1,6 +1,6 @@
 /**
  * `npm start` with the browser shell (no --headless): the terminal's core runs behind the shell's
- * loopback server, its URL (with the launch secret in the fragment) is `terminal` in the ready line.
+ * loopback server, its URL (with a single-use bootstrap code in the fragment) is `terminal` in the ready line.
  * Over the UI API, as the renderer's browser transport uses it: the secret is required, snapshots
  * stream as server-sent events (shell `browser`, the reader connected, the push open), a sale with a
  * card from the reader simulator and a wrong PIN typed by pad positions is declined. In Chromium,
@@ -53,7 +53,7 @@ const ReadySchema = z.object({
   event: z.literal('ready'),
   dataDir: z.string(),
   backend: z.url(),
-  terminal: z.string().regex(/^http:\/\/127\.0\.0\.1:\d{1,5}\/#k=[A-Za-z0-9_-]{43}$/),
+  terminal: z.string().regex(/^http:\/\/127\.0\.0\.1:\d{1,5}\/#c=[A-Za-z0-9_-]{43}$/),
   simulator: z.object({ control: z.url(), path: z.string() }),
   dashboard: z.object({ url: z.url(), username: z.string(), password: z.string() }),
 });
@@ -68,7 +68,6 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
   let events: AbortController | undefined;
   let stderr = '';
   let rendererDir: string | undefined;
-  let terminalUrl = '';
   let browser: Browser | undefined;
   /** The UI page of the Chromium test, left open for the halt test. */
   let uiPage: Page | undefined;
@@ -127,10 +126,23 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
       },
       cleanup: () => rmSync(dir, { recursive: true, force: true }),
     };
-    terminalUrl = ready.terminal;
     const u = new URL(ready.terminal);
     origin = u.origin;
-    key = u.hash.replace(/^#k=/, '');
+    // The ready line carries a single-use bootstrap code (review 2, L2): this test is the page that
+    // exchanges it; a second exchange is refused. (desktop/test/browser-shell/chromium.test.ts has a
+    // browser do the exchange itself.)
+    const code = u.hash.replace(/^#c=/, '');
+    const exchange = () =>
+      fetch(`${origin}/api/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin },
+        body: JSON.stringify({ code }),
+      });
+    const exchanged = await exchange();
+    expect(exchanged.status).toBe(200);
+    key = z.object({ key: z.string().regex(/^[A-Za-z0-9_-]{43}$/) }).parse(await exchanged.json()).key;
+    expect((await exchange()).status).toBe(401);
+    expect(ready.terminal).not.toContain(key);
     // The event stream, read as the browser transport reads it.
     events = new AbortController();
     const res = await fetch(`${origin}/api/events`, {
@@ -242,7 +254,11 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
         if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
           errors.push(m.text());
       });
-      await page.goto(terminalUrl);
+      // The code was spent above: the page gets the secret as a page that exchanged it keeps it.
+      await page.addInitScript({
+        content: `sessionStorage.setItem('pos-shell-key', ${JSON.stringify(key)});`,
+      });
+      await page.goto(`${origin}/`);
       await page.getByLabel('Amount').fill('12.34');
       await page.getByRole('button', { name: 'Charge' }).click();
       await waitFor(

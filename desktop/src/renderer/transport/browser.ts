@@ -2,10 +2,12 @@
  * The browser shell's transport for the UI API: fetch to the headless core's loopback server
  * (desktop/src/browser-shell/server.ts), same origin.
  *
- * - The launch secret: the URL the person opens carries it in the fragment (`#k=...`). On first use
- *   it is moved into sessionStorage (this origin only, port included; it survives a reload of the
- *   tab, not the tab) and removed from the address bar, so it is not in the history or a screenshot.
- *   Every request sends it in the `X-Pos-Shell-Key` header.
+ * - The launch secret: the URL the person opens carries only a single-use bootstrap code in the
+ *   fragment (`#c=...`). The page removes it from the address bar and exchanges it once
+ *   (`POST /api/session`) for the secret, which it keeps in sessionStorage (this origin only, port
+ *   included; it survives a reload of the tab, not the tab). The code is spent by that exchange, so
+ *   the URL recorded in the browser's history or autocomplete opens nothing later (review 2, L2).
+ *   Every request sends the secret in the `X-Pos-Shell-Key` header.
  * - `invoke`: `POST /api/command`; the answer is parsed with `CommandResultSchema`; any failure
  *   (network, server gone, unparsable answer) resolves as `POS_ERR_DESKTOP_API_UNAVAILABLE`. Never
  *   rejects.
@@ -35,30 +37,55 @@ export interface BrowserApiOptions {
   readonly reconnectMs?: { readonly initial: number; readonly max: number };
 }
 
-/** The launch secret: from the fragment (then moved out of it) or from this tab's sessionStorage. */
-export function takeShellKey(): string | undefined {
-  let fromHash: string | null;
+/**
+ * The launch secret: this tab's sessionStorage, or (first load) the fragment's single-use bootstrap
+ * code exchanged once with the shell for it. The code leaves the address bar at once, exchanged or not.
+ */
+export async function takeShellKey(base: string = window.location.origin): Promise<string | undefined> {
+  let code: string | null;
   try {
-    const hash = window.location.hash.replace(/^#/, '');
-    fromHash = new URLSearchParams(hash).get('k');
+    code = new URLSearchParams(window.location.hash.replace(/^#/, '')).get('c');
   } catch {
-    fromHash = null;
+    code = null;
   }
-  if (fromHash !== null && /^[A-Za-z0-9_-]{16,256}$/.test(fromHash)) {
-    try {
-      window.sessionStorage.setItem(STORAGE_KEY, fromHash);
-    } catch {
-      // Storage refused (private mode): the key still works for this page's life.
-    }
+  if (code !== null) {
     try {
       window.history.replaceState(null, '', window.location.pathname + window.location.search);
     } catch {
       // Nothing to clean, or not allowed: not fatal.
     }
-    return fromHash;
+  }
+  if (code !== null && /^[A-Za-z0-9_-]{16,256}$/.test(code)) {
+    const key = await exchangeCode(base, code);
+    if (key !== undefined) {
+      try {
+        window.sessionStorage.setItem(STORAGE_KEY, key);
+      } catch {
+        // Storage refused (private mode): the key still works for this page's life.
+      }
+      return key;
+    }
   }
   try {
     return window.sessionStorage.getItem(STORAGE_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function exchangeCode(base: string, code: string): Promise<string | undefined> {
+  try {
+    const res = await fetch(`${base}/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code }),
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    if (!res.ok) return undefined;
+    const body: unknown = await res.json();
+    const key = typeof body === 'object' && body !== null && 'key' in body ? body.key : undefined;
+    return typeof key === 'string' && /^[A-Za-z0-9_-]{16,256}$/.test(key) ? key : undefined;
   } catch {
     return undefined;
   }
@@ -73,9 +100,11 @@ const unavailable = (detail: string): CommandResult => ({
 export function createBrowserApi(options: BrowserApiOptions = {}): TerminalApi {
   const base = options.base ?? window.location.origin;
   const backoff = options.reconnectMs ?? { initial: 500, max: 5000 };
-  const key = takeShellKey();
-  const headers = (extra: Record<string, string> = {}): Record<string, string> =>
-    key === undefined ? extra : { ...extra, [SHELL_KEY_HEADER]: key };
+  const keyP = takeShellKey(base);
+  const headers = async (extra: Record<string, string> = {}): Promise<Record<string, string>> => {
+    const key = await keyP;
+    return key === undefined ? extra : { ...extra, [SHELL_KEY_HEADER]: key };
+  };
 
   const subscribers = new Set<(s: Snapshot) => void>();
   let latest: Snapshot | undefined;
@@ -136,7 +165,7 @@ export function createBrowserApi(options: BrowserApiOptions = {}): TerminalApi {
     const lastSeq = { v: -1 };
     try {
       const res = await fetch(`${base}/api/events`, {
-        headers: headers({ accept: 'text/event-stream' }),
+        headers: await headers({ accept: 'text/event-stream' }),
         cache: 'no-store',
         credentials: 'omit',
         signal: ctrl.signal,
@@ -173,7 +202,7 @@ export function createBrowserApi(options: BrowserApiOptions = {}): TerminalApi {
       try {
         res = await fetch(`${base}/api/command`, {
           method: 'POST',
-          headers: headers({ 'content-type': 'application/json' }),
+          headers: await headers({ 'content-type': 'application/json' }),
           body: JSON.stringify(command),
           cache: 'no-store',
           credentials: 'omit',
