@@ -195,6 +195,15 @@ describe('runtime signals', () => {
     });
   });
 
+  it("the Electron main process's debugging switches, as the shell reports them, fail suspicious-env (review 2, H1)", async () => {
+    const electron = { ...headlessShell(), kind: 'electron' as const };
+    expect(await suspiciousEnv(ctx({}, { shell: electron }))).toMatchObject({ status: 'ok' });
+    const r = await suspiciousEnv(
+      ctx({}, { shell: { ...electron, mainSwitches: ['remote-debugging-port'] } }),
+    );
+    expect(r).toEqual({ status: 'fail', method: 'process.execArgv+env', value: '--remote-debugging-port' });
+  });
+
   it('NODE_OPTIONS and ELECTRON_RUN_AS_NODE: set is a failure; the content is never reported', async () => {
     expect(await nodeOptions(withProc({ env: { NODE_OPTIONS: '  ' } }))).toMatchObject({ status: 'ok' });
     const r = await nodeOptions(withProc({ env: { NODE_OPTIONS: '--require /secret/path.js' } }));

@@ -24,7 +24,7 @@ import { APP_ENTRY_URL, APP_SCHEME, IPC } from './channels';
 import { CoreBridge, type UtilityChild } from './core-bridge';
 import { createSealHandler } from './safe-storage';
 import { createIpcHandlers } from './ipc';
-import { contentProtectionReport, windowOptions } from './security';
+import { contentProtectionReport, forbiddenSwitches, FORBIDDEN_SWITCHES, windowOptions } from './security';
 import {
   APP_SCHEME_PRIVILEGES,
   appProtocolHandler,
@@ -96,6 +96,19 @@ export function runMain(mainFile: string): void {
   const packaged = app.isPackaged;
   // Devtools only in development builds: a release has no devtools to open.
   const devTools = !packaged;
+  // Debugging doors from outside (CDP port or pipe, V8 flags, Node's inspector): a release refuses to
+  // run with any of them; a development build runs and reports them in its evidence (review 2, H1).
+  const switches = [
+    ...new Set([
+      ...forbiddenSwitches(process.argv),
+      ...FORBIDDEN_SWITCHES.filter((s) => app.commandLine.hasSwitch(s)),
+    ]),
+  ];
+  if (packaged && switches.length > 0) {
+    log(`refusing to run with debugging switches: ${switches.join(', ')}`);
+    app.exit(1);
+    return;
+  }
 
   protocol.registerSchemesAsPrivileged([APP_SCHEME_PRIVILEGES]);
   app.enableSandbox();
@@ -116,6 +129,7 @@ export function runMain(mainFile: string): void {
       version: app.getVersion(),
       appPath: packaged ? app.getAppPath() : paths.distDir,
       devtoolsOpen: win !== undefined && !win.isDestroyed() && win.webContents.isDevToolsOpened(),
+      mainSwitches: switches,
       contentProtection:
         win === undefined || win.isDestroyed()
           ? undefined

@@ -200,3 +200,33 @@ export function checkSender(
 export function contentProtectionReport(platform: string, isProtected: boolean): boolean | undefined {
   return platform === 'darwin' || platform === 'win32' ? isProtected : undefined;
 }
+
+/**
+ * Chromium and Node switches that open the app to a debugger from outside (the Chrome DevTools
+ * Protocol over a port or pipe, V8 flags, Node's inspector). They reach main's command line, not any
+ * process's execArgv, and no fuse turns the Chromium ones off (review 2, H1).
+ */
+export const FORBIDDEN_SWITCHES = [
+  'remote-debugging-port',
+  'remote-debugging-pipe',
+  'remote-debugging-address',
+  'remote-allow-origins',
+  'inspect',
+  'inspect-brk',
+  'inspect-port',
+  'js-flags',
+] as const;
+
+/**
+ * The forbidden switches present in `argv` (`--name` or `--name=value`; names only, never values),
+ * in the order of FORBIDDEN_SWITCHES. A packaged app refuses to start with any of them; a development
+ * build starts but reports them in its evidence (`suspicious-env` fails).
+ */
+export function forbiddenSwitches(argv: readonly string[]): string[] {
+  const present = new Set<string>();
+  for (const arg of argv) {
+    const m = /^--?([a-z][a-z0-9-]*)(=.*)?$/.exec(arg);
+    if (m?.[1] !== undefined) present.add(m[1]);
+  }
+  return FORBIDDEN_SWITCHES.filter((s) => present.has(s));
+}

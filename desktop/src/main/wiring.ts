@@ -143,6 +143,8 @@ export function electronShell(a: {
   appPath: string;
   devtoolsOpen: boolean;
   contentProtection: boolean | undefined;
+  /** Debugging switches found on main's command line (forbiddenSwitches). */
+  mainSwitches?: readonly string[];
 }): ElectronShell {
   return {
     kind: 'electron',
@@ -153,6 +155,9 @@ export function electronShell(a: {
     ...(a.packaged && a.appPath.endsWith('.asar') ? { asarPath: a.appPath } : {}),
     devtoolsOpen: a.devtoolsOpen,
     ...(a.contentProtection === undefined ? {} : { contentProtection: a.contentProtection }),
+    ...(a.mainSwitches === undefined || a.mainSwitches.length === 0
+      ? {}
+      : { mainSwitches: [...a.mainSwitches] }),
   };
 }
 

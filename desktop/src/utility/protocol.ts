@@ -20,6 +20,11 @@ export const ElectronShellSchema = z.strictObject({
   asarPath: z.string().min(1).max(4096).optional(),
   devtoolsOpen: z.boolean().optional(),
   contentProtection: z.boolean().optional(),
+  /** Debugging switches on main's command line (names only). */
+  mainSwitches: z
+    .array(z.string().regex(/^[a-z][a-z0-9-]{0,63}$/))
+    .max(16)
+    .optional(),
 });
 export type ElectronShell = z.infer<typeof ElectronShellSchema>;
 
@@ -34,6 +39,7 @@ export function toShellInfo(s: ElectronShell): ShellInfo {
     ...(s.asarPath === undefined ? {} : { asarPath: s.asarPath }),
     ...(s.devtoolsOpen === undefined ? {} : { devtoolsOpen: s.devtoolsOpen }),
     ...(s.contentProtection === undefined ? {} : { contentProtection: s.contentProtection }),
+    ...(s.mainSwitches === undefined ? {} : { mainSwitches: s.mainSwitches }),
   };
 }
 

@@ -34,8 +34,11 @@ const h = vi.hoisted(() => {
     };
   let readyResolve!: () => void;
   const ready = new Promise<void>((r) => (readyResolve = r));
+  const switches = new Set<string>();
   const app = Object.assign(new Emitter(), {
     isPackaged: true,
+    commandLine: { hasSwitch: (s: string) => switches.has(s) },
+    exit: rec('app.exit'),
     enableSandbox: rec('app.enableSandbox'),
     requestSingleInstanceLock: () => true,
     quit: rec('app.quit'),
@@ -112,6 +115,7 @@ const h = vi.hoisted(() => {
   })[] = [];
   return {
     Emitter,
+    switches,
     calls,
     app,
     readyResolve,
@@ -452,5 +456,23 @@ describe('after ready', () => {
     h.app.emit('before-quit', { preventDefault: () => (prevented = true) });
     expect(prevented).toBe(true);
     expect(child().posted.at(-1)).toEqual({ t: 'close' });
+  });
+});
+
+describe('debugging switches (review 2, H1)', () => {
+  it('a release refuses to run with a remote-debugging switch: app.exit(1), no scheme, no window', async () => {
+    const { runMain } = await import('../../src/main/app');
+    const schemes = called('protocol.registerSchemesAsPrivileged').length;
+    const windows = h.windows.length;
+    for (const s of ['remote-debugging-port', 'remote-debugging-pipe', 'inspect']) {
+      h.switches.add(s);
+      const exits = called('app.exit').length;
+      runMain(join(dist, 'electron', 'main.mjs'));
+      expect(called('app.exit').slice(exits)).toEqual([{ name: 'app.exit', args: [1] }]);
+      h.switches.delete(s);
+    }
+    await Promise.resolve();
+    expect(called('protocol.registerSchemesAsPrivileged')).toHaveLength(schemes);
+    expect(h.windows).toHaveLength(windows);
   });
 });

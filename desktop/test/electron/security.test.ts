@@ -6,6 +6,7 @@ import {
   CONTENT_SECURITY_POLICY,
   contentProtectionReport,
   devicePermissionDecision,
+  forbiddenSwitches,
   isAllowedRequest,
   isAppUrl,
   permissionDecision,
@@ -163,5 +164,21 @@ describe('pairing.json', () => {
     expect(r.ok).toBe(false);
     expect(JSON.stringify(r)).not.toContain('secret');
     expect(parsePairing('{')).toEqual({ ok: false, why: 'pairing.json is not JSON' });
+  });
+});
+
+describe('forbidden debugging switches (review 2, H1)', () => {
+  it('names the CDP, inspector and V8 switches on a command line, with or without a value, never the value', () => {
+    expect(forbiddenSwitches(['/opt/app/pos', '--remote-debugging-port=9222'])).toEqual([
+      'remote-debugging-port',
+    ]);
+    expect(forbiddenSwitches(['/opt/app/pos', '--remote-debugging-pipe', '--inspect=0.0.0.0:9229'])).toEqual([
+      'remote-debugging-pipe',
+      'inspect',
+    ]);
+    expect(forbiddenSwitches(['/opt/app/pos', '--js-flags=--allow-natives-syntax'])).toEqual(['js-flags']);
+    expect(forbiddenSwitches(['/opt/app/pos', '--lang=de', 'remote-debugging-port', '--no-sandbox'])).toEqual(
+      [],
+    );
   });
 });

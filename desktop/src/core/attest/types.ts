@@ -55,6 +55,11 @@ export interface ShellInfo {
   readonly devtoolsOpen?: boolean;
   /** Electron: whether every window has content protection on (undefined: the shell cannot tell). */
   readonly contentProtection?: boolean;
+  /**
+   * Electron: debugging switches found on the main process's command line (names only, e.g.
+   * `remote-debugging-port`); the collectors run in another process and cannot see them.
+   */
+  readonly mainSwitches?: readonly string[];
 }
 
 export interface CollectContext {

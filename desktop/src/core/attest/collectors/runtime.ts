@@ -67,8 +67,12 @@ export const SUSPICIOUS_ENV = [
   'ELECTRON_DEBUG_NOTIFICATIONS',
 ] as const;
 
-export const suspiciousEnv: Collector = ({ proc }) => {
-  const flags = proc.execArgv.map(flagName).filter((f) => SUSPICIOUS_FLAGS.has(f));
+export const suspiciousEnv: Collector = ({ proc, shell }) => {
+  const flags = [
+    ...proc.execArgv.map(flagName).filter((f) => SUSPICIOUS_FLAGS.has(f)),
+    // The Electron main process's debugging switches, as the shell reports them (names only).
+    ...(shell.mainSwitches ?? []).map((s) => `--${s}`.slice(0, 64)),
+  ];
   const vars = SUSPICIOUS_ENV.filter((v) => (proc.env[v] ?? '') !== '');
   const hits = [...new Set([...flags, ...vars])];
   return Promise.resolve(
