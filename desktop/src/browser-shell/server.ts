@@ -259,16 +259,13 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
   }
 
   /**
-   * `POST /api/session {"code"}`: the URL's bootstrap code for this launch's secret, once. The request
-   * must carry this origin's `Origin` (a page of this origin; checkOrigin has matched it) and a JSON
-   * body; a wrong code, or the right one a second time, is refused (401) and the code is spent.
+   * The request's JSON body (content type and size checked), or a refusal already sent. `json` is
+   * `undefined` and `valid` false when the body is not JSON: the caller decides what that means.
    */
-  async function session(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.headers.origin === undefined) {
-      req.resume();
-      refuse(res, authRefusal('the exchange needs the page origin'));
-      return;
-    }
+  async function jsonBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<{ ok: true; json: unknown; valid: boolean } | { ok: false }> {
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') {
       req.resume();
@@ -277,21 +274,35 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
         { status: 415, code: 'POS_ERR_DESKTOP_API_INVALID', detail: 'the body must be application/json' },
         { connection: 'close' },
       );
-      return;
+      return { ok: false };
     }
     const body = await readBody(req);
     if (!body.ok) {
       refuse(res, body.r, { connection: 'close' });
       req.resume();
+      return { ok: false };
+    }
+    try {
+      return { ok: true, json: JSON.parse(body.text) as unknown, valid: true };
+    } catch {
+      return { ok: true, json: undefined, valid: false };
+    }
+  }
+
+  /**
+   * `POST /api/session {"code"}`: the URL's bootstrap code for this launch's secret, once. The request
+   * must carry this origin's `Origin` (a page of this origin; checkOrigin has matched it) and a JSON
+   * body; a wrong code, or the right one a second time, is refused (401).
+   */
+  async function session(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.headers.origin === undefined) {
+      req.resume();
+      refuse(res, authRefusal('the exchange needs the page origin'));
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.text);
-    } catch {
-      parsed = undefined;
-    }
-    const exchange = SessionExchangeSchema.safeParse(parsed);
+    const body = await jsonBody(req, res);
+    if (!body.ok) return;
+    const exchange = SessionExchangeSchema.safeParse(body.json);
     const right = exchange.success && timingSafeEqual(sha256(exchange.data.code), bootstrapHash);
     if (!right || bootstrapUsed) {
       refuse(res, authRefusal('the bootstrap code is not valid or was used already', 401));
@@ -302,30 +313,13 @@ export async function startBrowserShell(opts: BrowserShellOptions): Promise<Brow
   }
 
   async function command(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json') {
-      req.resume();
-      refuse(
-        res,
-        { status: 415, code: 'POS_ERR_DESKTOP_API_INVALID', detail: 'the body must be application/json' },
-        { connection: 'close' },
-      );
-      return;
-    }
-    const body = await readBody(req);
-    if (!body.ok) {
-      refuse(res, body.r, { connection: 'close' });
-      req.resume();
-      return;
-    }
-    let value: unknown;
-    try {
-      value = JSON.parse(body.text) as unknown;
-    } catch {
+    const body = await jsonBody(req, res);
+    if (!body.ok) return;
+    if (!body.valid) {
       refuse(res, { status: 400, code: 'POS_ERR_DESKTOP_API_INVALID', detail: 'the body is not JSON' });
       return;
     }
-    const parsed = parseCommand(value);
+    const parsed = parseCommand(body.json);
     if (!parsed.ok) {
       refuse(res, { status: 400, code: parsed.code, detail: parsed.detail });
       return;

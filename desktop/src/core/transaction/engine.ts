@@ -20,6 +20,7 @@
  * Port answers come back asynchronously; each is tied to the step that asked for it, and an answer
  * for an earlier step (after a cancel, a halt, a timeout) is dropped (a late PIN block is wiped).
  */
+import { SALE_STATES } from '../../api/contract';
 import { MAX_AMOUNT_MINOR, wipe, type Result } from '@pos/shared';
 import type { DesktopErrorCode } from '../../errors';
 import type { DesktopCode } from '../result';
@@ -35,16 +36,8 @@ import {
   type ReaderPort,
 } from './ports';
 
-export const TXN_STATES = [
-  'idle',
-  'amount',
-  'card',
-  'attest',
-  'pin',
-  'pin-block',
-  'submit',
-  'result',
-] as const;
+/** The engine's states are the UI API's sale states (one list, desktop/src/api/contract.ts). */
+export const TXN_STATES = SALE_STATES;
 export type TxnState = (typeof TXN_STATES)[number];
 
 /** The states with a timeout, and the code when it runs out. */
