@@ -180,7 +180,8 @@ describe('push: halts reach the terminal', () => {
     expect(metrics).toMatch(/pos_halt_delivery_seconds_count\{kind="halt"\} 1/);
   });
 
-  it('an unacknowledged halt is sent again on reconnect, an acknowledged one is not', async () => {
+  /** A terminal whose push connection got a halt (seq 1) and went away without acknowledging it. */
+  async function haltDeliveredThenDropped(): Promise<{ t: SimTerminal; halt: { haltId: string } }> {
     const m = await newMerchant(h);
     const { t } = await enrollInto(h, m);
     const first = connect(t, false);
@@ -196,6 +197,11 @@ describe('push: halts reach the terminal', () => {
     await until('released', async () =>
       (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 0'),
     );
+    return { t, halt };
+  }
+
+  it('an unacknowledged halt is sent again on reconnect, an acknowledged one is not', async () => {
+    const { t, halt } = await haltDeliveredThenDropped();
     const second = connect(t, false);
     await until('resent', () => second.got.length === 1);
     expect(second.got[0]).toMatchObject({ type: 'halt', seq: 1, haltId: halt.haltId });
@@ -214,22 +220,8 @@ describe('push: halts reach the terminal', () => {
   });
 
   it('a halt lifted before it was acknowledged is not sent again ahead of its resume; acking the resume acknowledges both', async () => {
-    const m = await newMerchant(h);
-    const { t } = await enrollInto(h, m);
-    const first = connect(t, false);
-    await until('connected', () => first.client.isOpen());
-    await until('registered', async () =>
-      (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 1'),
-    );
-    const halt = (await h.admin('POST', `/v1/terminals/${t.id}/halt`, { reason: 'check' })).json<{
-      haltId: string;
-    }>();
-    await until('first delivery', () => first.got.length === 1);
     // The terminal goes away without acknowledging; the operator resumes it meanwhile.
-    await first.client.close();
-    await until('released', async () =>
-      (await h.app.inject({ url: '/metrics' })).body.includes('pos_push_connections 0'),
-    );
+    const { t, halt } = await haltDeliveredThenDropped();
     h.clock.t += 1000;
     await h.admin('POST', `/v1/terminals/${t.id}/resume`, { reason: 'ok' });
     expect((await h.store.pendingOutbox(t.id)).map((r) => [r.seq, r.kind])).toEqual([
