@@ -8,7 +8,8 @@ export default defineConfig({
       test: {
         name,
         root: `./${name}`,
-        include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
+        // `test/security/` (the top-level test workspace's OWASP API groups) sits beside its `test/`.
+        include: ['test/**/*.test.ts', 'src/**/*.test.ts', 'security/**/*.test.ts'],
       },
     })),
     passWithNoTests: true,
