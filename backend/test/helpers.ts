@@ -284,3 +284,60 @@ export class SimTerminal {
     return { status: res.statusCode, code: res.json<{ error?: { code: string } }>().error?.code };
   }
 }
+
+/**
+ * The harness's shape over real HTTP (a `pos-backend` process): `inject` is a fetch to `base()`, so the
+ * simulated terminals above speak to a real process (the URL may change, e.g. across a restart).
+ * `store` and `keys` are not there (the process owns them); the clock is the wall clock. A request
+ * that gets no answer (connection refused or reset) rejects, as fetch does.
+ */
+export function httpHarness(base: () => string, adminToken: string): Harness {
+  const app = {
+    async inject(req: {
+      method: string;
+      url: string;
+      headers?: Record<string, string>;
+      payload?: unknown;
+    }): Promise<LightMyRequestResponse> {
+      const body =
+        req.payload === undefined
+          ? undefined
+          : typeof req.payload === 'string'
+            ? req.payload
+            : JSON.stringify(req.payload);
+      const res = await fetch(`${base()}${req.url}`, {
+        method: req.method,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(req.headers ?? {}),
+        },
+        ...(body === undefined ? {} : { body }),
+      });
+      const text = await res.text();
+      return {
+        statusCode: res.status,
+        headers: Object.fromEntries(res.headers),
+        body: text,
+        json: () => JSON.parse(text) as unknown,
+      } as unknown as LightMyRequestResponse;
+    },
+  } as unknown as FastifyInstance;
+  return {
+    app,
+    adminToken,
+    clock: {
+      t: 0,
+      now: () => Date.now(),
+    },
+    store: undefined as never,
+    keys: undefined as never,
+    admin: (method, url, body) =>
+      app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${adminToken}` },
+        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+      }),
+    close: () => Promise.resolve(),
+  };
+}
