@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL schema: versioned migrations mirroring the SQLite ones (store/sqlite*.ts, versions
- * 1-5), so both engines report the same schema version. Times are milliseconds since the epoch in
+ * 1-7), so both engines report the same schema version. Times are milliseconds since the epoch in
  * BIGINT columns; JSON documents are TEXT (stored byte for byte, so audit hashes recompute exactly).
  *
  * Differences from SQLite, all internal: `ord BIGSERIAL` columns on attestations and transactions
@@ -223,6 +223,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   `,
   // 6: the active halts read on every attestation and transaction (mirrors sqlite.ts migration 6).
   `CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at);`,
+  // 7: a terminal's newest ticket (latestTicket; mirrors sqlite.ts migration 7).
+  `CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at);`,
 ];
 
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */

@@ -26,6 +26,7 @@ import {
   toChallenge,
   toCode,
   toHalt,
+  toIssuedTicket,
   toKey,
   toOperator,
   toOutbox,
@@ -33,6 +34,7 @@ import {
   toPushConnection,
   toSession,
   toTerminal,
+  toTicket,
   toToken,
   toTransaction,
   type Row as PgRow,
@@ -51,6 +53,7 @@ import {
   type CheckpointRow,
   type EnrollmentCodeRow,
   type HaltRow,
+  type IssuedTicketRow,
   type MerchantRow,
   type OperatorRow,
   type OutboxKind,
@@ -452,16 +455,15 @@ class PostgresStore implements Store {
   }
   async getTicket(jti: string): Promise<TicketRow | undefined> {
     const r = await this.one('SELECT * FROM tickets WHERE jti = $1', [jti]);
-    return r === undefined
-      ? undefined
-      : {
-          jti: str(r['jti']),
-          terminalId: str(r['terminal_id']),
-          use: str(r['use']),
-          kid: str(r['kid']),
-          issuedAt: num(r['issued_at']),
-          expiresAt: num(r['expires_at']),
-        };
+    return r === undefined ? undefined : toTicket(r);
+  }
+  async latestTicket(terminalId: string): Promise<IssuedTicketRow | null> {
+    // ORDER BY jti uses the C collation: byte order, as SQLite compares TEXT, whatever the database's.
+    const r = await this.one(
+      'SELECT * FROM tickets WHERE terminal_id = $1 ORDER BY issued_at DESC, expires_at DESC, jti COLLATE "C" DESC LIMIT 1',
+      [terminalId],
+    );
+    return r === undefined ? null : toIssuedTicket(r);
   }
   async consumeTicket(jti: string, terminalId: string, use: string, now: number): Promise<boolean> {
     return (

@@ -11,6 +11,7 @@ import type {
   EnrollmentCodeRow,
   HaltRow,
   HaltScope,
+  IssuedTicketRow,
   OperatorRole,
   OperatorRow,
   OutboxKind,
@@ -21,6 +22,7 @@ import type {
   SigningKeyRow,
   TerminalRow,
   TerminalState,
+  TicketRow,
   TransactionRow,
 } from './types';
 
@@ -107,6 +109,18 @@ export const toAttestation = (r: Row): AttestationRow => ({
   policyVersion: str(r['policy_version']),
   evidenceHash: str(r['evidence_hash']),
   verdict: json(r['verdict']),
+});
+export const toTicket = (r: Row): TicketRow => ({
+  jti: str(r['jti']),
+  terminalId: str(r['terminal_id']),
+  use: str(r['use']),
+  kid: str(r['kid']),
+  issuedAt: num(r['issued_at']),
+  expiresAt: num(r['expires_at']),
+});
+export const toIssuedTicket = (r: Row): IssuedTicketRow => ({
+  ...toTicket(r),
+  usedAt: numOrNull(r['used_at']),
 });
 export const toTransaction = (r: Row): TransactionRow => ({
   id: str(r['id']),

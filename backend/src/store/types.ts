@@ -94,6 +94,12 @@ export interface TicketRow {
   readonly expiresAt: number;
 }
 
+/** A recorded ticket as `latestTicket` reads it: the row and whether it was used. */
+export interface IssuedTicketRow extends TicketRow {
+  /** When `consumeTicket` used it (single-use PIN-entry tickets); null while unused. */
+  readonly usedAt: number | null;
+}
+
 export type SigningKeyState = 'active' | 'retired';
 
 export interface SigningKeyRow {
@@ -286,6 +292,12 @@ export interface CoreStore {
   consumeTicket(jti: string, terminalId: string, use: string, now: number): Promise<boolean>;
   /** The latest expiry of any ticket signed with `kid`, or undefined. */
   lastTicketExpiry(kid: string): Promise<number | undefined>;
+  /**
+   * The newest ticket recorded for `terminalId` (its current one, for the dashboard): the latest
+   * `issuedAt`; among tickets issued in the same millisecond the latest `expiresAt`, then the greatest
+   * `jti`, so every engine picks the same one. null when the terminal never got a ticket.
+   */
+  latestTicket(terminalId: string): Promise<IssuedTicketRow | null>;
 
   putSigningKey(row: SigningKeyRow): Promise<void>;
   listSigningKeys(): Promise<SigningKeyRow[]>;

@@ -138,6 +138,43 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       expect(await store.consumeTicket('unknown', 't1', 'pin-entry', T0)).toBe(false);
     });
 
+    it('latestTicket: the newest ticket issued to a terminal, with its used time; null when none', async () => {
+      const ticket = (
+        jti: string,
+        terminalId: string,
+        issuedAt: number,
+        use = 'session',
+        expiresAt = issuedAt + 60_000,
+      ): Parameters<Store['recordTicket']>[0] => ({ jti, terminalId, use, kid: 'k1', issuedAt, expiresAt });
+      expect(await store.latestTicket('t1')).toBeNull();
+      await store.recordTicket(ticket('j-old', 't1', T0));
+      await store.recordTicket(ticket('j-new', 't1', T0 + 10_000, 'pin-entry'));
+      await store.recordTicket(ticket('j-other', 't2', T0 + 20_000));
+      // By issue time, not by the order of recording.
+      await store.recordTicket(ticket('j-older', 't1', T0 - 5_000));
+      expect(await store.latestTicket('t1')).toEqual({
+        jti: 'j-new',
+        terminalId: 't1',
+        use: 'pin-entry',
+        kid: 'k1',
+        issuedAt: T0 + 10_000,
+        expiresAt: T0 + 70_000,
+        usedAt: null,
+      });
+      expect((await store.latestTicket('t2'))?.jti).toBe('j-other');
+      expect(await store.latestTicket('t3')).toBeNull();
+      // Used: the time it was consumed.
+      expect(await store.consumeTicket('j-new', 't1', 'pin-entry', T0 + 10_500)).toBe(true);
+      expect(await store.latestTicket('t1')).toMatchObject({ jti: 'j-new', usedAt: T0 + 10_500 });
+      // Issued in the same millisecond: the later expiry, then the greatest jti in byte order
+      // ('a' > 'Z'), on every engine.
+      await store.recordTicket(ticket('j-short', 't1', T0 + 30_000, 'session', T0 + 31_000));
+      await store.recordTicket(ticket('Zed', 't1', T0 + 30_000, 'session', T0 + 90_000));
+      await store.recordTicket(ticket('abc', 't1', T0 + 30_000, 'session', T0 + 90_000));
+      await store.recordTicket(ticket('Abd', 't1', T0 + 30_000, 'session', T0 + 90_000));
+      expect((await store.latestTicket('t1'))?.jti).toBe('abc');
+    });
+
     it('KSN counters: strictly increasing per prefix, atomically', async () => {
       const p1 = '1234567890123456';
       const p2 = '1234567890123457';

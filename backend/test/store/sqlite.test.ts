@@ -60,6 +60,20 @@ describe('SQLite specifics', () => {
     await s.close();
   });
 
+  it("a terminal's newest ticket is found through the tickets_terminal index (migration 7), not a scan", async () => {
+    const path = join(dir, 'tickets-index.sqlite');
+    const s = openSqliteStore({ path });
+    await s.close();
+    const raw = new Database(path, { readonly: true });
+    const plan = raw
+      .prepare(
+        'EXPLAIN QUERY PLAN SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, expires_at DESC, jti DESC LIMIT 1',
+      )
+      .all('t1') as { detail: string }[];
+    raw.close();
+    expect(plan.map((p) => p.detail).join('; ')).toContain('USING INDEX tickets_terminal');
+  });
+
   it('refuses a store whose schema is newer than the service', () => {
     const path = join(dir, 'newer.sqlite');
     const raw = new Database(path);
