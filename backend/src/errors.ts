@@ -12,6 +12,8 @@ export const BACKEND_ERRORS = {
     'The request does not match the route schema (missing, unknown or wrongly typed fields).',
   POS_ERR_REQUEST_MALFORMED: 'The request body is not well-formed JSON.',
   POS_ERR_REQUEST_TOO_LARGE: 'The request body is larger than the route accepts.',
+  POS_ERR_REQUEST_TIMEOUT:
+    'The request (headers, or headers and body) did not arrive in time; the connection was closed. Send the whole request at once.',
   POS_ERR_REQUEST_MEDIA_TYPE:
     'The request body has a content type the route does not accept (send application/json).',
   POS_ERR_NOT_FOUND: 'No such route, or no such resource.',
