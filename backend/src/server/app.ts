@@ -29,6 +29,7 @@ import {
   type AcquirerHost,
   type ReaderStatusVerifier,
 } from './domain';
+import { BACKEND_ERRORS } from '../errors';
 import { sendError, ServiceError } from './http-errors';
 import { createMetrics } from './metrics';
 import { dashboardRoutes } from './routes/dashboard';
@@ -113,6 +114,17 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const app = Fastify({
     ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimit,
+    // Slow clients (slowloris, a trickled body): Fastify's default requestTimeout is 0 (none), so a
+    // client that sent its headers could hold the socket forever by never finishing its body. Node
+    // checks these deadlines every connectionsCheckingInterval (a quarter of the shorter one, 50 ms to
+    // 5 s); headersTimeout is set on the server below (Fastify has no option for it).
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      connectionsCheckingInterval: Math.min(
+        5_000,
+        Math.max(50, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
+      ),
+    },
     // One trusted hop: request.ip is the address the nearest reverse proxy appended to X-Forwarded-For
     // (its right-most entry), never the left-most one, which the client writes (rate limits, logs).
     trustProxy: config.trustProxy ? (_address: string, hop: number) => hop < 1 : false,
@@ -126,21 +138,37 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // handler: answer them in the same shape.
     clientErrorHandler: (error: Error & { code?: string }, socket) => {
       if (!socket.writable) return;
-      const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+      const answer =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? {
+              status: '431 Request Header Fields Too Large',
+              code: 'POS_ERR_REQUEST_TOO_LARGE',
+              message: 'The request headers are too large.',
+            }
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? {
+                status: '408 Request Timeout',
+                code: 'POS_ERR_REQUEST_TIMEOUT',
+                message: BACKEND_ERRORS.POS_ERR_REQUEST_TIMEOUT,
+              }
+            : {
+                status: '400 Bad Request',
+                code: 'POS_ERR_REQUEST_MALFORMED',
+                message: 'The request is not well-formed HTTP.',
+              };
       const body = JSON.stringify({
-        error: {
-          code: tooLarge ? 'POS_ERR_REQUEST_TOO_LARGE' : 'POS_ERR_REQUEST_MALFORMED',
-          message: tooLarge ? 'The request headers are too large.' : 'The request is not well-formed HTTP.',
-          requestId: randomUUID(),
-        },
+        error: { code: answer.code, message: answer.message, requestId: randomUUID() },
       });
       socket.end(
-        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+        `HTTP/1.1 ${answer.status}\r\n` +
           `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
           `connection: close\r\n\r\n${body}`,
       );
     },
   }).withTypeProvider<ZodTypeProvider>();
+
+  // Node's default (60 s) would leave headers trickled byte by byte a minute; never above requestTimeout.
+  app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -41,6 +41,13 @@ export interface ServiceConfig {
   /** The largest request body accepted, bytes (default 64 KiB). */
   readonly bodyLimit: number;
   /**
+   * Slow clients: a request's headers must arrive within `headersTimeoutMs` (default 10 s) and the
+   * whole request, body included, within `requestTimeoutMs` (default 30 s), or the connection is
+   * answered 408 POS_ERR_REQUEST_TIMEOUT and closed (a client trickling bytes cannot hold a socket).
+   */
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /**
    * Behind one reverse proxy: the client address (rate limits, login throttling, logs) is the one the
    * proxy appended to X-Forwarded-For (one trusted hop), never an entry the client wrote. Default false.
    */
@@ -67,6 +74,8 @@ export const DEFAULT_CONFIG: Omit<ServiceConfig, 'issuer'> = {
   auditCheckpointEvery: 1000,
   rateLimitPerMinute: 600,
   bodyLimit: 64 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
   trustProxy: false,
   development: false,
   auth: DEFAULT_AUTH_CONFIG,
