@@ -64,6 +64,8 @@ export interface System {
 export interface StartOptions {
   /** Extra environment for `npm start` and the children it starts (e.g. POS_DEV_TICKET_LIFETIME_S). */
   readonly env?: Record<string, string>;
+  /** Everything `npm start` writes, as it comes (its children write to DIR/logs; the ready line included). */
+  readonly onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
 }
 
 /** Starts the system on `dir` (default: a fresh temporary directory). */
@@ -77,6 +79,11 @@ export async function startSystem(existing?: string, opts: StartOptions = {}): P
   });
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+  const onOutput = opts.onOutput;
+  if (onOutput !== undefined) {
+    child.stdout?.on('data', (b: Buffer) => onOutput('stdout', b.toString('utf8')));
+    child.stderr?.on('data', (b: Buffer) => onOutput('stderr', b.toString('utf8')));
+  }
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);
