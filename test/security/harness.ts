@@ -309,3 +309,65 @@ export async function startSecurityHarness(options: HarnessOptions = {}): Promis
 export function describeRes(res: Res): string {
   return `${res.status} ${res.code ?? res.text.slice(0, 200)}`;
 }
+
+/**
+ * What a refused request must not change, as one comparable string: the audit head (every change is
+ * audited), halts, terminals, merchants, users, API tokens, reference values, policies.
+ */
+export async function storeState(sec: SecurityHarness): Promise<string> {
+  const st = sec.h.store;
+  return JSON.stringify({
+    audit: (await st.auditHead())?.seq ?? 0,
+    halts: await st.listHalts({ activeOnly: false, limit: 10_000 }),
+    terminals: await Promise.all(
+      [sec.tenants.A.terminalId, sec.tenants.B.terminalId].map((id) => st.getTerminal(id)),
+    ),
+    merchants: await st.listMerchants(),
+    users: await st.listOperators(),
+    tokens: await st.listApiTokens(),
+    referenceValues: await st.listReferenceValues(),
+    policies: await st.listPolicies(),
+  });
+}
+
+export interface EventStream {
+  readonly status: number;
+  /** Everything received so far. */
+  text(): string;
+  /** Reads until `done(text)` holds (rejects when the stream ends first); resolves to the text. */
+  until(done: (text: string) => boolean): Promise<string>;
+  close(): void;
+}
+
+/** Opens GET /v1/events (Server-Sent Events) as a principal over a real connection. */
+export async function openEvents(
+  sec: SecurityHarness,
+  as: PrincipalName,
+  via: 'token' | 'session' = 'token',
+): Promise<EventStream> {
+  const abort = new AbortController();
+  const p = sec.principals[as];
+  const credential: Record<string, string> =
+    via === 'token' ? { authorization: `Bearer ${p.token}` } : { cookie: p.session.cookie };
+  const res = await fetch(`${sec.base}/v1/events`, {
+    headers: { accept: 'text/event-stream', ...credential },
+    signal: abort.signal,
+  });
+  const reader = (res.body as ReadableStream<Uint8Array> | null)?.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  return {
+    status: res.status,
+    text: () => text,
+    async until(done) {
+      if (reader === undefined) throw new Error('harness: no event stream body');
+      while (!done(text)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`harness: event stream ended: ${text}`);
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+      return text;
+    },
+    close: () => abort.abort(),
+  };
+}
