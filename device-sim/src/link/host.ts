@@ -66,8 +66,13 @@ export class ReaderLinkHost {
     this.#unsubs.push(
       link.on('message', (bytes) => {
         // A bug in the stack must not stop the reader serving: the message is dropped with a code.
+        // A message still queued when its link is replaced is dropped unread: answering it would put
+        // the old link's traffic on the new one (a stray `error` in the middle of the next handshake).
         this.#queue = this.#queue
-          .then(() => this.#onBytes(bytes))
+          .then(async () => {
+            if (this.#link === link) await this.#onBytes(bytes);
+            else bytes.fill(0);
+          })
           .catch(() => this.#refused('POS_ERR_SIM_INTERNAL'));
       }),
       link.on('error', (e) => this.#refused(e.code)),
