@@ -3,8 +3,8 @@
  * 1-7), so both engines report the same schema version. Times are milliseconds since the epoch in
  * BIGINT columns; JSON documents are TEXT (stored byte for byte, so audit hashes recompute exactly).
  *
- * Differences from SQLite, all internal: `ord BIGSERIAL` columns on attestations and transactions
- * stand in for SQLite's rowid (insertion order as a tie-breaker); `transactions.approved` is BOOLEAN.
+ * Differences from SQLite, all internal: `ord BIGSERIAL` columns on attestations, transactions and
+ * (since 7) tickets stand in for SQLite's rowid (insertion order as a tie-breaker); `transactions.approved` is BOOLEAN.
  *
  * Migrations run in one transaction under a transaction-scoped advisory lock keyed by the schema
  * name, so two processes starting at once apply each migration once; the version lives in the
@@ -223,8 +223,12 @@ export const PG_MIGRATIONS: readonly string[] = [
   `,
   // 6: the active halts read on every attestation and transaction (mirrors sqlite.ts migration 6).
   `CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at);`,
-  // 7: a terminal's newest ticket (latestTicket; mirrors sqlite.ts migration 7).
-  `CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at);`,
+  // 7: a terminal's newest ticket (latestTicket; mirrors sqlite.ts migration 7). `ord` stands in for
+  // SQLite's rowid: the one recorded last among tickets issued in the same second.
+  `
+  ALTER TABLE tickets ADD COLUMN IF NOT EXISTS ord BIGSERIAL;
+  CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at, ord);
+  `,
 ];
 
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */

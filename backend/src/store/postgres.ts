@@ -458,9 +458,9 @@ class PostgresStore implements Store {
     return r === undefined ? undefined : toTicket(r);
   }
   async latestTicket(terminalId: string): Promise<IssuedTicketRow | null> {
-    // ORDER BY jti uses the C collation: byte order, as SQLite compares TEXT, whatever the database's.
+    // ord (migration 7): the one recorded last among tickets issued in the same second, as SQLite's rowid.
     const r = await this.one(
-      'SELECT * FROM tickets WHERE terminal_id = $1 ORDER BY issued_at DESC, expires_at DESC, jti COLLATE "C" DESC LIMIT 1',
+      'SELECT * FROM tickets WHERE terminal_id = $1 ORDER BY issued_at DESC, ord DESC LIMIT 1',
       [terminalId],
     );
     return r === undefined ? null : toIssuedTicket(r);

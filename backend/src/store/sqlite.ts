@@ -206,7 +206,8 @@ export const MIGRATIONS: readonly string[] = [
   // halt ever made: an index on lifted_at finds the few active ones.
   `CREATE INDEX IF NOT EXISTS halts_lifted ON halts(lifted_at);`,
   // 7: a terminal's newest ticket (latestTicket, the dashboard's terminal page) among every ticket
-  // ever issued: an index on the terminal and issue time finds it without a scan.
+  // ever issued: an index on the terminal and issue time (and, implicitly, rowid) finds it without a
+  // scan or a sort.
   `CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at);`,
 ];
 
@@ -616,7 +617,8 @@ class SqliteStore extends SqlitePart implements CoreStore {
   }
   latestTicket(terminalId: string): Promise<IssuedTicketRow | null> {
     const r = this.get(
-      'SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, expires_at DESC, jti DESC LIMIT 1',
+      // rowid: the one recorded last among tickets issued in the same second (the index holds it).
+      'SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1',
       terminalId,
     );
     return Promise.resolve(r === undefined ? null : toIssuedTicket(r));

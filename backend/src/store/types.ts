@@ -294,8 +294,8 @@ export interface CoreStore {
   lastTicketExpiry(kid: string): Promise<number | undefined>;
   /**
    * The newest ticket recorded for `terminalId` (its current one, for the dashboard): the latest
-   * `issuedAt`; among tickets issued in the same millisecond the latest `expiresAt`, then the greatest
-   * `jti`, so every engine picks the same one. null when the terminal never got a ticket.
+   * `issuedAt` (whole seconds: a ticket's `iat`); among tickets issued in the same second, the one
+   * recorded last. null when the terminal never got a ticket.
    */
   latestTicket(terminalId: string): Promise<IssuedTicketRow | null>;
 

@@ -166,13 +166,14 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       // Used: the time it was consumed.
       expect(await store.consumeTicket('j-new', 't1', 'pin-entry', T0 + 10_500)).toBe(true);
       expect(await store.latestTicket('t1')).toMatchObject({ jti: 'j-new', usedAt: T0 + 10_500 });
-      // Issued in the same millisecond: the later expiry, then the greatest jti in byte order
-      // ('a' > 'Z'), on every engine.
-      await store.recordTicket(ticket('j-short', 't1', T0 + 30_000, 'session', T0 + 31_000));
-      await store.recordTicket(ticket('Zed', 't1', T0 + 30_000, 'session', T0 + 90_000));
-      await store.recordTicket(ticket('abc', 't1', T0 + 30_000, 'session', T0 + 90_000));
-      await store.recordTicket(ticket('Abd', 't1', T0 + 30_000, 'session', T0 + 90_000));
-      expect((await store.latestTicket('t1'))?.jti).toBe('abc');
+      // Issued in the same second (a session ticket, then a PIN-entry one): the one recorded last,
+      // whatever its jti or expiry.
+      await store.recordTicket(ticket('zz', 't1', T0 + 30_000, 'session', T0 + 90_000));
+      await store.recordTicket(ticket('mm', 't1', T0 + 30_000, 'session', T0 + 90_000));
+      await store.recordTicket(ticket('aa', 't1', T0 + 30_000, 'pin-entry', T0 + 60_000));
+      expect(await store.latestTicket('t1')).toMatchObject({ jti: 'aa', use: 'pin-entry', usedAt: null });
+      await store.recordTicket(ticket('bb', 't1', T0 + 30_000, 'session', T0 + 90_000));
+      expect((await store.latestTicket('t1'))?.jti).toBe('bb');
     });
 
     it('KSN counters: strictly increasing per prefix, atomically', async () => {

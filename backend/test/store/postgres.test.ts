@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { openPostgresStore, PG_MIGRATIONS, redactUrl } from '../../src/store/postgres';
+import { migratePostgres } from '../../src/store/postgres-schema';
 import { MIGRATIONS } from '../../src/store/sqlite';
 import { StoreError, type AuditRow, type Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
@@ -228,6 +229,40 @@ describePg('PostgreSQL store: migrations and opening', () => {
     const again = await openPostgresStore({ url: PG_URL, schema, max: 2 });
     expect(await again.schemaVersion()).toBe(PG_MIGRATIONS.length);
     await again.close();
+  });
+
+  it("migration 7 numbers a version-6 schema's tickets; the newest of a terminal is found", async () => {
+    const schema = freshSchemaName('v');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    const client = await pool.connect();
+    try {
+      expect(await migratePostgres(client, schema, PG_MIGRATIONS.slice(0, 6))).toBe(6);
+      await client.query(
+        `INSERT INTO "${schema}".tickets (jti, terminal_id, use, kid, issued_at, expires_at)
+         VALUES ('j2', 't1', 'session', 'k', 1000, 61000), ('j1', 't1', 'pin-entry', 'k', 1000, 61000),
+                ('j0', 't1', 'session', 'k', 0, 60000)`,
+      );
+    } finally {
+      client.release();
+      await pool.end();
+    }
+    const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
+    try {
+      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      expect(await s.latestTicket('t1')).toMatchObject({ jti: 'j1', use: 'pin-entry', usedAt: null });
+      await s.recordTicket({
+        jti: 'j3',
+        terminalId: 't1',
+        use: 'session',
+        kid: 'k',
+        issuedAt: 1000,
+        expiresAt: 61000,
+      });
+      expect((await s.latestTicket('t1'))?.jti).toBe('j3');
+    } finally {
+      await s.close();
+    }
   });
 
   it('refuses a schema newer than the code with StoreError POS_ERR_STORE', async () => {

@@ -67,7 +67,7 @@ describe('SQLite specifics', () => {
     const raw = new Database(path, { readonly: true });
     const plan = raw
       .prepare(
-        'EXPLAIN QUERY PLAN SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, expires_at DESC, jti DESC LIMIT 1',
+        'EXPLAIN QUERY PLAN SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1',
       )
       .all('t1') as { detail: string }[];
     raw.close();
