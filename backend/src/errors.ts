@@ -175,6 +175,12 @@ export const BACKEND_ERRORS = {
   POS_ERR_ACQ_VELOCITY:
     'A velocity rule halted the transaction (transactions per terminal, or one card on many terminals).',
   POS_ERR_ACQ_INTERNAL: 'The acquirer host failed unexpectedly; the transaction is declined.',
+
+  // Store faults (503; docs/backend.md "Failures")
+  POS_ERR_STORE_FULL:
+    'The store’s disk is full (SQLite SQLITE_FULL / ENOSPC, PostgreSQL disk_full): nothing was written; reads still work; retry once space is freed.',
+  POS_ERR_STORE_READ_ONLY:
+    'The store cannot be written (read-only file system or database): nothing was written; reads still work; retry once it is writable again.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type BackendErrorCode = keyof typeof BACKEND_ERRORS;
