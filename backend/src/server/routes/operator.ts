@@ -58,6 +58,27 @@ export async function terminalOr404(
   return t;
 }
 
+/**
+ * The terminal's current ticket (the newest one issued to it) as the dashboard shows it: its use and
+ * times, never the ticket itself nor its id.
+ */
+const TerminalTicketOut = z.object({
+  use: z
+    .enum(['session', 'pin-entry'])
+    .describe(
+      'session: reader session and sales (handshake only while resume-pending); pin-entry: one PIN entry',
+    ),
+  issuedAt: z.number().int().describe('ms since the epoch'),
+  expiresAt: z.number().int().describe('ms since the epoch'),
+  expired: z.boolean().describe("expiresAt is not after the server's clock"),
+  used: z.boolean().describe('a single-use PIN-entry ticket already spent'),
+});
+
+function ticketUse(use: string): 'session' | 'pin-entry' {
+  if (use === 'session' || use === 'pin-entry') return use;
+  throw new ServiceError(500, 'POS_ERR_STORE');
+}
+
 const TerminalOut = z.object({
   terminalId: z.string(),
   merchantId: z.string(),
@@ -68,6 +89,9 @@ const TerminalOut = z.object({
   lastCounter: z.number().int(),
   attestationIntervalS: z.number().int(),
   lastAttestedAt: z.number().int().nullable(),
+  ticket: TerminalTicketOut.nullable().describe(
+    'the newest ticket issued to the terminal (expired or not); null when it never got one',
+  ),
 });
 
 export async function readAudit(ctx: Pick<Ctx, 'store'>): Promise<AuditRow[]> {
@@ -182,7 +206,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     {
       schema: {
         tags: ['operator'],
-        summary: 'A terminal and its state',
+        summary: 'A terminal, its state and its current ticket (times and use only)',
         security: Security,
         params: IdParam('terminalId'),
         response: { 200: TerminalOut },
@@ -191,6 +215,7 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const principal = await requirePrincipal(ctx, request, 'read');
       const t = await terminalOr404(ctx, principal, (request.params as { terminalId: string }).terminalId);
+      const ticket = await ctx.store.latestTicket(t.id);
       return {
         terminalId: t.id,
         merchantId: t.merchantId,
@@ -201,6 +226,16 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         lastCounter: t.lastCounter,
         attestationIntervalS: t.intervalS,
         lastAttestedAt: t.lastAttestedAt,
+        ticket:
+          ticket === null
+            ? null
+            : {
+                use: ticketUse(ticket.use),
+                issuedAt: ticket.issuedAt,
+                expiresAt: ticket.expiresAt,
+                expired: ticket.expiresAt <= ctx.clock.now(),
+                used: ticket.usedAt !== null,
+              },
       };
     },
   );
