@@ -73,7 +73,10 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         if (attempts === cfg.loginAttemptsPerIp + 1) {
           await ctx.audit(from, 'auth.login.rate-limited', 'auth', { attempts });
         }
-        throw new ServiceError(429, 'POS_ERR_LOGIN_RATE_LIMITED');
+        // Retry-After (seconds, sendError): at the latest when the window has passed.
+        throw Object.assign(new ServiceError(429, 'POS_ERR_LOGIN_RATE_LIMITED'), {
+          retryAfter: cfg.loginWindowS * 1000,
+        });
       }
       const username = request.body.username.toLowerCase();
       // From here on a known and an unknown username take the same store calls in the same order
