@@ -134,6 +134,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: 200 },
+    // Errors the router raises before any route (a path parameter over maxParamLength, a malformed
+    // URL): our error shape, not Fastify's own body (which echoed the whole path back).
+    frameworkErrors: (error, request, reply) => {
+      sendError(request, reply, error);
+    },
     // Requests Node's HTTP parser refuses (malformed, headers too large) never reach Fastify's error
     // handler: answer them in the same shape.
     clientErrorHandler: (error: Error & { code?: string }, socket) => {
