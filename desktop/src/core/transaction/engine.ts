@@ -136,6 +136,8 @@ export class TransactionEngine {
   /** The digits handed to the reader, until it answers (wiped then, or when the sale ends first). */
   #inFlightDigits: Uint8Array | undefined;
   #result: TxnResult | undefined;
+  /** Inside the reader's `abort()` call of `#finish`. */
+  #aborting = false;
 
   constructor(opts: EngineOptions) {
     this.#reader = opts.reader;
@@ -260,6 +262,9 @@ export class TransactionEngine {
 
   /** Every way a sale ends goes through here: pad closed, digits wiped, reader aborted if needed. */
   #finish(result: TxnResult, abortReader = true): void {
+    // The reader port may report the reader lost from inside `abort()` (the link failed while the
+    // abort was being sent): the sale already has its result (cancelled, halted, ...), which stays.
+    if (this.#aborting) return;
     const wasReader = this.#readerStarted && READER_STATES.has(this.#state);
     this.#pin.wipe();
     wipe(this.#inFlightDigits);
@@ -274,10 +279,13 @@ export class TransactionEngine {
     this.#readerStarted = false;
     this.#result = result;
     if (wasReader && abortReader) {
+      this.#aborting = true;
       try {
         void this.#reader.abort().catch(() => undefined);
       } catch {
         // The sale is over either way; a reader port that throws must not stop the wipe above.
+      } finally {
+        this.#aborting = false;
       }
     }
     this.#enter('result');
