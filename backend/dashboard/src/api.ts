@@ -164,8 +164,19 @@ export const TerminalOut = z.object({
   lastCounter: z.number(),
   attestationIntervalS: z.number(),
   lastAttestedAt: z.number().nullable(),
+  /** The newest ticket issued to the terminal (times and use only), or null when it never got one. */
+  ticket: z
+    .object({
+      use: z.string(),
+      issuedAt: z.number(),
+      expiresAt: z.number(),
+      expired: z.boolean(),
+      used: z.boolean(),
+    })
+    .nullable(),
 });
 export type TerminalDetail = z.infer<typeof TerminalOut>;
+export type TerminalTicket = NonNullable<TerminalDetail['ticket']>;
 
 const Reason = z.object({ code: z.string(), text: z.string().optional() });
 const Shadow = z.object({ policyVersion: z.string(), tier: z.string(), halt: z.boolean().optional() });

@@ -10,14 +10,37 @@ export function serverNow(): number {
   return Date.now() + offsetMs;
 }
 
+/** A span of whole seconds (at least 0) as the pages write it: "42 s", "3 min", "2 h", "4 d". */
+function span(s: number): string {
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86_400)} d`;
+}
+
 export function age(at: number | null, now = serverNow()): string {
   if (at === null) return 'never';
   const s = Math.round((now - at) / 1000);
   if (s < 0) return 'just now';
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86_400)} d ago`;
+  return `${span(s)} ago`;
+}
+
+/** A terminal's current ticket as GET /v1/terminals/:id gives it (the fields its expiry needs). */
+export interface TicketTimes {
+  readonly expiresAt: number;
+  /** The server's word at the time of the answer: expired then stays expired. */
+  readonly expired: boolean;
+}
+
+/**
+ * How far a ticket's expiry is from now (the server's clock): "in 42 s" (rounded up: never "in 0 s"
+ * while it lives), "expired 3 min ago", or "no ticket".
+ */
+export function ticketExpiry(ticket: TicketTimes | null, now = serverNow()): string {
+  if (ticket === null) return 'no ticket';
+  if (ticket.expired || ticket.expiresAt <= now)
+    return `expired ${age(ticket.expiresAt, Math.max(now, ticket.expiresAt))}`;
+  return `in ${span(Math.ceil((ticket.expiresAt - now) / 1000))}`;
 }
 
 export function time(at: number | string | null): string {

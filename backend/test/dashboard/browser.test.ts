@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { time } from '../../dashboard/src/format';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import { DEFAULT_POLICY } from '../../src/server/domain';
 import { readerOutput, sessionTicket, transact } from '../fleet-helpers';
@@ -161,6 +162,16 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'terminals.png'), fullPage: true });
     await row.getByRole('link', { name: terminal.id }).click();
     await page.getByRole('heading', { name: `Terminal ${terminal.id}` }).waitFor({ timeout: WAIT });
+    // Its current ticket (from the live attestation): the expiry time, how far ahead, use and issue time.
+    const current = await h.store.latestTicket(terminal.id);
+    if (current === null) throw new Error('the attested terminal has no recorded ticket');
+    const expiry = page.getByTestId('ticket-expiry');
+    await expiry.filter({ hasText: time(current.expiresAt) }).waitFor({ timeout: WAIT });
+    expect(await expiry.textContent()).toMatch(
+      new RegExp(
+        `^${time(current.expiresAt)} \\(in (\\d+ s|1 min)\\) · session ticket issued ${time(current.issuedAt)}$`,
+      ),
+    );
 
     // A ticket the terminal holds from before the halt.
     const ticket = await sessionTicket(terminal);
@@ -197,6 +208,20 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
       .filter({ hasText: /^active/ })
       .waitFor({ timeout: WAIT });
     await page.screenshot({ path: join(SHOTS, 'terminal-resumed.png'), fullPage: true });
+
+    // Past the current ticket's expiry by the server's clock: the page (its clock set from the fleet
+    // summary on the overview) says how long ago the ticket expired.
+    const last = await h.store.latestTicket(terminal.id);
+    if (last === null) throw new Error('the resumed terminal has no recorded ticket');
+    h.clock.t = last.expiresAt + 61_000;
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.getByTestId('count-trusted').filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT });
+    await page.goto(`${base}/dashboard/#/terminals/${terminal.id}`);
+    await page
+      .getByTestId('ticket-expiry')
+      .filter({ hasText: new RegExp(`^${time(last.expiresAt)} \\(expired [12] min ago\\)`) })
+      .waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'terminal-ticket-expired.png'), fullPage: true });
 
     // Sign out: back to the sign-in form, and the session is gone on the server too.
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -10,6 +10,7 @@ import {
   serverNow,
   setServerNow,
   stateQuery,
+  ticketExpiry,
   type DisplayState,
 } from '../../dashboard/src/format';
 
@@ -53,6 +54,31 @@ describe('age', () => {
     expect(age(now - 3 * 3_600_000, now)).toBe('3 h ago');
     expect(age(now - 2 * 86_400_000, now)).toBe('2 d ago');
     expect(age(now + 10_000, now)).toBe('just now');
+  });
+});
+
+describe('ticketExpiry', () => {
+  const now = Date.UTC(2026, 10, 29, 12, 0, 0);
+  it('says how far ahead a living ticket expires, rounded up to whole seconds', () => {
+    expect(ticketExpiry({ expiresAt: now + 42_000, expired: false }, now)).toBe('in 42 s');
+    expect(ticketExpiry({ expiresAt: now + 41_001, expired: false }, now)).toBe('in 42 s');
+    expect(ticketExpiry({ expiresAt: now + 1, expired: false }, now)).toBe('in 1 s');
+    expect(ticketExpiry({ expiresAt: now + 150_000, expired: false }, now)).toBe('in 2 min');
+    expect(ticketExpiry({ expiresAt: now + 2 * 3_600_000, expired: false }, now)).toBe('in 2 h');
+  });
+  it('says how long ago an expired one expired', () => {
+    expect(ticketExpiry({ expiresAt: now - 3 * 60_000, expired: true }, now)).toBe('expired 3 min ago');
+    expect(ticketExpiry({ expiresAt: now - 5_000, expired: true }, now)).toBe('expired 5 s ago');
+    // At its expiry it has expired (the server refuses a ticket at exp).
+    expect(ticketExpiry({ expiresAt: now, expired: false }, now)).toBe('expired 0 s ago');
+    // The page kept open past the expiry: expired, though the answer said it was not yet.
+    expect(ticketExpiry({ expiresAt: now - 61_000, expired: false }, now)).toBe('expired 1 min ago');
+  });
+  it("takes the server's expired over a browser clock that lags behind it", () => {
+    expect(ticketExpiry({ expiresAt: now + 10_000, expired: true }, now)).toBe('expired 0 s ago');
+  });
+  it('says when there is none', () => {
+    expect(ticketExpiry(null, now)).toBe('no ticket');
   });
 });
 

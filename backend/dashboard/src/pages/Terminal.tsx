@@ -1,9 +1,9 @@
 /**
- * One terminal: its state and why, Halt / Resume, the verdict timeline, the evidence history (each
+ * One terminal: its state and why, its current ticket's expiry, Halt / Resume, the verdict timeline, the evidence history (each
  * verdict with the verifiers that did not pass), the halts covering it with its acknowledgements, and
  * its latest transactions.
  */
-import { useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import {
   AttestationsOut,
   call,
@@ -17,8 +17,9 @@ import {
   VerdictDoc,
   type Attestation,
   type HaltRow,
+  type TerminalTicket,
 } from '../api';
-import { age, displayState, time } from '../format';
+import { age, displayState, serverNow, ticketExpiry, time } from '../format';
 import { ActionButton, ErrorBox, HaltDeliveries, StateBadge, TierBadge, useLoad, useSession } from '../ui';
 
 const TIER_Y: Record<string, number> = { affirming: 10, warning: 30, contraindicated: 50, none: 70 };
@@ -57,6 +58,27 @@ function Timeline({ items }: { items: readonly Attestation[] }): ReactNode {
         ))}
       </svg>
     </figure>
+  );
+}
+
+/** The current ticket's expiry, its distance from now (kept current every second), use and issue time. */
+function TicketExpiry({ ticket }: { ticket: TerminalTicket | null }): ReactNode {
+  const [now, setNow] = useState(serverNow);
+  useEffect(() => {
+    setNow(serverNow());
+    const timer = window.setInterval(() => setNow(serverNow()), 1_000);
+    return () => window.clearInterval(timer);
+  }, [ticket]);
+  if (ticket === null) return 'no ticket';
+  return (
+    <>
+      {time(ticket.expiresAt)} ({ticketExpiry(ticket, now)})
+      <span className="muted">
+        {' '}
+        · {ticket.use} ticket issued {time(ticket.issuedAt)}
+        {ticket.used ? ', used' : ''}
+      </span>
+    </>
   );
 }
 
@@ -165,13 +187,17 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
           {time(row.data?.nextDueAt ?? null)} (every {t.attestationIntervalS} s)
           {row.data?.stale === true ? ` · stale since ${time(row.data.staleAt)}` : ''}
         </dd>
-        <dt>Ticket</dt>
+        <dt>Ticket expires</dt>
+        <dd data-testid="ticket-expiry">
+          <TicketExpiry ticket={t.ticket} />
+        </dd>
+        <dt>New tickets</dt>
         <dd className="muted">
           {t.state === 'active' && state !== 'stale'
-            ? 'a ticket lives at most the ticket lifetime (60 s by default) from its last accepted verdict; the API does not list tickets'
+            ? 'one with each accepted verdict, living the ticket lifetime (60 s by default)'
             : t.state === 'resume-pending'
               ? 'only a handshake ticket (reader session, no PIN entry, no sale) until an affirming attestation'
-              : 'no ticket: no PIN entry, no sale'}
+              : 'none: no PIN entry, no sale (a ticket from before is refused too)'}
         </dd>
         <dt>Evidence counter</dt>
         <dd>{t.lastCounter}</dd>
