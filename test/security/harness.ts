@@ -13,11 +13,12 @@
  * a terminal's (Pos-Proof, optionally a PosTicket). The clock is injected (`sec.h.clock.t`) so expiry
  * can be tested without waiting. Teardown: `close()` (closes the app, removes the data directory).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_AUTH_CONFIG } from '../../backend/src/server/auth/config';
-import type { ServiceConfig } from '../../backend/src/server/context';
+import { hashApiToken, newAdminToken, type ServiceConfig } from '../../backend/src/server/context';
 import type { OperatorRole } from '../../backend/src/store/types';
 import { makeFileHarness, type FileHarness } from '../../backend/test/fleet-helpers';
 import { seedReferenceValues, SimTerminal } from '../../backend/test/helpers';
@@ -121,6 +122,9 @@ export interface SecurityHarness {
   /** `http://127.0.0.1:<port>` */
   readonly base: string;
   readonly dataDir: string;
+  /** The key ring's master key and the card-token HMAC key: secrets no response may carry. */
+  readonly masterKey: Uint8Array;
+  readonly cardTokenKey: Uint8Array;
   readonly principals: Readonly<Record<PrincipalName, Principal>>;
   readonly tenants: Readonly<Record<TenantName, Tenant>>;
   request(method: Method, path: string, opts?: RequestOptions): Promise<Res>;
@@ -175,8 +179,34 @@ export async function startSecurityHarness(options: HarnessOptions = {}): Promis
     },
     ...options.config,
   };
-  const h = await makeFileHarness(join(dataDir, 'backend.sqlite'), config);
+  // Master key, card-token key and admin token made here (not by makeFileHarness) so tests can look for them.
+  const masterKey = randomBytes(32);
+  const cardTokenKey = randomBytes(32);
+  const adminToken = newAdminToken();
+  const clock = {
+    t: Date.UTC(2026, 10, 29, 12, 0, 0),
+    now(): number {
+      return this.t;
+    },
+  };
+  const h = await makeFileHarness(join(dataDir, 'backend.sqlite'), config, {
+    masterKey,
+    cardTokenKey,
+    adminToken,
+    clock,
+  });
   try {
+    await h.store.createApiToken({
+      id: 'tok_admin',
+      tokenHash: hashApiToken(adminToken),
+      label: 'security harness admin',
+      role: 'admin',
+      merchantId: null,
+      createdBy: null,
+      createdAt: clock.now(),
+      expiresAt: null,
+      revokedAt: null,
+    });
     await h.app.listen({ port: 0, host: '127.0.0.1' });
     const address = h.app.server.address();
     if (address === null || typeof address === 'string') throw new Error('harness: no port');
@@ -250,6 +280,8 @@ export async function startSecurityHarness(options: HarnessOptions = {}): Promis
     const sec: SecurityHarness = {
       h,
       base,
+      masterKey,
+      cardTokenKey,
       dataDir,
       principals,
       tenants,

@@ -172,7 +172,8 @@ export async function operatorOperations(sec: SecurityHarness): Promise<DocOpera
 }
 
 /**
- * Creates the fixtures on merchant A: a terminal halt by A's operator, a reference-values id, an
+ * Creates the fixtures on merchant A: a terminal halt by A's operator (so `sec.tenants.A.terminal` is
+ * halted afterwards: enroll another for tickets), a reference-values id, an
  * inactive policy, a spare user and a spare token.
  */
 export async function makeFixtures(sec: SecurityHarness): Promise<Fixtures> {
