@@ -6,6 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { BACKEND_ERRORS, type BackendErrorCode } from '../errors';
+import { faultOf, type StoreFault } from '../store/faults';
 
 /** An error a route throws on purpose: status, stable code and a message safe to show the caller. */
 export class ServiceError extends Error {
@@ -50,6 +51,13 @@ const FASTIFY_CODES: Readonly<Record<string, { status: number; code: BackendErro
   POS_ERR_REQUEST_MALFORMED: { status: 400, code: 'POS_ERR_REQUEST_MALFORMED' },
 };
 
+/** A store that cannot answer or cannot be written: the caller may retry later (503), nothing was decided. */
+const STORE_FAULT_CODES: Readonly<Record<StoreFault, BackendErrorCode>> = {
+  unavailable: 'POS_ERR_UNAVAILABLE',
+  full: 'POS_ERR_STORE_FULL',
+  'read-only': 'POS_ERR_STORE_READ_ONLY',
+};
+
 /** Maps any error to status, code and a caller-safe message. Unknown errors become POS_ERR_INTERNAL. */
 export function mapError(error: unknown): Mapped {
   if (error instanceof ServiceError)
@@ -57,6 +65,11 @@ export function mapError(error: unknown): Mapped {
   const e = error as Partial<FastifyError> & { validation?: unknown };
   if (e.validation !== undefined) {
     return { status: 400, code: 'POS_ERR_REQUEST_INVALID', message: BACKEND_ERRORS.POS_ERR_REQUEST_INVALID };
+  }
+  const fault = faultOf(error);
+  if (fault !== undefined) {
+    const code = STORE_FAULT_CODES[fault];
+    return { status: 503, code, message: BACKEND_ERRORS[code] };
   }
   const known = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
   if (known !== undefined)
@@ -77,7 +90,10 @@ export function mapError(error: unknown): Mapped {
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   const mapped = mapError(error);
-  if (mapped.status >= 500) request.log.error({ err: error }, 'request failed');
+  const fault = error instanceof ServiceError ? undefined : faultOf(error);
+  // A store fault is one warning line (its code), not a stack per refused request.
+  if (fault !== undefined) request.log.warn({ code: mapped.code, fault }, 'store fault: request refused');
+  else if (mapped.status >= 500) request.log.error({ err: error }, 'request failed');
   else request.log.info({ code: mapped.code, status: mapped.status }, 'request refused');
   if (mapped.status === 429) {
     const after = (error as { retryAfter?: unknown }).retryAfter;

@@ -138,9 +138,12 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   pool.on('error', (e) => options.onError?.(`PostgreSQL pool: ${pgCode(e) ?? e.message}`));
   try {
     const client = await pool.connect();
+    const onError = (): void => undefined; // the migration's statement rejects with it
+    client.on('error', onError);
     try {
       await migratePostgres(client, schema);
     } finally {
+      client.removeListener('error', onError);
       client.release();
     }
   } catch (e) {
@@ -175,6 +178,14 @@ class PostgresStore implements Store {
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
+      // A checked-out client has no pool listener: a connection the server ends between two
+      // statements (PostgreSQL stopping, crashing) emits 'error', which would crash the process.
+      // The statement in progress, or the next one, rejects with it instead.
+      let lost: Error | undefined;
+      const onError = (e: Error): void => {
+        lost = e;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const out = await work(client);
@@ -189,7 +200,9 @@ class PostgresStore implements Store {
           (options.retryUnique === true && code === UNIQUE_VIOLATION);
         if (!retriable || attempt >= 20) throw e;
       } finally {
-        client.release();
+        client.removeListener('error', onError);
+        // A broken connection is discarded, not returned to the pool.
+        client.release(lost);
       }
     }
   }
