@@ -27,7 +27,7 @@ import { enrollInto } from '../../backend/test/server/fleet-helpers';
 export { SimTerminal };
 export type { FileHarness };
 
-export type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
+export type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH' | 'HEAD' | 'OPTIONS';
 export type TenantName = 'A' | 'B';
 export type PrincipalName =
   | 'admin'
