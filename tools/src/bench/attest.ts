@@ -18,8 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { measure, type Benchmark } from './measure';
 
-const CODE_HASH = 'ab'.repeat(32);
-const APP_VERSION = '1.0.0-bench';
+export const CODE_HASH = 'ab'.repeat(32);
+export const APP_VERSION = '1.0.0-bench';
 
 /** The simulated terminals, as plain JavaScript (a worker thread with no TypeScript loader). */
 const WORKER_SOURCE = String.raw`
@@ -130,17 +130,38 @@ async function attestOnce(t) {
 })().catch((e) => parentPort.postMessage({ type: 'failed', error: String(e).slice(0, 500) }));
 `;
 
-interface ServerHandle {
+export interface ServerHandle {
   url: string;
   adminToken: string;
   child: ChildProcess;
 }
 
-function startServer(dataDir: string, profileDir?: string): Promise<ServerHandle> {
+export interface ServerOptions {
+  /** Write a V8 CPU profile here when the server exits. */
+  readonly profileDir?: string | undefined;
+  /** What node runs (default: backend/bin/pos-backend.js). */
+  readonly entry?: readonly string[];
+  /** More pos-backend options (e.g. --reader-ca). */
+  readonly args?: readonly string[];
+}
+
+/** One `pos-backend` process (SQLite in dataDir, any port, no rate limit, --dev); resolves once it listens. */
+export function startServer(dataDir: string, opts: ServerOptions = {}): Promise<ServerHandle> {
   const bin = fileURLToPath(new URL('../../../backend/bin/pos-backend.js', import.meta.url));
-  const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+  const nodeArgs = opts.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.profileDir];
   // --dev: with no policy activated, the development policy (H2: prod-1 otherwise), as before.
-  const args = [...nodeArgs, bin, '--data-dir', dataDir, '--port', '0', '--rate-limit', '0', '--dev'];
+  const args = [
+    ...nodeArgs,
+    ...(opts.entry ?? [bin]),
+    '--data-dir',
+    dataDir,
+    '--port',
+    '0',
+    '--rate-limit',
+    '0',
+    '--dev',
+    ...(opts.args ?? []),
+  ];
   const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
@@ -185,7 +206,7 @@ function startServer(dataDir: string, profileDir?: string): Promise<ServerHandle
   });
 }
 
-async function admin(
+export async function admin(
   server: Pick<ServerHandle, 'url' | 'adminToken'>,
   path: string,
   body: unknown,
@@ -263,13 +284,13 @@ function serverCpuMs(pid: number | undefined): { main: number; all: number } | u
   }
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i] ?? 0;
 }
 
-const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
+export const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
 export const attestBench: Benchmark = {
   name: 'attest',
@@ -293,10 +314,9 @@ export const attestBench: Benchmark = {
     const external = typeof ctx.options['url'] === 'string' && typeof ctx.options['admin-token'] === 'string';
     const server: ServerHandle | (Omit<ServerHandle, 'child'> & { child?: undefined }) = external
       ? { url: String(ctx.options['url']), adminToken: String(ctx.options['admin-token']) }
-      : await startServer(
-          dataDir,
-          typeof ctx.options['profile'] === 'string' ? ctx.options['profile'] : undefined,
-        );
+      : await startServer(dataDir, {
+          profileDir: typeof ctx.options['profile'] === 'string' ? ctx.options['profile'] : undefined,
+        });
     const threads: Worker[] = [];
     let storeCount = 0;
     try {

@@ -40,5 +40,18 @@ export interface BenchContext {
 export interface Benchmark {
   readonly name: string;
   readonly summary: string;
+  /** Checks the options before anything runs or is printed; throws BenchOptionError. */
+  check?(options: Readonly<Record<string, string | boolean>>): void;
   run(ctx: BenchContext): void | Promise<void>;
+}
+
+/** Options a benchmark refuses: the runner prints `bench: <code>: <message>` and exits 2. */
+export class BenchOptionError extends Error {
+  constructor(
+    readonly code: 'POS_ERR_CLI_UNKNOWN_OPTION' | 'POS_ERR_CLI_INVALID_OPTION',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'BenchOptionError';
+  }
 }

@@ -7,9 +7,10 @@ import { attestBench } from './attest';
 import { cryptoBench } from './crypto';
 import { haltBench } from './halt';
 import { readerBench } from './reader';
-import type { Benchmark, BenchLine } from './measure';
+import { soakBench } from './soak';
+import { BenchOptionError, type Benchmark, type BenchLine } from './measure';
 
-const BENCHMARKS: readonly Benchmark[] = [cryptoBench, readerBench, attestBench, haltBench];
+const BENCHMARKS: readonly Benchmark[] = [cryptoBench, readerBench, attestBench, haltBench, soakBench];
 
 function usage(): string {
   return [
@@ -60,6 +61,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(
       'bench: POS_ERR_CLI_INVALID_OPTION: --seconds must be a number above 0 and at most 600\n',
     );
+    return 2;
+  }
+  try {
+    bench.check?.(options);
+  } catch (e) {
+    if (!(e instanceof BenchOptionError)) throw e;
+    process.stderr.write(`bench: ${e.code}: ${e.message}\n`);
     return 2;
   }
   const emit = (line: BenchLine): void => {
