@@ -4,7 +4,8 @@
  * verbose and fails when a PIN, a PAN, a key or a ticket shows up anywhere.
  *
  * What it finds, per line of every source:
- * - `pan`: any run of 12 or more digits that contains 12 consecutive digits of a known PAN; and a
+ * - `pan`: any run of 12 or more digits that contains 12 consecutive digits of a known PAN (in the
+ *   fractional part of a decimal number, only a whole PAN: float noise is full of zeros); and a
  *   masked PAN (`*`, `#`, `X`, `x` or `•` in the middle) that shows more than the first 6 or the last 4
  *   digits of a known PAN.
  * - `pin`: a PIN that was used, as a standalone digit run with "pin" within 32 characters on the same
@@ -99,6 +100,14 @@ function panHits(line: string, pans: readonly string[]): Hit[] {
     for (let i = 0; i + PAN_WINDOW <= pan.length; i++) windows.add(pan.slice(i, i + PAN_WINDOW));
   for (const m of line.matchAll(/[0-9]{12,}/g)) {
     const run = m[0];
+    // The fractional part of a decimal (a float's noise: 19.700000000000003) is no PAN unless it
+    // holds a whole one.
+    const fraction = m.index >= 2 && /[0-9]\./.test(line.slice(m.index - 2, m.index));
+    if (fraction) {
+      if (pans.some((p) => run.includes(p)))
+        hits.push({ start: m.index, end: m.index + run.length, kind: 'pan', label: 'PAN digits' });
+      continue;
+    }
     for (let i = 0; i + PAN_WINDOW <= run.length; i++) {
       if (windows.has(run.slice(i, i + PAN_WINDOW))) {
         hits.push({ start: m.index, end: m.index + run.length, kind: 'pan', label: 'PAN digits' });
@@ -132,7 +141,8 @@ function pinHits(line: string, pins: readonly string[]): Hit[] {
   const lower = line.toLowerCase();
   for (const pin of new Set(pins)) {
     if (!/^[0-9]{4,12}$/.test(pin)) continue;
-    for (const m of line.matchAll(new RegExp(`(?<![0-9])${pin}(?![0-9])`, 'g'))) {
+    // Standalone: no digit around it, and not the fractional part of a decimal (12.1234).
+    for (const m of line.matchAll(new RegExp(`(?<![0-9])(?<![0-9]\\.)${pin}(?![0-9])`, 'g'))) {
       const from = Math.max(0, m.index - PIN_CONTEXT);
       const to = Math.min(line.length, m.index + pin.length + PIN_CONTEXT);
       if (lower.slice(from, to).includes('pin'))

@@ -64,6 +64,11 @@ describe('secrets scanner', () => {
     expect(kinds('{"maskedPan":"411111******1111","scheme":"visa"}')).toEqual([]);
     expect(kinds('{"time":1795952095688,"pid":14316,"amount":1234}')).toEqual([]);
     expect(kinds('port 41111 and 111111 and 2026-11-29T11:35:17.656Z')).toEqual([]);
+    // Float noise: 12 zeros and a 2 are digits of 4000000000000002, but in a fraction they are no PAN.
+    const zeros = { ...base, pans: ['4000000000000002'] };
+    expect(kinds('{"responseTime":19.7000000000000002}', zeros)).toEqual([]);
+    expect(kinds('{"ref":"97000000000000002"}', zeros)).toEqual(['pan']);
+    expect(kinds('{"x":0.4000000000000002}', zeros)).toEqual(['pan']);
   });
 
   it('finds a used PIN next to "pin", and a clear PIN field in hex, but not the digits elsewhere', () => {
@@ -72,6 +77,7 @@ describe('secrets scanner', () => {
     expect(kinds('block 441234AAAAAAAAAA0123456789ABCDEF')).toEqual(['pin']);
     expect(kinds('field 041234ffffffffff')).toEqual(['pin']);
     expect(kinds('{"amount":1234,"currency":"EUR"}')).toEqual([]);
+    expect(kinds('{"event":"pin-block","responseTime":12.1234}')).toEqual([]);
     expect(kinds('{"event":"pin-block","ksnCounter":12345}')).toEqual([]);
     expectRedacted(scan(`--pin ${PIN}`), ` ${PIN}`);
   });
