@@ -471,6 +471,40 @@ describe('API2:2023 Broken Authentication: terminal tickets and proofs', () => {
     expect(await transactions()).toBe(after);
   });
 
+  it('a replayed attestation (same evidence and challenge) gets no second ticket; an enrollment code enrolls once', async () => {
+    const t = await sec.enroll('B');
+    const c = await sec.request('POST', '/v1/challenges', { body: { terminalId: t.id } });
+    const evidence = t.evidence((c.json as { challenge: string }).challenge, 'periodic');
+    const first = await sec.terminal(t, 'POST', '/v1/attestations', { evidence });
+    expect(first.json, describeRes(first)).toHaveProperty('ticket');
+    const again = await sec.terminal(t, 'POST', '/v1/attestations', { evidence });
+    expect(again.json, describeRes(again)).not.toHaveProperty('ticket');
+    // One enrollment code, two devices: the second is refused and no terminal is added.
+    const code = await sec.request('POST', `/v1/merchants/${sec.tenants.B.merchantId}/enrollment-codes`, {
+      as: 'admin',
+      body: {},
+    });
+    const enroll = async (): Promise<Res> => {
+      const device = new SimTerminal(sec.h);
+      const ch = await sec.request('POST', '/v1/challenges', { body: {} });
+      return sec.request('POST', '/v1/enrollments', {
+        body: {
+          code: (code.json as { code: string }).code,
+          deviceJwk: device.jwk,
+          readerSerial: device.readerSerial,
+          evidence: device.evidence((ch.json as { challenge: string }).challenge, 'enrollment'),
+        },
+      });
+    };
+    expect((await enroll()).status).toBe(201);
+    const terminals = await sec.h.store.countTerminals();
+    const second = await enroll();
+    expect(second.status, describeRes(second)).toBeGreaterThanOrEqual(400);
+    expect(second.status).toBeLessThan(500);
+    expect(second.code).toMatch(/^POS_ERR_/);
+    expect(await sec.h.store.countTerminals()).toBe(terminals);
+  });
+
   it('a PIN-entry ticket is single use: replayed, it is refused (POS_ERR_TICKET_USED)', async () => {
     const pin = await pinTicket(a);
     const first = await sec.terminal(a, 'POST', '/v1/transactions', readerOutput('visa-pin', '1234'), {
