@@ -7,17 +7,19 @@
  * link host). Between them a fault-injecting wire carries every unit in both directions and plants one
  * fault at the Nth unit of a given protocol step:
  *
- * - layer `message`: the unit is one whole message (the in-memory link, as HID delivers: no CRC, no
- *   retransmission), so a bit flip reaches the message layer and the GCM tag;
+ * - layer `message`: the unit is one whole message (the in-memory link): a fault past any framing;
  * - layer `serial`: the unit is one COBS + CRC-32 frame between two real `SerialLink`s, so a bit flip
- *   meets the CRC (NAK, retransmission) and a lost or repeated frame meets ACK/seq.
+ *   meets the CRC (NAK, retransmission) and a lost or repeated frame meets ACK/seq;
+ * - layer `hid`: the unit is one 64-byte report between a real `HidHostLink` and `HidDeviceLink`
+ *   (INIT channel allocation, init and continuation packets; no CRC, no retransmission).
  *
  * A step is the message type: a clear handshake message by its `t`, a record by the type of the
  * plaintext it carries (the test records, for each record the channel seals, which type it sealed; the
- * wire never decrypts). The table is made from `MESSAGE_INFO`, the protocol's own list of types: a type
- * this file does not classify fails the first test ("unclassified step"), so a new message type is
- * covered or noticed. PIN key presses do not cross the link (the pad is the terminal's; the PIN goes
- * as one `pin` message), so they are no step of their own.
+ * wire never decrypts); an HID report by the message its init packet starts (SYNC/ACK/NAK frames and
+ * HID INIT/ERROR reports are the framing's own, no step). The table is made from `MESSAGE_INFO`, the
+ * protocol's own list of types: a type this file does not classify fails the first test
+ * ("unclassified step"), so a new message type is covered or noticed. PIN key presses do not cross the
+ * link (the pad is the terminal's; the PIN goes as one `pin` message), so they are no step of their own.
  *
  * Faults: `cut` (the port closes both ways and the device reports itself lost: an unplug), `corrupt`
  * (one bit flipped), `drop` (the unit is lost), `duplicate` (delivered twice: a replay), `stall` (from
@@ -31,7 +33,8 @@
  *
  * For each cell: the fault fired (the scenario reached the step); the terminal ends with a coded
  * outcome (the sale's `POS_ERR_DESKTOP_TXN_READER` with a `POS_ERR_` cause, or a coded reader-lost /
- * attempt-failed notice) or absorbs the fault as its layer promises (serial: CRC/ACK/seq); no PIN block
+ * attempt-failed notice) or absorbs the fault as its layer promises (serial: CRC/ACK/seq; HID: a
+ * repeated init packet restarts its message); no PIN block
  * without a ticket-bound session (reader side: every PIN block follows an accepted PIN-entry ticket of
  * the same transaction in the same session; terminal side: a PIN block goes to the back-end only with
  * the ticket bound to the card's nonce, and never from a sale that failed); no PIN left behind (the
@@ -53,6 +56,8 @@ import {
   HANDSHAKE_TIMEOUT_MS,
   jwkFromPublicKey,
   jwkThumbprint,
+  HidDeviceLink,
+  HidHostLink,
   ManualTimer,
   MESSAGE_INFO,
   p256Signer,
@@ -82,7 +87,7 @@ import { afterAll, beforeAll, describe, expect, it, vi, type MockInstance } from
 
 // ---- the table --------------------------------------------------------------------------------------
 
-const LAYERS = ['message', 'serial'] as const;
+const LAYERS = ['message', 'serial', 'hid'] as const;
 type Layer = (typeof LAYERS)[number];
 const FAULTS = ['cut', 'corrupt', 'drop', 'duplicate', 'stall'] as const;
 type Fault = (typeof FAULTS)[number];
@@ -149,12 +154,16 @@ interface Expected {
   readonly noticed: boolean | undefined;
 }
 
-function expected(layer: Layer, phase: Phase, step: Step, fault: Fault): Expected {
+function expected(layer: Layer, phase: Phase, step: Step, fault: Fault, hit: Hit): Expected {
   const own: Expected['sale'] = phase === 'cancel' ? 'cancelled' : 'approved';
   // The serial framing heals what it is made for: a flipped bit fails the CRC (NAK, resent), a lost
   // frame is resent after the ACK timeout, a repeated one has the seq already delivered. Nobody above
   // notices.
   if (layer === 'serial' && fault !== 'cut' && fault !== 'stall') return { sale: own, noticed: false };
+  // HID has no CRC and no retransmission (USB provides them), so the rest is the message layer's, but
+  // for one thing: a repeated init packet of a message that needs continuation packets abandons the
+  // message in progress and starts it again (§3.2); the continuations complete it once.
+  if (layer === 'hid' && fault === 'duplicate' && hit.multiReport) return { sale: own, noticed: false };
   switch (phase) {
     case 'handshake':
     case 'idle':
@@ -235,6 +244,25 @@ function messageStep(bytes: Uint8Array): Step | undefined {
   return inner;
 }
 
+/**
+ * HID: every message a link end sends, by its first 57 bytes (what an init packet carries) → its
+ * step; the continuation packets that follow an init packet on a direction belong to its step.
+ */
+const hidPrefixes = new Map<string, Step>();
+const HID_INIT_DATA = 57;
+const hidPrefixKey = (b: Uint8Array): string => hexOf(b.subarray(0, HID_INIT_DATA));
+
+function noteHidMessage(message: Uint8Array): void {
+  const step = messageStep(message);
+  if (step !== undefined) hidPrefixes.set(hidPrefixKey(message), step);
+}
+
+/** An init packet: CID (4) | CMD with bit 7 | BCNT (2) | data; MSG is command 03. */
+const hidInit = (r: Uint8Array): { msg: boolean; bcnt: number } | undefined =>
+  ((r[4] ?? 0) & 0x80) === 0
+    ? undefined
+    : { msg: ((r[4] ?? 0) & 0x7f) === 0x03, bcnt: ((r[5] ?? 0) << 8) | (r[6] ?? 0) };
+
 /** The step of one serial frame (00 COBS 00); undefined for SYNC/ACK/NAK, which are not steps. */
 function frameStep(wire: Uint8Array): Step | undefined {
   const d = decodeSerialFrame(wire.subarray(1, wire.length - 1));
@@ -252,11 +280,15 @@ interface Plan {
   readonly bit?: number;
 }
 
+/** What the fault hit (HID: whether the message needed continuation packets). */
+interface Hit {
+  multiReport: boolean;
+}
+
 /** One fault, planted once per cell, counted over every link the cell opens. */
 class Wire {
+  readonly hit: Hit = { multiReport: false };
   readonly seen = new Map<Step, number>();
-  /** Units passed on untouched, per step. */
-  readonly delivered = new Map<Step, number>();
   readonly log: string[] = [];
   fired = false;
   armed = true;
@@ -269,9 +301,22 @@ class Wire {
   /** One link's worth of wire: what one end sends passes here before the other end gets it. */
   pair(onCut: () => void): (dir: 'T>R' | 'R>T', unit: Uint8Array, deliver: (u: Uint8Array) => void) => void {
     let stalled = false;
+    const hidStep: Record<'T>R' | 'R>T', Step | undefined> = { 'T>R': undefined, 'R>T': undefined };
+    const classify = (dir: 'T>R' | 'R>T', unit: Uint8Array): Step | undefined => {
+      if (this.layer === 'message') return messageStep(unit);
+      if (this.layer === 'serial') return frameStep(unit);
+      const init = hidInit(unit);
+      if (init !== undefined) {
+        hidStep[dir] = init.msg
+          ? hidPrefixes.get(hexOf(unit.subarray(7, 7 + Math.min(HID_INIT_DATA, init.bcnt))))
+          : undefined;
+        if (init.msg && hidStep[dir] === undefined) throw new Error('an HID message no end sent');
+      }
+      return hidStep[dir];
+    };
     return (dir, unit, deliver) => {
       if (stalled) return;
-      const step = this.layer === 'serial' ? frameStep(unit) : messageStep(unit);
+      const step = classify(dir, unit);
       if (step === undefined) {
         deliver(unit);
         return;
@@ -280,11 +325,11 @@ class Wire {
       this.seen.set(step, n);
       this.log.push(`${dir} ${step}`);
       if (!this.armed || this.fired || step !== this.plan.step || n !== this.plan.nth) {
-        this.delivered.set(step, (this.delivered.get(step) ?? 0) + 1);
         deliver(unit);
         return;
       }
       this.fired = true;
+      this.hit.multiReport = (hidInit(unit)?.bcnt ?? 0) > HID_INIT_DATA;
       this.log.push(`   ^ ${this.plan.fault}`);
       switch (this.plan.fault) {
         case 'cut':
@@ -311,7 +356,11 @@ class Wire {
     // Serial: inside the COBS body (the delimiters are the framing's own business).
     const lo = this.layer === 'serial' ? 1 : 0;
     const len = out.length - (this.layer === 'serial' ? 2 : 0);
-    const bit = this.plan.bit ?? (len - 1) * 8;
+    // HID, by default: the last message byte of the report (its padding is not read).
+    const init = this.layer === 'hid' ? hidInit(unit) : undefined;
+    const last =
+      this.layer !== 'hid' ? len - 1 : init === undefined ? 5 : 7 + Math.min(HID_INIT_DATA, init.bcnt) - 1;
+    const bit = this.plan.bit ?? last * 8;
     const i = lo + (Math.floor(bit / 8) % len);
     let mask = 1 << (bit % 8);
     if ((out[i]! ^ mask) === 0 && this.layer === 'serial') mask <<= 1; // keep a byte, not a delimiter
@@ -351,6 +400,21 @@ function openLink(wire: Wire, timer: ManualTimer, lost: LostSignal): [ReaderLink
     lost.fire('the reader was unplugged');
   };
   const through = wire.pair(cut);
+  if (wire.layer === 'hid') {
+    const hid: { host?: HidHostLink; device?: HidDeviceLink } = {};
+    const usb = (to: 'host' | 'device') => (u: Uint8Array) =>
+      void Promise.resolve().then(() => hid[to]?.receiveReport(u));
+    hid.host = new HidHostLink({ timer, writeReport: (r) => through('T>R', r.slice(), usb('device')) });
+    hid.device = new HidDeviceLink({ timer, writeReport: (r) => through('R>T', r.slice(), usb('host')) });
+    // Each end's messages are noted (by the prefix an init packet carries) as they are sent.
+    const noting = (inner: ReaderLink) =>
+      new WiredLink(inner, (u, send) => {
+        noteHidMessage(u);
+        send(u);
+      });
+    ends = [noting(hid.host), noting(hid.device)];
+    return ends;
+  }
   if (wire.layer === 'message') {
     const [t, r] = createMemoryLinkPair();
     ends = [
@@ -382,6 +446,7 @@ interface CellReport {
   readonly sale: TxnResult | undefined;
   readonly notices: { kind: string; code: string }[];
   readonly log: string[];
+  readonly hit: Hit;
 }
 
 const PIN_CARD = findTestCard('visa-pin');
@@ -429,6 +494,7 @@ async function runCell(layer: Layer, scenario: Scenario, plan: Plan): Promise<Ce
     const timer = new ManualTimer();
     const wire = new Wire(layer, plan);
     forgetSeals();
+    hidPrefixes.clear();
 
     // The terminal: a device key, session tickets from the development A&M, the shared handshake.
     const key = newP256KeyPair();
@@ -476,6 +542,13 @@ async function runCell(layer: Layer, scenario: Scenario, plan: Plan): Promise<Ce
     const notices: { kind: string; code: string }[] = [];
     conn.on('reader-lost', (e) => notices.push({ kind: 'reader-lost', code: e.code }));
     conn.on('attempt-failed', (e) => notices.push({ kind: 'attempt-failed', code: e.code }));
+    // Liveness probes answered: `status` messages that reached the terminal's session.
+    let statusAnswers = 0;
+    conn.on('connected', ({ session }) =>
+      session.on('message', (m) => {
+        if (m.t === 'status') statusAnswers++;
+      }),
+    );
 
     const submits: SubmitInput[] = [];
     const cardNonces: string[] = [];
@@ -576,7 +649,7 @@ async function runCell(layer: Layer, scenario: Scenario, plan: Plan): Promise<Ce
     conn.start();
     await settle(() => conn.state === 'connected', 'the first session');
     // A probe answered on the session in use: after a loss, one on the new session.
-    const probed = () => wire.delivered.get('status') ?? 0;
+    const probed = () => statusAnswers;
     let mark = { notices: notices.length, probes: probed() };
     await settle(() => {
       if (notices.length !== mark.notices) mark = { notices: notices.length, probes: probed() };
@@ -610,7 +683,7 @@ async function runCell(layer: Layer, scenario: Scenario, plan: Plan): Promise<Ce
     expect(submits.filter((s) => s.pinBlock !== undefined).length).toBeLessThanOrEqual(
       readerEvents.filter((e) => e['event'] === 'pin-block').length,
     );
-    return { fired, sale: result, notices: faultedNotices, log: wire.log };
+    return { fired, sale: result, notices: faultedNotices, log: wire.log, hit: wire.hit };
   } finally {
     for (const c of cleanups) await c();
   }
@@ -653,8 +726,8 @@ describe('reader link faults: every step × every fault', () => {
   it.each(cells)(
     '$layer: $fault at $step',
     async ({ layer, step, scenario, phase, fault }) => {
-      const want = expected(layer, phase, step, fault);
       const r = await runCell(layer, scenario, { step, nth: 1, fault });
+      const want = expected(layer, phase, step, fault, r.hit);
       expect(r.fired, `the scenario never reached ${step}:\n${r.log.join('\n')}`).toBe(true);
       for (const n of r.notices) expect(n.code).toMatch(CODE);
       if (want.noticed === true) expect(r.notices.length).toBeGreaterThan(0);
