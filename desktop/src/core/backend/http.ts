@@ -59,7 +59,10 @@ export async function requestJson<S extends z.ZodType>(
       signal,
       redirect: 'error',
     });
-    text = await res.text();
+    const read = await readBounded(res, MAX_RESPONSE_BYTES);
+    if (read === undefined)
+      return fail('POS_ERR_DESKTOP_BACKEND_RESPONSE', 'the back-end answer is too large');
+    text = read;
   } catch (e) {
     const name = e instanceof Error ? e.name : '';
     if (name === 'TimeoutError' || name === 'AbortError')
@@ -69,8 +72,6 @@ export async function requestJson<S extends z.ZodType>(
       );
     return fail('POS_ERR_DESKTOP_BACKEND_UNREACHABLE', `the back-end at ${where} cannot be reached`);
   }
-  if (text.length > MAX_RESPONSE_BYTES)
-    return fail('POS_ERR_DESKTOP_BACKEND_RESPONSE', 'the back-end answer is too large');
   let json: unknown;
   try {
     json = text === '' ? undefined : JSON.parse(text);
@@ -91,6 +92,35 @@ export async function requestJson<S extends z.ZodType>(
     );
   }
   return { ok: true, status: res.status, body: parsed.data };
+}
+
+/**
+ * The body as UTF-8 text, read only up to `max` bytes: a larger one (declared or streamed) is cancelled
+ * at once and undefined returned, so a hostile or broken back-end cannot make the terminal buffer an
+ * unbounded answer until the timeout.
+ */
+async function readBounded(res: Response, max: number): Promise<string | undefined> {
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > max) {
+    await res.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  if (res.body === null) return '';
+  const reader: ReadableStreamDefaultReader<Uint8Array> = res.body.getReader();
+  const decoder = new TextDecoder('utf-8');
+  let text = '';
+  let size = 0;
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    size += chunk.value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 function safeOrigin(url: string): string {
