@@ -1,7 +1,7 @@
 /**
  * The OWASP API groups' harness: the real back-end (buildApp over a SQLite file in a fresh temporary
- * data directory, through backend/test/fleet-helpers.ts's makeFileHarness) listening on a real
- * loopback socket, and a cast spoken to over real HTTP (fetch):
+ * data directory, through backend/test/fleet-helpers.ts's makeFileHarness; or over PostgreSQL in a
+ * fresh schema) listening on a real loopback socket, and a cast spoken to over real HTTP (fetch):
  *
  * - principals (PRINCIPALS): the provider's admin, operator and auditor, and for each of merchants A
  *   and B an operator, a merchant user and an auditor, each created through the API (POST /v1/users,
@@ -20,12 +20,80 @@ import { join } from 'node:path';
 import { DEFAULT_AUTH_CONFIG } from '../../backend/src/server/auth/config';
 import { hashApiToken, newAdminToken, type ServiceConfig } from '../../backend/src/server/context';
 import type { OperatorRole } from '../../backend/src/store/types';
-import { makeFileHarness, type FileHarness } from '../../backend/test/fleet-helpers';
-import { seedReferenceValues, SimTerminal } from '../../backend/test/helpers';
+import { buildApp } from '../../backend/src/server/app';
+import { createMemoryBus } from '../../backend/src/fleet/bus';
+import { FleetEventSchema, type FleetEvent } from '../../backend/src/fleet/events';
+import { KeyRing } from '../../backend/src/keys/keyring';
+import { openPostgresStore } from '../../backend/src/store/postgres';
+import { inject, makeFileHarness } from '../../backend/test/fleet-helpers';
+import {
+  ISSUER,
+  seedReferenceValues,
+  SimTerminal,
+  standInReaderVerifier,
+  type Harness,
+} from '../../backend/test/helpers';
 import { enrollInto } from '../../backend/test/server/fleet-helpers';
 
 export { SimTerminal };
-export type { FileHarness };
+
+/** The back-end under the harness (backend/test/helpers.ts's Harness, and the fleet events its bus carried). */
+export type Backend = Harness & { readonly events: readonly FleetEvent[] };
+
+/**
+ * The PostgreSQL back-end: makeFileHarness's wiring (backend/test/fleet-helpers.ts) over
+ * openPostgresStore in `schema` instead of a SQLite file.
+ */
+async function postgresBackend(
+  schema: string,
+  config: Partial<ServiceConfig>,
+  carried: { masterKey: Uint8Array; cardTokenKey: Uint8Array; adminToken: string; clock: Harness['clock'] },
+): Promise<Backend> {
+  const { PG_URL } = await import('../../backend/test/pg-helpers');
+  const store = await openPostgresStore({ url: PG_URL, schema });
+  const opened = await KeyRing.open(store, carried.masterKey, carried.clock.now(), {
+    ticketLifetimeS: config.ticketLifetimeS ?? 60,
+  });
+  if (!opened.ok) {
+    await store.close();
+    throw new Error(`harness: key ring: ${opened.code}`);
+  }
+  const bus = createMemoryBus();
+  const events: FleetEvent[] = [];
+  bus.subscribe((m) => {
+    if (m.type === 'event') events.push(FleetEventSchema.parse(m.event));
+  });
+  const app = await buildApp({
+    bus,
+    store,
+    keys: opened.ring,
+    clock: carried.clock,
+    config: {
+      issuer: ISSUER,
+      rateLimitPerMinute: false,
+      development: true,
+      livenessSweepS: false,
+      ...config,
+    },
+    readerStatusVerifier: standInReaderVerifier,
+    readerCaRoots: [new Uint8Array([1])],
+    cardTokenKey: carried.cardTokenKey,
+    defaultMetrics: false,
+  });
+  return {
+    app,
+    store,
+    keys: opened.ring,
+    clock: carried.clock,
+    adminToken: carried.adminToken,
+    events,
+    admin: (method, url, body) => inject(app, carried.adminToken, method, url, body),
+    close: async () => {
+      await app.close();
+      await bus.close();
+    },
+  };
+}
 
 export type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH' | 'HEAD' | 'OPTIONS';
 export type TenantName = 'A' | 'B';
@@ -118,7 +186,7 @@ export interface TerminalOptions {
 
 export interface SecurityHarness {
   /** The backend test harness under it: app, store, keys, clock, adminToken, events. */
-  readonly h: FileHarness;
+  readonly h: Backend;
   /** `http://127.0.0.1:<port>` */
   readonly base: string;
   readonly dataDir: string;
@@ -146,6 +214,11 @@ export interface SecurityHarness {
 }
 
 export interface HarnessOptions {
+  /**
+   * The store: a SQLite file (default), or PostgreSQL at DATABASE_URL in a fresh schema dropped on
+   * close (guard the group with backend/test/pg-helpers.ts's describePg / PG_AVAILABLE).
+   */
+  readonly store?: 'sqlite' | 'postgres';
   /** Service configuration over the harness's (cheap scrypt, login throttling effectively off, no rate limit). */
   readonly config?: Partial<ServiceConfig>;
 }
@@ -189,12 +262,19 @@ export async function startSecurityHarness(options: HarnessOptions = {}): Promis
       return this.t;
     },
   };
-  const h = await makeFileHarness(join(dataDir, 'backend.sqlite'), config, {
-    masterKey,
-    cardTokenKey,
-    adminToken,
-    clock,
-  });
+  const carried = { masterKey, cardTokenKey, adminToken, clock };
+  // backend/test/pg-helpers.ts probes the database when imported: only when PostgreSQL is asked for.
+  const pgh = options.store === 'postgres' ? await import('../../backend/test/pg-helpers') : undefined;
+  const schema = pgh?.freshSchemaName('sec');
+  const h: Backend =
+    schema === undefined
+      ? await makeFileHarness(join(dataDir, 'backend.sqlite'), config, carried)
+      : await postgresBackend(schema, config, carried);
+  const cleanup = async (): Promise<void> => {
+    await h.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    if (schema !== undefined) await pgh?.dropSchemas([schema]);
+  };
   try {
     await h.store.createApiToken({
       id: 'tok_admin',
@@ -324,15 +404,11 @@ export async function startSecurityHarness(options: HarnessOptions = {}): Promis
       async enroll(tenant) {
         return (await enrollInto(h, tenants[tenant].merchantId)).t;
       },
-      async close() {
-        await h.close();
-        rmSync(dataDir, { recursive: true, force: true });
-      },
+      close: cleanup,
     };
     return sec;
   } catch (e) {
-    await h.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await cleanup();
     throw e;
   }
 }
