@@ -13,6 +13,7 @@ import pg from 'pg';
 import { z } from 'zod';
 import type { Bus } from '../fleet/bus';
 import { checkPostgresUrl, openPostgresStore, redactUrl } from '../store/postgres';
+import { storeFault } from '../store/faults';
 import { createPostgresBus } from '../store/postgres-bus';
 import { SCHEMA_NAME } from '../store/postgres-schema';
 import { openSqliteStore } from '../store/sqlite';
@@ -82,7 +83,11 @@ export async function openDatabase(
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       return openSqliteStore({ path: choice.path });
     } catch (e) {
-      return `POS_ERR_STORE: ${e instanceof StoreError ? e.message : 'the SQLite store cannot be opened'}`;
+      if (e instanceof StoreError) return `POS_ERR_STORE: ${e.message}`;
+      const fault = storeFault(e, choice.path);
+      if (fault === 'read-only') return 'POS_ERR_STORE_READ_ONLY: the SQLite store cannot be written';
+      if (fault === 'full') return 'POS_ERR_STORE_FULL: the SQLite store cannot be opened: its disk is full';
+      return 'POS_ERR_STORE: the SQLite store cannot be opened';
     }
   }
   try {

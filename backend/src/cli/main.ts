@@ -11,7 +11,7 @@
  * The first stdout line of the server is `{"event":"listening","url":...}`; logs (pino JSON) go to
  * stderr, with secrets redacted.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { randomUUID, X509Certificate } from 'node:crypto';
@@ -25,6 +25,7 @@ import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
 import { chainAuditEntry, verifyAuditChain } from '../server/domain';
 import { REDACT_PATHS } from '../server/logging';
 import { readAudit } from '../server/routes/operator';
+import { storeFault } from '../store/faults';
 import type { Store } from '../store/types';
 import {
   chooseDatabase,
@@ -204,6 +205,39 @@ function loadReaderCaRoots(files: readonly string[]): Uint8Array[] | string {
     }
   }
   return roots;
+}
+
+/**
+ * Creates the data directory (0700). On a read-only file system an existing directory that is already
+ * 0700 is used as it is (the store then refuses writes, docs/backend.md "Failures"); any other failure
+ * is one coded line, not a stack.
+ */
+function prepareDataDir(dataDir: string, io: CliIo): boolean {
+  const errno = (e: unknown): string =>
+    typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : 'error';
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+    return true;
+  } catch (e) {
+    const fault = storeFault(e);
+    if (fault === 'read-only' && existsSync(dataDir) && (statSync(dataDir).mode & 0o077) === 0) {
+      io.err(
+        `WARNING: the data directory ${dataDir} is on a read-only file system: the store will refuse writes.`,
+      );
+      return true;
+    }
+    const code =
+      fault === 'read-only'
+        ? 'POS_ERR_STORE_READ_ONLY'
+        : fault === 'full'
+          ? 'POS_ERR_STORE_FULL'
+          : 'POS_ERR_STORE';
+    io.err(
+      `pos-backend: ${code}: the data directory ${dataDir} cannot be created or made private (${errno(e)})`,
+    );
+    return false;
+  }
 }
 
 function openStore(dataDir: string, db: DatabaseChoice, io: CliIo): Promise<Store | undefined> {
@@ -420,8 +454,7 @@ export async function runCli(
     if (devTicketLifetimeS !== undefined)
       io.err(`WARNING: development ticket lifetime: tickets expire ${devTicketLifetimeS} s after issue.`);
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chmodSync(dataDir, 0o700);
+  if (!prepareDataDir(dataDir, io)) return { code: 1 };
   const master = loadMasterKey(options, dataDir, io, env);
   if (typeof master === 'string') {
     io.err(`pos-backend: ${master}`);

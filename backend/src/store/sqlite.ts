@@ -26,6 +26,7 @@ import {
   type TicketRow,
   type TransactionRow,
 } from './types';
+import { storeFault, type StoreFault } from './faults';
 import { SqliteAuthStore, SQLITE_AUTH_MIGRATION } from './sqlite-auth';
 import { bindMethods, json, SqlitePart, num, str } from './sqlite-base';
 import {
@@ -241,7 +242,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
-  const store = Object.assign(
+  const base = Object.assign(
     Object.create(null) as object,
     bindMethods(new SqliteAuthStore(db)),
     bindMethods(new SqliteFleetStore(db)),
@@ -250,11 +251,37 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     bindMethods(new SqliteStore(db)),
     { engine: 'sqlite' },
   ) as Store;
-  return rejectingSyncThrows(store);
+  // A full disk or a store that cannot be written: remembered from the error that showed it, so
+  // /readyz says so until a write succeeds again (ping then tries a one-row write, see below).
+  let fault: StoreFault | undefined;
+  const noteFault = (e: unknown): void => {
+    const f = options.path === ':memory:' ? storeFault(e) : storeFault(e, options.path);
+    if (f === undefined) return;
+    fault = f;
+    if (typeof e === 'object' && e !== null) Object.assign(e, { storeFault: f });
+  };
+  const store: Store = Object.assign(Object.create(base) as Store, {
+    lastFault: (): StoreFault | undefined => fault,
+    ping: async (): Promise<boolean> => {
+      if (fault !== undefined) {
+        try {
+          db.prepare(
+            "INSERT INTO meta (key, value) VALUES ('write_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          ).run(String(Date.now()));
+          fault = undefined;
+        } catch (e) {
+          noteFault(e);
+          return false;
+        }
+      }
+      return base.ping();
+    },
+  });
+  return rejectingSyncThrows(store, noteFault);
 }
 
 /** better-sqlite3 throws synchronously; the interface promises rejections. */
-function rejectingSyncThrows(store: Store): Store {
+function rejectingSyncThrows(store: Store, noteFault: (e: unknown) => void): Store {
   return new Proxy(store, {
     get(target, prop, receiver): unknown {
       const value: unknown = Reflect.get(target, prop, receiver);
@@ -263,6 +290,7 @@ function rejectingSyncThrows(store: Store): Store {
         try {
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         } catch (e) {
+          noteFault(e);
           return Promise.reject(e instanceof Error ? e : new Error(String(e)));
         }
       };

@@ -196,6 +196,7 @@ export interface TransactionRow {
 }
 
 import type { AuthStore } from './auth-types';
+import type { StoreFault } from './faults';
 import type { FleetStore } from './fleet-types';
 import type { LivenessStore } from './liveness-types';
 
@@ -209,8 +210,10 @@ export interface Store extends CoreStore, AuthStore, FleetStore, LivenessStore {
 export interface CoreStore {
   /** Engine name, for /readyz and logs. */
   readonly engine: string;
-  /** Cheap round trip: resolves true when the store answers. */
+  /** Cheap round trip: resolves true when the store answers (and, after a write fault, can be written). */
   ping(): Promise<boolean>;
+  /** The write fault last seen (disk full, read-only) until a write succeeds again; SQLite only. */
+  lastFault?(): StoreFault | undefined;
   /** The schema version after migrations. */
   schemaVersion(): Promise<number>;
   close(): Promise<void>;

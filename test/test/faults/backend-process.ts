@@ -29,6 +29,10 @@ export interface BackendOptions {
   readonly pg?: { readonly url: string; readonly schema: string };
   /** Extra command-line options (e.g. --reader-ca). */
   readonly args?: readonly string[];
+  /** A command the back-end (and its CLI) runs under, e.g. nsenter into a private mount namespace. */
+  readonly prefix?: readonly string[];
+  /** Where this process sees the back-end's `/` (e.g. /proc/PID/root of that namespace); default `/`. */
+  readonly root?: string;
 }
 
 /** A free TCP port on 127.0.0.1 (kept across restarts, so clients reconnect to the same address). */
@@ -107,9 +111,11 @@ export class Backend {
 
   /** Starts the process; resolves once it prints its listening line. */
   async start(): Promise<void> {
+    const prefix = this.options.prefix ?? [];
     const child = spawn(
-      process.execPath,
+      prefix[0] ?? process.execPath,
       [
+        ...(prefix.length === 0 ? [] : [...prefix.slice(1), process.execPath]),
         BACKEND_BIN,
         ...this.storeArgs(),
         '--port',
@@ -153,12 +159,19 @@ export class Backend {
   }
 
   adminToken(): string {
-    return readFileSync(join(this.options.dataDir, 'admin-token'), 'utf8').trim();
+    return readFileSync(this.hostPath(join(this.options.dataDir, 'admin-token')), 'utf8').trim();
+  }
+
+  /** A path of the back-end's file system as this process reaches it. */
+  hostPath(path: string): string {
+    return this.options.root === undefined ? path : join(this.options.root, path);
   }
 
   /** `pos-backend audit verify` on this store (the process may be running or stopped). */
   auditVerifyCli(): { code: number | null; out: Record<string, unknown> } {
-    const r = spawnSync(process.execPath, [BACKEND_BIN, 'audit', 'verify', ...this.storeArgs()], {
+    const prefix = this.options.prefix ?? [];
+    const argv = [...prefix, process.execPath, BACKEND_BIN, 'audit', 'verify', ...this.storeArgs()];
+    const r = spawnSync(argv[0] ?? process.execPath, argv.slice(1), {
       env: this.env(),
       encoding: 'utf8',
       timeout: 30_000,
@@ -219,7 +232,7 @@ export function newLedger(): Ledger {
 export function checkCoded(status: number, body: string, ledger: Ledger): void {
   if (status < 500) return;
   const parsed = ErrorOut.safeParse(JSON.parse(body) as unknown);
-  if (!parsed.success || status === 500 || /\bat \S+ \(|SQLITE|node_modules|\/tmp\//.test(body)) {
+  if (!parsed.success || status === 500 || /\bat \S+ \(|node_modules|\/tmp\//.test(body)) {
     ledger.uncoded.push(`${status} ${body.slice(0, 300)}`);
   }
 }

@@ -36,7 +36,7 @@ export function registerPublicRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     {
       schema: {
         tags: ['health'],
-        summary: 'Readiness: the store answers and a ticket-signing key is loaded',
+        summary: 'Readiness: the store answers (and can be written) and a ticket-signing key is loaded',
         response: {
           200: z.object({
             status: z.enum(['ready', 'not-ready']),
@@ -49,6 +49,10 @@ export function registerPublicRoutes(appIn: FastifyInstance, ctx: Ctx): void {
             store: z.boolean(),
             keys: z.boolean(),
             engine: z.string(),
+            fault: z
+              .enum(['unavailable', 'full', 'read-only'])
+              .optional()
+              .describe('why the store is not ready: unreachable, disk full, or not writable'),
           }),
         },
       },
@@ -57,9 +61,14 @@ export function registerPublicRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const store = await ctx.store.ping();
       const keys = ctx.keys.ready();
       const ready = store && keys;
-      return reply
-        .code(ready ? 200 : 503)
-        .send({ status: ready ? 'ready' : 'not-ready', store, keys, engine: ctx.store.engine });
+      const fault = store ? undefined : (ctx.store.lastFault?.() ?? 'unavailable');
+      return reply.code(ready ? 200 : 503).send({
+        status: ready ? 'ready' : 'not-ready',
+        store,
+        keys,
+        engine: ctx.store.engine,
+        ...(fault === undefined ? {} : { fault }),
+      });
     },
   );
 
