@@ -192,6 +192,47 @@ describe('API5:2023 Broken Function Level Authorization', () => {
     });
   }
 
+  it("merchant-scoped principals order no fleet or app-version halt, and cannot lift or resume past the provider's halt on their own merchant", async () => {
+    const a = sec.tenants.A;
+    const t = await sec.enroll('A');
+    const provider = await sec.request('POST', '/v1/halts', {
+      as: 'operator',
+      body: { scope: 'terminal', target: t.id, reason: 'provider halt' },
+    });
+    expect(provider.status).toBe(201);
+    const providerHalt = (provider.json as { haltId: string }).haltId;
+    const onMerchant = await sec.request('POST', '/v1/halts', {
+      as: 'admin',
+      body: { scope: 'merchant', target: a.merchantId, reason: 'provider halt on the merchant' },
+    });
+    expect(onMerchant.status).toBe(201);
+    const merchantHalt = (onMerchant.json as { haltId: string }).haltId;
+    const before = await storeState(sec);
+    const attempts: [PrincipalName, string, unknown][] = [
+      ['operatorA', '/v1/halts', { scope: 'fleet', reason: 'x' }],
+      ['merchantA', '/v1/halts', { scope: 'fleet', reason: 'x' }],
+      ['operatorA', '/v1/halts', { scope: 'app-version', target: '1.2.3', reason: 'x' }],
+      ['merchantA', '/v1/halts', { scope: 'app-version', target: '1.2.3', reason: 'x' }],
+      ['operatorA', `/v1/halts/${providerHalt}/lift`, { reason: 'x' }],
+      ['operatorA', `/v1/halts/${merchantHalt}/lift`, { reason: 'x' }],
+      ['operatorA', `/v1/terminals/${t.id}/resume`, { reason: 'x' }],
+    ];
+    for (const [as, path, body] of attempts) {
+      for (const via of ['token', 'session'] as const) {
+        const res = await sec.request('POST', path, { as, via, body });
+        expect(res.status, `${as} (${via}) POST ${path}: ${describeRes(res)}`).toBe(403);
+        expect(res.code).toBe('POS_ERR_FORBIDDEN');
+      }
+    }
+    expect(await storeState(sec)).toBe(before);
+    // The provider may.
+    const lifted = await sec.request('POST', `/v1/halts/${providerHalt}/lift`, {
+      as: 'operator',
+      body: { reason: 'x' },
+    });
+    expect(lifted.status, describeRes(lifted)).toBe(200);
+  });
+
   it('no credential, and a terminal credential (PosTicket + Pos-Proof, or Pos-Proof alone), reach no operator route: 401', async () => {
     const b = sec.tenants.B.terminal;
     for (const key of Object.keys(MATRIX)) {
