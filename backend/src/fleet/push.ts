@@ -395,7 +395,10 @@ export async function registerPush(
   };
 
   const onFrame = async (conn: Conn, data: RawData, isBinary: boolean): Promise<void> => {
-    if (conn.closed || conn.socket.readyState !== conn.socket.OPEN) return;
+    // No state check here: the `message` listener drops a frame received once the connection is no
+    // longer open. A frame received while it was open counts even when the socket is closing by now:
+    // a terminal that acknowledges a halt and closes at once (the headless CLI ending its sale) sends
+    // the ack and the close frame together, and both are read in one go (the ack was lost before).
     const text = isBinary ? undefined : Buffer.isBuffer(data) ? data.toString('utf8') : undefined;
     const message = text === undefined ? undefined : parseFrame(TerminalMessageSchema, text);
     if (message === undefined) {
