@@ -34,12 +34,13 @@
  * For each cell: the fault fired (the scenario reached the step); the terminal ends with a coded
  * outcome (the sale's `POS_ERR_DESKTOP_TXN_READER` with a `POS_ERR_` cause, or a coded reader-lost /
  * attempt-failed notice) or absorbs the fault as its layer promises (serial: CRC/ACK/seq; HID: a
- * repeated init packet restarts its message); no PIN block
- * without a ticket-bound session (reader side: every PIN block follows an accepted PIN-entry ticket of
- * the same transaction in the same session; terminal side: a PIN block goes to the back-end only with
- * the ticket bound to the card's nonce, and never from a sale that failed); no PIN left behind (the
- * engine's buffer wiped, pad closed, the reader not waiting for a PIN); and recovery: a new session and
- * a new sale on the same terminal is approved with exactly one new PIN block.
+ * repeated init packet restarts its message); no PIN block without a ticket-bound session (reader
+ * side: every PIN block follows an accepted PIN-entry ticket of the same transaction in the same
+ * session; terminal side: a PIN block goes to the back-end only with the ticket bound to the card's
+ * nonce, and never from a sale that failed); no PIN left behind (the engine's buffer wiped, the pad
+ * closed, the digits of every `pin` message the terminal sealed wiped, the reader not waiting for a
+ * PIN); and recovery: a new session and a new sale on the same terminal is approved with exactly one
+ * new PIN block.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -675,6 +676,10 @@ async function runCell(layer: Layer, scenario: Scenario, plan: Plan): Promise<Ce
 
     // -- no PIN block without a ticket-bound session, over the whole cell
     assertPinBlocksTicketBound(readerEvents);
+    // -- no PIN digits left in any `pin` message the terminal sealed (the port wipes its copy once sent)
+    const pins = (sealSpy?.mock.calls ?? []).flatMap(([m]) => (m.t === 'pin' ? [m.digits] : []));
+    expect(pins.length).toBeGreaterThan(0);
+    for (const digits of pins) expect(digits.every((b) => b === 0)).toBe(true);
     for (const s of submits) {
       if (s.pinBlock === undefined) continue;
       expect(s.ticket).toBeDefined();
