@@ -11,15 +11,16 @@
  * Skipped, with the reason printed, without socat, or on a VM that cannot simulate a physical machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { SnapshotSchema, type Command, type Snapshot } from '../../../desktop/src/api/contract';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from './chromium';
 import {
   admin,
   cleanEnv,
@@ -41,8 +42,6 @@ const skip = !HAVE_SOCAT
     ? machine.skip
     : undefined;
 if (skip !== undefined) console.log(`browser-shell full-stack tests skipped: ${skip}`);
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (skip === undefined && !HAVE_CHROMIUM)
   console.log(
     `browser-shell full-stack UI test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`,
@@ -243,10 +242,7 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
     'in Chromium, the real UI takes a sale from amount to Approved, the PIN typed on its pad',
     async () => {
       mkdirSync(SCREENSHOTS, { recursive: true });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      });
+      browser = await launchChromium();
       const page = await browser.newPage({ viewport: { width: 1024, height: 768 } });
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
