@@ -402,22 +402,7 @@ class PostgresStore implements Store {
           [outcome.counter, outcome.at, outcome.nextDueAt, outcome.lastTier, outcome.terminalId],
         );
         if (changed.rowCount !== 1) return { ok: false };
-        const a = outcome.attestation;
-        await c.query(
-          `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [
-            a.id,
-            a.terminalId,
-            a.at,
-            a.purpose,
-            a.counter,
-            a.tier,
-            a.policyVersion,
-            a.evidenceHash,
-            JSON.stringify(a.verdict),
-          ],
-        );
+        await this.insertAttestation(c, outcome.attestation);
         const t = outcome.ticket;
         if (t !== null) {
           await c.query(
@@ -431,8 +416,18 @@ class PostgresStore implements Store {
       },
     );
   }
-  async recordAttestation(row: AttestationRow): Promise<void> {
-    await this.pool.query(
+  async recordAttestationAudited(
+    row: AttestationRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertAttestation(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertAttestation(c: PoolClient | pg.Pool, row: AttestationRow): Promise<void> {
+    await c.query(
       `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [
@@ -447,6 +442,9 @@ class PostgresStore implements Store {
         JSON.stringify(row.verdict),
       ],
     );
+  }
+  async recordAttestation(row: AttestationRow): Promise<void> {
+    await this.insertAttestation(this.pool, row);
   }
   async listAttestations(terminalId: string, limit: number): Promise<AttestationRow[]> {
     return (

@@ -558,6 +558,20 @@ class SqliteStore extends SqlitePart implements CoreStore {
     );
     return Promise.resolve(tx.immediate());
   }
+  recordAttestationAudited(
+    row: AttestationRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    const tx = this.db.transaction((): AuditRow => {
+      this.insertAttestation(row);
+      const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
+      const entry = chain(head === undefined ? undefined : toAudit(head), draft);
+      this.insertAudit(entry);
+      return entry;
+    });
+    return Promise.resolve(tx.immediate());
+  }
   private insertAttestation(row: AttestationRow): void {
     this.run(
       `INSERT INTO attestations (id, terminal_id, at, purpose, counter, tier, policy_version, evidence_hash, verdict)

@@ -271,6 +271,15 @@ export interface CoreStore {
 
   recordAttestation(row: AttestationRow): Promise<void>;
   /**
+   * A verdict and its audit entry (chained as `appendAudit` does) in one transaction: a crash never
+   * leaves a stored verdict without its entry. Resolves the entry.
+   */
+  recordAttestationAudited(
+    row: AttestationRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
+  /**
    * The writes of an ordinary attestation in one transaction, all or nothing: the counter
    * compare-and-set (with last attested time), next due time and last tier of a terminal that is
    * `active` and not marked stale, the attestation row, the audit entry (chained as `appendAudit`

@@ -80,7 +80,7 @@ interface AttestBody {
 }
 
 /** The crash, the restart, and every check but the store's own (done by the caller, engine by engine). */
-async function crashAndRestart(backend: Backend, name: string): Promise<{ ledger: Ledger; halted: string }> {
+async function crashAndRestart(backend: Backend, name: string): Promise<Ledger> {
   const seed = faultSeed(name);
   const rand = seeded(seed);
   await backend.start();
@@ -132,12 +132,12 @@ async function crashAndRestart(backend: Backend, name: string): Promise<{ ledger
   console.log(
     `${name}: ${ledger.verdicts.length} verdicts, ${ledger.halts.length} halts, ${ledger.audit.size} audit entries acknowledged; ${inFlight.length} in flight at the kill`,
   );
-  return { ledger, halted: fleet.terminals[0]?.id ?? '' };
+  return ledger;
 }
 
-async function expectLedgerKept(store: Store, run: { ledger: Ledger; halted: string }): Promise<void> {
+async function expectLedgerKept(store: Store, ledger: Ledger): Promise<void> {
   try {
-    expect(await checkLedger(store, run.ledger, { stepByStep: [run.halted] })).toEqual([]);
+    expect(await checkLedger(store, ledger)).toEqual([]);
   } finally {
     await store.close();
   }
@@ -151,7 +151,7 @@ describe('kill -9 of pos-backend under attestation load (SQLite)', () => {
     const dataDir = join(root, 'data');
     const backend = await Backend.create({ dataDir });
     try {
-      const run = await crashAndRestart(backend, 'backend-crash sqlite');
+      const ledger = await crashAndRestart(backend, 'backend-crash sqlite');
       const path = join(dataDir, 'backend.sqlite');
       const db = new Database(path, { readonly: true });
       try {
@@ -159,7 +159,7 @@ describe('kill -9 of pos-backend under attestation load (SQLite)', () => {
       } finally {
         db.close();
       }
-      await expectLedgerKept(openSqliteStore({ path }), run);
+      await expectLedgerKept(openSqliteStore({ path }), ledger);
     } finally {
       await backend.kill('SIGKILL');
     }
@@ -177,8 +177,8 @@ describePg('kill -9 of pos-backend under attestation load (PostgreSQL)', () => {
   it('keeps every acknowledged verdict, halt and audit entry; the chain verifies', async () => {
     const backend = await Backend.create({ dataDir: join(root, 'data'), pg: { url: PG_URL, schema } });
     try {
-      const run = await crashAndRestart(backend, 'backend-crash postgres');
-      await expectLedgerKept(await openPostgresStore({ url: PG_URL, schema, max: 2 }), run);
+      const ledger = await crashAndRestart(backend, 'backend-crash postgres');
+      await expectLedgerKept(await openPostgresStore({ url: PG_URL, schema, max: 2 }), ledger);
     } finally {
       await backend.kill('SIGKILL');
     }

@@ -338,11 +338,7 @@ export async function haltAndLiftRecorded(h: Harness, t: SimTerminal, ledger: Le
  * acknowledged one; every stored verdict has its audit entry and every verdict entry its attestation.
  * Returns the problems (empty when all holds).
  */
-export async function checkLedger(
-  store: Store,
-  ledger: Ledger,
-  options: { readonly stepByStep?: readonly string[] } = {},
-): Promise<string[]> {
+export async function checkLedger(store: Store, ledger: Ledger): Promise<string[]> {
   const problems: string[] = [];
   const audit = await store.listAudit(0, 1_000_000);
   const auditedAttestations = new Set<string>();
@@ -377,11 +373,9 @@ export async function checkLedger(
     if (t === undefined || t.lastCounter < counter)
       problems.push(`terminal ${id}: counter ${t?.lastCounter ?? 'none'} below acknowledged ${counter}`);
   }
-  // Not half-written: every stored verdict of these terminals is audited (one transaction). Not for
-  // `stepByStep` terminals (halted, resumed): their verdicts are stored, then audited, in two writes
-  // (docs/backend.md, Failures: the known window); their answered verdicts are checked above.
-  for (const [id, rows] of byTerminal) {
-    if (options.stepByStep?.includes(id) === true) continue;
+  // Not half-written: every stored verdict of these terminals, answered or not, is audited (one
+  // transaction on both the ordinary and the step-by-step path).
+  for (const rows of byTerminal.values()) {
     for (const r of rows) {
       if (!auditedAttestations.has(r.id)) problems.push(`attestation ${r.id} stored without its audit entry`);
     }

@@ -85,8 +85,8 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('pos-backend restarted (%s) durin
       const replay = (await a.submit(a.evidence(usedChallenge, 'periodic'))).json<AttestBody>();
       expect(replay.ticket).toBeUndefined();
       expect(JSON.stringify(replay.verdict?.reasons)).toContain('POS_ERR_ATTEST_CHALLENGE_USED');
-      // (That replay halted `a`: a used challenge is a contraindication.) The unused one, once, on another terminal's
-      // behalf is refused too: it was issued to `a`. On `a` itself it is used once, then refused.
+      // The challenge issued before the restart but not used: used once (whatever the verdict: that
+      // replay just halted `a`), then refused as used.
       const first = (await a.submit(a.evidence(unusedChallenge, 'periodic'))).json<AttestBody>();
       const second = (await a.submit(a.evidence(unusedChallenge, 'periodic'))).json<AttestBody>();
       expect(JSON.stringify(first.verdict?.reasons)).not.toContain('POS_ERR_ATTEST_CHALLENGE_USED');

@@ -472,10 +472,25 @@ async function recordVerdict(
   appraisal: Appraisal,
   verdict: Verdict,
 ): Promise<TerminalRow> {
-  const row = attestationRow(ctx.clock.now(), terminal, evidenceJws, appraisal, verdict);
-  await ctx.store.recordAttestation(row);
+  const now = ctx.clock.now();
+  const row = attestationRow(now, terminal, evidenceJws, appraisal, verdict);
+  // The verdict and its audit entry in one transaction (a crash never leaves one without the other).
+  const auditAt = new Date(now).toISOString();
+  const entry = await ctx.store.recordAttestationAudited(
+    row,
+    {
+      at: auditAt,
+      actor: 'system',
+      action: 'attestation.verdict',
+      subject: terminal.id,
+      data: verdictAuditData(row.id, verdict),
+    },
+    (prev, draft) => chainAuditEntry(prev, draft),
+  );
   ctx.metrics.attestations.inc({ tier: verdict.tier });
-  await ctx.audit('system', 'attestation.verdict', terminal.id, verdictAuditData(row.id, verdict));
+  if (entry.seq % ctx.config.auditCheckpointEvery === 0) {
+    await ctx.store.putCheckpoint(await signAuditCheckpoint(entry, ctx.keys.signer(), auditAt));
+  }
   if ((verdict.halt || verdict.tier === 'contraindicated') && terminal.state !== 'halted') {
     // Stored, audited (terminal.halt), counted and pushed to the terminal's connection.
     await ctx.fleet.halt({
