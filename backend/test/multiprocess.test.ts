@@ -12,11 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { startPushClient, type PushClient } from '../src/fleet/push-client';
 import type { ServerMessage } from '../src/fleet/push-protocol';
-import { ISSUER, seedReferenceValues, SimTerminal, type Harness } from './helpers';
+import { httpHarness, ISSUER, seedReferenceValues, SimTerminal, type Harness } from './helpers';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from './pg-helpers';
 
 const BIN = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
@@ -76,59 +75,6 @@ async function stop(p: Proc | undefined): Promise<void> {
   await exited;
 }
 
-/** The in-process harness's shape over HTTP: `inject` goes to the process `to` points at. */
-function httpHarness(adminToken: string): Harness & { to: Proc | undefined } {
-  const h = {
-    to: undefined as Proc | undefined,
-    adminToken,
-    clock: {
-      t: 0,
-      now: () => Date.now(),
-    },
-    store: undefined as never,
-    keys: undefined as never,
-    app: {
-      async inject(req: {
-        method: string;
-        url: string;
-        headers?: Record<string, string>;
-        payload?: unknown;
-      }): Promise<LightMyRequestResponse> {
-        if (h.to === undefined) throw new Error('no process selected');
-        const body =
-          req.payload === undefined
-            ? undefined
-            : typeof req.payload === 'string'
-              ? req.payload
-              : JSON.stringify(req.payload);
-        const res = await fetch(`${h.to.url}${req.url}`, {
-          method: req.method,
-          headers: {
-            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-            ...(req.headers ?? {}),
-          },
-          ...(body === undefined ? {} : { body }),
-        });
-        const text = await res.text();
-        return {
-          statusCode: res.status,
-          body: text,
-          json: () => JSON.parse(text) as unknown,
-        } as unknown as LightMyRequestResponse;
-      },
-    } as unknown as FastifyInstance,
-    admin: (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) =>
-      h.app.inject({
-        method,
-        url,
-        headers: { authorization: `Bearer ${adminToken}` },
-        ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-      }),
-    close: () => Promise.resolve(),
-  };
-  return h;
-}
-
 interface AttestOut {
   verdict?: { tier: string; reasons: { code: string }[] };
   ticket?: { jws: string };
@@ -141,7 +87,9 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
   const root = mkdtempSync(join(tmpdir(), 'pos-mp-'));
   let p1: Proc | undefined;
   let p2: Proc | undefined;
-  let h: ReturnType<typeof httpHarness>;
+  let h: Harness;
+  /** The process the harness's requests go to. */
+  let to: Proc | undefined;
 
   beforeAll(async () => {
     // One after the other on a new database: the first creates the ticket-signing key and the admin
@@ -149,8 +97,11 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
     p1 = await start(join(root, 'p1'), schema);
     p2 = await start(join(root, 'p2'), schema);
     const token = readFileSync(join(root, 'p1', 'admin-token'), 'utf8').trim();
-    h = httpHarness(token);
-    h.to = p1;
+    h = httpHarness(() => {
+      if (to === undefined) throw new Error('no process selected');
+      return to.url;
+    }, token);
+    to = p1;
     await seedReferenceValues(h);
   }, 60_000);
 
@@ -171,10 +122,10 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
 
   it('a terminal enrolled through process 1 attests through process 2 and gets a ticket', async () => {
     const t = new SimTerminal(h);
-    h.to = p1;
+    to = p1;
     const enrolled = await t.enroll();
     expect(enrolled.statusCode).toBe(201);
-    h.to = p2;
+    to = p2;
     const res = await t.attest();
     const out = res.json<AttestOut>();
     expect(res.statusCode).toBe(200);
@@ -184,15 +135,15 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
 
   it('a challenge issued by process 1 is used once across both processes', async () => {
     const t = new SimTerminal(h);
-    h.to = p1;
+    to = p1;
     expect((await t.enroll()).statusCode).toBe(201);
     const challenge = await t.challenge();
     const first = t.evidence(challenge, 'periodic');
     const second = t.evidence(challenge, 'periodic');
     // The later counter goes to process 2 first, so only the challenge can refuse the other one.
-    h.to = p2;
+    to = p2;
     const a = (await t.submit(second)).json<AttestOut>();
-    h.to = p1;
+    to = p1;
     const b = (await t.submit(first)).json<AttestOut>();
     expect(a.ticket).toBeDefined();
     expect(b.ticket).toBeUndefined();
@@ -202,7 +153,7 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
 
   it('evidence counters stay monotonic across both processes', async () => {
     const t = new SimTerminal(h);
-    h.to = p1;
+    to = p1;
     expect((await t.enroll()).statusCode).toBe(201);
     // Counters 2 and 3 made now; 3 is accepted by process 1, then 2 is a replay on process 2.
     const c2 = await t.challenge();
@@ -210,7 +161,7 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
     const c3 = await t.challenge();
     const e3 = t.evidence(c3, 'periodic');
     expect((await t.submit(e3)).json<AttestOut>().ticket).toBeDefined();
-    h.to = p2;
+    to = p2;
     const replay = (await t.submit(e2)).json<AttestOut>();
     expect(replay.ticket).toBeUndefined();
     expect(replay.verdict?.tier).toBe('contraindicated');
@@ -220,14 +171,14 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
 
   it('a halt issued through process 1 is enforced by process 2', async () => {
     const t = new SimTerminal(h);
-    h.to = p1;
+    to = p1;
     expect((await t.enroll()).statusCode).toBe(201);
-    h.to = p2;
+    to = p2;
     expect((await t.attest()).json<AttestOut>().ticket).toBeDefined();
-    h.to = p1;
+    to = p1;
     const halt = await h.admin('POST', '/v1/halts', { scope: 'terminal', target: t.id, reason: 'mp test' });
     expect(halt.statusCode).toBe(201);
-    h.to = p2;
+    to = p2;
     const after = (await t.attest()).json<AttestOut>();
     expect(after.ticket).toBeUndefined();
     expect(after.halted).toBe(true);
@@ -252,7 +203,7 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
 
   it('a halt issued through process 1 reaches a terminal whose push connection is on process 2', async () => {
     const t = new SimTerminal(h);
-    h.to = p1;
+    to = p1;
     expect((await t.enroll()).statusCode).toBe(201);
     const push = connectPush(t, p2);
     await vi.waitFor(() => expect(push.client.isOpen()).toBe(true), { timeout: 10_000 });
@@ -273,7 +224,7 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
   });
 
   it('a fleet halt through process 1 reaches terminals connected to either process', async () => {
-    h.to = p1;
+    to = p1;
     const a = new SimTerminal(h);
     const b = new SimTerminal(h);
     expect((await a.enroll()).statusCode).toBe(201);
@@ -291,7 +242,7 @@ describePg('two pos-backend processes on one PostgreSQL', () => {
         timeout: 10_000,
       });
     }
-    h.to = p2;
+    to = p2;
     await vi.waitFor(
       async () => {
         const seen = (await h.admin('GET', `/v1/halts/${haltId}`)).json<{
