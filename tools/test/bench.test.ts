@@ -13,6 +13,8 @@ describe('npm run bench', () => {
   it('crypto: every result is one JSON line naming the benchmark, with rates beside the AES baseline', () => {
     const r = bench('crypto', '--seconds', '0.01');
     expect(r.status, r.stderr).toBe(0);
+    // crypto measures with --seconds, so the runner's header names it.
+    expect(r.stderr).toMatch(/^bench crypto: .* \(0\.01s per measurement\)$/m);
     const lines = r.stdout
       .trim()
       .split('\n')

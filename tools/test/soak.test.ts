@@ -39,6 +39,9 @@ describe('npm run bench -- soak', () => {
   it('terminals attest and transact against one back-end: one JSON line, no errors', () => {
     const r = bench('soak', '--minutes', '0.15', '--terminals', '2');
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    // The soak runs for --minutes and ignores --seconds: its header names no time per measurement.
+    expect(r.stderr).toMatch(/^bench soak: /m);
+    expect(r.stderr).not.toContain('per measurement');
     const lines = r.stdout
       .trim()
       .split('\n')

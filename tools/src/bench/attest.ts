@@ -294,6 +294,7 @@ export const round = (n: number, digits = 1): number => Math.round(n * 10 ** dig
 
 export const attestBench: Benchmark = {
   name: 'attest',
+  usesSeconds: true,
   summary: 'attestations per second of one back-end process, beside bare ES256 verify+sign',
   async run(ctx) {
     const workers = Number(ctx.options['workers'] ?? 1);

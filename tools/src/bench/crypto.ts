@@ -29,6 +29,7 @@ const PAN = '4111111111111111' as Pan;
 
 export const cryptoBench: Benchmark = {
   name: 'crypto',
+  usesSeconds: true,
   summary: 'PIN blocks and DUKPT derivations per second, beside the bare AES block rate',
   run(ctx) {
     // Baselines: one AES-128 block with a pre-expanded key (the implementation's floor), and one block

@@ -153,6 +153,7 @@ const percentile = (sorted: readonly number[], p: number): number =>
 
 export const haltBench: Benchmark = {
   name: 'halt',
+  usesSeconds: false,
   summary: 'fleet halt to N push-connected terminals over K processes: delivery p50/p99',
   async run(ctx) {
     const n = ctx.options['terminals'] === undefined ? 1000 : Number(ctx.options['terminals']);

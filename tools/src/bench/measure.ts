@@ -40,6 +40,12 @@ export interface BenchContext {
 export interface Benchmark {
   readonly name: string;
   readonly summary: string;
+  /**
+   * Whether the benchmark measures with `ctx.seconds` (the runner's --seconds, time per measurement).
+   * The runner names the time per measurement only for those that do (soak runs for --minutes; halt
+   * times one delivery).
+   */
+  readonly usesSeconds: boolean;
   /** Checks the options before anything runs or is printed; throws BenchOptionError. */
   check?(options: Readonly<Record<string, string | boolean>>): void;
   run(ctx: BenchContext): void | Promise<void>;

@@ -46,6 +46,7 @@ const round = (x: number, digitsAfter = 3): number => Number(x.toFixed(digitsAft
 
 export const readerBench: Benchmark = {
   name: 'reader',
+  usesSeconds: true,
   summary: 'PIN to PIN block over the simulator pseudo-terminal at 115200 baud (p50/p99), frames per second',
   async run(ctx) {
     if (!socatAvailable()) {

@@ -73,7 +73,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const emit = (line: BenchLine): void => {
     process.stdout.write(`${JSON.stringify({ bench: bench.name, ...line })}\n`);
   };
-  process.stderr.write(`bench ${bench.name}: ${bench.summary} (${seconds}s per measurement)\n`);
+  const perMeasurement = bench.usesSeconds ? ` (${seconds}s per measurement)` : '';
+  process.stderr.write(`bench ${bench.name}: ${bench.summary}${perMeasurement}\n`);
   emit({
     metric: 'environment',
     node: process.versions.node,

@@ -338,6 +338,7 @@ async function makeReaders(dir: string, n: number): Promise<{ ca: string; reader
 
 export const soakBench: Benchmark = {
   name: 'soak',
+  usesSeconds: false,
   summary:
     'terminals attesting and transacting for --minutes against one back-end: errors, memory, p99 drift',
   check(options) {
