@@ -18,6 +18,11 @@ export interface OperatorRow {
   readonly merchantId: string | null;
   readonly createdAt: number;
   readonly disabledAt: number | null;
+  /**
+   * Legacy (columns failed_logins, locked_until): nothing sets them since login throttling moved to
+   * velocity keys (`hitLoginAttempt`, server/auth/throttle.ts); kept so older databases need no
+   * migration. A login or a new password clears any old values (`resetLoginFailures`).
+   */
   readonly failedLogins: number;
   readonly lockedUntil: number | null;
 }
@@ -56,16 +61,6 @@ export interface AuthStore {
   getOperator(id: string): Promise<OperatorRow | undefined>;
   findOperatorByUsername(username: string): Promise<OperatorRow | undefined>;
   listOperators(): Promise<OperatorRow[]>;
-  /**
-   * Counts one failed login atomically; when the count reaches `maxFailures` the account is locked
-   * until `now + lockMs` and the count restarts. Resolves to the row after the update.
-   */
-  registerLoginFailure(
-    id: string,
-    now: number,
-    maxFailures: number,
-    lockMs: number,
-  ): Promise<OperatorRow | undefined>;
   resetLoginFailures(id: string): Promise<void>;
   /**
    * Login throttling: records one attempt under `key` at `now` and resolves to the attempts in

@@ -770,22 +770,6 @@ class PostgresStore implements Store {
   async listOperators(): Promise<OperatorRow[]> {
     return (await this.rows('SELECT * FROM operators ORDER BY created_at, id')).map(toOperator);
   }
-  async registerLoginFailure(
-    id: string,
-    now: number,
-    maxFailures: number,
-    lockMs: number,
-  ): Promise<OperatorRow | undefined> {
-    // One statement: the row lock makes concurrent failures count one by one.
-    const r = await this.one(
-      `UPDATE operators SET
-         locked_until = CASE WHEN failed_logins + 1 >= $2 THEN $3::bigint ELSE locked_until END,
-         failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END
-       WHERE id = $1 RETURNING *`,
-      [id, maxFailures, now + lockMs],
-    );
-    return r === undefined ? undefined : toOperator(r);
-  }
   async resetLoginFailures(id: string): Promise<void> {
     await this.pool.query('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
   }

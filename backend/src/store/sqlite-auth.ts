@@ -78,25 +78,6 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
   listOperators(): Promise<OperatorRow[]> {
     return Promise.resolve(this.all('SELECT * FROM operators ORDER BY created_at, id').map(toOperator));
   }
-  registerLoginFailure(
-    id: string,
-    now: number,
-    maxFailures: number,
-    lockMs: number,
-  ): Promise<OperatorRow | undefined> {
-    // One statement: every SET expression sees the row as it was, so the count and the lock move together.
-    this.run(
-      `UPDATE operators SET
-         failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END,
-         locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END
-       WHERE id = ?`,
-      maxFailures,
-      maxFailures,
-      now + lockMs,
-      id,
-    );
-    return this.getOperator(id);
-  }
   resetLoginFailures(id: string): Promise<void> {
     this.run('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = ?', id);
     return Promise.resolve();

@@ -73,24 +73,10 @@ export function runAuthConformance(engine: string, open: () => Promise<Store> | 
       expect(await store.velocityCount('auth:login:pair:x|alice', T0 + 60_000, 60_000)).toBe(0);
     });
 
-    it('counts login failures and locks at the threshold, then restarts the count', async () => {
-      await store.createOperator(operator('op_1', 'alice'));
-      const a = await store.registerLoginFailure('op_1', T0, 3, 60_000);
-      expect(a).toMatchObject({ failedLogins: 1, lockedUntil: null });
-      await store.registerLoginFailure('op_1', T0 + 1, 3, 60_000);
-      const c = await store.registerLoginFailure('op_1', T0 + 2, 3, 60_000);
-      expect(c).toMatchObject({ failedLogins: 0, lockedUntil: T0 + 2 + 60_000 });
+    it('clears legacy login-failure fields', async () => {
+      await store.createOperator({ ...operator('op_1', 'alice'), failedLogins: 2, lockedUntil: T0 });
       await store.resetLoginFailures('op_1');
       expect(await store.getOperator('op_1')).toMatchObject({ failedLogins: 0, lockedUntil: null });
-      expect(await store.registerLoginFailure('absent', T0, 3, 60_000)).toBeUndefined();
-    });
-
-    it('concurrent failures are each counted', async () => {
-      await store.createOperator(operator('op_1', 'alice'));
-      await Promise.all(
-        Array.from({ length: 4 }, (_, i) => store.registerLoginFailure('op_1', T0 + i, 10, 1)),
-      );
-      expect((await store.getOperator('op_1'))?.failedLogins).toBe(4);
     });
 
     it('sets a password and disables once', async () => {
