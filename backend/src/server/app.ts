@@ -215,9 +215,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     done();
   });
-  // Expired challenges are purged once a minute (single use is enforced by the row, not by its absence).
+  // Expired challenges and dashboard sessions are purged once a minute (single use is enforced by the
+  // challenge's row, not by its absence; an expired session authenticates nothing, stored or not).
   const purge = setInterval(() => {
     void options.store.purgeChallenges(clock.now() - 60_000).catch(() => undefined);
+    void options.store.purgeSessions(clock.now()).catch(() => undefined);
   }, 60_000);
   purge.unref();
   // Liveness: stale terminals are marked (and alerted) by a sweeper over the store's deadlines.

@@ -82,4 +82,9 @@ export interface AuthStore {
   revokeSession(id: string, at: number): Promise<boolean>;
   /** Revokes every session of a user (password change, disable); returns how many. */
   revokeOperatorSessions(operatorId: string, at: number): Promise<number>;
+  /**
+   * Deletes the sessions that expired before `before`, revoked or not (an expired session authenticates
+   * nothing, stored or not); returns how many.
+   */
+  purgeSessions(before: number): Promise<number>;
 }

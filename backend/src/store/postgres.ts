@@ -859,6 +859,9 @@ class PostgresStore implements Store {
       operatorId,
     ]);
   }
+  async purgeSessions(before: number): Promise<number> {
+    return this.count('DELETE FROM sessions WHERE expires_at < $1', [before]);
+  }
 
   // ---- FleetStore ----
 

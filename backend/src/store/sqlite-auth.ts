@@ -167,4 +167,7 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
       ),
     );
   }
+  purgeSessions(before: number): Promise<number> {
+    return Promise.resolve(this.run('DELETE FROM sessions WHERE expires_at < ?', before));
+  }
 }

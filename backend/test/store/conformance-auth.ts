@@ -126,5 +126,23 @@ export function runAuthConformance(engine: string, open: () => Promise<Store> | 
       expect((await store.findSession('hash-s2'))?.revokedAt).toBe(T0 + 3);
       expect((await store.findSession('hash-s3'))?.revokedAt).toBeNull();
     });
+
+    it('purges the sessions expired before a time, revoked or not, and keeps the others', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      await store.createSession(session('old', 'op_1', { expiresAt: T0 + 10 }));
+      await store.createSession(session('old-revoked', 'op_1', { expiresAt: T0 + 20, revokedAt: T0 + 5 }));
+      await store.createSession(session('edge', 'op_1', { expiresAt: T0 + 30 }));
+      await store.createSession(session('live-revoked', 'op_1', { expiresAt: T0 + 40, revokedAt: T0 + 5 }));
+      await store.createSession(session('live', 'op_1', { expiresAt: T0 + 50 }));
+      expect(await store.purgeSessions(T0 + 30)).toBe(2);
+      expect(await store.findSession('hash-old')).toBeUndefined();
+      expect(await store.findSession('hash-old-revoked')).toBeUndefined();
+      // Expiring exactly at `before` is not "expired before" it.
+      expect(await store.findSession('hash-edge')).toEqual(session('edge', 'op_1', { expiresAt: T0 + 30 }));
+      expect((await store.findSession('hash-live-revoked'))?.revokedAt).toBe(T0 + 5);
+      expect(await store.findSession('hash-live')).toBeDefined();
+      expect(await store.purgeSessions(T0 + 30)).toBe(0);
+      expect(await store.purgeSessions(T0 + 51)).toBe(3);
+    });
   });
 }
