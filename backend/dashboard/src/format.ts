@@ -106,3 +106,60 @@ export function hashParams(hash: string): URLSearchParams {
   const i = hash.indexOf('?');
   return new URLSearchParams(i < 0 ? '' : hash.slice(i + 1));
 }
+
+/** One message of a halt's delivery (GET /v1/halts/:id `deliveries`): one row per message, not per terminal. */
+export interface DeliveryMessage {
+  readonly terminalId: string;
+  readonly kind: 'halt' | 'resume';
+  readonly ackedAt: number | null;
+}
+
+/** How many distinct terminals got messages of one kind, and how many of them acknowledged them all. */
+export interface KindDelivery {
+  readonly kind: 'halt' | 'resume';
+  readonly terminals: number;
+  readonly acknowledged: number;
+  readonly pending: number;
+}
+
+/**
+ * A halt's delivery counted per distinct terminal and per message kind (a terminal halted and then
+ * resumed has a `halt` and a `resume` row: one terminal, not two). A terminal counts as acknowledged
+ * for a kind when every message of that kind to it is acknowledged. Kinds without a message are left
+ * out; `halt` comes before `resume`.
+ */
+export function deliveryCounts(rows: readonly DeliveryMessage[]): KindDelivery[] {
+  const out: KindDelivery[] = [];
+  for (const kind of ['halt', 'resume'] as const) {
+    const acked = new Map<string, boolean>();
+    for (const r of rows)
+      if (r.kind === kind) acked.set(r.terminalId, (acked.get(r.terminalId) ?? true) && r.ackedAt !== null);
+    if (acked.size === 0) continue;
+    const acknowledged = [...acked.values()].filter(Boolean).length;
+    out.push({ kind, terminals: acked.size, acknowledged, pending: acked.size - acknowledged });
+  }
+  return out;
+}
+
+/**
+ * The delivery summary an operator reads: "Acknowledged by 1 of 2 terminals (1 pending)." for halt
+ * messages only; each kind on its own when the halt also has resume notices ("Halt acknowledged by 1
+ * of 1 terminal; resume acknowledged by 0 of 1 terminal (1 pending)."). `complete` when nothing is
+ * pending.
+ */
+export function deliverySummary(rows: readonly DeliveryMessage[]): { text: string; complete: boolean } {
+  const counts = deliveryCounts(rows);
+  if (counts.length === 0) return { text: 'No terminal to deliver to.', complete: true };
+  const part = (c: KindDelivery): string =>
+    `acknowledged by ${c.acknowledged} of ${c.terminals} terminal${c.terminals === 1 ? '' : 's'}` +
+    (c.pending === 0 ? '' : ` (${c.pending} pending)`);
+  // Halt messages only (the usual case): the kind goes without saying.
+  const line =
+    counts.length === 1 && counts[0]?.kind === 'halt'
+      ? part(counts[0])
+      : counts.map((c) => `${c.kind} ${part(c)}`).join('; ');
+  return {
+    text: `${line.charAt(0).toUpperCase()}${line.slice(1)}.`,
+    complete: counts.every((c) => c.pending === 0),
+  };
+}

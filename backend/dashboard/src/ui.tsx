@@ -1,7 +1,19 @@
-/** Shared pieces: the session context, badges, the two-step action form, halt deliveries, charts. */
-import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+/**
+ * Shared pieces: the session context, badges, the two-step action form and the page's notice of its
+ * outcome, halt deliveries, charts.
+ */
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  type ReactNode,
+} from 'react';
 import { call, enc, HaltDetailOut, type FleetEvent, type HaltDetail, type Me } from './api';
-import { errorText, time, type DisplayState } from './format';
+import { deliverySummary, errorText, serverNow, time, type DisplayState } from './format';
 
 export interface Session {
   readonly me: Me;
@@ -98,9 +110,69 @@ export function TierBadge({ tier }: { tier: string | null | undefined }): ReactN
   return <span className={`badge tier-${t}`}>{t}</span>;
 }
 
+/** The outcome of the page's last action, as the page shows it. */
+export interface Outcome {
+  /** Counts up with every outcome (a repeated text is still a new outcome). */
+  readonly id: number;
+  readonly text: ReactNode;
+  /** When it happened, by the server's clock. */
+  readonly at: number;
+}
+
+/** A page's notice of its last action's outcome (usePageNotice, shown by PageNoticeArea). */
+export interface PageNotice {
+  readonly outcome: Outcome | undefined;
+  readonly show: (text: ReactNode) => void;
+  readonly dismiss: () => void;
+}
+
+/**
+ * The notice state a page owns: an action's outcome stays shown after the control that produced it
+ * is gone (Halt replaced by Resume once the terminal is halted; a lifted halt leaving the list of
+ * active ones), until the next action's outcome replaces it or the operator dismisses it.
+ */
+export function usePageNotice(): PageNotice {
+  const [outcome, setOutcome] = useState<Outcome>();
+  const show = useCallback(
+    (text: ReactNode) => setOutcome((o) => ({ id: (o?.id ?? 0) + 1, text, at: serverNow() })),
+    [],
+  );
+  const dismiss = useCallback(() => setOutcome(undefined), []);
+  return useMemo(() => ({ outcome, show, dismiss }), [outcome, show, dismiss]);
+}
+
+/**
+ * Where a page shows its last action's outcome: a live region (role="status", present even when
+ * empty so screen readers announce what appears in it), with the time and a Dismiss button; scrolled
+ * into view when a new outcome arrives.
+ */
+export function PageNoticeArea({ notice }: { notice: PageNotice }): ReactNode {
+  const ref = useRef<HTMLDivElement>(null);
+  const id = notice.outcome?.id;
+  useEffect(() => {
+    if (id !== undefined) ref.current?.scrollIntoView({ block: 'nearest' });
+  }, [id]);
+  const o = notice.outcome;
+  return (
+    <div ref={ref} className="notice" role="status" data-testid="action-result">
+      {o === undefined ? null : (
+        <>
+          <span>{o.text}</span>
+          <span className="muted">{time(o.at)}</span>
+          <button type="button" className="link" onClick={notice.dismiss}>
+            Dismiss
+          </button>
+        </>
+      )}
+    </div>
+  );
+}
+
 /**
  * A change in two steps: the button (`label`, e.g. Halt) opens a form with a required `Reason`; the
- * `Confirm` button sends it. `onConfirm` resolves to a line to show (what happened) or throws.
+ * `Confirm` button sends it. `onConfirm` resolves to a line to show (what happened) or throws. With
+ * `notice`, that line goes to the page's notice (which outlives this button); without, it is shown
+ * next to the button.
  */
 export function ActionButton(props: {
   label: string;
@@ -108,6 +180,7 @@ export function ActionButton(props: {
   onConfirm: (reason: string) => Promise<ReactNode>;
   danger?: boolean;
   needsReason?: boolean;
+  notice?: PageNotice;
 }): ReactNode {
   const needsReason = props.needsReason ?? true;
   const [open, setOpen] = useState(false);
@@ -123,7 +196,8 @@ export function ActionButton(props: {
         setBusy(false);
         setOpen(false);
         setReason('');
-        setResult(r);
+        if (props.notice === undefined) setResult(r);
+        else props.notice.show(r);
       },
       (e: unknown) => {
         setBusy(false);
@@ -188,8 +262,8 @@ export function ActionButton(props: {
 }
 
 /**
- * A halt's delivery: how many covered terminals acknowledged it, per terminal sent and acknowledged
- * times; refreshed on every acknowledgement event of this halt and every 15 s while any is pending (an event missed during a reconnect).
+ * A halt's delivery: how many covered terminals acknowledged it (distinct terminals per message kind,
+ * format.ts deliverySummary), per message sent and acknowledged times; refreshed on every acknowledgement event of this halt and every 15 s while any is pending (an event missed during a reconnect).
  */
 export function HaltDeliveries({
   haltId,
@@ -212,14 +286,11 @@ export function HaltDeliveries({
   }, [pending, reload]);
   if (data === undefined) return <ErrorBox error={error} />;
   const rows = data.deliveries.filter((d) => onlyTerminal === undefined || d.terminalId === onlyTerminal);
-  const acked = rows.filter((d) => d.ackedAt !== null).length;
+  const summary = deliverySummary(rows);
   return (
     <div className="deliveries">
-      <p className={acked === rows.length ? 'ok' : 'pending'} data-testid="delivery-summary">
-        {rows.length === 0
-          ? 'No terminal to deliver to.'
-          : `Acknowledged by ${acked} of ${rows.length} terminal${rows.length === 1 ? '' : 's'}` +
-            (acked === rows.length ? '.' : ` (${rows.length - acked} pending).`)}
+      <p className={summary.complete ? 'ok' : 'pending'} data-testid="delivery-summary">
+        {summary.text}
       </p>
       {rows.length > 0 ? (
         <table>
@@ -247,7 +318,7 @@ export function HaltDeliveries({
           </tbody>
         </table>
       ) : null}
-      {rows.length > 50 ? <p className="muted">… and {rows.length - 50} more.</p> : null}
+      {rows.length > 50 ? <p className="muted">… and {rows.length - 50} more messages.</p> : null}
     </div>
   );
 }

@@ -3,7 +3,8 @@
  * 127.0.0.1 (in-process, SQLite in memory) with a terminal enrolled and holding its push connection:
  * an operator signs in (the __Host- session cookie is kept over http://127.0.0.1, a secure context
  * in Chromium), sees the terminal attest live, halts it with a reason, sees the halt acknowledged and
- * the terminal refused a ticket, resumes it; an auditor sees no control that changes anything and
+ * the terminal refused a ticket, resumes it (each outcome staying on the page after the control that
+ * produced it is gone; the halt's delivery counted per terminal and message kind); an auditor sees no control that changes anything and
  * verifies the audit chain. No page breaks the CSP. Screenshots: test-results/dashboard/.
  * Skipped, with the reason printed, when /usr/bin/chromium is missing.
  */
@@ -182,11 +183,23 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByLabel('Reason').fill('suspected tampering, ticket 42');
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByTestId('terminal-state').filter({ hasText: 'halted' }).waitFor({ timeout: WAIT });
+    // The state changed (Halt gave way to Resume); the outcome stays on the page, naming the halt.
+    await page.getByRole('button', { name: 'Resume', exact: true }).waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Halt', exact: true }).count()).toBe(0);
+    const active = (await h.admin('GET', '/v1/halts')).json<{
+      halts: { haltId: string; scope: string; target: string | null }[];
+    }>();
+    const terminalHalt = active.halts.find((x) => x.scope === 'terminal' && x.target === terminal.id);
+    if (terminalHalt === undefined) throw new Error('the terminal halt is not stored');
+    const outcome = page.getByRole('status').filter({ hasText: `Halted (${terminalHalt.haltId}).` });
+    await outcome.waitFor({ timeout: WAIT });
     await page
       .getByTestId('delivery-summary')
       .filter({ hasText: 'Acknowledged by 1 of 1 terminal.' })
       .first()
       .waitFor({ timeout: WAIT });
+    // Still there after the page re-read the terminal and the halt's acknowledgement.
+    expect(await outcome.isVisible()).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'terminal-halted.png'), fullPage: true });
     // The halted terminal's sale is refused, even with the ticket it got before the halt, and it gets
     // no new ticket.
@@ -202,6 +215,25 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByLabel('Reason').fill('inspected, all clear');
     await page.getByRole('button', { name: 'Confirm' }).click();
     await page.getByTestId('terminal-state').filter({ hasText: 'resume-pending' }).waitFor({ timeout: WAIT });
+    // Resume is gone (resume-pending shows neither control); its outcome replaced the halt's.
+    await page
+      .getByRole('status')
+      .filter({ hasText: 'Now resume-pending: waiting for a fresh affirming attestation.' })
+      .waitFor({ timeout: WAIT });
+    expect(await page.getByRole('button', { name: 'Resume', exact: true }).count()).toBe(0);
+    expect(await outcome.count()).toBe(0);
+    // The lifted halt's delivery: its halt and its resume notice to the one terminal, counted apart
+    // (one terminal, not two).
+    const lifted = page
+      .locator('section.halt')
+      .filter({ hasText: terminalHalt.haltId })
+      .getByTestId('delivery-summary');
+    await lifted
+      .filter({
+        hasText: /^Halt acknowledged by 1 of 1 terminal; resume acknowledged by 1 of 1 terminal\.$/,
+      })
+      .waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'terminal-resume-pending.png'), fullPage: true });
     expect((await terminal.attest()).statusCode).toBe(200);
     await page
       .getByTestId('terminal-state')
@@ -365,7 +397,12 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByRole('button', { name: 'Halt', exact: true }).click();
     await page.getByLabel('Reason').fill('merchant under investigation');
     await page.getByRole('button', { name: 'Confirm' }).click();
-    await page.getByText('2 terminals covered').waitFor({ timeout: WAIT });
+    const ordered = page
+      .getByRole('status')
+      .filter({ hasText: /^Halt hlt_[\w-]+ ordered: 2 terminals covered\./ });
+    await ordered.waitFor({ timeout: WAIT });
+    const merchantHaltId = /^Halt (hlt_[\w-]+) /.exec((await ordered.textContent()) ?? '')?.[1];
+    expect(merchantHaltId).toBeDefined();
     const halt = page.locator('section.halt').filter({ hasText: 'merchant under investigation' });
     await halt
       .getByTestId('delivery-summary')
@@ -376,6 +413,16 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByLabel('Reason').fill('investigation closed');
     await page.getByRole('button', { name: 'Confirm' }).click();
     await halt.waitFor({ state: 'detached', timeout: WAIT });
+    // The lifted halt left the list of active ones with its Resume button; the outcome stays.
+    const liftedNotice = page
+      .getByRole('status')
+      .filter({ hasText: `Halt ${merchantHaltId ?? '?'} lifted: 2 resume-pending, 0 still halted` });
+    await liftedNotice.waitFor({ timeout: WAIT });
+    await page.screenshot({ path: join(SHOTS, 'halts-lifted.png'), fullPage: true });
+    // Until dismissed.
+    await liftedNotice.getByRole('button', { name: 'Dismiss' }).click();
+    await liftedNotice.waitFor({ state: 'detached', timeout: WAIT });
+    expect(await page.getByTestId('action-result').textContent()).toBe('');
     const stored = await h.admin('GET', '/v1/halts?state=all');
     const lifted = stored
       .json<{ halts: { reason: string; liftedAt: number | null }[] }>()

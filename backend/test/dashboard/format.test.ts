@@ -1,16 +1,20 @@
 /**
  * The dashboard's pure helpers (backend/dashboard/src/format.ts): the state an operator reads, the
- * API query for each state filter, ages against the server's clock, the fragment's query.
+ * API query for each state filter, ages against the server's clock, the fragment's query, a halt's
+ * delivery counted per terminal and message kind.
  */
 import { describe, expect, it } from 'vitest';
 import {
   age,
+  deliveryCounts,
+  deliverySummary,
   displayState,
   hashParams,
   serverNow,
   setServerNow,
   stateQuery,
   ticketExpiry,
+  type DeliveryMessage,
   type DisplayState,
 } from '../../dashboard/src/format';
 
@@ -87,5 +91,67 @@ describe('hashParams', () => {
     expect(hashParams('#/terminals?state=halted&merchant=mer_1').get('state')).toBe('halted');
     expect(hashParams('#/terminals?state=halted&merchant=mer_1').get('merchant')).toBe('mer_1');
     expect(hashParams('#/terminals').get('state')).toBeNull();
+  });
+});
+
+describe('deliveryCounts and deliverySummary', () => {
+  const msg = (terminalId: string, kind: 'halt' | 'resume', acked: boolean): DeliveryMessage => ({
+    terminalId,
+    kind,
+    ackedAt: acked ? 1_000 : null,
+  });
+
+  it('counts one terminal halted and then resumed once per kind, not as two terminals', () => {
+    const rows = [msg('trm_a', 'halt', true), msg('trm_a', 'resume', false)];
+    expect(deliveryCounts(rows)).toEqual([
+      { kind: 'halt', terminals: 1, acknowledged: 1, pending: 0 },
+      { kind: 'resume', terminals: 1, acknowledged: 0, pending: 1 },
+    ]);
+    expect(deliverySummary(rows)).toEqual({
+      text: 'Halt acknowledged by 1 of 1 terminal; resume acknowledged by 0 of 1 terminal (1 pending).',
+      complete: false,
+    });
+    expect(deliverySummary([msg('trm_a', 'halt', true), msg('trm_a', 'resume', true)])).toEqual({
+      text: 'Halt acknowledged by 1 of 1 terminal; resume acknowledged by 1 of 1 terminal.',
+      complete: true,
+    });
+  });
+
+  it('words halt messages alone as before, per distinct terminal', () => {
+    expect(deliverySummary([msg('trm_a', 'halt', true)])).toEqual({
+      text: 'Acknowledged by 1 of 1 terminal.',
+      complete: true,
+    });
+    expect(deliverySummary([msg('trm_a', 'halt', true), msg('trm_b', 'halt', false)])).toEqual({
+      text: 'Acknowledged by 1 of 2 terminals (1 pending).',
+      complete: false,
+    });
+    // Two halt messages to one terminal: one terminal, acknowledged only once both are.
+    expect(deliverySummary([msg('trm_a', 'halt', true), msg('trm_a', 'halt', false)]).text).toBe(
+      'Acknowledged by 0 of 1 terminal (1 pending).',
+    );
+  });
+
+  it('counts each kind over its own terminals when they differ', () => {
+    const rows = [
+      msg('trm_a', 'halt', true),
+      msg('trm_b', 'halt', true),
+      msg('trm_c', 'halt', false),
+      msg('trm_a', 'resume', true),
+    ];
+    expect(deliverySummary(rows).text).toBe(
+      'Halt acknowledged by 2 of 3 terminals (1 pending); resume acknowledged by 1 of 1 terminal.',
+    );
+    // Order of the rows does not matter: halt first, then resume.
+    expect(deliverySummary([...rows].reverse()).text).toBe(deliverySummary(rows).text);
+  });
+
+  it('names the kind when there are resume notices only, and says when there is no message', () => {
+    expect(deliverySummary([msg('trm_a', 'resume', false)])).toEqual({
+      text: 'Resume acknowledged by 0 of 1 terminal (1 pending).',
+      complete: false,
+    });
+    expect(deliveryCounts([])).toEqual([]);
+    expect(deliverySummary([])).toEqual({ text: 'No terminal to deliver to.', complete: true });
   });
 });

@@ -5,7 +5,16 @@
 import { useState, type ReactNode } from 'react';
 import { call, enc, HaltCreated, HaltsOut, Lifted, q, type Scope } from '../api';
 import { time } from '../format';
-import { ActionButton, ErrorBox, HaltDeliveries, useLoad, useSession } from '../ui';
+import {
+  ActionButton,
+  ErrorBox,
+  HaltDeliveries,
+  PageNoticeArea,
+  useLoad,
+  usePageNotice,
+  useSession,
+  type PageNotice,
+} from '../ui';
 
 const SCOPE_TEXT: Record<Scope, string> = {
   terminal: 'one terminal',
@@ -14,7 +23,7 @@ const SCOPE_TEXT: Record<Scope, string> = {
   fleet: 'every terminal of the fleet',
 };
 
-function HaltOrder({ onDone }: { onDone: () => void }): ReactNode {
+function HaltOrder({ onDone, notice }: { onDone: () => void; notice: PageNotice }): ReactNode {
   const { me, merchantNames } = useSession();
   const scopes: Scope[] =
     me.merchantId === null ? ['terminal', 'merchant', 'app-version', 'fleet'] : ['terminal', 'merchant'];
@@ -68,6 +77,7 @@ function HaltOrder({ onDone }: { onDone: () => void }): ReactNode {
         <ActionButton
           label="Halt"
           danger
+          notice={notice}
           description={`Halt ${scope === 'fleet' ? 'the whole fleet' : `${scope} ${target}`}: ${SCOPE_TEXT[scope]} stops taking PINs now.`}
           onConfirm={async (reason) => {
             const r = await call(HaltCreated, 'POST', '/v1/halts', {
@@ -87,6 +97,8 @@ function HaltOrder({ onDone }: { onDone: () => void }): ReactNode {
 export function HaltsPage(): ReactNode {
   const { can, merchantNames } = useSession();
   const [all, setAll] = useState(false);
+  // Owned by the page: a lifted halt leaves the list of active ones, its outcome stays.
+  const notice = usePageNotice();
   const halts = useLoad(
     () => call(HaltsOut, 'GET', `/v1/halts${q({ state: all ? 'all' : 'active', limit: 25 })}`),
     [all],
@@ -95,7 +107,8 @@ export function HaltsPage(): ReactNode {
   return (
     <>
       <h1>Halts</h1>
-      {can('halt') ? <HaltOrder onDone={halts.reload} /> : null}
+      {can('halt') ? <HaltOrder onDone={halts.reload} notice={notice} /> : null}
+      <PageNoticeArea notice={notice} />
       <h2>{all ? 'All halts' : 'Active halts'} (newest 25)</h2>
       <label className="inline">
         <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} /> show lifted halts
@@ -130,11 +143,12 @@ export function HaltsPage(): ReactNode {
           {can('resume') && h.liftedAt === null ? (
             <ActionButton
               label="Resume"
+              notice={notice}
               description={`Lift halt ${h.haltId}: its terminals become resume-pending (unless another halt still covers them) and take PINs again after a fresh affirming attestation.`}
               onConfirm={async (reason) => {
                 const r = await call(Lifted, 'POST', `/v1/halts/${enc(h.haltId)}/lift`, { reason });
                 halts.reload();
-                return `Lifted: ${r.resumed} resume-pending, ${r.stillHalted} still halted by another halt.`;
+                return `Halt ${h.haltId} lifted: ${r.resumed} resume-pending, ${r.stillHalted} still halted by another halt.`;
               }}
             />
           ) : null}

@@ -20,7 +20,17 @@ import {
   type TerminalTicket,
 } from '../api';
 import { age, displayState, serverNow, ticketExpiry, time } from '../format';
-import { ActionButton, ErrorBox, HaltDeliveries, StateBadge, TierBadge, useLoad, useSession } from '../ui';
+import {
+  ActionButton,
+  ErrorBox,
+  HaltDeliveries,
+  PageNoticeArea,
+  StateBadge,
+  TierBadge,
+  useLoad,
+  usePageNotice,
+  useSession,
+} from '../ui';
 
 const TIER_Y: Record<string, number> = { affirming: 10, warning: 30, contraindicated: 50, none: 70 };
 
@@ -137,6 +147,8 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
     (e) => e.type === 'halt' || e.type === 'resume',
   );
   const [expanded, setExpanded] = useState<string>();
+  // Owned by the page: Halt is replaced by Resume (and back) as the state changes, the outcome stays.
+  const notice = usePageNotice();
 
   const t = terminal.data;
   if (t === undefined)
@@ -209,6 +221,7 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
           <ActionButton
             label="Halt"
             danger
+            notice={notice}
             description={`Halt terminal ${t.terminalId}: PIN entry stops on it at once (pushed to the terminal; no ticket until resumed).`}
             onConfirm={async (reason) => {
               const r = await call(TerminalHalted, 'POST', `/v1/terminals/${enc(terminalId)}/halt`, {
@@ -222,6 +235,7 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
         {can('resume') && t.state === 'halted' ? (
           <ActionButton
             label="Resume"
+            notice={notice}
             description={`Resume terminal ${t.terminalId}: it becomes resume-pending and takes PINs again only after a fresh affirming attestation.`}
             onConfirm={async (reason) => {
               const r = await call(TerminalHalted, 'POST', `/v1/terminals/${enc(terminalId)}/resume`, {
@@ -233,6 +247,7 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
           />
         ) : null}
       </div>
+      <PageNoticeArea notice={notice} />
 
       <h2>Halts covering this terminal</h2>
       <ErrorBox error={halts.error} />
