@@ -35,13 +35,15 @@ import { z } from 'zod';
 import {
   admin,
   canIsolateNetwork,
-  HAVE_SOCAT,
-  physicalMachine,
+  eventsNamed,
+  fullStackMachine,
   readerEvents,
   simulator,
   startBackendLink,
   startSystem,
+  stopSystem,
   terminalId,
+  transactionCount,
   waitFor,
   type BackendLink,
   type RecordedRequest,
@@ -49,15 +51,9 @@ import {
   type TerminalRun,
 } from './system';
 
-const machine = physicalMachine();
+const machine = fullStackMachine();
 const net = canIsolateNetwork();
-const skipReason = !HAVE_SOCAT
-  ? 'socat is not installed (apt-get install socat)'
-  : 'skip' in machine
-    ? machine.skip
-    : !net.ok
-      ? net.skip
-      : undefined;
+const skipReason = machine.skipReason ?? (!net.ok ? net.skip : undefined);
 if (skipReason !== undefined) console.log(`skipping the back-end link full-stack tests: ${skipReason}`);
 
 let sys: System | undefined;
@@ -72,24 +68,12 @@ const get = (): { s: System; l: BackendLink } => {
 /** `pos-terminal` behind the test's link to the back-end (and on a VM, as a physical machine). */
 const terminal = (args: string[]): TerminalRun => {
   const { s, l } = get();
-  const run = l.run('prefix' in machine ? machine.prefix : [], [
-    ...args,
-    '--data-dir',
-    join(s.dir, 'terminal'),
-  ]);
+  const run = l.run(machine.prefix, [...args, '--data-dir', join(s.dir, 'terminal')]);
   runs.push(run);
   return run;
 };
 
-const transactions = async (s: System): Promise<number> => {
-  const r = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}/transactions`);
-  expect(r.status).toBe(200);
-  return ((r.json as { transactions?: unknown[] }).transactions ?? []).length;
-};
-
 const eventsSince = (s: System, from: number): Record<string, unknown>[] => readerEvents(s).slice(from);
-const named = (events: Record<string, unknown>[], name: string): Record<string, unknown>[] =>
-  events.filter((e) => e['event'] === name);
 
 const AttestBody = z.object({ evidence: z.string(), nonce: z.string().optional() });
 const ErrorBody = z.object({ error: z.object({ code: z.string() }) });
@@ -168,15 +152,13 @@ describe.skipIf(skipReason !== undefined)(
     afterAll(async () => {
       for (const r of runs) r.kill();
       await link?.close();
-      if (sys === undefined) return;
-      await sys.stop();
-      sys.cleanup();
+      await stopSystem(sys, []);
     });
 
     describe('back-end down: no PIN entry', () => {
       it('down before the sale: no session with the reader, BACKEND_UNREACHABLE, nothing at the back-end', async () => {
         const { s, l } = get();
-        const before = await transactions(s);
+        const before = await transactionCount(s);
         const from = readerEvents(s).length;
         const sent = l.requests().length;
         await l.down();
@@ -188,23 +170,23 @@ describe.skipIf(skipReason !== undefined)(
         // The reader never saw a session (the handshake needs a ticket from the back-end), so no card
         // was asked for and no PIN block made.
         const events = eventsSince(s, from);
-        expect(named(events, 'session')).toHaveLength(0);
-        expect(named(events, 'pin-block')).toHaveLength(0);
+        expect(eventsNamed(events, 'session')).toHaveLength(0);
+        expect(eventsNamed(events, 'pin-block')).toHaveLength(0);
         // The proxy really cut it off (it let nothing through), and the back-end saw no sale.
         expect(l.requests().slice(sent)).toHaveLength(0);
-        expect(await transactions(s)).toBe(before);
+        expect(await transactionCount(s)).toBe(before);
       }, 60_000);
 
       it('down while the sale waits for the card: ATTEST_REFUSED (unreachable) before any PIN pad; no ticket, no PIN block, the reader aborted', async () => {
         const { s, l } = get();
-        const before = await transactions(s);
+        const before = await transactionCount(s);
         const from = readerEvents(s).length;
         const sent = l.requests().length;
         const run = terminal(['transact', '--amount', '4.00']);
         await run.stderrHas('insert or tap a card');
         // The reader is connected through a session made with a back-end ticket: the link was up, and
         // the session's attestation went through it.
-        expect(named(eventsSince(s, from), 'session').length).toBeGreaterThan(0);
+        expect(eventsNamed(eventsSince(s, from), 'session').length).toBeGreaterThan(0);
         expect(
           l
             .requests()
@@ -226,24 +208,24 @@ describe.skipIf(skipReason !== undefined)(
         expect(out.stderr).not.toContain('enter the PIN');
         // The card was read, then the terminal aborted the reader's transaction; the reader got no
         // PIN-entry ticket and made no PIN block.
-        await waitFor(() => named(eventsSince(s, from), 'abort').length > 0, "the reader's abort");
+        await waitFor(() => eventsNamed(eventsSince(s, from), 'abort').length > 0, "the reader's abort");
         const events = eventsSince(s, from);
-        expect(named(events, 'card-read')).toHaveLength(1);
-        expect(named(events, 'ticket')).toHaveLength(0);
-        expect(named(events, 'pin-block')).toHaveLength(0);
+        expect(eventsNamed(events, 'card-read')).toHaveLength(1);
+        expect(eventsNamed(events, 'ticket')).toHaveLength(0);
+        expect(eventsNamed(events, 'pin-block')).toHaveLength(0);
         // No pre-PIN evidence reached the back-end, and it holds no transaction.
         const prePin = l
           .requests()
           .slice(sent)
           .filter((r) => r.path === '/v1/attestations' && r.body.includes('"nonce"'));
         expect(prePin).toHaveLength(0);
-        expect(await transactions(s)).toBe(before);
+        expect(await transactionCount(s)).toBe(before);
       }, 60_000);
 
       it('back again: the next sale is approved', async () => {
         const { s, l } = get();
         await l.up();
-        const before = await transactions(s);
+        const before = await transactionCount(s);
         const from = readerEvents(s).length;
         const run = terminal(['transact', '--amount', '5.00', '--pin', '1234']);
         await run.stderrHas('insert or tap a card');
@@ -253,8 +235,8 @@ describe.skipIf(skipReason !== undefined)(
         const out = await run.result;
         await simulator(s, 'POST', '/card', { action: 'remove' });
         expect(out.line).toEqual({ status: 'approved', code: null });
-        expect(named(eventsSince(s, from), 'pin-block')).toHaveLength(1);
-        expect(await transactions(s)).toBe(before + 1);
+        expect(eventsNamed(eventsSince(s, from), 'pin-block')).toHaveLength(1);
+        expect(await transactionCount(s)).toBe(before + 1);
       }, 60_000);
     });
 
@@ -263,7 +245,7 @@ describe.skipIf(skipReason !== undefined)(
         const { s, l } = get();
         const from = readerEvents(s).length;
         const sent = l.requests().length;
-        const run = l.run('prefix' in machine ? machine.prefix : [], [
+        const run = l.run(machine.prefix, [
           'transact',
           '--data-dir',
           join(s.dir, 'terminal'),
@@ -280,7 +262,7 @@ describe.skipIf(skipReason !== undefined)(
         const out = await run.result;
         await simulator(s, 'POST', '/card', { action: 'remove' });
         expect(out.line).toEqual({ status: 'approved', code: null });
-        expect(named(eventsSince(s, from), 'pin-block')).toHaveLength(1);
+        expect(eventsNamed(eventsSince(s, from), 'pin-block')).toHaveLength(1);
         const prePin = l
           .requests()
           .slice(sent)
@@ -333,7 +315,7 @@ describe.skipIf(skipReason !== undefined)(
       it('after that the terminal gets no PIN entry', async () => {
         const { s, l } = get();
         const blocks = readerEvents(s).filter((e) => e['event'] === 'pin-block').length;
-        const run = l.run('prefix' in machine ? machine.prefix : [], [
+        const run = l.run(machine.prefix, [
           'transact',
           '--data-dir',
           join(s.dir, 'terminal'),

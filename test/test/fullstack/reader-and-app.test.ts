@@ -30,13 +30,15 @@ import {
   admin,
   appendOneByte,
   copyApp,
-  HAVE_SOCAT,
-  physicalMachine,
+  eventsNamed,
+  fullStackMachine,
   readerEvents,
   runTerminal,
   simulator,
   startSystem,
+  stopSystem,
   terminalId,
+  transactionCount,
   waitFor,
   type RunOptions,
   type System,
@@ -46,15 +48,9 @@ import {
 /** How long the reader stays unplugged: past the end of the first sale, so the next one must wait. */
 const AWAY_MS = 8000;
 
-const machine = physicalMachine();
-const skipReason = !HAVE_SOCAT
-  ? 'socat is not installed (apt-get install socat)'
-  : 'skip' in machine
-    ? machine.skip
-    : undefined;
+const { skipReason, prefix } = fullStackMachine();
 if (skipReason !== undefined)
   console.log(`skipping the reader and code-hash full-stack tests: ${skipReason}`);
-const prefix = 'prefix' in machine ? machine.prefix : [];
 
 let sys: System | undefined;
 let copy: { bin: string; cleanup: () => void } | undefined;
@@ -63,14 +59,6 @@ const get = (): System => {
   if (sys === undefined) throw new Error('the system did not start');
   return sys;
 };
-
-const transactions = async (s: System): Promise<number> => {
-  const r = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}/transactions`);
-  expect(r.status).toBe(200);
-  return ((r.json as { transactions?: unknown[] }).transactions ?? []).length;
-};
-const named = (events: Record<string, unknown>[], name: string): Record<string, unknown>[] =>
-  events.filter((e) => e['event'] === name);
 
 const pinBlocks = (s: System): number => readerEvents(s).filter((e) => e['event'] === 'pin-block').length;
 const state = async (s: System): Promise<string> => {
@@ -95,12 +83,8 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
     copy = copyApp((src) => appendOneByte(join(src, 'core', 'result.ts')));
   }, 90_000);
   afterAll(async () => {
-    for (const r of runs) r.kill();
     copy?.cleanup();
-    if (sys === undefined) return;
-    await simulator(sys, 'POST', '/fault', { fault: 'clear' }).catch(() => undefined);
-    await sys.stop();
-    sys.cleanup();
+    await stopSystem(sys, runs, { clearFault: true });
   });
 
   const transact = (s: System, args: string[], opts: RunOptions = {}): TerminalRun => {
@@ -116,7 +100,7 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
   describe('the reader unplugged mid-sale', () => {
     it('unplugged while the PIN pad is open: the user is told, the sale ends READER (reader lost), no PIN block; a next sale waits for the reader and is approved', async () => {
       const s = get();
-      const before = await transactions(s);
+      const before = await transactionCount(s);
       const from = readerEvents(s).length;
       const first = transact(s, ['--amount', '9.00']);
       await first.stderrHas('enter the PIN');
@@ -131,23 +115,26 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
       expect(out.code).toBe(1);
       expect(out.stderr).toContain('The card reader was disconnected');
       let events = readerEvents(s).slice(from);
-      expect(named(events, 'fault')).toHaveLength(1);
-      expect(named(events, 'pin-block')).toHaveLength(0);
-      expect(await transactions(s)).toBe(before);
+      expect(eventsNamed(events, 'fault')).toHaveLength(1);
+      expect(eventsNamed(events, 'pin-block')).toHaveLength(0);
+      expect(await transactionCount(s)).toBe(before);
 
       // The reader is still away (AWAY_MS outlasts the loss's detection): the next sale's terminal
       // retries the reader with backoff until it is back, then sells.
-      const sessions = named(readerEvents(s), 'session').length;
+      const sessions = eventsNamed(readerEvents(s), 'session').length;
       const second = transact(s, ['--amount', '10.00', '--pin', '1234']);
       const again = await second.result;
       expect(again.line).toEqual({ status: 'approved', code: null });
-      await waitFor(() => named(readerEvents(s).slice(from), 'pin-block').length === 1, 'the PIN block');
+      await waitFor(
+        () => eventsNamed(readerEvents(s).slice(from), 'pin-block').length === 1,
+        'the PIN block',
+      );
       events = readerEvents(s).slice(from);
       // The reader aborted the first sale's transaction itself (its line went), made one PIN block: the
       // second sale's, in a new session.
-      expect(named(events, 'abort').length).toBeGreaterThan(0);
-      expect(named(readerEvents(s), 'session').length).toBeGreaterThan(sessions);
-      expect(await transactions(s)).toBe(before + 1);
+      expect(eventsNamed(events, 'abort').length).toBeGreaterThan(0);
+      expect(eventsNamed(readerEvents(s), 'session').length).toBeGreaterThan(sessions);
+      expect(await transactionCount(s)).toBe(before + 1);
     }, 120_000);
   });
 
@@ -163,7 +150,7 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
       const s = get();
       const bin = copy?.bin;
       if (bin === undefined) throw new Error('no copy');
-      const before = await transactions(s);
+      const before = await transactionCount(s);
       const blocks = pinBlocks(s);
       const out = await transact(s, ['--amount', '13.00', '--pin', '1234'], { bin }).result;
       expect(out.line).toMatchObject({ status: 'halted', code: 'POS_ERR_DESKTOP_TXN_HALTED' });
@@ -173,7 +160,7 @@ describe.skipIf(skipReason !== undefined)('the reader and the app (npm start, po
       expect(out.code).toBe(1);
       expect(out.stderr).not.toContain('enter the PIN');
       expect(pinBlocks(s)).toBe(blocks);
-      expect(await transactions(s)).toBe(before);
+      expect(await transactionCount(s)).toBe(before);
       // The operator API: the terminal is halted, its newest verdict contraindicated for the code hash.
       expect(await state(s)).toBe('halted');
       const a = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}/attestations?limit=1`);

@@ -58,12 +58,12 @@ import {
 } from '../../src/secrets-scan';
 import {
   admin,
-  HAVE_SOCAT,
-  physicalMachine,
+  fullStackMachine,
   readerEvents,
   runTerminal,
   simulator,
   startSystem,
+  stopSystem,
   terminalId,
   waitFor,
   type System,
@@ -75,14 +75,8 @@ const PIN = '1234';
 const WRONG_PIN = '5790';
 const FAKE_READER_SERIAL = 'PRS-5EC2E75CA9';
 
-const machine = physicalMachine();
-const skipReason = !HAVE_SOCAT
-  ? 'socat is not installed (apt-get install socat)'
-  : 'skip' in machine
-    ? machine.skip
-    : undefined;
+const { skipReason, prefix } = fullStackMachine();
 if (skipReason !== undefined) console.log(`skipping the full-stack secrets test: ${skipReason}`);
-const prefix = 'prefix' in machine ? machine.prefix : [];
 
 let sys: System | undefined;
 const get = (): System => {
@@ -143,11 +137,7 @@ describe.skipIf(skipReason !== undefined)('no PIN, PAN, key or ticket in any out
     });
   }, 90_000);
   afterAll(async () => {
-    for (const r of runs) r.kill();
-    if (sys === undefined) return;
-    await simulator(sys, 'POST', '/fault', { fault: 'clear' }).catch(() => undefined);
-    await sys.stop();
-    sys.cleanup();
+    await stopSystem(sys, runs, { clearFault: true });
   });
 
   it('an enrollment, the status, sales approved and declined, a halt during the PIN, a resume, the reader unplugged', async () => {

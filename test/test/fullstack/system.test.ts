@@ -11,23 +11,19 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
-  HAVE_SOCAT,
-  physicalMachine,
+  fullStackMachine,
   readerEvents,
   runTerminal,
   startSystem,
+  stopSystem,
+  storedTransactions,
   terminalId,
+  transactionCount,
   type System,
 } from './system';
 
-const machine = physicalMachine();
-const skipReason = !HAVE_SOCAT
-  ? 'socat is not installed (apt-get install socat)'
-  : 'skip' in machine
-    ? machine.skip
-    : undefined;
+const { skipReason, prefix } = fullStackMachine();
 if (skipReason !== undefined) console.log(`skipping the full-stack tests: ${skipReason}`);
-const prefix = 'prefix' in machine ? machine.prefix : [];
 
 let sys: System | undefined;
 const get = (): System => {
@@ -35,21 +31,12 @@ const get = (): System => {
   return sys;
 };
 
-const transactions = async (s: System): Promise<unknown[]> => {
-  const r = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}/transactions`);
-  expect(r.status).toBe(200);
-  const body = r.json as { transactions?: unknown[] };
-  return body.transactions ?? [];
-};
-
 describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-terminal)', () => {
   beforeAll(async () => {
     sys = await startSystem();
   }, 90_000);
   afterAll(async () => {
-    if (sys === undefined) return;
-    await sys.stop();
-    sys.cleanup();
+    await stopSystem(sys, []);
   });
 
   it('starts: the ready line, an enrolled terminal, a running back-end', async () => {
@@ -96,7 +83,7 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
     ]).result;
     expect(bad.line['status']).toBe('declined');
     expect(bad.code).toBe(1);
-    const txns = await transactions(s);
+    const txns = await storedTransactions(s);
     expect(txns).toHaveLength(2);
     expect(readerEvents(s).filter((e) => e['event'] === 'pin-block')).toHaveLength(2);
     expect(JSON.stringify(txns)).not.toContain('4111111111111111');
@@ -104,7 +91,7 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
 
   it('an operator halt while the sale waits for the PIN ends it as halted, with no PIN block', async () => {
     const s = get();
-    const before = (await transactions(s)).length;
+    const before = await transactionCount(s);
     const blocksBefore = readerEvents(s).filter((e) => e['event'] === 'pin-block').length;
     const run = runTerminal(prefix, [
       'transact',
@@ -129,7 +116,7 @@ describe.skipIf(skipReason !== undefined)('the whole system (npm start, pos-term
     const events = readerEvents(s);
     expect(events.filter((e) => e['event'] === 'pin-block')).toHaveLength(blocksBefore);
     expect(events.some((e) => e['event'] === 'abort')).toBe(true);
-    expect(await transactions(s)).toHaveLength(before);
+    expect(await storedTransactions(s)).toHaveLength(before);
     // The back-end holds the terminal halted, and the terminal's status says so.
     const t = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}`);
     expect(JSON.stringify(t.json)).toContain('"halted"');

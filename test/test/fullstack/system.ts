@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { z } from 'zod';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -509,4 +510,55 @@ export function copyApp(change: (srcDir: string) => void): { bin: string; cleanu
 /** Appends one byte (a newline) to a file: the smallest change to the app's code. */
 export function appendOneByte(file: string): void {
   appendFileSync(file, '\n');
+}
+
+/**
+ * Whether the full-stack tests can run on this machine, and how to run `pos-terminal` there:
+ * `skipReason` says why not (socat missing, or a VM that cannot pass for a physical machine,
+ * `physicalMachine`); `prefix` goes before the terminal's command.
+ */
+export function fullStackMachine(): { readonly skipReason: string | undefined; readonly prefix: string[] } {
+  const machine = physicalMachine();
+  return {
+    skipReason: !HAVE_SOCAT
+      ? 'socat is not installed (apt-get install socat)'
+      : 'skip' in machine
+        ? machine.skip
+        : undefined,
+    prefix: 'prefix' in machine ? machine.prefix : [],
+  };
+}
+
+/** The transactions the back-end holds for the system's terminal (operator API; asserts a 200). */
+export async function storedTransactions(sys: System): Promise<unknown[]> {
+  const r = await admin(sys, 'GET', `/v1/terminals/${terminalId(sys)}/transactions`);
+  expect(r.status).toBe(200);
+  return (r.json as { transactions?: unknown[] }).transactions ?? [];
+}
+
+/** How many transactions the back-end holds for the system's terminal (`storedTransactions`). */
+export async function transactionCount(sys: System): Promise<number> {
+  return (await storedTransactions(sys)).length;
+}
+
+/** The reader simulator's events of one kind (`readerEvents`). */
+export function eventsNamed(events: Record<string, unknown>[], name: string): Record<string, unknown>[] {
+  return events.filter((e) => e['event'] === name);
+}
+
+/**
+ * A full-stack file's teardown: kills the terminal runs left, clears the simulator's fault if asked
+ * (failure ignored), stops npm start and removes its data directory. Nothing to do before a start.
+ */
+export async function stopSystem(
+  sys: System | undefined,
+  runs: readonly TerminalRun[],
+  opts: { readonly clearFault?: boolean } = {},
+): Promise<void> {
+  for (const r of runs) r.kill();
+  if (sys === undefined) return;
+  if (opts.clearFault === true)
+    await simulator(sys, 'POST', '/fault', { fault: 'clear' }).catch(() => undefined);
+  await sys.stop();
+  sys.cleanup();
 }

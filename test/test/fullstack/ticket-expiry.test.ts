@@ -15,15 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  admin,
   cleanEnv,
-  HAVE_SOCAT,
-  physicalMachine,
+  eventsNamed,
+  fullStackMachine,
   readerEvents,
   ROOT,
   runTerminal,
   startSystem,
-  terminalId,
+  stopSystem,
+  transactionCount,
   waitFor,
   type System,
   type TerminalRun,
@@ -32,14 +32,8 @@ import {
 /** Long enough for the pre-PIN attestation and the reader's check under load, short enough to wait. */
 const LIFETIME_S = 8;
 
-const machine = physicalMachine();
-const skipReason = !HAVE_SOCAT
-  ? 'socat is not installed (apt-get install socat)'
-  : 'skip' in machine
-    ? machine.skip
-    : undefined;
+const { skipReason, prefix } = fullStackMachine();
 if (skipReason !== undefined) console.log(`skipping the ticket-expiry full-stack tests: ${skipReason}`);
-const prefix = 'prefix' in machine ? machine.prefix : [];
 
 let sys: System | undefined;
 const runs: TerminalRun[] = [];
@@ -47,14 +41,6 @@ const get = (): System => {
   if (sys === undefined) throw new Error('the system did not start');
   return sys;
 };
-
-const transactions = async (s: System): Promise<number> => {
-  const r = await admin(s, 'GET', `/v1/terminals/${terminalId(s)}/transactions`);
-  expect(r.status).toBe(200);
-  return ((r.json as { transactions?: unknown[] }).transactions ?? []).length;
-};
-const named = (events: Record<string, unknown>[], name: string): Record<string, unknown>[] =>
-  events.filter((e) => e['event'] === name);
 
 describe('pos-backend --dev-ticket-lifetime', () => {
   /** Runs pos-backend on a fresh data directory; resolves with its exit code and stderr. */
@@ -100,10 +86,7 @@ describe.skipIf(skipReason !== undefined)('ticket expired: no PIN entry (npm sta
     sys = await startSystem(undefined, { env: { POS_DEV_TICKET_LIFETIME_S: String(LIFETIME_S) } });
   }, 90_000);
   afterAll(async () => {
-    for (const r of runs) r.kill();
-    if (sys === undefined) return;
-    await sys.stop();
-    sys.cleanup();
+    await stopSystem(sys, runs);
   });
 
   const transact = (s: System, args: string[]): TerminalRun => {
@@ -125,12 +108,12 @@ describe.skipIf(skipReason !== undefined)('ticket expired: no PIN entry (npm sta
     expect(log).toContain(`tickets expire ${LIFETIME_S} s after issue`);
     const out = await transact(s, ['--amount', '1.00', '--pin', '1234']).result;
     expect(out.line).toEqual({ status: 'approved', code: null });
-    expect(await transactions(s)).toBe(1);
+    expect(await transactionCount(s)).toBe(1);
   }, 60_000);
 
   it('a PIN-entry ticket that expires while the pad is open: TICKET_EXPIRED, pad closed, reader aborted, no PIN block', async () => {
     const s = get();
-    const before = await transactions(s);
+    const before = await transactionCount(s);
     const from = readerEvents(s).length;
     const run = transact(s, ['--amount', '2.00']);
     // The pad opened: the reader had accepted the PIN-entry ticket.
@@ -138,10 +121,10 @@ describe.skipIf(skipReason !== undefined)('ticket expired: no PIN entry (npm sta
     const out = await run.result;
     expect(out.line).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_TICKET_EXPIRED' });
     expect(out.code).toBe(1);
-    await waitFor(() => named(readerEvents(s).slice(from), 'abort').length > 0, "the reader's abort");
+    await waitFor(() => eventsNamed(readerEvents(s).slice(from), 'abort').length > 0, "the reader's abort");
     const events = readerEvents(s).slice(from);
-    expect(named(events, 'ticket')).toEqual([expect.objectContaining({ accepted: true })]);
-    expect(named(events, 'pin-block')).toHaveLength(0);
-    expect(await transactions(s)).toBe(before);
+    expect(eventsNamed(events, 'ticket')).toEqual([expect.objectContaining({ accepted: true })]);
+    expect(eventsNamed(events, 'pin-block')).toHaveLength(0);
+    expect(await transactionCount(s)).toBe(before);
   }, 90_000);
 });
