@@ -1,10 +1,22 @@
 /**
  * Fleet control: the one way anything halts terminals (operators, policy verdicts, velocity, fleet
- * correlation, liveness), lifts halts, and publishes dashboard events. Halts are stored (one
- * transaction: the halt, the terminals' state, one outbox message per terminal), audited, counted,
- * then pushed through the bus to every process's connected terminals.
+ * correlation, liveness), lifts halts, and publishes dashboard events. Halts are stored and audited
+ * (one transaction: the halt, the terminals' state, one outbox message per terminal, the audit
+ * entry), then pushed through the bus to every process's connected terminals, and counted. A lift or
+ * resume is likewise one transaction with its audit entries.
  */
-import type { CoveringHalt, HaltRow, HaltScope, OutboxRow, Store } from '../store/types';
+import { chainAuditEntry } from '../audit/index';
+import type {
+  AuditAppend,
+  AuditDraftRow,
+  AuditRow,
+  CoveringHalt,
+  HaltRow,
+  HaltScope,
+  LiftDone,
+  OutboxRow,
+  Store,
+} from '../store/types';
 import type { Bus } from './bus';
 import type { FleetEvent } from './events';
 
@@ -83,6 +95,8 @@ export interface FleetControlDeps {
   readonly clock: { now(): number };
   readonly newId: (prefix: string) => string;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<unknown>;
+  /** Entries the store appended in a halt's, lift's or resume's own transaction (checkpoints). */
+  audited(entries: readonly AuditRow[]): Promise<void>;
   onHalt?(source: HaltSource, terminals: number): void;
   onBusError?(): void;
 }
@@ -109,6 +123,19 @@ async function terminalsInScope(
 }
 
 const RESUMED = 'resumed: awaiting an affirming attestation';
+
+/** Audit entries the store appends in the change's own transaction, built from its result. */
+function auditWith<T>(
+  at: number,
+  actor: string,
+  drafts: (result: T) => readonly Omit<AuditDraftRow, 'at' | 'actor'>[],
+): AuditAppend<T> {
+  const iso = new Date(at).toISOString();
+  return {
+    drafts: (result) => drafts(result).map((d) => ({ ...d, at: iso, actor })),
+    chain: (prev, draft) => chainAuditEntry(prev, draft),
+  };
+}
 
 export function createFleetControl(deps: FleetControlDeps): FleetControl {
   const emit = (event: FleetEvent): void => {
@@ -215,8 +242,6 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
         liftedAt: null,
         liftedBy: null,
       };
-      const rows = await deps.store.createHalt(halt, terminalIds);
-      await push(halt.id, rows);
       const data = {
         halt: halt.id,
         scope: halt.scope,
@@ -225,9 +250,18 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
         source: request.source,
         terminals: terminalIds.length,
       };
-      if (halt.scope === 'terminal' && halt.target !== null)
-        await deps.audit(request.actor, 'terminal.halt', halt.target, data);
-      else await deps.audit(request.actor, 'halt.create', halt.id, data);
+      // The halt and its audit entry in one transaction (a crash never leaves a halt unaudited).
+      const stored = await deps.store.createHaltAudited(
+        halt,
+        terminalIds,
+        auditWith(at, request.actor, () => [
+          halt.scope === 'terminal' && halt.target !== null
+            ? { action: 'terminal.halt', subject: halt.target, data }
+            : { action: 'halt.create', subject: halt.id, data },
+        ]),
+      );
+      await push(halt.id, stored.rows);
+      await deps.audited(stored.audit);
       deps.onHalt?.(request.source, terminalIds.length);
       emit({
         type: 'halt',
@@ -256,7 +290,24 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       if (halt === undefined) return { ok: false, code: 'POS_ERR_HALT_UNKNOWN' };
       const at = deps.clock.now();
       // Coverage and transition in one store transaction serialized with createHalt (review issue 5 #2).
-      const out = await deps.store.liftHaltAndResume(haltId, { by: actor, at, reason, stateReason: RESUMED });
+      // The lift and its audit entry in one transaction.
+      const out = await deps.store.liftHaltAndResume(
+        haltId,
+        { by: actor, at, reason, stateReason: RESUMED },
+        auditWith(at, actor, (done: LiftDone) => [
+          {
+            action: 'halt.lift',
+            subject: haltId,
+            data: {
+              scope: halt.scope,
+              target: halt.target,
+              reason,
+              resumed: done.resumed.length,
+              stillHalted: done.stillHalted.length,
+            },
+          },
+        ]),
+      );
       if (!out.ok)
         return {
           ok: false,
@@ -266,13 +317,7 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       const resumed = [...out.resumed];
       const stillHalted = [...out.stillHalted];
       if (out.rows.length > 0) await push(haltId, out.rows);
-      await deps.audit(actor, 'halt.lift', haltId, {
-        scope: halt.scope,
-        target: halt.target,
-        reason,
-        resumed: resumed.length,
-        stillHalted: stillHalted.length,
-      });
+      await deps.audited(out.audit);
       emit({
         type: 'resume',
         at,
@@ -289,12 +334,23 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       if (terminal.state !== 'halted') return { ok: false, code: 'POS_ERR_TERMINAL_NOT_HALTED' };
       const at = deps.clock.now();
       // Coverage, lifts and transition in one store transaction serialized with createHalt (#2).
-      const out = await deps.store.resumeTerminalAndLift(terminalId, {
-        by: actor,
-        at,
-        reason,
-        stateReason: RESUMED,
-      });
+      // The lifts, the resume and their audit entries in one transaction.
+      const out = await deps.store.resumeTerminalAndLift(
+        terminalId,
+        { by: actor, at, reason, stateReason: RESUMED },
+        auditWith(at, actor, (done: LiftDone) => [
+          ...done.lifted.map((id) => ({
+            action: 'halt.lift',
+            subject: id,
+            data: { scope: 'terminal', target: terminalId, reason },
+          })),
+          {
+            action: 'terminal.resume',
+            subject: terminalId,
+            data: { reason, state: 'resume-pending', lifted: [...done.lifted] },
+          },
+        ]),
+      );
       if (!out.ok)
         return {
           ok: false,
@@ -310,9 +366,7 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       // record, before halts were stored, gets none: there was no halt message to answer).
       const notice = lifted[0];
       if (notice !== undefined && out.rows.length > 0) await push(notice, out.rows);
-      for (const id of lifted)
-        await deps.audit(actor, 'halt.lift', id, { scope: 'terminal', target: terminalId, reason });
-      await deps.audit(actor, 'terminal.resume', terminalId, { reason, state: 'resume-pending', lifted });
+      await deps.audited(out.audit);
       emit({
         type: 'resume',
         at,

@@ -21,7 +21,15 @@ import { createMemoryBus, type Bus } from '../fleet/bus';
 import { createFleetControl } from '../fleet/control';
 import { registerPush, type PushOptions } from '../fleet/push';
 import { startLiveness } from '../fleet/liveness';
-import { DEFAULT_CONFIG, makeAudit, newId, type Clock, type Ctx, type ServiceConfig } from './context';
+import {
+  DEFAULT_CONFIG,
+  makeAudit,
+  makeAudited,
+  newId,
+  type Clock,
+  type Ctx,
+  type ServiceConfig,
+} from './context';
 import {
   createAcquirerHost,
   createReaderStatusVerifier,
@@ -85,12 +93,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     });
   const bus = options.bus ?? createMemoryBus();
   const audit = makeAudit(options.store, options.keys, clock, config.auditCheckpointEvery);
+  const audited = makeAudited(options.store, options.keys, config.auditCheckpointEvery);
   const fleet = createFleetControl({
     store: options.store,
     bus,
     clock,
     newId,
     audit,
+    audited,
     onHalt: (source, terminals) => {
       metrics.halts.inc({ source }, terminals);
       metrics.haltOrders.inc({ source });
@@ -106,6 +116,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     readerCaRoots: options.readerCaRoots ?? [],
     readerStatusVerifier: options.readerStatusVerifier ?? createReaderStatusVerifier(),
     audit,
+    audited,
     bus,
     instanceId: options.instanceId ?? randomUUID(),
     fleet,

@@ -94,6 +94,11 @@ export interface Ctx {
   readonly readerCaRoots: readonly Uint8Array[];
   readonly readerStatusVerifier: ReaderStatusVerifier;
   audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<AuditRow>;
+  /**
+   * After entries were appended along with a state change (in its transaction): signs and stores a
+   * checkpoint for each that falls on the checkpoint interval, as `audit` does.
+   */
+  audited(entries: readonly AuditRow[]): Promise<void>;
   /** Cross-process messages (in-memory for one process; LISTEN/NOTIFY on PostgreSQL). */
   readonly bus: Bus;
   /** This process's random id (push connections name the process holding them). */
@@ -112,16 +117,23 @@ export function newId(prefix: string): string {
   return `${prefix}_${toBase64url(randomBytes(16))}`;
 }
 
+export function makeAudited(store: Store, keys: KeyRing, every: number): Ctx['audited'] {
+  return async (entries) => {
+    for (const entry of entries) {
+      if (entry.seq % every === 0)
+        await store.putCheckpoint(await signAuditCheckpoint(entry, keys.signer(), entry.at));
+    }
+  };
+}
+
 export function makeAudit(store: Store, keys: KeyRing, clock: Clock, every: number): Ctx['audit'] {
+  const audited = makeAudited(store, keys, every);
   return async (actor, action, subject, data) => {
     const at = new Date(clock.now()).toISOString();
     const entry = await store.appendAudit({ at, actor, action, subject, data }, (prev, draft) =>
       chainAuditEntry(prev, draft),
     );
-    if (entry.seq % every === 0) {
-      const cp = await signAuditCheckpoint(entry, keys.signer(), at);
-      await store.putCheckpoint(cp);
-    }
+    await audited([entry]);
     return entry;
   };
 }

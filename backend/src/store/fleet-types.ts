@@ -3,6 +3,7 @@
  * terminals hold. Owned by the halts work; every engine implements it and passes
  * test/store/conformance-fleet.ts.
  */
+import type { AuditDraftRow, AuditRow } from './types';
 
 export type HaltScope = 'terminal' | 'merchant' | 'app-version' | 'fleet';
 
@@ -61,11 +62,16 @@ export type LiftOutcome =
       /** Still covered by another active halt's `halt` outbox row: left halted. */
       readonly stillHalted: readonly string[];
       readonly rows: readonly OutboxRow[];
+      /** The audit entries appended in the same transaction (empty when none were asked for). */
+      readonly audit: readonly AuditRow[];
     }
   | {
       readonly ok: false;
       readonly code: 'halt-unknown' | 'halt-lifted' | 'terminal-unknown' | 'not-halted' | 'still-covered';
     };
+
+/** A successful lift or resume as the audit drafts see it (before its entries exist). */
+export type LiftDone = Omit<Extract<LiftOutcome, { ok: true }>, 'audit'>;
 
 export interface ResumeMessage {
   readonly by: string;
@@ -76,6 +82,18 @@ export interface ResumeMessage {
   readonly stateReason: string;
 }
 
+/**
+ * Audit entries appended in the same transaction as a state change, chained as `appendAudit` does
+ * (the head is read after the chain is locked, inside that transaction): a crash never leaves the
+ * change without its entries, nor entries without the change. A throwing `drafts` or `chain` rolls
+ * the whole transaction back.
+ */
+export interface AuditAppend<T> {
+  /** The entries to append, in order, built from the change's result (none: nothing appended). */
+  readonly drafts: (result: T) => readonly AuditDraftRow[];
+  readonly chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow;
+}
+
 export interface FleetStore {
   /**
    * In one transaction: stores the halt, sets every listed terminal that is not already halted to
@@ -83,6 +101,16 @@ export interface FleetStore {
    * message per listed terminal. Resolves to the outbox rows written.
    */
   createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]>;
+  /**
+   * `createHalt` and its audit entries (built from the outbox rows written) in ONE transaction. On
+   * PostgreSQL the halt statement runs first (terminal row locks), then the audit chain's lock, head
+   * read and insert, so the chain lock is held only for the append. Resolves to the rows and entries.
+   */
+  createHaltAudited(
+    halt: HaltRow,
+    terminalIds: readonly string[],
+    audit: AuditAppend<readonly OutboxRow[]>,
+  ): Promise<{ readonly rows: OutboxRow[]; readonly audit: readonly AuditRow[] }>;
   getHalt(id: string): Promise<HaltRow | undefined>;
   /** Newest first. `activeOnly`: not lifted. */
   listHalts(options: { readonly activeOnly: boolean; readonly limit: number }): Promise<HaltRow[]>;
@@ -94,15 +122,25 @@ export interface FleetStore {
    * terminal with a `halt` row of this halt moves from halted to resume-pending, with a `resume` row
    * named after it, only when no other active halt has a `halt` row for it. So a halt stored
    * concurrently either is seen (the terminal stays halted) or comes after (and halts it again).
+   * `audit`: entries built from the outcome, appended in the same transaction (only when ok).
    */
-  liftHaltAndResume(haltId: string, message: ResumeMessage): Promise<LiftOutcome>;
+  liftHaltAndResume(
+    haltId: string,
+    message: ResumeMessage,
+    audit?: AuditAppend<LiftDone>,
+  ): Promise<LiftOutcome>;
   /**
    * The terminal resume shortcut, in one such transaction: refuses (`still-covered`, nothing written)
    * when an active halt other than the terminal's own terminal-scope halts has a `halt` row for it,
    * `not-halted` unless it is halted; otherwise lifts its active terminal-scope halts, moves it to
    * resume-pending and writes one `resume` row named after the newest lifted halt (none if none).
+   * `audit`: as for `liftHaltAndResume`.
    */
-  resumeTerminalAndLift(terminalId: string, message: ResumeMessage): Promise<LiftOutcome>;
+  resumeTerminalAndLift(
+    terminalId: string,
+    message: ResumeMessage,
+    audit?: AuditAppend<LiftDone>,
+  ): Promise<LiftOutcome>;
   /**
    * Active halts covering a terminal by scope (fleet; merchant; terminal; app version equal to one of
    * `appVersions`), each with whether the terminal has its `halt` outbox row. One query.

@@ -10,7 +10,9 @@
  * - consumeChallenge locks the row (`SELECT ... FOR UPDATE` in the same statement) so the loser sees
  *   the winner's use time;
  * - appendAudit runs in a transaction holding `pg_advisory_xact_lock` on the schema's audit key, so
- *   appends from every process are serialized and the hash chain stays linear;
+ *   appends from every process are serialized and the hash chain stays linear; a state change audited
+ *   in its own transaction (halt, lift, resume, enrollment, step-by-step verdict) takes that lock
+ *   after its own row locks, in the same transaction;
  * - halts and outbox appends lock the terminals' rows (`FOR UPDATE`, in id order) before allocating
  *   per-terminal sequence numbers, and retry on a unique violation.
  */
@@ -43,6 +45,8 @@ import {
   StoreError,
   type ApiTokenRow,
   type CoveringHalt,
+  type AuditAppend,
+  type LiftDone,
   type LiftOutcome,
   type ResumeMessage,
   type AttestationOutcomeRow,
@@ -284,8 +288,21 @@ class PostgresStore implements Store {
   }
 
   async createTerminal(row: TerminalRow): Promise<void> {
+    await this.insertTerminal(this.pool, row);
+  }
+  async createTerminalAudited(
+    row: TerminalRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertTerminal(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertTerminal(q: PoolClient | pg.Pool, row: TerminalRow): Promise<void> {
     try {
-      await this.pool.query(
+      await q.query(
         `INSERT INTO terminals (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
            interval_s, created_at, last_attested_at, state_changed_at, next_due_at, stale_at, app_version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
@@ -583,33 +600,62 @@ class PostgresStore implements Store {
   ): Promise<AuditRow> {
     return this.tx((c) => this.chainAudit(c, draft, chain));
   }
-  /**
-   * Appends one audit entry inside the caller's transaction. The advisory lock serializes appends from
-   * every process on this schema: the head read here is the head the new entry links to.
-   */
+  /** Appends one audit entry inside the caller's transaction (see `chainAudits`). */
   private async chainAudit(
     c: PoolClient,
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:audit:${this.schema}`]);
-    const head = (await c.query<QueryResultRow>('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1'))
-      .rows[0];
-    const entry = chain(head === undefined ? undefined : toAudit(head), draft);
+    const [entry] = await this.chainAudits(c, [draft], chain);
+    if (entry === undefined) throw new StoreError('POS_ERR_STORE', 'audit entry not appended');
+    return entry;
+  }
+  /**
+   * Appends audit entries inside the caller's transaction. The advisory lock serializes appends from
+   * every process on this schema: the head read after it is the head the first entry links to. Two
+   * round trips: the lock and the head read as two statements of one simple query (the read takes
+   * its own snapshot, once the lock is held), then every entry in one INSERT.
+   */
+  private async chainAudits(
+    c: PoolClient,
+    drafts: readonly AuditDraftRow[],
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow[]> {
+    if (drafts.length === 0) return [];
+    const results: unknown = await c.query(
+      `SELECT pg_advisory_xact_lock(hashtext(${c.escapeLiteral(`pos-backend:audit:${this.schema}`)}));
+       SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1`,
+    );
+    const read: unknown = Array.isArray(results) ? results[1] : undefined;
+    if (typeof read !== 'object' || read === null || !('rows' in read) || !Array.isArray(read.rows))
+      throw new StoreError('POS_ERR_STORE', 'audit head not read');
+    const head = read.rows[0] as QueryResultRow | undefined;
+    let prev = head === undefined ? undefined : toAudit(head);
+    const entries: AuditRow[] = [];
+    for (const draft of drafts) {
+      prev = chain(prev, draft);
+      entries.push(prev);
+    }
     await c.query(
-      'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      `INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash)
+       SELECT seq, at, actor, action, subject, data, prev_hash, hash FROM json_to_recordset($1::json)
+         AS x(seq bigint, at text, actor text, action text, subject text, data text, prev_hash text, hash text)`,
       [
-        entry.seq,
-        entry.at,
-        entry.actor,
-        entry.action,
-        entry.subject,
-        JSON.stringify(entry.data),
-        entry.prevHash,
-        entry.hash,
+        JSON.stringify(
+          entries.map((e) => ({
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            data: JSON.stringify(e.data),
+            prev_hash: e.prevHash,
+            hash: e.hash,
+          })),
+        ),
       ],
     );
-    return entry;
+    return entries;
   }
   async auditHead(): Promise<AuditRow | undefined> {
     const r = await this.one('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
@@ -901,53 +947,12 @@ class PostgresStore implements Store {
     return [...new Set(ids)];
   }
 
-  /**
-   * One statement, so one round trip and its own transaction: lock the listed terminals (in id order,
-   * so concurrent halts do not deadlock), store the halt, halt the terminals not already halted, and
-   * write one outbox row each. The seqs are read in the statement's snapshot: a concurrent append to
-   * the same terminal that commits while this one waits for the lock makes this insert collide on
-   * the outbox key, and the whole statement is rolled back and run again (nothing half-written).
-   */
+  /** The halt statement alone, in its own transaction; re-run whole on a seq collision. */
   async createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
     const ids = PostgresStore.unique(terminalIds);
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.pool.query<QueryResultRow>(
-          `WITH ids AS (
-             SELECT json_array_elements_text($1::json) AS id
-           ), locked AS (
-             SELECT id FROM terminals WHERE id IN (SELECT id FROM ids) ORDER BY id FOR UPDATE
-           ), h AS (
-             INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
-             VALUES ($2, $3, $4, $5, $6, $7, $8, $9)
-           ), u AS (
-             UPDATE terminals t SET state = 'halted', state_reason = $5, state_changed_at = $7
-             FROM locked l WHERE t.id = l.id AND t.state <> 'halted'
-           )
-           INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
-           SELECT x.id, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = x.id), 0) + 1,
-                  'halt', $2, $5, $7
-           FROM ids AS x
-           WHERE (SELECT COUNT(*) FROM locked) >= 0
-           RETURNING *`,
-          [
-            // One JSON document: node-postgres serialises text arrays element by element, slowly.
-            JSON.stringify(ids),
-            halt.id,
-            halt.scope,
-            halt.target,
-            halt.reason,
-            halt.createdBy,
-            halt.createdAt,
-            halt.liftedAt,
-            halt.liftedBy,
-          ],
-        );
-        const byId = new Map(r.rows.map((row) => [str(row['terminal_id']), toOutbox(row)]));
-        return ids.flatMap((id) => {
-          const row = byId.get(id);
-          return row === undefined ? [] : [row];
-        });
+        return await this.haltStatement(this.pool, halt, ids);
       } catch (e) {
         const code = pgCode(e);
         const seqRace =
@@ -959,6 +964,75 @@ class PostgresStore implements Store {
         if (!(seqRace || code === SERIALIZATION_FAILURE || code === DEADLOCK) || attempt >= 20) throw e;
       }
     }
+  }
+  /**
+   * The halt statement, then the audit append, in one transaction: BEGIN, the statement, the chain's
+   * lock and head read (one round trip), the entries' INSERT, COMMIT. The terminal rows are locked
+   * before the chain (as an attestation's outcome does), and the chain lock is held only for the
+   * append. A seq collision re-runs the whole transaction.
+   */
+  async createHaltAudited(
+    halt: HaltRow,
+    terminalIds: readonly string[],
+    audit: AuditAppend<readonly OutboxRow[]>,
+  ): Promise<{ readonly rows: OutboxRow[]; readonly audit: readonly AuditRow[] }> {
+    const ids = PostgresStore.unique(terminalIds);
+    return this.tx(
+      async (c) => {
+        const rows = await this.haltStatement(c, halt, ids);
+        return { rows, audit: await this.chainAudits(c, audit.drafts(rows), audit.chain) };
+      },
+      { retryUnique: true },
+    );
+  }
+  /**
+   * One statement, so one round trip: lock the listed terminals (in id order, so concurrent halts do
+   * not deadlock), store the halt, halt the terminals not already halted, and write one outbox row
+   * each. The seqs are read in the statement's snapshot: a concurrent append to the same terminal that
+   * commits while this one waits for the lock makes this insert collide on the outbox key, and the
+   * caller runs it again (nothing half-written).
+   */
+  private async haltStatement(
+    q: PoolClient | pg.Pool,
+    halt: HaltRow,
+    ids: readonly string[],
+  ): Promise<OutboxRow[]> {
+    const r = await q.query<QueryResultRow>(
+      `WITH ids AS (
+         SELECT json_array_elements_text($1::json) AS id
+       ), locked AS (
+         SELECT id FROM terminals WHERE id IN (SELECT id FROM ids) ORDER BY id FOR UPDATE
+       ), h AS (
+         INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
+         VALUES ($2, $3, $4, $5, $6, $7, $8, $9)
+       ), u AS (
+         UPDATE terminals t SET state = 'halted', state_reason = $5, state_changed_at = $7
+         FROM locked l WHERE t.id = l.id AND t.state <> 'halted'
+       )
+       INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
+       SELECT x.id, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = x.id), 0) + 1,
+              'halt', $2, $5, $7
+       FROM ids AS x
+       WHERE (SELECT COUNT(*) FROM locked) >= 0
+       RETURNING *`,
+      [
+        // One JSON document: node-postgres serialises text arrays element by element, slowly.
+        JSON.stringify(ids),
+        halt.id,
+        halt.scope,
+        halt.target,
+        halt.reason,
+        halt.createdBy,
+        halt.createdAt,
+        halt.liftedAt,
+        halt.liftedBy,
+      ],
+    );
+    const byId = new Map(r.rows.map((row) => [str(row['terminal_id']), toOutbox(row)]));
+    return ids.flatMap((id) => {
+      const row = byId.get(id);
+      return row === undefined ? [] : [row];
+    });
   }
   async getHalt(id: string): Promise<HaltRow | undefined> {
     const r = await this.one('SELECT * FROM halts WHERE id = $1', [id]);
@@ -980,6 +1054,17 @@ class PostgresStore implements Store {
         [at, by, id],
       )) === 1
     );
+  }
+  /** A lift's outcome with the entries `audit` builds from it, appended inside `c`'s transaction. */
+  private async withAudit(
+    c: PoolClient,
+    done: LiftDone,
+    audit: AuditAppend<LiftDone> | undefined,
+  ): Promise<LiftOutcome> {
+    return {
+      ...done,
+      audit: audit === undefined ? [] : await this.chainAudits(c, audit.drafts(done), audit.chain),
+    };
   }
   /** Of `ids`, those with a `halt` row of an active halt (other than `except`), inside `c`'s transaction. */
   private async coveredByActive(
@@ -1012,7 +1097,11 @@ class PostgresStore implements Store {
    * in the same transaction: a createHalt on any of them either committed before (its rows are seen:
    * still halted) or waits for this one (and halts them again after).
    */
-  async liftHaltAndResume(haltId: string, m: ResumeMessage): Promise<LiftOutcome> {
+  async liftHaltAndResume(
+    haltId: string,
+    m: ResumeMessage,
+    audit?: AuditAppend<LiftDone>,
+  ): Promise<LiftOutcome> {
     return this.tx(
       async (c): Promise<LiftOutcome> => {
         const pre = await c.query<QueryResultRow>(
@@ -1041,12 +1130,16 @@ class PostgresStore implements Store {
           reason: m.reason,
           createdAt: m.at,
         });
-        return { ok: true, lifted: [haltId], resumed, stillHalted, rows };
+        return this.withAudit(c, { ok: true, lifted: [haltId], resumed, stillHalted, rows }, audit);
       },
       { retryUnique: true },
     );
   }
-  async resumeTerminalAndLift(terminalId: string, m: ResumeMessage): Promise<LiftOutcome> {
+  async resumeTerminalAndLift(
+    terminalId: string,
+    m: ResumeMessage,
+    audit?: AuditAppend<LiftDone>,
+  ): Promise<LiftOutcome> {
     return this.tx(
       async (c): Promise<LiftOutcome> => {
         const t = await c.query<QueryResultRow>('SELECT state FROM terminals WHERE id = $1 FOR UPDATE', [
@@ -1084,7 +1177,7 @@ class PostgresStore implements Store {
                 reason: m.reason,
                 createdAt: m.at,
               });
-        return { ok: true, lifted, resumed, stillHalted: [], rows };
+        return this.withAudit(c, { ok: true, lifted, resumed, stillHalted: [], rows }, audit);
       },
       { retryUnique: true },
     );

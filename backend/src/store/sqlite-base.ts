@@ -5,7 +5,8 @@
 import type Database from 'better-sqlite3';
 
 export { json, num, numOrNull, str, strOrNull, type Row } from './rows';
-import type { Row } from './rows';
+import { toAudit, type Row } from './rows';
+import type { AuditDraftRow, AuditRow } from './types';
 
 /** A prepared-statement cache over one connection (better-sqlite3 statements are reusable). */
 export class SqlitePart {
@@ -28,6 +29,29 @@ export class SqlitePart {
   }
   protected run(sql: string, ...params: unknown[]): number {
     return this.st(sql).run(...params).changes;
+  }
+  /**
+   * Appends one audit entry chained on the current head, inside the caller's transaction (an
+   * immediate one holds the write lock, so the head read here is the head the entry links to).
+   */
+  protected appendAuditEntry(
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): AuditRow {
+    const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
+    const entry = chain(head === undefined ? undefined : toAudit(head), draft);
+    this.run(
+      'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      entry.seq,
+      entry.at,
+      entry.actor,
+      entry.action,
+      entry.subject,
+      JSON.stringify(entry.data),
+      entry.prevHash,
+      entry.hash,
+    );
+    return entry;
   }
 }
 

@@ -4,9 +4,12 @@ import { coalesce } from './batch';
 import { num, SqlitePart, str } from './sqlite-base';
 import { toHalt, toOutbox, toPushConnection } from './rows';
 import type {
+  AuditAppend,
+  AuditRow,
   CoveringHalt,
   FleetStore,
   HaltRow,
+  LiftDone,
   LiftOutcome,
   OutboxKind,
   OutboxRow,
@@ -89,35 +92,52 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
   }
 
   createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
-    const tx = this.db.transaction((): OutboxRow[] => {
-      this.run(
-        `INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        halt.id,
-        halt.scope,
-        halt.target,
-        halt.reason,
-        halt.createdBy,
-        halt.createdAt,
-        halt.liftedAt,
-        halt.liftedBy,
-      );
-      if (terminalIds.length > 0)
-        this.run(
-          `UPDATE terminals SET state = 'halted', state_reason = ?, state_changed_at = ?
-           WHERE id IN (SELECT value FROM json_each(?)) AND state != 'halted'`,
-          halt.reason,
-          halt.createdAt,
-          JSON.stringify([...new Set(terminalIds)]),
-        );
-      return this.appendRows(terminalIds, {
-        kind: 'halt',
-        haltId: halt.id,
-        reason: halt.reason,
-        createdAt: halt.createdAt,
-      });
+    return Promise.resolve(this.db.transaction(() => this.writeHalt(halt, terminalIds)).immediate());
+  }
+  createHaltAudited(
+    halt: HaltRow,
+    terminalIds: readonly string[],
+    audit: AuditAppend<readonly OutboxRow[]>,
+  ): Promise<{ readonly rows: OutboxRow[]; readonly audit: readonly AuditRow[] }> {
+    const tx = this.db.transaction(() => {
+      const rows = this.writeHalt(halt, terminalIds);
+      return { rows, audit: this.appendAudits(audit, rows) };
     });
     return Promise.resolve(tx.immediate());
+  }
+  /** The entries `audit` builds from `result`, appended inside the caller's transaction. */
+  private appendAudits<T>(audit: AuditAppend<T> | undefined, result: T): AuditRow[] {
+    if (audit === undefined) return [];
+    return audit.drafts(result).map((d) => this.appendAuditEntry(d, audit.chain));
+  }
+  /** createHalt's writes, inside the caller's transaction. */
+  private writeHalt(halt: HaltRow, terminalIds: readonly string[]): OutboxRow[] {
+    this.run(
+      `INSERT INTO halts (id, scope, target, reason, created_by, created_at, lifted_at, lifted_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      halt.id,
+      halt.scope,
+      halt.target,
+      halt.reason,
+      halt.createdBy,
+      halt.createdAt,
+      halt.liftedAt,
+      halt.liftedBy,
+    );
+    if (terminalIds.length > 0)
+      this.run(
+        `UPDATE terminals SET state = 'halted', state_reason = ?, state_changed_at = ?
+           WHERE id IN (SELECT value FROM json_each(?)) AND state != 'halted'`,
+        halt.reason,
+        halt.createdAt,
+        JSON.stringify([...new Set(terminalIds)]),
+      );
+    return this.appendRows(terminalIds, {
+      kind: 'halt',
+      haltId: halt.id,
+      reason: halt.reason,
+      createdAt: halt.createdAt,
+    });
   }
 
   getHalt(id: string): Promise<HaltRow | undefined> {
@@ -175,7 +195,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
     return ids.filter((id) => moved.has(id));
   }
 
-  liftHaltAndResume(haltId: string, m: ResumeMessage): Promise<LiftOutcome> {
+  liftHaltAndResume(haltId: string, m: ResumeMessage, audit?: AuditAppend<LiftDone>): Promise<LiftOutcome> {
     const tx = this.db.transaction((): LiftOutcome => {
       if (this.get('SELECT id FROM halts WHERE id = ?', haltId) === undefined)
         return { ok: false, code: 'halt-unknown' };
@@ -199,12 +219,17 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
         m,
       );
       const rows = this.appendRows(resumed, { kind: 'resume', haltId, reason: m.reason, createdAt: m.at });
-      return { ok: true, lifted: [haltId], resumed, stillHalted, rows };
+      const done: LiftDone = { ok: true, lifted: [haltId], resumed, stillHalted, rows };
+      return { ...done, audit: this.appendAudits(audit, done) };
     });
     return Promise.resolve(tx.immediate());
   }
 
-  resumeTerminalAndLift(terminalId: string, m: ResumeMessage): Promise<LiftOutcome> {
+  resumeTerminalAndLift(
+    terminalId: string,
+    m: ResumeMessage,
+    audit?: AuditAppend<LiftDone>,
+  ): Promise<LiftOutcome> {
     const tx = this.db.transaction((): LiftOutcome => {
       const t = this.get('SELECT state FROM terminals WHERE id = ?', terminalId);
       if (t === undefined) return { ok: false, code: 'terminal-unknown' };
@@ -231,7 +256,8 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
         notice === undefined
           ? []
           : this.appendRows(resumed, { kind: 'resume', haltId: notice, reason: m.reason, createdAt: m.at });
-      return { ok: true, lifted, resumed, stillHalted: [], rows };
+      const done: LiftDone = { ok: true, lifted, resumed, stillHalted: [], rows };
+      return { ...done, audit: this.appendAudits(audit, done) };
     });
     return Promise.resolve(tx.immediate());
   }

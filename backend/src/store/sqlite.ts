@@ -415,6 +415,21 @@ class SqliteStore extends SqlitePart implements CoreStore {
   }
 
   createTerminal(row: TerminalRow): Promise<void> {
+    this.insertTerminal(row);
+    return Promise.resolve();
+  }
+  createTerminalAudited(
+    row: TerminalRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    const tx = this.db.transaction((): AuditRow => {
+      this.insertTerminal(row);
+      return this.appendAuditEntry(draft, chain);
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  private insertTerminal(row: TerminalRow): void {
     try {
       this.run(
         `INSERT INTO terminals (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
@@ -437,7 +452,6 @@ class SqliteStore extends SqlitePart implements CoreStore {
         throw new StoreError('POS_ERR_ENROLLMENT_KEY_IN_USE', 'device key already enrolled');
       throw e;
     }
-    return Promise.resolve();
   }
   getTerminal(id: string): Promise<TerminalRow | undefined> {
     const r = this.get('SELECT * FROM terminals WHERE id = ?', id);
@@ -549,9 +563,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
         );
         if (changed !== 1) return { ok: false };
         this.insertAttestation(outcome.attestation);
-        const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
-        const entry = chain(head === undefined ? undefined : toAudit(head), outcome.audit);
-        this.insertAudit(entry);
+        const entry = this.appendAuditEntry(outcome.audit, chain);
         if (outcome.ticket !== null) this.insertTicket(outcome.ticket);
         return { ok: true, audit: entry };
       },
@@ -565,10 +577,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
   ): Promise<AuditRow> {
     const tx = this.db.transaction((): AuditRow => {
       this.insertAttestation(row);
-      const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
-      const entry = chain(head === undefined ? undefined : toAudit(head), draft);
-      this.insertAudit(entry);
-      return entry;
+      return this.appendAuditEntry(draft, chain);
     });
     return Promise.resolve(tx.immediate());
   }
@@ -585,19 +594,6 @@ class SqliteStore extends SqlitePart implements CoreStore {
       row.policyVersion,
       row.evidenceHash,
       JSON.stringify(row.verdict),
-    );
-  }
-  private insertAudit(entry: AuditRow): void {
-    this.run(
-      'INSERT INTO audit_entries (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      entry.seq,
-      entry.at,
-      entry.actor,
-      entry.action,
-      entry.subject,
-      JSON.stringify(entry.data),
-      entry.prevHash,
-      entry.hash,
     );
   }
   private insertTicket(row: TicketRow): void {
@@ -788,12 +784,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    const tx = this.db.transaction((): AuditRow => {
-      const head = this.get('SELECT * FROM audit_entries ORDER BY seq DESC LIMIT 1');
-      const entry = chain(head === undefined ? undefined : toAudit(head), draft);
-      this.insertAudit(entry);
-      return entry;
-    });
+    const tx = this.db.transaction((): AuditRow => this.appendAuditEntry(draft, chain));
     return Promise.resolve(tx.immediate());
   }
   auditHead(): Promise<AuditRow | undefined> {

@@ -238,6 +238,16 @@ export interface CoreStore {
 
   /** Fails (rejects with code POS_ERR_ENROLLMENT_KEY_IN_USE) when the device key is already enrolled. */
   createTerminal(row: TerminalRow): Promise<void>;
+  /**
+   * `createTerminal` and its audit entry (chained as `appendAudit` does) in one transaction: a crash
+   * never leaves an enrolled terminal without its entry. Rejects as `createTerminal` does (nothing
+   * written). Resolves the entry.
+   */
+  createTerminalAudited(
+    row: TerminalRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   getTerminal(id: string): Promise<TerminalRow | undefined>;
   countTerminals(): Promise<number>;
   /** Sets lastCounter when `counter` is above the stored one; resolves false otherwise (replay, race). */

@@ -335,7 +335,8 @@ export async function haltAndLiftRecorded(h: Harness, t: SimTerminal, ledger: Le
  * Everything acknowledged is in `store`, and nothing is half-written: every verdict the terminals
  * got (attestation row with its evidence hash, audit entry, ticket), every halt and lift, every audit
  * entry read (same hash at the same place); each terminal's counter is at least its highest
- * acknowledged one; every stored verdict has its audit entry and every verdict entry its attestation.
+ * acknowledged one; every stored verdict has its audit entry and every verdict entry its attestation;
+ * every stored halt, lift and terminal has its audit entry.
  * Returns the problems (empty when all holds).
  */
 export async function checkLedger(store: Store, ledger: Ledger): Promise<string[]> {
@@ -385,5 +386,19 @@ export async function checkLedger(store: Store, ledger: Ledger): Promise<string[
     if (halt === undefined) problems.push(`halt ${id}: not stored`);
     else if (ledger.lifts.includes(id) && halt.liftedAt === null) problems.push(`halt ${id}: lift lost`);
   }
+  // Not half-written either: every stored halt has its entry, every lifted one its lift entry, every
+  // terminal its enrollment entry (each change and its entry are one transaction).
+  const entriesOf = (actions: readonly string[], key: (e: (typeof audit)[number]) => unknown): Set<unknown> =>
+    new Set(audit.filter((e) => actions.includes(e.action)).map(key));
+  const haltEntries = entriesOf(['terminal.halt', 'halt.create'], (e) => e.data['halt']);
+  const liftEntries = entriesOf(['halt.lift'], (e) => e.subject);
+  for (const h of await store.listHalts({ activeOnly: false, limit: 1_000_000 })) {
+    if (!haltEntries.has(h.id)) problems.push(`halt ${h.id} stored without its audit entry`);
+    if (h.liftedAt !== null && !liftEntries.has(h.id))
+      problems.push(`halt ${h.id} lifted without its audit entry`);
+  }
+  const enrollEntries = entriesOf(['terminal.enroll'], (e) => e.subject);
+  for (const id of await store.listTerminalIds({}))
+    if (!enrollEntries.has(id)) problems.push(`terminal ${id} stored without its enrollment entry`);
   return problems;
 }

@@ -16,7 +16,7 @@ import {
   P256JwkSchema,
 } from '@pos/shared';
 import { z } from 'zod';
-import type { AttestationRow, Store, TerminalRow, TicketRow } from '../../store/types';
+import type { AttestationRow, AuditRow, Store, TerminalRow, TicketRow } from '../../store/types';
 import { StoreError } from '../../store/types';
 import { hashEnrollmentCode, ENROLLMENT_CODE_RE } from './operator';
 import { checkStale, isOverdue, noteVerdict } from '../../fleet/liveness';
@@ -488,9 +488,7 @@ async function recordVerdict(
     (prev, draft) => chainAuditEntry(prev, draft),
   );
   ctx.metrics.attestations.inc({ tier: verdict.tier });
-  if (entry.seq % ctx.config.auditCheckpointEvery === 0) {
-    await ctx.store.putCheckpoint(await signAuditCheckpoint(entry, ctx.keys.signer(), auditAt));
-  }
+  await ctx.audited([entry]);
   if ((verdict.halt || verdict.tier === 'contraindicated') && terminal.state !== 'halted') {
     // Stored, audited (terminal.halt), counted and pushed to the terminal's connection.
     await ctx.fleet.halt({
@@ -686,8 +684,20 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         createdAt: now,
         lastAttestedAt: now,
       };
+      let enrollEntry: AuditRow;
       try {
-        await ctx.store.createTerminal(row);
+        // The terminal and its audit entry in one transaction (a crash never leaves one without the other).
+        enrollEntry = await ctx.store.createTerminalAudited(
+          row,
+          {
+            at: new Date(now).toISOString(),
+            actor: 'enrollment',
+            action: 'terminal.enroll',
+            subject: terminalId,
+            data: { merchant: code.merchantId, deviceJkt: jkt, readerSerial: body.readerSerial },
+          },
+          (prev, draft) => chainAuditEntry(prev, draft),
+        );
       } catch (e) {
         if (e instanceof StoreError && e.code === 'POS_ERR_ENROLLMENT_KEY_IN_USE') {
           await auditRefusedEnrollment(ctx, jkt, body.readerSerial, 'key-in-use', {});
@@ -695,11 +705,7 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         }
         throw e;
       }
-      await ctx.audit('enrollment', 'terminal.enroll', terminalId, {
-        merchant: code.merchantId,
-        deviceJkt: jkt,
-        readerSerial: body.readerSerial,
-      });
+      await ctx.audited([enrollEntry]);
       const halts = await ctx.fleet.applyToNewTerminal(
         terminalId,
         code.merchantId,

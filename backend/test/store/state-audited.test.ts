@@ -1,0 +1,268 @@
+/**
+ * State changes and their audit entries in one transaction, on SQLite and PostgreSQL: a halt
+ * (createHaltAudited), a lift (liftHaltAndResume), the terminal resume shortcut
+ * (resumeTerminalAndLift) and an enrollment's terminal row (createTerminalAudited). Each is stored
+ * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
+ * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
+ * (test/test/faults/backend-crash.test.ts) kills the process under load.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { chainAuditEntry } from '../../src/audit/index';
+import { openPostgresStore } from '../../src/store/postgres';
+import { openSqliteStore } from '../../src/store/sqlite';
+import type { AuditDraftRow, AuditRow, HaltRow, Store, TerminalRow } from '../../src/store/types';
+import { describePg, dropSchemas, freshSchemaName, PG_AVAILABLE, PG_URL } from '../pg-helpers';
+
+const T0 = 1_800_000_000_000;
+const AT = new Date(T0).toISOString();
+
+const chain = (prev: AuditRow | undefined, d: AuditDraftRow): AuditRow => chainAuditEntry(prev, d);
+const failing = (): AuditRow => {
+  throw new Error('chain failed');
+};
+const draft = (action: string, subject: string, data: Record<string, unknown> = {}): AuditDraftRow => ({
+  at: AT,
+  actor: 'operator:op1',
+  action,
+  subject,
+  data,
+});
+
+const terminal = (id: string, state: TerminalRow['state'] = 'active'): TerminalRow => ({
+  id,
+  merchantId: 'mer_1',
+  deviceJwk: '{"kty":"EC"}',
+  deviceJkt: `jkt-${id}`,
+  readerSerial: `R-${id}`,
+  lastCounter: -1,
+  state,
+  stateReason: null,
+  intervalS: 300,
+  createdAt: T0,
+  lastAttestedAt: null,
+});
+
+const haltRow = (id: string, scope: HaltRow['scope'], target: string | null): HaltRow => ({
+  id,
+  scope,
+  target,
+  reason: `reason ${id}`,
+  createdBy: 'operator:op1',
+  createdAt: T0,
+  liftedAt: null,
+  liftedBy: null,
+});
+
+const resume = { by: 'operator:op1', at: T0 + 1, reason: 'fixed', stateReason: 'resumed' };
+
+/** Every entry links to the one before it (seq 1.., prevHash = previous hash, hash recomputed). */
+function expectLinear(entries: readonly AuditRow[]): void {
+  let prev: AuditRow | undefined;
+  for (const e of entries) {
+    expect(e).toEqual(chainAuditEntry(prev, e));
+    prev = e;
+  }
+}
+
+const schemas: string[] = [];
+afterAll(() => dropSchemas(schemas));
+
+const engines: [string, () => Promise<Store> | Store][] = [
+  ['sqlite', () => openSqliteStore({ path: ':memory:' })],
+];
+if (PG_AVAILABLE) {
+  engines.push([
+    'postgres',
+    () => {
+      const schema = freshSchemaName('sa');
+      schemas.push(schema);
+      return openPostgresStore({ url: PG_URL, schema, max: 2 });
+    },
+  ]);
+}
+
+describe.each(engines)('state changes audited in their transaction (%s)', (_engine, open) => {
+  async function withStore(work: (store: Store) => Promise<void>): Promise<void> {
+    const store = await open();
+    try {
+      await store.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
+      await work(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('a halt: stored with its entry (built from the outbox rows), or neither', async () => {
+    await withStore(async (store) => {
+      for (const id of ['t1', 't2']) await store.createTerminal(terminal(id));
+      await store.appendAudit(draft('before', 'x'), chain);
+      const out = await store.createHaltAudited(haltRow('h1', 'fleet', null), ['t1', 't2'], {
+        drafts: (rows) => [draft('halt.create', 'h1', { terminals: rows.length })],
+        chain,
+      });
+      expect(out.rows.map((r) => r.terminalId)).toEqual(['t1', 't2']);
+      expect(out.audit).toHaveLength(1);
+      expect(out.audit[0]).toMatchObject({ seq: 2, action: 'halt.create', data: { terminals: 2 } });
+      expect((await store.getTerminal('t1'))?.state).toBe('halted');
+
+      // The entry cannot be made: no halt, no state change, no outbox row, no entry.
+      await store.createTerminal(terminal('t3'));
+      await expect(
+        store.createHaltAudited(haltRow('h2', 'terminal', 't3'), ['t3'], {
+          drafts: () => [draft('terminal.halt', 't3')],
+          chain: failing,
+        }),
+      ).rejects.toThrow('chain failed');
+      expect(await store.getHalt('h2')).toBeUndefined();
+      expect((await store.getTerminal('t3'))?.state).toBe('active');
+      expect(await store.pendingOutbox('t3')).toEqual([]);
+      const audit = await store.listAudit(0, 100);
+      expect(audit.map((e) => e.action)).toEqual(['before', 'halt.create']);
+      expectLinear(audit);
+    });
+  });
+
+  it('a lift: lifted and resumed with its entry, or neither', async () => {
+    await withStore(async (store) => {
+      await store.createTerminal(terminal('t1'));
+      await store.createHalt(haltRow('h1', 'terminal', 't1'), ['t1']);
+      const refused = await store
+        .liftHaltAndResume('h1', resume, {
+          drafts: () => [draft('halt.lift', 'h1')],
+          chain: failing,
+        })
+        .then(
+          () => 'resolved',
+          (e: unknown) => (e instanceof Error ? e.message : 'rejected'),
+        );
+      expect(refused).toBe('chain failed');
+      expect((await store.getHalt('h1'))?.liftedAt).toBeNull();
+      expect((await store.getTerminal('t1'))?.state).toBe('halted');
+      expect((await store.pendingOutbox('t1')).map((r) => r.kind)).toEqual(['halt']);
+      expect(await store.listAudit(0, 100)).toEqual([]);
+
+      const out = await store.liftHaltAndResume('h1', resume, {
+        drafts: (done) => [draft('halt.lift', 'h1', { resumed: done.resumed.length })],
+        chain,
+      });
+      expect(out.ok).toBe(true);
+      if (!out.ok) return;
+      expect(out.resumed).toEqual(['t1']);
+      expect(out.audit.map((e) => [e.seq, e.action, e.data['resumed']])).toEqual([[1, 'halt.lift', 1]]);
+      expect((await store.getTerminal('t1'))?.state).toBe('resume-pending');
+      expect(await store.listAudit(0, 100)).toEqual(out.audit);
+
+      // A refused lift (already lifted) appends nothing.
+      const again = await store.liftHaltAndResume('h1', resume, {
+        drafts: () => [draft('halt.lift', 'h1')],
+        chain,
+      });
+      expect(again).toEqual({ ok: false, code: 'halt-lifted' });
+      expect(await store.listAudit(0, 100)).toHaveLength(1);
+    });
+  });
+
+  it('the terminal resume: lifts, resume and their entries together, or neither', async () => {
+    await withStore(async (store) => {
+      await store.createTerminal(terminal('t1'));
+      await store.createHalt(haltRow('h1', 'terminal', 't1'), ['t1']);
+      const drafts = (done: { readonly lifted: readonly string[] }): AuditDraftRow[] => [
+        ...done.lifted.map((id) => draft('halt.lift', id)),
+        draft('terminal.resume', 't1', { lifted: [...done.lifted] }),
+      ];
+      await expect(store.resumeTerminalAndLift('t1', resume, { drafts, chain: failing })).rejects.toThrow(
+        'chain failed',
+      );
+      expect((await store.getHalt('h1'))?.liftedAt).toBeNull();
+      expect((await store.getTerminal('t1'))?.state).toBe('halted');
+      expect(await store.listAudit(0, 100)).toEqual([]);
+
+      const out = await store.resumeTerminalAndLift('t1', resume, { drafts, chain });
+      expect(out.ok).toBe(true);
+      if (!out.ok) return;
+      expect(out.audit.map((e) => [e.action, e.subject])).toEqual([
+        ['halt.lift', 'h1'],
+        ['terminal.resume', 't1'],
+      ]);
+      expect((await store.getHalt('h1'))?.liftedAt).toBe(resume.at);
+      expect((await store.getTerminal('t1'))?.state).toBe('resume-pending');
+      const audit = await store.listAudit(0, 100);
+      expect(audit).toEqual(out.audit);
+      expectLinear(audit);
+    });
+  });
+
+  it('an enrollment: the terminal with its entry, or neither (a key in use appends nothing)', async () => {
+    await withStore(async (store) => {
+      const entry = await store.createTerminalAudited(terminal('t1'), draft('terminal.enroll', 't1'), chain);
+      expect(entry).toMatchObject({ seq: 1, action: 'terminal.enroll', subject: 't1' });
+      expect((await store.getTerminal('t1'))?.id).toBe('t1');
+
+      await expect(
+        store.createTerminalAudited(terminal('t2'), draft('terminal.enroll', 't2'), failing),
+      ).rejects.toThrow('chain failed');
+      expect(await store.getTerminal('t2')).toBeUndefined();
+
+      const sameKey = { ...terminal('t3'), deviceJkt: 'jkt-t1' };
+      await expect(
+        store.createTerminalAudited(sameKey, draft('terminal.enroll', 't3'), chain),
+      ).rejects.toMatchObject({ code: 'POS_ERR_ENROLLMENT_KEY_IN_USE' });
+      expect(await store.getTerminal('t3')).toBeUndefined();
+      expect((await store.listAudit(0, 100)).map((e) => e.subject)).toEqual(['t1']);
+    });
+  });
+});
+
+describePg('audited halts from two processes (PostgreSQL)', () => {
+  it('concurrent halts, lifts and plain appends from two pools keep one linear chain', async () => {
+    const schema = freshSchemaName('sac');
+    schemas.push(schema);
+    const a = await openPostgresStore({ url: PG_URL, schema, max: 4 });
+    const b = await openPostgresStore({ url: PG_URL, schema, max: 4 });
+    try {
+      await a.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
+      const ids = Array.from({ length: 8 }, (_, i) => `t${i}`);
+      for (const id of ids) await a.createTerminal(terminal(id));
+      const ROUNDS = 12;
+      const work: Promise<unknown>[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const [first, second] = r % 2 === 0 ? [a, b] : [b, a];
+        work.push(
+          first.createHaltAudited(haltRow(`hf${r}`, 'fleet', null), ids, {
+            drafts: (rows) => [draft('halt.create', `hf${r}`, { terminals: rows.length })],
+            chain,
+          }),
+          second.createHaltAudited(haltRow(`ht${r}`, 'terminal', `t${r % 8}`), [`t${r % 8}`], {
+            drafts: () => [draft('terminal.halt', `t${r % 8}`)],
+            chain,
+          }),
+          second.appendAudit(draft('plain', `p${r}`), chain),
+        );
+      }
+      await Promise.all(work);
+      const lifts = await Promise.all(
+        Array.from({ length: ROUNDS }, (_, r) =>
+          (r % 2 === 0 ? a : b).liftHaltAndResume(`hf${r}`, resume, {
+            drafts: () => [draft('halt.lift', `hf${r}`)],
+            chain,
+          }),
+        ),
+      );
+      expect(lifts.every((l) => l.ok)).toBe(true);
+      const audit = await a.listAudit(0, 1000);
+      expect(audit).toHaveLength(ROUNDS * 4);
+      expectLinear(audit);
+      // Every halt stored has its entry.
+      const halts = await a.listHalts({ activeOnly: false, limit: 1000 });
+      expect(halts).toHaveLength(ROUNDS * 2);
+      const audited = new Set(audit.map((e) => `${e.action}:${e.subject}`));
+      for (const h of halts)
+        expect(
+          audited.has(h.scope === 'fleet' ? `halt.create:${h.id}` : `terminal.halt:${h.target ?? ''}`),
+        ).toBe(true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
