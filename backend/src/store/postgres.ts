@@ -365,12 +365,34 @@ class PostgresStore implements Store {
     reason: string | null,
     at: number,
   ): Promise<boolean> {
-    return (
-      (await this.count(
-        'UPDATE terminals SET state = $1, state_reason = $2, state_changed_at = $3 WHERE id = $4 AND state = $5',
-        [to, reason, at, id, from],
-      )) === 1
+    return this.transitionRow(this.pool, id, from, to, reason, at);
+  }
+  async transitionTerminalStateAudited(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    return this.tx(async (c) =>
+      (await this.transitionRow(c, id, from, to, reason, at)) ? this.chainAudit(c, draft, chain) : undefined,
     );
+  }
+  private async transitionRow(
+    q: PoolClient | pg.Pool,
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+  ): Promise<boolean> {
+    const r = await q.query(
+      'UPDATE terminals SET state = $1, state_reason = $2, state_changed_at = $3 WHERE id = $4 AND state = $5',
+      [to, reason, at, id, from],
+    );
+    return r.rowCount === 1;
   }
 
   async createChallenge(row: Omit<ChallengeRow, 'usedAt'>): Promise<void> {
@@ -575,15 +597,26 @@ class PostgresStore implements Store {
     return (await this.rows('SELECT * FROM policies ORDER BY created_at, version')).map(toPolicy);
   }
   async activatePolicy(version: string): Promise<boolean> {
-    return this.tx(async (c) => {
-      // One activation at a time across processes: exactly one active policy stays true.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:policy:${this.schema}`]);
-      if ((await c.query('SELECT 1 FROM policies WHERE version = $1', [version])).rowCount === 0)
-        return false;
-      await c.query("UPDATE policies SET role = 'inactive' WHERE role = 'active'");
-      await c.query("UPDATE policies SET role = 'active' WHERE version = $1", [version]);
-      return true;
-    });
+    return this.tx((c) => this.switchPolicy(c, version));
+  }
+  async activatePolicyAudited(
+    version: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    // The policy lock, then the audit lock (nothing takes them the other way round).
+    return this.tx(async (c) =>
+      (await this.switchPolicy(c, version)) ? this.chainAudit(c, draft, chain) : undefined,
+    );
+  }
+  /** Makes `version` the one active policy inside `c`'s transaction; false when unknown. */
+  private async switchPolicy(c: PoolClient, version: string): Promise<boolean> {
+    // One activation at a time across processes: exactly one active policy stays true.
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`pos-backend:policy:${this.schema}`]);
+    if ((await c.query('SELECT 1 FROM policies WHERE version = $1', [version])).rowCount === 0) return false;
+    await c.query("UPDATE policies SET role = 'inactive' WHERE role = 'active'");
+    await c.query("UPDATE policies SET role = 'active' WHERE version = $1", [version]);
+    return true;
   }
   async setPolicyShadow(version: string, shadow: boolean): Promise<boolean> {
     return (

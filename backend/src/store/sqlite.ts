@@ -489,7 +489,30 @@ class SqliteStore extends SqlitePart implements CoreStore {
     reason: string | null,
     at: number,
   ): Promise<boolean> {
-    return Promise.resolve(
+    return Promise.resolve(this.transitionRow(id, from, to, reason, at));
+  }
+  transitionTerminalStateAudited(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    const tx = this.db.transaction((): AuditRow | undefined =>
+      this.transitionRow(id, from, to, reason, at) ? this.appendAuditEntry(draft, chain) : undefined,
+    );
+    return Promise.resolve(tx.immediate());
+  }
+  private transitionRow(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+  ): boolean {
+    return (
       this.run(
         'UPDATE terminals SET state = ?, state_reason = ?, state_changed_at = ? WHERE id = ? AND state = ?',
         to,
@@ -497,7 +520,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
         at,
         id,
         from,
-      ) === 1,
+      ) === 1
     );
   }
 
@@ -762,13 +785,24 @@ class SqliteStore extends SqlitePart implements CoreStore {
     return Promise.resolve(this.all('SELECT * FROM policies ORDER BY created_at, version').map(toPolicy));
   }
   activatePolicy(version: string): Promise<boolean> {
-    const tx = this.db.transaction((): boolean => {
-      if (this.get('SELECT 1 FROM policies WHERE version = ?', version) === undefined) return false;
-      this.run("UPDATE policies SET role = 'inactive' WHERE role = 'active'");
-      this.run("UPDATE policies SET role = 'active' WHERE version = ?", version);
-      return true;
-    });
+    return Promise.resolve(this.db.transaction(() => this.switchPolicy(version)).immediate());
+  }
+  activatePolicyAudited(
+    version: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    const tx = this.db.transaction((): AuditRow | undefined =>
+      this.switchPolicy(version) ? this.appendAuditEntry(draft, chain) : undefined,
+    );
     return Promise.resolve(tx.immediate());
+  }
+  /** Makes `version` the one active policy, inside the caller's transaction; false when unknown. */
+  private switchPolicy(version: string): boolean {
+    if (this.get('SELECT 1 FROM policies WHERE version = ?', version) === undefined) return false;
+    this.run("UPDATE policies SET role = 'inactive' WHERE role = 'active'");
+    this.run("UPDATE policies SET role = 'active' WHERE version = ?", version);
+    return true;
   }
   setPolicyShadow(version: string, shadow: boolean): Promise<boolean> {
     return Promise.resolve(

@@ -262,6 +262,20 @@ export interface CoreStore {
     reason: string | null,
     at: number,
   ): Promise<boolean>;
+  /**
+   * `transitionTerminalState` and, when it moved the terminal, its audit entry (chained as
+   * `appendAudit` does) in one transaction. Resolves the entry, or undefined (not in `from`: nothing
+   * written).
+   */
+  transitionTerminalStateAudited(
+    id: string,
+    from: TerminalState,
+    to: TerminalState,
+    reason: string | null,
+    at: number,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
 
   createChallenge(row: Omit<ChallengeRow, 'usedAt'>): Promise<void>;
   /**
@@ -337,6 +351,15 @@ export interface CoreStore {
   listPolicies(): Promise<PolicyRow[]>;
   /** Makes `version` the one active policy (the previous active one becomes inactive). */
   activatePolicy(version: string): Promise<boolean>;
+  /**
+   * `activatePolicy` and its audit entry in one transaction. Resolves the entry, or undefined for an
+   * unknown version (nothing written).
+   */
+  activatePolicyAudited(
+    version: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
   /** Sets or clears shadow mode of `version` (never on the active one). */
   setPolicyShadow(version: string, shadow: boolean): Promise<boolean>;
 

@@ -1,7 +1,9 @@
 /**
  * State changes and their audit entries in one transaction, on SQLite and PostgreSQL: a halt
  * (createHaltAudited), a lift (liftHaltAndResume), the terminal resume shortcut
- * (resumeTerminalAndLift) and an enrollment's terminal row (createTerminalAudited). Each is stored
+ * (resumeTerminalAndLift), an enrollment's terminal row (createTerminalAudited), a policy activation
+ * (activatePolicyAudited) and a resume-pending terminal's activation
+ * (transitionTerminalStateAudited). Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
  * (test/test/faults/backend-crash.test.ts) kills the process under load.
@@ -210,6 +212,60 @@ describe.each(engines)('state changes audited in their transaction (%s)', (_engi
       expect(await store.getTerminal('t3')).toBeUndefined();
       expect((await store.listAudit(0, 100)).map((e) => e.subject)).toEqual(['t1']);
     });
+  });
+});
+
+describe.each(engines)('policy activation and terminal activation audited (%s)', (_engine, open) => {
+  it('a policy activation with its entry, or neither; an unknown version writes nothing', async () => {
+    const store = await open();
+    try {
+      for (const [version, role] of [
+        ['p1', 'active'],
+        ['p2', 'inactive'],
+      ] as const)
+        await store.putPolicy({ version, document: {}, role, createdAt: T0, createdBy: 'op' });
+      const role = async (v: string): Promise<string | undefined> => (await store.getPolicy(v))?.role;
+      await expect(
+        store.activatePolicyAudited('p2', draft('policy.activate', 'p2'), failing),
+      ).rejects.toThrow('chain failed');
+      expect([await role('p1'), await role('p2')]).toEqual(['active', 'inactive']);
+      expect(
+        await store.activatePolicyAudited('nope', draft('policy.activate', 'nope'), chain),
+      ).toBeUndefined();
+      const entry = await store.activatePolicyAudited('p2', draft('policy.activate', 'p2'), chain);
+      expect(entry).toMatchObject({ seq: 1, action: 'policy.activate', subject: 'p2' });
+      expect([await role('p1'), await role('p2')]).toEqual(['inactive', 'active']);
+      expect(await store.listAudit(0, 100)).toEqual([entry]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('resume-pending to active with its entry, or neither; a terminal not in that state writes nothing', async () => {
+    const store = await open();
+    try {
+      await store.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
+      await store.createTerminal(terminal('t1', 'resume-pending'));
+      const activate = (c: typeof chain) =>
+        store.transitionTerminalStateAudited(
+          't1',
+          'resume-pending',
+          'active',
+          null,
+          T0 + 5,
+          draft('terminal.activate', 't1'),
+          c,
+        );
+      await expect(activate(failing)).rejects.toThrow('chain failed');
+      expect((await store.getTerminal('t1'))?.state).toBe('resume-pending');
+      const entry = await activate(chain);
+      expect(entry).toMatchObject({ seq: 1, action: 'terminal.activate' });
+      expect((await store.getTerminal('t1'))?.state).toBe('active');
+      expect(await activate(chain)).toBeUndefined();
+      expect(await store.listAudit(0, 100)).toEqual([entry]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

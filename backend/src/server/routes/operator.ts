@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { StoreError, type AuditRow } from '../../store/types';
 import { canReachMerchant, newId, requirePrincipal, sha256Hex, type Ctx, type Principal } from '../context';
 import {
+  chainAuditEntry,
   missingCoreVerifiers,
   policyTooDeep,
   MAX_POLICY_CONDITION_DEPTH,
@@ -516,8 +517,20 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const { actor } = await requirePrincipal(ctx, request, 'manage-policies');
       const version = (request.params as { version: string }).version;
-      if (!(await ctx.store.activatePolicy(version))) throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
-      await ctx.audit(actor, 'policy.activate', version, {});
+      // The activation and its audit entry in one transaction.
+      const entry = await ctx.store.activatePolicyAudited(
+        version,
+        {
+          at: new Date(ctx.clock.now()).toISOString(),
+          actor,
+          action: 'policy.activate',
+          subject: version,
+          data: {},
+        },
+        (prev, draft) => chainAuditEntry(prev, draft),
+      );
+      if (entry === undefined) throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
+      await ctx.audited([entry]);
       return { version, role: 'active' as const };
     },
   );

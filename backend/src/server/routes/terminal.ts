@@ -465,6 +465,28 @@ async function attestInOneTransaction(
 }
 
 /** Stores the verdict, audits it, and halts the terminal on a contraindicated or halting verdict. */
+/** resume-pending -> active and its audit entry in one transaction; false when not resume-pending. */
+async function activateAudited(ctx: Ctx, terminalId: string, now: number): Promise<boolean> {
+  const entry = await ctx.store.transitionTerminalStateAudited(
+    terminalId,
+    'resume-pending',
+    'active',
+    null,
+    now,
+    {
+      at: new Date(now).toISOString(),
+      actor: 'policy',
+      action: 'terminal.activate',
+      subject: terminalId,
+      data: { reason: 'affirming attestation after resume' },
+    },
+    (prev, draft) => chainAuditEntry(prev, draft),
+  );
+  if (entry === undefined) return false;
+  await ctx.audited([entry]);
+  return true;
+}
+
 async function recordVerdict(
   ctx: Ctx,
   terminal: TerminalRow,
@@ -809,11 +831,8 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         verdict.tier === 'affirming' &&
         challenge !== undefined &&
         challenge.createdAt >= (after.stateChangedAt ?? Number.POSITIVE_INFINITY) &&
-        (await ctx.store.transitionTerminalState(after.id, 'resume-pending', 'active', null, now))
+        (await activateAudited(ctx, after.id, now))
       ) {
-        await ctx.audit('policy', 'terminal.activate', after.id, {
-          reason: 'affirming attestation after resume',
-        });
         after = { ...after, state: 'active', stateReason: null, stateChangedAt: now };
       }
       // Liveness: an affirming verdict sets the next deadline and revives a stale terminal (docs/monitoring.md).
