@@ -269,7 +269,23 @@ class PostgresStore implements Store {
   }
 
   async createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void> {
-    await this.pool.query(
+    await this.insertEnrollmentCode(this.pool, row);
+  }
+  async createEnrollmentCodeAudited(
+    row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertEnrollmentCode(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertEnrollmentCode(
+    q: PoolClient | pg.Pool,
+    row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>,
+  ): Promise<void> {
+    await q.query(
       'INSERT INTO enrollment_codes (code_hash, merchant_id, expires_at, created_at, created_by) VALUES ($1, $2, $3, $4, $5)',
       [row.codeHash, row.merchantId, row.expiresAt, row.createdAt, row.createdBy],
     );
@@ -558,7 +574,20 @@ class PostgresStore implements Store {
   }
 
   async putReferenceValues(row: ReferenceValuesRow): Promise<void> {
-    await this.pool.query(
+    await this.insertReferenceValues(this.pool, row);
+  }
+  async putReferenceValuesAudited(
+    row: ReferenceValuesRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertReferenceValues(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertReferenceValues(q: PoolClient | pg.Pool, row: ReferenceValuesRow): Promise<void> {
+    await q.query(
       'INSERT INTO reference_values (id, version, build, document, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)',
       [row.id, row.version, row.build, JSON.stringify(row.document), row.createdAt, row.createdBy],
     );
@@ -576,10 +605,34 @@ class PostgresStore implements Store {
   async deleteReferenceValues(id: string): Promise<boolean> {
     return (await this.count('DELETE FROM reference_values WHERE id = $1', [id])) === 1;
   }
+  async deleteReferenceValuesAudited(
+    id: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    return this.tx(async (c) =>
+      (await c.query('DELETE FROM reference_values WHERE id = $1', [id])).rowCount === 1
+        ? this.chainAudit(c, draft, chain)
+        : undefined,
+    );
+  }
 
   async putPolicy(row: PolicyRow): Promise<void> {
+    await this.insertPolicy(this.pool, row);
+  }
+  async putPolicyAudited(
+    row: PolicyRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertPolicy(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertPolicy(q: PoolClient | pg.Pool, row: PolicyRow): Promise<void> {
     try {
-      await this.pool.query(
+      await q.query(
         'INSERT INTO policies (version, document, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5)',
         [row.version, JSON.stringify(row.document), row.role, row.createdAt, row.createdBy],
       );

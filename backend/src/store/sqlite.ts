@@ -387,6 +387,29 @@ class SqliteStore extends SqlitePart implements CoreStore {
   }
 
   createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void> {
+    this.insertEnrollmentCode(row);
+    return Promise.resolve();
+  }
+  createEnrollmentCodeAudited(
+    row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.writeAudited(() => this.insertEnrollmentCode(row), draft, chain);
+  }
+  /** `write` (which throws to refuse) and the audit entry in one immediate transaction. */
+  private writeAudited(
+    write: () => void,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    const tx = this.db.transaction((): AuditRow => {
+      write();
+      return this.appendAuditEntry(draft, chain);
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  private insertEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): void {
     this.run(
       'INSERT INTO enrollment_codes (code_hash, merchant_id, expires_at, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
       row.codeHash,
@@ -395,7 +418,6 @@ class SqliteStore extends SqlitePart implements CoreStore {
       row.createdAt,
       row.createdBy,
     );
-    return Promise.resolve();
   }
   consumeEnrollmentCode(
     codeHash: string,
@@ -734,6 +756,17 @@ class SqliteStore extends SqlitePart implements CoreStore {
   }
 
   putReferenceValues(row: ReferenceValuesRow): Promise<void> {
+    this.insertReferenceValues(row);
+    return Promise.resolve();
+  }
+  putReferenceValuesAudited(
+    row: ReferenceValuesRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.writeAudited(() => this.insertReferenceValues(row), draft, chain);
+  }
+  private insertReferenceValues(row: ReferenceValuesRow): void {
     this.run(
       'INSERT INTO reference_values (id, version, build, document, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)',
       row.id,
@@ -743,7 +776,6 @@ class SqliteStore extends SqlitePart implements CoreStore {
       row.createdAt,
       row.createdBy,
     );
-    return Promise.resolve();
   }
   listReferenceValues(): Promise<ReferenceValuesRow[]> {
     return Promise.resolve(
@@ -758,10 +790,34 @@ class SqliteStore extends SqlitePart implements CoreStore {
     );
   }
   deleteReferenceValues(id: string): Promise<boolean> {
-    return Promise.resolve(this.run('DELETE FROM reference_values WHERE id = ?', id) === 1);
+    return Promise.resolve(this.deleteReferenceValuesRow(id));
+  }
+  deleteReferenceValuesAudited(
+    id: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    const tx = this.db.transaction((): AuditRow | undefined =>
+      this.deleteReferenceValuesRow(id) ? this.appendAuditEntry(draft, chain) : undefined,
+    );
+    return Promise.resolve(tx.immediate());
+  }
+  private deleteReferenceValuesRow(id: string): boolean {
+    return this.run('DELETE FROM reference_values WHERE id = ?', id) === 1;
   }
 
   putPolicy(row: PolicyRow): Promise<void> {
+    this.insertPolicy(row);
+    return Promise.resolve();
+  }
+  putPolicyAudited(
+    row: PolicyRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.writeAudited(() => this.insertPolicy(row), draft, chain);
+  }
+  private insertPolicy(row: PolicyRow): void {
     try {
       this.run(
         'INSERT INTO policies (version, document, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
@@ -775,7 +831,6 @@ class SqliteStore extends SqlitePart implements CoreStore {
       if (isUniqueViolation(e)) throw new StoreError('POS_ERR_POLICY_EXISTS', 'policy version exists');
       throw e;
     }
-    return Promise.resolve();
   }
   getPolicy(version: string): Promise<PolicyRow | undefined> {
     const r = this.get('SELECT * FROM policies WHERE version = ?', version);

@@ -229,6 +229,12 @@ export interface CoreStore {
   listMerchants(): Promise<MerchantRow[]>;
 
   createEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): Promise<void>;
+  /** `createEnrollmentCode` and its audit entry in one transaction. Resolves the entry. */
+  createEnrollmentCodeAudited(
+    row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   /** Marks an unexpired, unused code used by `terminalId`; undefined when unknown, used or expired. */
   consumeEnrollmentCode(
     codeHash: string,
@@ -342,11 +348,32 @@ export interface CoreStore {
   deleteSigningKey(kid: string): Promise<void>;
 
   putReferenceValues(row: ReferenceValuesRow): Promise<void>;
+  /** `putReferenceValues` and its audit entry in one transaction. Resolves the entry. */
+  putReferenceValuesAudited(
+    row: ReferenceValuesRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   listReferenceValues(): Promise<ReferenceValuesRow[]>;
   deleteReferenceValues(id: string): Promise<boolean>;
+  /**
+   * `deleteReferenceValues` and its audit entry in one transaction. Resolves the entry, or undefined
+   * when there was nothing to delete (nothing written).
+   */
+  deleteReferenceValuesAudited(
+    id: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
 
   /** Rejects (POS_ERR_POLICY_EXISTS) when the version exists: policy versions are immutable. */
   putPolicy(row: PolicyRow): Promise<void>;
+  /** `putPolicy` and its audit entry in one transaction (rejects as `putPolicy` does, nothing written). */
+  putPolicyAudited(
+    row: PolicyRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   getPolicy(version: string): Promise<PolicyRow | undefined>;
   listPolicies(): Promise<PolicyRow[]>;
   /** Makes `version` the one active policy (the previous active one becomes inactive). */

@@ -3,7 +3,9 @@
  * (createHaltAudited), a lift (liftHaltAndResume), the terminal resume shortcut
  * (resumeTerminalAndLift), an enrollment's terminal row (createTerminalAudited), a policy activation
  * (activatePolicyAudited) and a resume-pending terminal's activation
- * (transitionTerminalStateAudited). Each is stored
+ * (transitionTerminalStateAudited), and the operator's enrollment codes, reference values and policy
+ * versions (createEnrollmentCodeAudited, putReferenceValuesAudited, deleteReferenceValuesAudited,
+ * putPolicyAudited). Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
  * (test/test/faults/backend-crash.test.ts) kills the process under load.
@@ -263,6 +265,81 @@ describe.each(engines)('policy activation and terminal activation audited (%s)',
       expect((await store.getTerminal('t1'))?.state).toBe('active');
       expect(await activate(chain)).toBeUndefined();
       expect(await store.listAudit(0, 100)).toEqual([entry]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.each(engines)('operator writes audited in their transaction (%s)', (_engine, open) => {
+  it('enrollment code, reference values (create, delete), policy: each with its entry, or neither', async () => {
+    const store = await open();
+    try {
+      await store.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
+      const code = (h: string) => ({
+        codeHash: h,
+        merchantId: 'mer_1',
+        expiresAt: T0 + 60_000,
+        createdAt: T0,
+        createdBy: 'op',
+      });
+      await expect(
+        store.createEnrollmentCodeAudited(code('c1'), draft('enrollment-code.create', 'mer_1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect(await store.consumeEnrollmentCode('c1', T0 + 1, 'tx')).toBeUndefined();
+      await store.createEnrollmentCodeAudited(code('c2'), draft('enrollment-code.create', 'mer_1'), chain);
+      expect((await store.consumeEnrollmentCode('c2', T0 + 1, 'tx'))?.merchantId).toBe('mer_1');
+
+      const ref = {
+        id: 'ref_1',
+        version: '1.0.0',
+        build: 'release' as const,
+        document: { version: '1.0.0' },
+        createdAt: T0,
+        createdBy: 'op',
+      };
+      await expect(
+        store.putReferenceValuesAudited(ref, draft('reference-values.create', 'ref_1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect(await store.listReferenceValues()).toEqual([]);
+      await store.putReferenceValuesAudited(ref, draft('reference-values.create', 'ref_1'), chain);
+      await expect(
+        store.deleteReferenceValuesAudited('ref_1', draft('reference-values.delete', 'ref_1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect((await store.listReferenceValues()).map((r) => r.id)).toEqual(['ref_1']);
+      expect(
+        await store.deleteReferenceValuesAudited('ref_1', draft('reference-values.delete', 'ref_1'), chain),
+      ).toMatchObject({ action: 'reference-values.delete' });
+      expect(
+        await store.deleteReferenceValuesAudited('ref_1', draft('reference-values.delete', 'ref_1'), chain),
+      ).toBeUndefined();
+      expect(await store.listReferenceValues()).toEqual([]);
+
+      const policy = {
+        version: 'p1',
+        document: {},
+        role: 'inactive' as const,
+        createdAt: T0,
+        createdBy: 'op',
+      };
+      await expect(store.putPolicyAudited(policy, draft('policy.create', 'p1'), failing)).rejects.toThrow(
+        'chain failed',
+      );
+      expect(await store.getPolicy('p1')).toBeUndefined();
+      await store.putPolicyAudited(policy, draft('policy.create', 'p1'), chain);
+      await expect(store.putPolicyAudited(policy, draft('policy.create', 'p1'), chain)).rejects.toMatchObject(
+        {
+          code: 'POS_ERR_POLICY_EXISTS',
+        },
+      );
+      const audit = await store.listAudit(0, 100);
+      expect(audit.map((e) => e.action)).toEqual([
+        'enrollment-code.create',
+        'reference-values.create',
+        'reference-values.delete',
+        'policy.create',
+      ]);
+      expectLinear(audit);
     } finally {
       await store.close();
     }

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { toBase64url } from '@pos/shared';
 import { z } from 'zod';
-import { StoreError, type AuditRow } from '../../store/types';
+import { StoreError, type AuditDraftRow, type AuditRow } from '../../store/types';
 import { canReachMerchant, newId, requirePrincipal, sha256Hex, type Ctx, type Principal } from '../context';
 import {
   chainAuditEntry,
@@ -105,6 +105,19 @@ export async function readAudit(ctx: Pick<Ctx, 'store'>): Promise<AuditRow[]> {
   }
 }
 
+/** An audit draft at `now` (the store appends it in the change's own transaction). */
+function draftAt(
+  now: number,
+  actor: string,
+  action: string,
+  subject: string,
+  data: Record<string, unknown>,
+): AuditDraftRow {
+  return { at: new Date(now).toISOString(), actor, action, subject, data };
+}
+const chainEntry = (prev: AuditRow | undefined, draft: AuditDraftRow): AuditRow =>
+  chainAuditEntry(prev, draft);
+
 export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
   const app = appIn.withTypeProvider<ZodTypeProvider>();
   const opts = { bodyLimit: 16 * 1024 };
@@ -187,17 +200,17 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const code = `${ENROLLMENT_CODE_PREFIX}${toBase64url(randomBytes(16))}`;
       const expiresAt = now + (request.body?.ttlS ?? ctx.config.enrollmentCodeTtlS) * 1000;
       const codeHash = hashEnrollmentCode(code);
-      await ctx.store.createEnrollmentCode({
-        codeHash,
-        merchantId,
-        expiresAt,
-        createdAt: now,
-        createdBy: actor,
-      });
-      await ctx.audit(actor, 'enrollment-code.create', merchantId, {
-        codeHash: codeHash.slice(0, 16),
-        expiresAt,
-      });
+      // The code and its audit entry in one transaction.
+      await ctx.audited([
+        await ctx.store.createEnrollmentCodeAudited(
+          { codeHash, merchantId, expiresAt, createdAt: now, createdBy: actor },
+          draftAt(now, actor, 'enrollment-code.create', merchantId, {
+            codeHash: codeHash.slice(0, 16),
+            expiresAt,
+          }),
+          chainEntry,
+        ),
+      ]);
       return reply.code(201).send({ code, expiresAt });
     },
   );
@@ -351,15 +364,21 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const { actor } = await requirePrincipal(ctx, request, 'manage-releases');
       const id = newId('ref');
       const doc = request.body;
-      await ctx.store.putReferenceValues({
-        id,
-        version: doc.version,
-        build: doc.build,
-        document: { ...doc, codeHashes: doc.codeHashes.map((h) => h.toLowerCase()) },
-        createdAt: ctx.clock.now(),
-        createdBy: actor,
-      });
-      await ctx.audit(actor, 'reference-values.create', id, { ...doc });
+      const now = ctx.clock.now();
+      // The reference values and their audit entry in one transaction.
+      const entry = await ctx.store.putReferenceValuesAudited(
+        {
+          id,
+          version: doc.version,
+          build: doc.build,
+          document: { ...doc, codeHashes: doc.codeHashes.map((h) => h.toLowerCase()) },
+          createdAt: now,
+          createdBy: actor,
+        },
+        draftAt(now, actor, 'reference-values.create', id, { ...doc }),
+        chainEntry,
+      );
+      await ctx.audited([entry]);
       return reply.code(201).send({ id });
     },
   );
@@ -407,8 +426,13 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const { actor } = await requirePrincipal(ctx, request, 'manage-releases');
       const id = (request.params as { id: string }).id;
-      if (!(await ctx.store.deleteReferenceValues(id))) throw new ServiceError(404, 'POS_ERR_NOT_FOUND');
-      await ctx.audit(actor, 'reference-values.delete', id, {});
+      const entry = await ctx.store.deleteReferenceValuesAudited(
+        id,
+        draftAt(ctx.clock.now(), actor, 'reference-values.delete', id, {}),
+        chainEntry,
+      );
+      if (entry === undefined) throw new ServiceError(404, 'POS_ERR_NOT_FOUND');
+      await ctx.audited([entry]);
       return { deleted: true as const };
     },
   );
@@ -448,20 +472,21 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
           `requiredVerifiers leaves out core verifiers: ${missing.join(', ')}`,
         );
       }
+      const now = ctx.clock.now();
+      let entry: AuditRow;
       try {
-        await ctx.store.putPolicy({
-          version,
-          document: parsed.data,
-          role: 'inactive',
-          createdAt: ctx.clock.now(),
-          createdBy: actor,
-        });
+        // The policy and its audit entry in one transaction.
+        entry = await ctx.store.putPolicyAudited(
+          { version, document: parsed.data, role: 'inactive', createdAt: now, createdBy: actor },
+          draftAt(now, actor, 'policy.create', version, { sha256: sha256Hex(JSON.stringify(parsed.data)) }),
+          chainEntry,
+        );
       } catch (e) {
         if (e instanceof StoreError && e.code === 'POS_ERR_POLICY_EXISTS')
           throw new ServiceError(409, e.code);
         throw e;
       }
-      await ctx.audit(actor, 'policy.create', version, { sha256: sha256Hex(JSON.stringify(parsed.data)) });
+      await ctx.audited([entry]);
       return reply.code(201).send({ version });
     },
   );
@@ -520,14 +545,8 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       // The activation and its audit entry in one transaction.
       const entry = await ctx.store.activatePolicyAudited(
         version,
-        {
-          at: new Date(ctx.clock.now()).toISOString(),
-          actor,
-          action: 'policy.activate',
-          subject: version,
-          data: {},
-        },
-        (prev, draft) => chainAuditEntry(prev, draft),
+        draftAt(ctx.clock.now(), actor, 'policy.activate', version, {}),
+        chainEntry,
       );
       if (entry === undefined) throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
       await ctx.audited([entry]);
