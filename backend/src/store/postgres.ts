@@ -248,7 +248,20 @@ class PostgresStore implements Store {
   }
 
   async createMerchant(row: MerchantRow): Promise<void> {
-    await this.pool.query('INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)', [
+    await this.insertMerchant(this.pool, row);
+  }
+  async createMerchantAudited(
+    row: MerchantRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertMerchant(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertMerchant(q: PoolClient | pg.Pool, row: MerchantRow): Promise<void> {
+    await q.query('INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)', [
       row.id,
       row.name,
       row.createdAt,
@@ -672,12 +685,24 @@ class PostgresStore implements Store {
     return true;
   }
   async setPolicyShadow(version: string, shadow: boolean): Promise<boolean> {
-    return (
-      (await this.count("UPDATE policies SET role = $1 WHERE version = $2 AND role <> 'active'", [
-        shadow ? 'shadow' : 'inactive',
-        version,
-      ])) === 1
+    return this.shadowRow(this.pool, version, shadow);
+  }
+  async setPolicyShadowAudited(
+    version: string,
+    shadow: boolean,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    return this.tx(async (c) =>
+      (await this.shadowRow(c, version, shadow)) ? this.chainAudit(c, draft, chain) : undefined,
     );
+  }
+  private async shadowRow(q: PoolClient | pg.Pool, version: string, shadow: boolean): Promise<boolean> {
+    const r = await q.query("UPDATE policies SET role = $1 WHERE version = $2 AND role <> 'active'", [
+      shadow ? 'shadow' : 'inactive',
+      version,
+    ]);
+    return r.rowCount === 1;
   }
 
   async appendAudit(

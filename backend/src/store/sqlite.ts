@@ -360,13 +360,23 @@ class SqliteStore extends SqlitePart implements CoreStore {
   }
 
   createMerchant(row: MerchantRow): Promise<void> {
+    this.insertMerchant(row);
+    return Promise.resolve();
+  }
+  createMerchantAudited(
+    row: MerchantRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.writeAudited(() => this.insertMerchant(row), draft, chain);
+  }
+  private insertMerchant(row: MerchantRow): void {
     this.run(
       'INSERT INTO merchants (id, name, created_at) VALUES (?, ?, ?)',
       row.id,
       row.name,
       row.createdAt,
     );
-    return Promise.resolve();
   }
   listMerchants(): Promise<MerchantRow[]> {
     return Promise.resolve(
@@ -860,12 +870,26 @@ class SqliteStore extends SqlitePart implements CoreStore {
     return true;
   }
   setPolicyShadow(version: string, shadow: boolean): Promise<boolean> {
-    return Promise.resolve(
+    return Promise.resolve(this.shadowRow(version, shadow));
+  }
+  setPolicyShadowAudited(
+    version: string,
+    shadow: boolean,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    const tx = this.db.transaction((): AuditRow | undefined =>
+      this.shadowRow(version, shadow) ? this.appendAuditEntry(draft, chain) : undefined,
+    );
+    return Promise.resolve(tx.immediate());
+  }
+  private shadowRow(version: string, shadow: boolean): boolean {
+    return (
       this.run(
         "UPDATE policies SET role = ? WHERE version = ? AND role <> 'active'",
         shadow ? 'shadow' : 'inactive',
         version,
-      ) === 1,
+      ) === 1
     );
   }
 

@@ -224,6 +224,12 @@ export interface CoreStore {
   setMeta(key: string, value: string): Promise<void>;
 
   createMerchant(row: MerchantRow): Promise<void>;
+  /** `createMerchant` and its audit entry in one transaction. Resolves the entry. */
+  createMerchantAudited(
+    row: MerchantRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   getMerchant(id: string): Promise<MerchantRow | undefined>;
   /** By id ascending. */
   listMerchants(): Promise<MerchantRow[]>;
@@ -389,6 +395,16 @@ export interface CoreStore {
   ): Promise<AuditRow | undefined>;
   /** Sets or clears shadow mode of `version` (never on the active one). */
   setPolicyShadow(version: string, shadow: boolean): Promise<boolean>;
+  /**
+   * `setPolicyShadow` and its audit entry in one transaction. Resolves the entry, or undefined when
+   * nothing changed (unknown or active version: nothing written).
+   */
+  setPolicyShadowAudited(
+    version: string,
+    shadow: boolean,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
 
   /** Appends atomically: `chain` gets the current head and returns the new entry. */
   appendAudit(

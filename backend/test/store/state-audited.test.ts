@@ -4,8 +4,9 @@
  * (resumeTerminalAndLift), an enrollment's terminal row (createTerminalAudited), a policy activation
  * (activatePolicyAudited) and a resume-pending terminal's activation
  * (transitionTerminalStateAudited), and the operator's enrollment codes, reference values and policy
- * versions (createEnrollmentCodeAudited, putReferenceValuesAudited, deleteReferenceValuesAudited,
- * putPolicyAudited). Each is stored
+ * versions and shadow mode, merchants (createEnrollmentCodeAudited, putReferenceValuesAudited,
+ * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited).
+ * Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
  * (test/test/faults/backend-crash.test.ts) kills the process under load.
@@ -272,7 +273,7 @@ describe.each(engines)('policy activation and terminal activation audited (%s)',
 });
 
 describe.each(engines)('operator writes audited in their transaction (%s)', (_engine, open) => {
-  it('enrollment code, reference values (create, delete), policy: each with its entry, or neither', async () => {
+  it('enrollment code, reference values (create, delete), policy, shadow mode, merchant: each with its entry, or neither', async () => {
     const store = await open();
     try {
       await store.createMerchant({ id: 'mer_1', name: 'Shop', createdAt: T0 });
@@ -332,12 +333,42 @@ describe.each(engines)('operator writes audited in their transaction (%s)', (_en
           code: 'POS_ERR_POLICY_EXISTS',
         },
       );
+      await expect(
+        store.setPolicyShadowAudited('p1', true, draft('policy.shadow', 'p1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect((await store.getPolicy('p1'))?.role).toBe('inactive');
+      expect(
+        await store.setPolicyShadowAudited('p1', true, draft('policy.shadow', 'p1'), chain),
+      ).toMatchObject({
+        action: 'policy.shadow',
+      });
+      expect((await store.getPolicy('p1'))?.role).toBe('shadow');
+      expect(
+        await store.setPolicyShadowAudited('nope', true, draft('policy.shadow', 'nope'), chain),
+      ).toBeUndefined();
+
+      await expect(
+        store.createMerchantAudited(
+          { id: 'mer_2', name: 'B', createdAt: T0 },
+          draft('merchant.create', 'mer_2'),
+          failing,
+        ),
+      ).rejects.toThrow('chain failed');
+      expect(await store.getMerchant('mer_2')).toBeUndefined();
+      await store.createMerchantAudited(
+        { id: 'mer_2', name: 'B', createdAt: T0 },
+        draft('merchant.create', 'mer_2'),
+        chain,
+      );
+      expect((await store.getMerchant('mer_2'))?.name).toBe('B');
       const audit = await store.listAudit(0, 100);
       expect(audit.map((e) => e.action)).toEqual([
         'enrollment-code.create',
         'reference-values.create',
         'reference-values.delete',
         'policy.create',
+        'policy.shadow',
+        'merchant.create',
       ]);
       expectLinear(audit);
     } finally {

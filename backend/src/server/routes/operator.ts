@@ -137,8 +137,15 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request, reply) => {
       const { actor } = await requirePrincipal(ctx, request, 'manage-merchants');
       const id = newId('mer');
-      await ctx.store.createMerchant({ id, name: request.body.name, createdAt: ctx.clock.now() });
-      await ctx.audit(actor, 'merchant.create', id, { name: request.body.name });
+      const now = ctx.clock.now();
+      // The merchant and its audit entry in one transaction.
+      await ctx.audited([
+        await ctx.store.createMerchantAudited(
+          { id, name: request.body.name, createdAt: now },
+          draftAt(now, actor, 'merchant.create', id, { name: request.body.name }),
+          chainEntry,
+        ),
+      ]);
       return reply.code(201).send({ merchantId: id });
     },
   );
@@ -570,9 +577,21 @@ export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const { actor } = await requirePrincipal(ctx, request, 'manage-policies');
       const version = (request.params as { version: string }).version;
-      if (!(await ctx.store.setPolicyShadow(version, request.body.enabled)))
-        throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
-      await ctx.audit(actor, request.body.enabled ? 'policy.shadow' : 'policy.unshadow', version, {});
+      // The mode and its audit entry in one transaction.
+      const entry = await ctx.store.setPolicyShadowAudited(
+        version,
+        request.body.enabled,
+        draftAt(
+          ctx.clock.now(),
+          actor,
+          request.body.enabled ? 'policy.shadow' : 'policy.unshadow',
+          version,
+          {},
+        ),
+        chainEntry,
+      );
+      if (entry === undefined) throw new ServiceError(404, 'POS_ERR_POLICY_UNKNOWN');
+      await ctx.audited([entry]);
       return { version, role: request.body.enabled ? ('shadow' as const) : ('inactive' as const) };
     },
   );
