@@ -3,6 +3,7 @@
  * users have `merchantId` null; merchant-scoped users name their merchant). Owned by the
  * operators-and-tenants work; every engine implements it and passes test/store/conformance-auth.ts.
  */
+import type { AuditDraftRow, AuditRow } from './types';
 
 /** admin: everything; operator: acts on terminals; auditor: reads everything, changes nothing; merchant: its own terminals. */
 export type OperatorRole = 'admin' | 'operator' | 'auditor' | 'merchant';
@@ -58,6 +59,12 @@ export interface SessionRow {
 export interface AuthStore {
   /** Rejects with StoreError POS_ERR_OPERATOR_EXISTS when the username is taken. */
   createOperator(row: OperatorRow): Promise<void>;
+  /** `createOperator` and its audit entry in one transaction (rejects as it does, nothing written). */
+  createOperatorAudited(
+    row: OperatorRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   getOperator(id: string): Promise<OperatorRow | undefined>;
   findOperatorByUsername(username: string): Promise<OperatorRow | undefined>;
   listOperators(): Promise<OperatorRow[]>;
@@ -73,6 +80,12 @@ export interface AuthStore {
   disableOperator(id: string, at: number): Promise<boolean>;
 
   createApiToken(row: ApiTokenRow): Promise<void>;
+  /** `createApiToken` and its audit entry in one transaction. Resolves the entry. */
+  createApiTokenAudited(
+    row: ApiTokenRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
   findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined>;
   listApiTokens(): Promise<ApiTokenRow[]>;
   revokeApiToken(id: string, at: number): Promise<boolean>;

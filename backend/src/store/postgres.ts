@@ -895,8 +895,21 @@ class PostgresStore implements Store {
   // ---- AuthStore ----
 
   async createOperator(row: OperatorRow): Promise<void> {
+    await this.insertOperator(this.pool, row);
+  }
+  async createOperatorAudited(
+    row: OperatorRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertOperator(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertOperator(q: PoolClient | pg.Pool, row: OperatorRow): Promise<void> {
     try {
-      await this.pool.query(
+      await q.query(
         `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
         [
@@ -959,7 +972,20 @@ class PostgresStore implements Store {
   }
 
   async createApiToken(row: ApiTokenRow): Promise<void> {
-    await this.pool.query(
+    await this.insertApiToken(this.pool, row);
+  }
+  async createApiTokenAudited(
+    row: ApiTokenRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    return this.tx(async (c) => {
+      await this.insertApiToken(c, row);
+      return this.chainAudit(c, draft, chain);
+    });
+  }
+  private async insertApiToken(q: PoolClient | pg.Pool, row: ApiTokenRow): Promise<void> {
+    await q.query(
       `INSERT INTO api_tokens (id, token_hash, label, role, merchant_id, created_by, created_at, expires_at, revoked_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
       [

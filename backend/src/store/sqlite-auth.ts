@@ -2,7 +2,15 @@
 import type Database from 'better-sqlite3';
 import { num, SqlitePart } from './sqlite-base';
 import { toOperator, toSession, toToken } from './rows';
-import { StoreError, type ApiTokenRow, type AuthStore, type OperatorRow, type SessionRow } from './types';
+import {
+  StoreError,
+  type ApiTokenRow,
+  type AuditDraftRow,
+  type AuditRow,
+  type AuthStore,
+  type OperatorRow,
+  type SessionRow,
+} from './types';
 
 export const SQLITE_AUTH_MIGRATION = `
   ALTER TABLE api_tokens ADD COLUMN merchant_id TEXT;
@@ -47,6 +55,25 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
 
   createOperator(row: OperatorRow): Promise<void> {
     try {
+      this.insertOperator(row);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    return Promise.resolve();
+  }
+  createOperatorAudited(
+    row: OperatorRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    const tx = this.db.transaction((): AuditRow => {
+      this.insertOperator(row);
+      return this.appendAuditEntry(draft, chain);
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  private insertOperator(row: OperatorRow): void {
+    try {
       this.run(
         `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -61,11 +88,9 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
         row.lockedUntil,
       );
     } catch (e) {
-      if (isUniqueViolation(e))
-        return Promise.reject(new StoreError('POS_ERR_OPERATOR_EXISTS', 'username taken'));
-      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      if (isUniqueViolation(e)) throw new StoreError('POS_ERR_OPERATOR_EXISTS', 'username taken');
+      throw e;
     }
-    return Promise.resolve();
   }
   getOperator(id: string): Promise<OperatorRow | undefined> {
     const r = this.get('SELECT * FROM operators WHERE id = ?', id);
@@ -107,6 +132,21 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
   }
 
   createApiToken(row: ApiTokenRow): Promise<void> {
+    this.insertApiToken(row);
+    return Promise.resolve();
+  }
+  createApiTokenAudited(
+    row: ApiTokenRow,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow> {
+    const tx = this.db.transaction((): AuditRow => {
+      this.insertApiToken(row);
+      return this.appendAuditEntry(draft, chain);
+    });
+    return Promise.resolve(tx.immediate());
+  }
+  private insertApiToken(row: ApiTokenRow): void {
     this.run(
       `INSERT INTO api_tokens (id, token_hash, label, role, merchant_id, created_by, created_at, expires_at, revoked_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -120,7 +160,6 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
       row.expiresAt,
       row.revokedAt,
     );
-    return Promise.resolve();
   }
   findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined> {
     const r = this.get('SELECT * FROM api_tokens WHERE token_hash = ?', tokenHash);

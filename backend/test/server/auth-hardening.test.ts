@@ -251,12 +251,12 @@ describe('disabling a user ends the tokens they made (#13)', () => {
     const cookie = String(res.headers['set-cookie']).split(';')[0] ?? '';
     const csrf = res.json<{ csrfToken: string }>().csrfToken;
     // The disable runs after the request authenticated, just before the token row is stored.
-    const store = hh.store as unknown as { createApiToken: Store['createApiToken'] };
-    const real = hh.store.createApiToken.bind(hh.store);
+    const store = hh.store as unknown as { createApiTokenAudited: Store['createApiTokenAudited'] };
+    const real = hh.store.createApiTokenAudited.bind(hh.store);
     let disabled: LightMyRequestResponse | undefined;
-    store.createApiToken = async (row) => {
+    store.createApiTokenAudited = async (row, draft, chain) => {
       if (row.label === 'racy') disabled = await hh.admin('POST', `/v1/users/${id}/disable`, {});
-      return real(row);
+      return real(row, draft, chain);
     };
     const made = await hh.app.inject({
       method: 'POST',
@@ -269,5 +269,8 @@ describe('disabling a user ends the tokens they made (#13)', () => {
     const row = (await hh.store.listApiTokens()).find((t) => t.label === 'racy');
     expect(row?.revokedAt).not.toBeNull();
     expect(row?.createdBy).toBe(`operator:${id}`);
+    // Its creation and its taking back are both audited.
+    const audit = (await hh.store.listAudit(0, 1000)).filter((a) => a.subject === row?.id);
+    expect(audit.map((a) => a.action)).toEqual(['token.create', 'token.revoke']);
   });
 });

@@ -5,7 +5,8 @@
  * (activatePolicyAudited) and a resume-pending terminal's activation
  * (transitionTerminalStateAudited), and the operator's enrollment codes, reference values and policy
  * versions and shadow mode, merchants (createEnrollmentCodeAudited, putReferenceValuesAudited,
- * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited).
+ * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited),
+ * users and API tokens (createOperatorAudited, createApiTokenAudited).
  * Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
@@ -370,6 +371,55 @@ describe.each(engines)('operator writes audited in their transaction (%s)', (_en
         'policy.shadow',
         'merchant.create',
       ]);
+      expectLinear(audit);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe.each(engines)('users and tokens audited in their transaction (%s)', (_engine, open) => {
+  it('a user and a token each with its entry, or neither; a username taken appends nothing', async () => {
+    const store = await open();
+    try {
+      const user = {
+        id: 'usr_1',
+        username: 'alice',
+        passwordHash: 'x',
+        role: 'operator' as const,
+        merchantId: null,
+        createdAt: T0,
+        disabledAt: null,
+        failedLogins: 0,
+        lockedUntil: null,
+      };
+      await expect(
+        store.createOperatorAudited(user, draft('user.create', 'operator:usr_1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect(await store.getOperator('usr_1')).toBeUndefined();
+      await store.createOperatorAudited(user, draft('user.create', 'operator:usr_1'), chain);
+      await expect(
+        store.createOperatorAudited({ ...user, id: 'usr_2' }, draft('user.create', 'operator:usr_2'), chain),
+      ).rejects.toMatchObject({ code: 'POS_ERR_OPERATOR_EXISTS' });
+      const token = {
+        id: 'tok_1',
+        tokenHash: 'h1',
+        label: 'ci',
+        role: 'operator' as const,
+        merchantId: null,
+        createdBy: 'operator:usr_1',
+        createdAt: T0,
+        expiresAt: T0 + 60_000,
+        revokedAt: null,
+      };
+      await expect(
+        store.createApiTokenAudited(token, draft('token.create', 'tok_1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect(await store.findApiToken('h1')).toBeUndefined();
+      await store.createApiTokenAudited(token, draft('token.create', 'tok_1'), chain);
+      expect((await store.findApiToken('h1'))?.id).toBe('tok_1');
+      const audit = await store.listAudit(0, 100);
+      expect(audit.map((e) => e.action)).toEqual(['user.create', 'token.create']);
       expectLinear(audit);
     } finally {
       await store.close();

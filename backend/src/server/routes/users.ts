@@ -5,7 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { StoreError, type OperatorRole, type Store } from '../../store/types';
+import { chainAuditEntry } from '../../audit/index';
+import { StoreError, type AuditRow, type OperatorRole, type Store } from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
 import { creatorGone, revokeTokensOf } from '../auth/revoke';
@@ -93,24 +94,38 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const scope = await scopeError(ctx.store, role, merchantId);
       if (scope !== undefined) throw new ServiceError(400, 'POS_ERR_USER_SCOPE_INVALID', scope);
       const id = newId('usr');
+      const passwordHash = await hashPassword(password, ctx.config.auth.scryptN);
+      const now = ctx.clock.now();
+      let entry: AuditRow;
       try {
-        await ctx.store.createOperator({
-          id,
-          username,
-          passwordHash: await hashPassword(password, ctx.config.auth.scryptN),
-          role,
-          merchantId,
-          createdAt: ctx.clock.now(),
-          disabledAt: null,
-          failedLogins: 0,
-          lockedUntil: null,
-        });
+        // The user and its audit entry in one transaction.
+        entry = await ctx.store.createOperatorAudited(
+          {
+            id,
+            username,
+            passwordHash,
+            role,
+            merchantId,
+            createdAt: now,
+            disabledAt: null,
+            failedLogins: 0,
+            lockedUntil: null,
+          },
+          {
+            at: new Date(now).toISOString(),
+            actor: principal.actor,
+            action: 'user.create',
+            subject: `operator:${id}`,
+            data: { username, role, merchantId },
+          },
+          (prev, draft) => chainAuditEntry(prev, draft),
+        );
       } catch (e) {
         if (e instanceof StoreError && e.code === 'POS_ERR_OPERATOR_EXISTS')
           throw new ServiceError(409, e.code);
         throw e;
       }
-      await ctx.audit(principal.actor, 'user.create', `operator:${id}`, { username, role, merchantId });
+      await ctx.audited([entry]);
       return reply.code(201).send({ userId: id });
     },
   );
@@ -258,24 +273,36 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const token = newApiToken(role);
       const id = newId('tok');
       const expiresAt = now + expiresInS * 1000;
-      await ctx.store.createApiToken({
-        id,
-        tokenHash: sha256Hex(token),
-        label,
-        role,
-        merchantId,
-        createdBy: principal.actor,
-        createdAt: now,
-        expiresAt,
-        revokedAt: null,
-      });
+      // The token and its audit entry in one transaction (a crash never leaves an unaudited token).
+      const entry = await ctx.store.createApiTokenAudited(
+        {
+          id,
+          tokenHash: sha256Hex(token),
+          label,
+          role,
+          merchantId,
+          createdBy: principal.actor,
+          createdAt: now,
+          expiresAt,
+          revokedAt: null,
+        },
+        {
+          at: new Date(now).toISOString(),
+          actor: principal.actor,
+          action: 'token.create',
+          subject: id,
+          data: { label, role, merchantId, expiresAt },
+        },
+        (prev, draft) => chainAuditEntry(prev, draft),
+      );
+      await ctx.audited([entry]);
       // A disable that ran while this request was in flight listed the tokens before this one existed:
-      // look again now that it is stored, and take it back if its creator is gone.
+      // look again now that it is stored, and take it back if its creator is gone (audited).
       if (await creatorGone(ctx.store, principal.actor, now)) {
-        await ctx.store.revokeApiToken(id, now);
+        if (await ctx.store.revokeApiToken(id, now))
+          await ctx.audit(principal.actor, 'token.revoke', id, { reason: 'creator disabled' });
         throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
       }
-      await ctx.audit(principal.actor, 'token.create', id, { label, role, merchantId, expiresAt });
       void reply.header('cache-control', 'no-store');
       return reply.code(201).send({ tokenId: id, token, expiresAt });
     },
