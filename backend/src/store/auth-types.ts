@@ -89,6 +89,16 @@ export interface AuthStore {
   findApiToken(tokenHash: string): Promise<ApiTokenRow | undefined>;
   listApiTokens(): Promise<ApiTokenRow[]>;
   revokeApiToken(id: string, at: number): Promise<boolean>;
+  /**
+   * `revokeApiToken` and its audit entry in one transaction. Resolves the entry, or undefined when
+   * this call revoked nothing (unknown or already revoked: nothing written).
+   */
+  revokeApiTokenAudited(
+    id: string,
+    at: number,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
 
   createSession(row: SessionRow): Promise<void>;
   findSession(tokenHash: string): Promise<SessionRow | undefined>;

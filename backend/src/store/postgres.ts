@@ -1016,6 +1016,19 @@ class PostgresStore implements Store {
       ])) === 1
     );
   }
+  async revokeApiTokenAudited(
+    id: string,
+    at: number,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    return this.tx(async (c) =>
+      (await c.query('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]))
+        .rowCount === 1
+        ? this.chainAudit(c, draft, chain)
+        : undefined,
+    );
+  }
 
   async createSession(row: SessionRow): Promise<void> {
     await this.pool.query(

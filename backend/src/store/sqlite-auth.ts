@@ -169,9 +169,21 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     return Promise.resolve(this.all('SELECT * FROM api_tokens ORDER BY created_at, id').map(toToken));
   }
   revokeApiToken(id: string, at: number): Promise<boolean> {
-    return Promise.resolve(
-      this.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1,
+    return Promise.resolve(this.revokeTokenRow(id, at));
+  }
+  revokeApiTokenAudited(
+    id: string,
+    at: number,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    const tx = this.db.transaction((): AuditRow | undefined =>
+      this.revokeTokenRow(id, at) ? this.appendAuditEntry(draft, chain) : undefined,
     );
+    return Promise.resolve(tx.immediate());
+  }
+  private revokeTokenRow(id: string, at: number): boolean {
+    return this.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1;
   }
 
   createSession(row: SessionRow): Promise<void> {

@@ -6,7 +6,7 @@
  * (transitionTerminalStateAudited), and the operator's enrollment codes, reference values and policy
  * versions and shadow mode, merchants (createEnrollmentCodeAudited, putReferenceValuesAudited,
  * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited),
- * users and API tokens (createOperatorAudited, createApiTokenAudited).
+ * users and API tokens (createOperatorAudited, createApiTokenAudited, revokeApiTokenAudited).
  * Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
@@ -379,7 +379,7 @@ describe.each(engines)('operator writes audited in their transaction (%s)', (_en
 });
 
 describe.each(engines)('users and tokens audited in their transaction (%s)', (_engine, open) => {
-  it('a user and a token each with its entry, or neither; a username taken appends nothing', async () => {
+  it('a user, a token and its revocation each with its entry, or neither; a username taken appends nothing', async () => {
     const store = await open();
     try {
       const user = {
@@ -418,8 +418,21 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
       expect(await store.findApiToken('h1')).toBeUndefined();
       await store.createApiTokenAudited(token, draft('token.create', 'tok_1'), chain);
       expect((await store.findApiToken('h1'))?.id).toBe('tok_1');
+      await expect(
+        store.revokeApiTokenAudited('tok_1', T0 + 1, draft('token.revoke', 'tok_1'), failing),
+      ).rejects.toThrow('chain failed');
+      expect((await store.findApiToken('h1'))?.revokedAt).toBeNull();
+      expect(
+        await store.revokeApiTokenAudited('tok_1', T0 + 1, draft('token.revoke', 'tok_1'), chain),
+      ).toMatchObject({
+        action: 'token.revoke',
+      });
+      expect((await store.findApiToken('h1'))?.revokedAt).toBe(T0 + 1);
+      expect(
+        await store.revokeApiTokenAudited('tok_1', T0 + 2, draft('token.revoke', 'tok_1'), chain),
+      ).toBeUndefined();
       const audit = await store.listAudit(0, 100);
-      expect(audit.map((e) => e.action)).toEqual(['user.create', 'token.create']);
+      expect(audit.map((e) => e.action)).toEqual(['user.create', 'token.create', 'token.revoke']);
       expectLinear(audit);
     } finally {
       await store.close();

@@ -299,8 +299,19 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       // A disable that ran while this request was in flight listed the tokens before this one existed:
       // look again now that it is stored, and take it back if its creator is gone (audited).
       if (await creatorGone(ctx.store, principal.actor, now)) {
-        if (await ctx.store.revokeApiToken(id, now))
-          await ctx.audit(principal.actor, 'token.revoke', id, { reason: 'creator disabled' });
+        const revoked = await ctx.store.revokeApiTokenAudited(
+          id,
+          now,
+          {
+            at: new Date(now).toISOString(),
+            actor: principal.actor,
+            action: 'token.revoke',
+            subject: id,
+            data: { reason: 'creator disabled' },
+          },
+          (prev, draft) => chainAuditEntry(prev, draft),
+        );
+        if (revoked !== undefined) await ctx.audited([revoked]);
         throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
       }
       void reply.header('cache-control', 'no-store');
@@ -352,8 +363,21 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const tokenId = (request.params as { tokenId: string }).tokenId;
       const known = (await ctx.store.listApiTokens()).some((t) => t.id === tokenId);
       if (!known) throw new ServiceError(404, 'POS_ERR_TOKEN_UNKNOWN');
-      const revoked = await ctx.store.revokeApiToken(tokenId, ctx.clock.now());
-      if (revoked) await ctx.audit(principal.actor, 'token.revoke', tokenId, {});
+      const now = ctx.clock.now();
+      // The revocation and its audit entry in one transaction (none when it was already revoked).
+      const entry = await ctx.store.revokeApiTokenAudited(
+        tokenId,
+        now,
+        {
+          at: new Date(now).toISOString(),
+          actor: principal.actor,
+          action: 'token.revoke',
+          subject: tokenId,
+          data: {},
+        },
+        (prev, draft) => chainAuditEntry(prev, draft),
+      );
+      if (entry !== undefined) await ctx.audited([entry]);
       return { tokenId, revoked: true as const };
     },
   );
