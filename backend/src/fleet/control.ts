@@ -94,8 +94,10 @@ export interface FleetControlDeps {
   readonly bus: Bus;
   readonly clock: { now(): number };
   readonly newId: (prefix: string) => string;
-  audit(actor: string, action: string, subject: string, data: Record<string, unknown>): Promise<unknown>;
-  /** Entries the store appended in a halt's, lift's or resume's own transaction (checkpoints). */
+  /**
+   * Entries the store appended in a halt's, lift's or resume's own transaction (signs the audit
+   * checkpoints that fall due). Every fleet act is audited that way, never in a second write.
+   */
   audited(entries: readonly AuditRow[]): Promise<void>;
   onHalt?(source: HaltSource, terminals: number): void;
   onBusError?(): void;

@@ -99,7 +99,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     bus,
     clock,
     newId,
-    audit,
     audited,
     onHalt: (source, terminals) => {
       metrics.halts.inc({ source }, terminals);
