@@ -77,6 +77,19 @@ export interface AuthStore {
    */
   hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number>;
   setOperatorPassword(id: string, passwordHash: string): Promise<boolean>;
+  /**
+   * A new password in one transaction with its consequences and its audit entry: the hash, the login
+   * failures and lock-out cleared (`resetLoginFailures`), every open session ended, and the entry
+   * `draft` builds from the number of sessions ended. Resolves that and the entry, or undefined for
+   * an unknown operator (nothing written).
+   */
+  setOperatorPasswordAudited(
+    id: string,
+    passwordHash: string,
+    at: number,
+    draft: (sessionsEnded: number) => AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly sessionsEnded: number; readonly audit: AuditRow } | undefined>;
   disableOperator(id: string, at: number): Promise<boolean>;
 
   createApiToken(row: ApiTokenRow): Promise<void>;

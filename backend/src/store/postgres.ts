@@ -957,6 +957,25 @@ class PostgresStore implements Store {
       return num(r.rows[0]?.['n']);
     });
   }
+  async setOperatorPasswordAudited(
+    id: string,
+    passwordHash: string,
+    at: number,
+    draft: (sessionsEnded: number) => AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly sessionsEnded: number; readonly audit: AuditRow } | undefined> {
+    return this.tx(async (c) => {
+      const set = await c.query('UPDATE operators SET password_hash = $1 WHERE id = $2', [passwordHash, id]);
+      if (set.rowCount !== 1) return undefined;
+      await c.query('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
+      const ended = await c.query(
+        'UPDATE sessions SET revoked_at = $1 WHERE operator_id = $2 AND revoked_at IS NULL',
+        [at, id],
+      );
+      const sessionsEnded = ended.rowCount ?? 0;
+      return { sessionsEnded, audit: await this.chainAudit(c, draft(sessionsEnded), chain) };
+    });
+  }
   async setOperatorPassword(id: string, passwordHash: string): Promise<boolean> {
     return (
       (await this.count('UPDATE operators SET password_hash = $1 WHERE id = $2', [passwordHash, id])) === 1

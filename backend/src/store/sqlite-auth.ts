@@ -120,6 +120,26 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     });
     return Promise.resolve(hit());
   }
+  setOperatorPasswordAudited(
+    id: string,
+    passwordHash: string,
+    at: number,
+    draft: (sessionsEnded: number) => AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly sessionsEnded: number; readonly audit: AuditRow } | undefined> {
+    const tx = this.db.transaction((): { sessionsEnded: number; audit: AuditRow } | undefined => {
+      if (this.run('UPDATE operators SET password_hash = ? WHERE id = ?', passwordHash, id) !== 1)
+        return undefined;
+      this.run('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = ?', id);
+      const sessionsEnded = this.run(
+        'UPDATE sessions SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL',
+        at,
+        id,
+      );
+      return { sessionsEnded, audit: this.appendAuditEntry(draft(sessionsEnded), chain) };
+    });
+    return Promise.resolve(tx.immediate());
+  }
   setOperatorPassword(id: string, passwordHash: string): Promise<boolean> {
     return Promise.resolve(
       this.run('UPDATE operators SET password_hash = ? WHERE id = ?', passwordHash, id) === 1,

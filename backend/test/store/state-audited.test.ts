@@ -6,7 +6,8 @@
  * (transitionTerminalStateAudited), and the operator's enrollment codes, reference values and policy
  * versions and shadow mode, merchants (createEnrollmentCodeAudited, putReferenceValuesAudited,
  * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited),
- * users and API tokens (createOperatorAudited, createApiTokenAudited, revokeApiTokenAudited).
+ * users, passwords and API tokens (createOperatorAudited, setOperatorPasswordAudited,
+ * createApiTokenAudited, revokeApiTokenAudited).
  * Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
@@ -431,8 +432,63 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
       expect(
         await store.revokeApiTokenAudited('tok_1', T0 + 2, draft('token.revoke', 'tok_1'), chain),
       ).toBeUndefined();
+      // A new password: hash, lock-out cleared, sessions ended and the entry, or none of them.
+      await store.createOperator({
+        ...user,
+        id: 'usr_3',
+        username: 'bob',
+        failedLogins: 2,
+        lockedUntil: T0 + 9,
+      });
+      await store.createSession({
+        id: 'ses_1',
+        tokenHash: 'sh1',
+        csrfHash: 'ch1',
+        operatorId: 'usr_3',
+        createdAt: T0,
+        expiresAt: T0 + 60_000,
+        revokedAt: null,
+      });
+      const password = (c: typeof chain) =>
+        store.setOperatorPasswordAudited(
+          'usr_3',
+          'new-hash',
+          T0 + 3,
+          (n) => draft('user.password', 'operator:usr_3', { n }),
+          c,
+        );
+      await expect(password(failing)).rejects.toThrow('chain failed');
+      expect(await store.getOperator('usr_3')).toMatchObject({
+        passwordHash: 'x',
+        failedLogins: 2,
+        lockedUntil: T0 + 9,
+      });
+      expect((await store.findSession('sh1'))?.revokedAt).toBeNull();
+      const done = await password(chain);
+      expect(done?.sessionsEnded).toBe(1);
+      expect(done?.audit).toMatchObject({ action: 'user.password', data: { n: 1 } });
+      expect(await store.getOperator('usr_3')).toMatchObject({
+        passwordHash: 'new-hash',
+        failedLogins: 0,
+        lockedUntil: null,
+      });
+      expect((await store.findSession('sh1'))?.revokedAt).toBe(T0 + 3);
+      expect(
+        await store.setOperatorPasswordAudited(
+          'usr_9',
+          'h',
+          T0,
+          () => draft('user.password', 'operator:usr_9'),
+          chain,
+        ),
+      ).toBeUndefined();
       const audit = await store.listAudit(0, 100);
-      expect(audit.map((e) => e.action)).toEqual(['user.create', 'token.create', 'token.revoke']);
+      expect(audit.map((e) => e.action)).toEqual([
+        'user.create',
+        'token.create',
+        'token.revoke',
+        'user.password',
+      ]);
       expectLinear(audit);
     } finally {
       await store.close();

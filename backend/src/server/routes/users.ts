@@ -227,12 +227,25 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const policy = passwordPolicyError(request.body.password);
       if (policy !== undefined) throw new ServiceError(400, 'POS_ERR_PASSWORD_POLICY', policy);
       const hash = await hashPassword(request.body.password, ctx.config.auth.scryptN);
-      if (!(await ctx.store.setOperatorPassword(userId, hash)))
-        throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
-      await ctx.store.resetLoginFailures(userId);
+      const now = ctx.clock.now();
       // Break glass: a new password hash starts every login lock-out of the account over (auth/throttle.ts).
-      const sessionsEnded = await ctx.store.revokeOperatorSessions(userId, ctx.clock.now());
-      await ctx.audit(principal.actor, 'user.password', `operator:${userId}`, { sessionsEnded });
+      // The hash, the lock-out reset, the sessions ended and the audit entry in one transaction.
+      const done = await ctx.store.setOperatorPasswordAudited(
+        userId,
+        hash,
+        now,
+        (sessionsEnded) => ({
+          at: new Date(now).toISOString(),
+          actor: principal.actor,
+          action: 'user.password',
+          subject: `operator:${userId}`,
+          data: { sessionsEnded },
+        }),
+        (prev, draft) => chainAuditEntry(prev, draft),
+      );
+      if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
+      await ctx.audited([done.audit]);
+      const { sessionsEnded } = done;
       return { userId, sessionsEnded };
     },
   );
