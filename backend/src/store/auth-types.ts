@@ -91,6 +91,21 @@ export interface AuthStore {
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<{ readonly sessionsEnded: number; readonly audit: AuditRow } | undefined>;
   disableOperator(id: string, at: number): Promise<boolean>;
+  /**
+   * Disabling a user in one transaction with its consequences and its audit entry: the user disabled
+   * (kept as it was when already disabled), every open session ended, the listed API tokens revoked
+   * (those still unrevoked), and the entry `draft` builds from the counts. Resolves the counts and the
+   * entry, or undefined for an unknown operator (nothing written).
+   */
+  disableOperatorAudited(
+    id: string,
+    at: number,
+    tokenIds: readonly string[],
+    draft: (done: { readonly sessionsEnded: number; readonly tokensRevoked: number }) => AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<
+    { readonly sessionsEnded: number; readonly tokensRevoked: number; readonly audit: AuditRow } | undefined
+  >;
 
   createApiToken(row: ApiTokenRow): Promise<void>;
   /** `createApiToken` and its audit entry in one transaction. Resolves the entry. */

@@ -981,6 +981,31 @@ class PostgresStore implements Store {
       (await this.count('UPDATE operators SET password_hash = $1 WHERE id = $2', [passwordHash, id])) === 1
     );
   }
+  async disableOperatorAudited(
+    id: string,
+    at: number,
+    tokenIds: readonly string[],
+    draft: (done: { readonly sessionsEnded: number; readonly tokensRevoked: number }) => AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<
+    { readonly sessionsEnded: number; readonly tokensRevoked: number; readonly audit: AuditRow } | undefined
+  > {
+    return this.tx(async (c) => {
+      const user = await c.query('SELECT id FROM operators WHERE id = $1 FOR UPDATE', [id]);
+      if (user.rowCount !== 1) return undefined;
+      await c.query('UPDATE operators SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [at, id]);
+      const sessions = await c.query(
+        'UPDATE sessions SET revoked_at = $1 WHERE operator_id = $2 AND revoked_at IS NULL',
+        [at, id],
+      );
+      const tokens = await c.query(
+        'UPDATE api_tokens SET revoked_at = $1 WHERE id = ANY($2::text[]) AND revoked_at IS NULL',
+        [at, [...tokenIds]],
+      );
+      const done = { sessionsEnded: sessions.rowCount ?? 0, tokensRevoked: tokens.rowCount ?? 0 };
+      return { ...done, audit: await this.chainAudit(c, draft(done), chain) };
+    });
+  }
   async disableOperator(id: string, at: number): Promise<boolean> {
     return (
       (await this.count('UPDATE operators SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL', [

@@ -145,6 +145,34 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
       this.run('UPDATE operators SET password_hash = ? WHERE id = ?', passwordHash, id) === 1,
     );
   }
+  disableOperatorAudited(
+    id: string,
+    at: number,
+    tokenIds: readonly string[],
+    draft: (done: { readonly sessionsEnded: number; readonly tokensRevoked: number }) => AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<
+    { readonly sessionsEnded: number; readonly tokensRevoked: number; readonly audit: AuditRow } | undefined
+  > {
+    const tx = this.db.transaction(() => {
+      if (this.get('SELECT id FROM operators WHERE id = ?', id) === undefined) return undefined;
+      this.run('UPDATE operators SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL', at, id);
+      const done = {
+        sessionsEnded: this.run(
+          'UPDATE sessions SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL',
+          at,
+          id,
+        ),
+        tokensRevoked: this.run(
+          'UPDATE api_tokens SET revoked_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL',
+          at,
+          JSON.stringify([...tokenIds]),
+        ),
+      };
+      return { ...done, audit: this.appendAuditEntry(draft(done), chain) };
+    });
+    return Promise.resolve(tx.immediate());
+  }
   disableOperator(id: string, at: number): Promise<boolean> {
     return Promise.resolve(
       this.run('UPDATE operators SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL', at, id) === 1,

@@ -7,7 +7,7 @@
  * versions and shadow mode, merchants (createEnrollmentCodeAudited, putReferenceValuesAudited,
  * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited),
  * users, passwords and API tokens (createOperatorAudited, setOperatorPasswordAudited,
- * createApiTokenAudited, revokeApiTokenAudited).
+ * disableOperatorAudited, createApiTokenAudited, revokeApiTokenAudited).
  * Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
@@ -482,12 +482,53 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
           chain,
         ),
       ).toBeUndefined();
+      // Disabling: user, sessions, listed tokens and the entry, or none of them.
+      await store.createSession({
+        id: 'ses_2',
+        tokenHash: 'sh2',
+        csrfHash: 'ch2',
+        operatorId: 'usr_3',
+        createdAt: T0,
+        expiresAt: T0 + 60_000,
+        revokedAt: null,
+      });
+      await store.createApiToken({ ...token, id: 'tok_2', tokenHash: 'h2', createdBy: 'operator:usr_3' });
+      const disable = (c: typeof chain) =>
+        store.disableOperatorAudited(
+          'usr_3',
+          T0 + 4,
+          ['tok_2'],
+          (d) => draft('user.disable', 'operator:usr_3', { ...d }),
+          c,
+        );
+      await expect(disable(failing)).rejects.toThrow('chain failed');
+      expect((await store.getOperator('usr_3'))?.disabledAt).toBeNull();
+      expect((await store.findSession('sh2'))?.revokedAt).toBeNull();
+      expect((await store.findApiToken('h2'))?.revokedAt).toBeNull();
+      const off = await disable(chain);
+      expect(off).toMatchObject({
+        sessionsEnded: 1,
+        tokensRevoked: 1,
+        audit: { data: { sessionsEnded: 1, tokensRevoked: 1 } },
+      });
+      expect((await store.getOperator('usr_3'))?.disabledAt).toBe(T0 + 4);
+      expect((await store.findApiToken('h2'))?.revokedAt).toBe(T0 + 4);
+      expect(
+        await store.disableOperatorAudited(
+          'usr_9',
+          T0,
+          [],
+          () => draft('user.disable', 'operator:usr_9'),
+          chain,
+        ),
+      ).toBeUndefined();
       const audit = await store.listAudit(0, 100);
       expect(audit.map((e) => e.action)).toEqual([
         'user.create',
         'token.create',
         'token.revoke',
         'user.password',
+        'user.disable',
       ]);
       expectLinear(audit);
     } finally {

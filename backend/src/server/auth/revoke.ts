@@ -2,10 +2,10 @@
 import type { Store } from '../../store/types';
 
 /**
- * Revokes every unrevoked API token created by `operator:<operatorId>`, and every token created with
- * one of those (transitively); resolves to how many were revoked.
+ * The unrevoked API tokens created by `operator:<operatorId>`, and those created with one of them
+ * (transitively): what disabling the user revokes (`Store.disableOperatorAudited`).
  */
-export async function revokeTokensOf(store: Store, operatorId: string, at: number): Promise<number> {
+export async function tokensMadeBy(store: Store, operatorId: string): Promise<string[]> {
   const tokens = await store.listApiTokens();
   const creators = new Set([`operator:${operatorId}`]);
   const doomed = new Set<string>();
@@ -19,11 +19,7 @@ export async function revokeTokensOf(store: Store, operatorId: string, at: numbe
       grew = true;
     }
   }
-  let revoked = 0;
-  for (const t of tokens) {
-    if (doomed.has(t.id) && t.revokedAt === null && (await store.revokeApiToken(t.id, at))) revoked++;
-  }
-  return revoked;
+  return tokens.filter((t) => doomed.has(t.id) && t.revokedAt === null).map((t) => t.id);
 }
 
 /**

@@ -9,7 +9,7 @@ import { chainAuditEntry } from '../../audit/index';
 import { StoreError, type AuditRow, type OperatorRole, type Store } from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
-import { creatorGone, revokeTokensOf } from '../auth/revoke';
+import { creatorGone, tokensMadeBy } from '../auth/revoke';
 import { loginUserKey, passwordEpoch } from '../auth/throttle';
 import { newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
@@ -197,13 +197,24 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const now = ctx.clock.now();
       if ((await ctx.store.getOperator(userId)) === undefined)
         throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
-      await ctx.store.disableOperator(userId, now);
-      const sessionsEnded = await ctx.store.revokeOperatorSessions(userId, now);
-      const tokensRevoked = await revokeTokensOf(ctx.store, userId, now);
-      await ctx.audit(principal.actor, 'user.disable', `operator:${userId}`, {
-        sessionsEnded,
-        tokensRevoked,
-      });
+      // The user disabled, its sessions ended, its tokens revoked and the audit entry in one
+      // transaction (a token it makes meanwhile is taken back by the creation's own check).
+      const done = await ctx.store.disableOperatorAudited(
+        userId,
+        now,
+        await tokensMadeBy(ctx.store, userId),
+        (counts) => ({
+          at: new Date(now).toISOString(),
+          actor: principal.actor,
+          action: 'user.disable',
+          subject: `operator:${userId}`,
+          data: { ...counts },
+        }),
+        (prev, draft) => chainAuditEntry(prev, draft),
+      );
+      if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
+      await ctx.audited([done.audit]);
+      const { sessionsEnded, tokensRevoked } = done;
       return { userId, disabled: true as const, sessionsEnded, tokensRevoked };
     },
   );
