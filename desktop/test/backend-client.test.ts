@@ -166,3 +166,35 @@ describe('Pos-Proof', () => {
     }
   });
 });
+
+describe('a back-end URL that is not https nor loopback http', () => {
+  // Enrollment refuses such a URL; a stored configuration edited afterwards must not reach the wire.
+  it('refuses every request and the push proof before anything is sent or signed', async () => {
+    let sent = 0;
+    const fetchSpy = () => {
+      sent++;
+      return Promise.reject(new Error('must not be called'));
+    };
+    const { store } = await enrolledStore('http://backend.example');
+    const client = new BackendClient({
+      baseUrl: 'http://backend.example',
+      keyStore: store,
+      fetch: fetchSpy,
+    });
+    const challenge = await client.challenge();
+    expect(challenge).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_BACKEND_INSECURE' });
+    const proof = await client.proof('GET', '/v1/push', '');
+    expect(proof).toMatchObject({ ok: false, code: 'POS_ERR_DESKTOP_BACKEND_INSECURE' });
+    await expect(client.pushProof()).rejects.toThrow('POS_ERR_DESKTOP_BACKEND_INSECURE');
+    expect(sent).toBe(0);
+  });
+
+  it('allows https to any host and plain http to loopback', async () => {
+    for (const url of ['https://backend.example', 'http://127.0.0.1:1', 'http://localhost:1']) {
+      const { store } = await enrolledStore(url);
+      const client = new BackendClient({ baseUrl: url, keyStore: store });
+      const proof = await client.proof('GET', '/v1/push', '');
+      expect(proof.ok, url).toBe(true);
+    }
+  });
+});

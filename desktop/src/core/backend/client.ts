@@ -6,6 +6,7 @@
  */
 import { wipe, type P256Jwk, type Result } from '@pos/shared';
 import { z } from 'zod';
+import { isAllowedBackendUrl } from '../../api/contract';
 import type { KeyStore } from '../keys/store';
 import type { DesktopCode } from '../result';
 import { requestJson, type FetchFn } from './http';
@@ -88,6 +89,20 @@ export class BackendClient {
     return this.#opts.now?.() ?? Date.now();
   }
 
+  /**
+   * Refused before anything is sent or signed: plain http to a host that is not loopback (DESIGN
+   * trust model 5). Enrollment checks the URL it is given; this also covers a stored configuration
+   * edited afterwards, for every request and the push connection's proof.
+   */
+  #insecure(): { ok: false; code: DesktopCode; detail: string } | undefined {
+    if (isAllowedBackendUrl(this.baseUrl)) return undefined;
+    return {
+      ok: false,
+      code: 'POS_ERR_DESKTOP_BACKEND_INSECURE',
+      detail: 'the back-end URL is not https, nor http to a loopback host',
+    };
+  }
+
   #req<S extends z.ZodType>(
     method: 'GET' | 'POST',
     path: string,
@@ -95,6 +110,8 @@ export class BackendClient {
     body?: string,
     headers?: Record<string, string>,
   ): Promise<Result<{ status: number; body: z.infer<S> }, DesktopCode>> {
+    const insecure = this.#insecure();
+    if (insecure !== undefined) return Promise.resolve(insecure);
     return requestJson(
       {
         method,
@@ -115,6 +132,8 @@ export class BackendClient {
     body: string,
     ticket?: string,
   ): Promise<Result<{ proof: string }, DesktopCode>> {
+    const insecure = this.#insecure();
+    if (insecure !== undefined) return insecure;
     const cfg = await this.#opts.keyStore.getConfig();
     if (!cfg.ok) return cfg;
     const terminalId = cfg.config?.terminalId;
