@@ -4,7 +4,17 @@
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { err, jwkThumbprint, ok, toBase64url, type P256Jwk } from '@pos/shared';
+import {
+  encodeReaderStatus,
+  err,
+  jwkThumbprint,
+  ok,
+  p256Signer,
+  toBase64url,
+  type P256Jwk,
+  type ReaderStatus,
+} from '@pos/shared';
+import type { ReaderIdentity } from '@pos/device-sim/state/identity';
 import type { ReaderStatusReport, ReaderStatusVerifier } from '../src/server/domain';
 import { buildApp } from '../src/server/app';
 import { hashApiToken, newAdminToken, type ServiceConfig } from '../src/server/context';
@@ -340,4 +350,59 @@ export function httpHarness(base: () => string, adminToken: string): Harness {
       }),
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * A reader status record as a genuine reader makes it for `identity` at `now` (ms) with sequence
+ * number `seq`; `over` replaces fields (a tampered reader, another serial, a challenge...).
+ */
+export function realReaderStatus(
+  identity: Pick<ReaderIdentity, 'serial'>,
+  now: number,
+  seq: number,
+  over: Partial<ReaderStatus> = {},
+): ReaderStatus {
+  return {
+    v: 1,
+    serial: identity.serial,
+    fw: '1.0.0',
+    fwHash: new Uint8Array(32).fill(0xab),
+    tamper: false,
+    ksnCounter: 7,
+    battery: 90,
+    time: Math.floor(now / 1000),
+    seq,
+    ...over,
+  };
+}
+
+/**
+ * A status (a record, encoded as the reader encodes it, or raw bytes) signed as the reader signs it
+ * with `who`'s key, with `who`'s certificate as chain: the `reader` member of attestation evidence.
+ */
+export function signReaderStatus(
+  status: ReaderStatus | Uint8Array,
+  who: Pick<ReaderIdentity, 'privateKey' | 'certificateDer'>,
+): Record<string, unknown> {
+  const bytes = status instanceof Uint8Array ? status : encodeReaderStatus(status);
+  return {
+    status: toBase64url(bytes),
+    signature: toBase64url(p256Signer(who.privateKey).sign(bytes) as Uint8Array),
+    chain: [toBase64url(who.certificateDer)],
+  };
+}
+
+/**
+ * Gives `t` a real reader: `identity`'s serial (a reader identity from device-sim's createIdentity,
+ * under its development manufacturer CA), and status reports signed with its key, numbered strictly
+ * increasing as a real reader numbers them; `over` replaces fields of every report.
+ */
+export function useRealReader(
+  t: SimTerminal,
+  identity: ReaderIdentity,
+  over: Partial<ReaderStatus> = {},
+): void {
+  t.readerSerial = identity.serial;
+  let seq = 0;
+  t.readerStatus = (now) => signReaderStatus(realReaderStatus(identity, now, ++seq, over), identity);
 }

@@ -26,12 +26,18 @@ import {
   cborEncode,
   decodeReaderStatus,
   encodeReaderStatus,
-  p256Signer,
   toBase64url,
   type ReaderStatus,
 } from '@pos/shared';
 import { createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
-import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../../backend/test/helpers';
+import {
+  makeHarness,
+  realReaderStatus,
+  seedReferenceValues,
+  signReaderStatus,
+  SimTerminal,
+  type Harness,
+} from '../../backend/test/helpers';
 import { BackendClient, ChallengeOutSchema, AttestOutSchema } from '../../desktop/src/core/backend/client';
 import { MAX_RESPONSE_BYTES, requestJson } from '../../desktop/src/core/backend/http';
 import { FileKeyStore } from '../../desktop/src/core/keys/store';
@@ -282,31 +288,15 @@ describe('API10:2023 Unsafe Consumption of APIs: the back-end treats reader stat
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** The genuine reader's next status (seq strictly increasing across the whole describe). */
   function statusOf(now: number, over: Partial<ReaderStatus> = {}): ReaderStatus {
-    seq += 1;
-    return {
-      v: 1,
-      serial: identity.serial,
-      fw: '1.0.0',
-      fwHash: new Uint8Array(32).fill(0xab),
-      tamper: false,
-      ksnCounter: 7,
-      battery: 90,
-      time: Math.floor(now / 1000),
-      seq,
-      ...over,
-    };
+    return realReaderStatus(identity, now, ++seq, over);
   }
   function signed(
     status: ReaderStatus | Uint8Array,
     who: ReaderIdentity = identity,
   ): Record<string, unknown> {
-    const bytes = status instanceof Uint8Array ? status : encodeReaderStatus(status);
-    return {
-      status: toBase64url(bytes),
-      signature: toBase64url(p256Signer(who.privateKey).sign(bytes) as Uint8Array),
-      chain: [toBase64url(who.certificateDer)],
-    };
+    return signReaderStatus(status, who);
   }
   async function attestWith(reader: Record<string, unknown>): Promise<Res> {
     const res = await t.attest(

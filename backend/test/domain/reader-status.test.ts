@@ -25,6 +25,7 @@ import {
   type SignedReaderStatus,
 } from '../../src/attestation/index';
 import { challengeCtx, challengeValue, claims, deviceKey, input, sign, terminal } from './helpers';
+import { realReaderStatus } from '../helpers';
 
 let dir: string;
 let identity: ReaderIdentity;
@@ -43,18 +44,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function record(over: Partial<ReaderStatus> = {}): ReaderStatus {
-  return {
-    v: 1,
-    serial: identity.serial,
-    fw: '1.0.0',
-    fwHash: new Uint8Array(32).fill(0xab),
-    tamper: false,
-    ksnCounter: 7,
-    battery: 90,
-    time: Math.floor(now / 1000),
-    seq: 3,
-    ...over,
-  };
+  return realReaderStatus(identity, now, 3, over);
 }
 
 /** Encoded as the reader encodes (encodeReaderStatus); raw CBOR for records outside the schema. */

@@ -6,10 +6,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { encodeReaderStatus, p256Signer, toBase64url, type ReaderStatus } from '@pos/shared';
 import { CA_CERT_FILE, CA_DIR, createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
 import { runCli } from '../../src/cli/main';
-import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
+import {
+  makeHarness,
+  realReaderStatus,
+  seedReferenceValues,
+  signReaderStatus,
+  SimTerminal,
+  useRealReader,
+  type Harness,
+} from '../helpers';
 
 let dir: string;
 let identity: ReaderIdentity;
@@ -33,31 +40,6 @@ afterEach(async () => {
   await h.close();
 });
 
-function realReader(t: SimTerminal, over: Partial<ReaderStatus> = {}): void {
-  t.readerSerial = identity.serial;
-  let seq = 0;
-  t.readerStatus = (now) => {
-    seq += 1;
-    const status = encodeReaderStatus({
-      v: 1,
-      serial: identity.serial,
-      fw: '1.0.0',
-      fwHash: new Uint8Array(32).fill(0xab),
-      tamper: false,
-      ksnCounter: 7,
-      battery: 90,
-      time: Math.floor(now / 1000),
-      seq, // a real reader numbers its reports: strictly increasing
-      ...over,
-    });
-    return {
-      status: toBase64url(status),
-      signature: toBase64url(p256Signer(identity.privateKey).sign(status) as Uint8Array),
-      chain: [toBase64url(identity.certificateDer)],
-    };
-  };
-}
-
 interface AttestOut {
   verdict: { tier: string; reasons: { code: string }[] };
   ticket?: { use: string };
@@ -67,7 +49,7 @@ interface AttestOut {
 describe('reader status through the API', () => {
   it('a genuine, untampered reader earns an affirming verdict and a PIN-entry ticket', async () => {
     const t = new SimTerminal(h);
-    realReader(t);
+    useRealReader(t, identity);
     expect((await t.enroll()).statusCode).toBe(201);
     const nonce = 'cmVhZGVyLW5vbmNlLTAwMDI';
     const out = (await t.attest('pre-pin', { nonce }, { nonce })).json<AttestOut>();
@@ -77,9 +59,9 @@ describe('reader status through the API', () => {
 
   it('a tampered reader halts the terminal', async () => {
     const t = new SimTerminal(h);
-    realReader(t);
+    useRealReader(t, identity);
     await t.enroll();
-    realReader(t, { tamper: true });
+    useRealReader(t, identity, { tamper: true });
     const out = (await t.attest()).json<AttestOut>();
     expect(out.verdict.tier).toBe('contraindicated');
     expect(out.halted).toBe(true);
@@ -88,26 +70,19 @@ describe('reader status through the API', () => {
 
   it('a status signed by another reader than the paired one is refused', async () => {
     const t = new SimTerminal(h);
-    realReader(t);
+    useRealReader(t, identity);
     await t.enroll();
     const other = await createIdentity(join(dir, 'other'));
     if (!other.ok) throw new Error(other.code);
-    const status = encodeReaderStatus({
-      v: 1,
-      serial: other.identity.serial,
-      fw: '1.0.0',
-      fwHash: new Uint8Array(32),
-      tamper: false,
-      ksnCounter: 1,
-      battery: 50,
-      time: Math.floor(h.clock.now() / 1000),
-      seq: 1,
-    });
-    t.readerStatus = () => ({
-      status: toBase64url(status),
-      signature: toBase64url(p256Signer(other.identity.privateKey).sign(status) as Uint8Array),
-      chain: [toBase64url(other.identity.certificateDer)],
-    });
+    const report = signReaderStatus(
+      realReaderStatus(other.identity, h.clock.now(), 1, {
+        fwHash: new Uint8Array(32),
+        ksnCounter: 1,
+        battery: 50,
+      }),
+      other.identity,
+    );
+    t.readerStatus = () => report;
     const out = (await t.attest()).json<AttestOut>();
     expect(out.verdict.tier).not.toBe('affirming');
     expect(out.ticket?.use).not.toBe('pin-entry');

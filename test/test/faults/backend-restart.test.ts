@@ -12,10 +12,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeReaderStatus, p256Signer, toBase64url } from '@pos/shared';
-import { CA_CERT_FILE, CA_DIR, createIdentity, type ReaderIdentity } from '@pos/device-sim/state/identity';
+import { CA_CERT_FILE, CA_DIR, createIdentity } from '@pos/device-sim/state/identity';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SimTerminal } from '../../../backend/test/helpers';
+import { SimTerminal, useRealReader } from '../../../backend/test/helpers';
 import { openSqliteStore } from '../../../backend/src/store/sqlite';
 import { pinTicket, readerOutput, transact } from '../../../backend/test/fleet-helpers';
 import {
@@ -104,31 +103,6 @@ describe('pos-backend restarted during a sale (PIN transaction)', () => {
   const root = mkdtempSync(join(tmpdir(), 'pos-fault-sale-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  /** The terminal's reader: a real reader identity under the simulator's development CA. */
-  function realReader(t: SimTerminal, identity: ReaderIdentity): void {
-    t.readerSerial = identity.serial;
-    let seq = 0;
-    t.readerStatus = (now) => {
-      seq += 1;
-      const status = encodeReaderStatus({
-        v: 1,
-        serial: identity.serial,
-        fw: '1.0.0',
-        fwHash: new Uint8Array(32).fill(0xab),
-        tamper: false,
-        ksnCounter: 7,
-        battery: 90,
-        time: Math.floor(now / 1000),
-        seq,
-      });
-      return {
-        status: toBase64url(status),
-        signature: toBase64url(p256Signer(identity.privateKey).sign(status) as Uint8Array),
-        chain: [toBase64url(identity.certificateDer)],
-      };
-    };
-  }
-
   it('an interrupted sale is never approved twice; the retry of a spent ticket is POS_ERR_TICKET_USED', async () => {
     const rand = seeded(faultSeed('backend-restart sale'));
     const readerDir = join(root, 'reader');
@@ -143,7 +117,7 @@ describe('pos-backend restarted during a sale (PIN transaction)', () => {
       await backend.start();
       const fleet = await enrollFleet(backend, 0);
       const t = new SimTerminal(fleet.h);
-      realReader(t, made.identity);
+      useRealReader(t, made.identity);
       expect((await t.enroll()).statusCode).toBe(201);
 
       const outcomes: string[] = [];
