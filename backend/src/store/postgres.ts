@@ -255,10 +255,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertMerchant(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertMerchant(c, row), draft, chain);
   }
   private async insertMerchant(q: PoolClient | pg.Pool, row: MerchantRow): Promise<void> {
     await q.query('INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)', [
@@ -289,10 +286,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertEnrollmentCode(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertEnrollmentCode(c, row), draft, chain);
   }
   private async insertEnrollmentCode(
     q: PoolClient | pg.Pool,
@@ -324,10 +318,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertTerminal(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertTerminal(c, row), draft, chain);
   }
   private async insertTerminal(q: PoolClient | pg.Pool, row: TerminalRow): Promise<void> {
     try {
@@ -405,9 +396,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    return this.tx(async (c) =>
-      (await this.transitionRow(c, id, from, to, reason, at)) ? this.chainAudit(c, draft, chain) : undefined,
-    );
+    return this.writeAudited((c) => this.transitionRow(c, id, from, to, reason, at), draft, chain);
   }
   private async transitionRow(
     q: PoolClient | pg.Pool,
@@ -489,10 +478,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertAttestation(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertAttestation(c, row), draft, chain);
   }
   private async insertAttestation(c: PoolClient | pg.Pool, row: AttestationRow): Promise<void> {
     await c.query(
@@ -594,10 +580,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertReferenceValues(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertReferenceValues(c, row), draft, chain);
   }
   private async insertReferenceValues(q: PoolClient | pg.Pool, row: ReferenceValuesRow): Promise<void> {
     await q.query(
@@ -623,10 +606,10 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    return this.tx(async (c) =>
-      (await c.query('DELETE FROM reference_values WHERE id = $1', [id])).rowCount === 1
-        ? this.chainAudit(c, draft, chain)
-        : undefined,
+    return this.writeAudited(
+      async (c) => (await c.query('DELETE FROM reference_values WHERE id = $1', [id])).rowCount === 1,
+      draft,
+      chain,
     );
   }
 
@@ -638,10 +621,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertPolicy(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertPolicy(c, row), draft, chain);
   }
   private async insertPolicy(q: PoolClient | pg.Pool, row: PolicyRow): Promise<void> {
     try {
@@ -671,9 +651,7 @@ class PostgresStore implements Store {
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
     // The policy lock, then the audit lock (nothing takes them the other way round).
-    return this.tx(async (c) =>
-      (await this.switchPolicy(c, version)) ? this.chainAudit(c, draft, chain) : undefined,
-    );
+    return this.writeAudited((c) => this.switchPolicy(c, version), draft, chain);
   }
   /** Makes `version` the one active policy inside `c`'s transaction; false when unknown. */
   private async switchPolicy(c: PoolClient, version: string): Promise<boolean> {
@@ -693,9 +671,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    return this.tx(async (c) =>
-      (await this.shadowRow(c, version, shadow)) ? this.chainAudit(c, draft, chain) : undefined,
-    );
+    return this.writeAudited((c) => this.shadowRow(c, version, shadow), draft, chain);
   }
   private async shadowRow(q: PoolClient | pg.Pool, version: string, shadow: boolean): Promise<boolean> {
     const r = await q.query("UPDATE policies SET role = $1 WHERE version = $2 AND role <> 'active'", [
@@ -710,6 +686,27 @@ class PostgresStore implements Store {
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
     return this.tx((c) => this.chainAudit(c, draft, chain));
+  }
+  /**
+   * `write`, then the audit entry chained after it, in one transaction. `write` throws to refuse; one
+   * that answers false (nothing changed) commits without an entry, and the answer is undefined.
+   */
+  private writeAudited(
+    write: (c: PoolClient) => Promise<boolean>,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
+  private writeAudited(
+    write: (c: PoolClient) => Promise<void>,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
+  private writeAudited(
+    write: (c: PoolClient) => Promise<unknown>,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    return this.tx(async (c) => ((await write(c)) === false ? undefined : this.chainAudit(c, draft, chain)));
   }
   /** Appends one audit entry inside the caller's transaction (see `chainAudits`). */
   private async chainAudit(
@@ -902,10 +899,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertOperator(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertOperator(c, row), draft, chain);
   }
   private async insertOperator(q: PoolClient | pg.Pool, row: OperatorRow): Promise<void> {
     try {
@@ -1023,10 +1017,7 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    return this.tx(async (c) => {
-      await this.insertApiToken(c, row);
-      return this.chainAudit(c, draft, chain);
-    });
+    return this.writeAudited((c) => this.insertApiToken(c, row), draft, chain);
   }
   private async insertApiToken(q: PoolClient | pg.Pool, row: ApiTokenRow): Promise<void> {
     await q.query(
@@ -1066,11 +1057,16 @@ class PostgresStore implements Store {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    return this.tx(async (c) =>
-      (await c.query('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]))
-        .rowCount === 1
-        ? this.chainAudit(c, draft, chain)
-        : undefined,
+    return this.writeAudited(
+      async (c) =>
+        (
+          await c.query('UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [
+            at,
+            id,
+          ])
+        ).rowCount === 1,
+      draft,
+      chain,
     );
   }
 

@@ -66,11 +66,7 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    const tx = this.db.transaction((): AuditRow => {
-      this.insertOperator(row);
-      return this.appendAuditEntry(draft, chain);
-    });
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.insertOperator(row), draft, chain);
   }
   private insertOperator(row: OperatorRow): void {
     try {
@@ -188,11 +184,7 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    const tx = this.db.transaction((): AuditRow => {
-      this.insertApiToken(row);
-      return this.appendAuditEntry(draft, chain);
-    });
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.insertApiToken(row), draft, chain);
   }
   private insertApiToken(row: ApiTokenRow): void {
     this.run(
@@ -225,10 +217,7 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    const tx = this.db.transaction((): AuditRow | undefined =>
-      this.revokeTokenRow(id, at) ? this.appendAuditEntry(draft, chain) : undefined,
-    );
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.revokeTokenRow(id, at), draft, chain);
   }
   private revokeTokenRow(id: string, at: number): boolean {
     return this.run('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', at, id) === 1;

@@ -53,6 +53,31 @@ export class SqlitePart {
     );
     return entry;
   }
+  /**
+   * `write`, then the audit entry chained after it, in one immediate transaction. `write` throws to
+   * refuse; one that answers false (nothing changed) commits without an entry, and the answer is
+   * undefined.
+   */
+  protected writeAudited(
+    write: () => boolean,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined>;
+  protected writeAudited(
+    write: () => void,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow>;
+  protected writeAudited(
+    write: () => unknown,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<AuditRow | undefined> {
+    const tx = this.db.transaction((): AuditRow | undefined =>
+      write() === false ? undefined : this.appendAuditEntry(draft, chain),
+    );
+    return Promise.resolve(tx.immediate());
+  }
 }
 
 /** The methods a part adds (its prototype chain below SqlitePart), bound to it. */

@@ -407,18 +407,6 @@ class SqliteStore extends SqlitePart implements CoreStore {
   ): Promise<AuditRow> {
     return this.writeAudited(() => this.insertEnrollmentCode(row), draft, chain);
   }
-  /** `write` (which throws to refuse) and the audit entry in one immediate transaction. */
-  private writeAudited(
-    write: () => void,
-    draft: AuditDraftRow,
-    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
-  ): Promise<AuditRow> {
-    const tx = this.db.transaction((): AuditRow => {
-      write();
-      return this.appendAuditEntry(draft, chain);
-    });
-    return Promise.resolve(tx.immediate());
-  }
   private insertEnrollmentCode(row: Omit<EnrollmentCodeRow, 'usedAt' | 'terminalId'>): void {
     this.run(
       'INSERT INTO enrollment_codes (code_hash, merchant_id, expires_at, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
@@ -455,11 +443,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    const tx = this.db.transaction((): AuditRow => {
-      this.insertTerminal(row);
-      return this.appendAuditEntry(draft, chain);
-    });
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.insertTerminal(row), draft, chain);
   }
   private insertTerminal(row: TerminalRow): void {
     try {
@@ -532,10 +516,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    const tx = this.db.transaction((): AuditRow | undefined =>
-      this.transitionRow(id, from, to, reason, at) ? this.appendAuditEntry(draft, chain) : undefined,
-    );
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.transitionRow(id, from, to, reason, at), draft, chain);
   }
   private transitionRow(
     id: string,
@@ -630,11 +611,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
-    const tx = this.db.transaction((): AuditRow => {
-      this.insertAttestation(row);
-      return this.appendAuditEntry(draft, chain);
-    });
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.insertAttestation(row), draft, chain);
   }
   private insertAttestation(row: AttestationRow): void {
     this.run(
@@ -807,10 +784,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    const tx = this.db.transaction((): AuditRow | undefined =>
-      this.deleteReferenceValuesRow(id) ? this.appendAuditEntry(draft, chain) : undefined,
-    );
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.deleteReferenceValuesRow(id), draft, chain);
   }
   private deleteReferenceValuesRow(id: string): boolean {
     return this.run('DELETE FROM reference_values WHERE id = ?', id) === 1;
@@ -857,10 +831,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    const tx = this.db.transaction((): AuditRow | undefined =>
-      this.switchPolicy(version) ? this.appendAuditEntry(draft, chain) : undefined,
-    );
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.switchPolicy(version), draft, chain);
   }
   /** Makes `version` the one active policy, inside the caller's transaction; false when unknown. */
   private switchPolicy(version: string): boolean {
@@ -878,10 +849,7 @@ class SqliteStore extends SqlitePart implements CoreStore {
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow | undefined> {
-    const tx = this.db.transaction((): AuditRow | undefined =>
-      this.shadowRow(version, shadow) ? this.appendAuditEntry(draft, chain) : undefined,
-    );
-    return Promise.resolve(tx.immediate());
+    return this.writeAudited(() => this.shadowRow(version, shadow), draft, chain);
   }
   private shadowRow(version: string, shadow: boolean): boolean {
     return (
