@@ -38,7 +38,7 @@ const draft = (id: string): AuditDraftRow => ({
 });
 
 const schemas: string[] = [];
-afterAll(() => dropSchemas(schemas));
+afterAll(() => dropSchemas(schemas), 120_000);
 
 const engines: [string, () => Promise<Store> | Store][] = [
   ['sqlite', () => openSqliteStore({ path: ':memory:' })],

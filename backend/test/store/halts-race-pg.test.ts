@@ -10,7 +10,7 @@ import type { HaltRow, Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
 
 const schemas: string[] = [];
-afterAll(() => dropSchemas(schemas));
+afterAll(() => dropSchemas(schemas), 120_000);
 
 const T0 = 1_800_000_000_000;
 const ROUNDS = 40;

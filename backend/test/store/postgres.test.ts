@@ -17,7 +17,7 @@ import { runFleetConformance } from './conformance-fleet';
 import { runLivenessConformance } from './conformance-liveness';
 
 const schemas: string[] = [];
-afterAll(() => dropSchemas(schemas));
+afterAll(() => dropSchemas(schemas), 120_000);
 
 function openFresh(): Promise<Store> {
   const schema = freshSchemaName('c');

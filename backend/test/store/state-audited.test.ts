@@ -72,7 +72,7 @@ function expectLinear(entries: readonly AuditRow[]): void {
 }
 
 const schemas: string[] = [];
-afterAll(() => dropSchemas(schemas));
+afterAll(() => dropSchemas(schemas), 120_000);
 
 const engines: [string, () => Promise<Store> | Store][] = [
   ['sqlite', () => openSqliteStore({ path: ':memory:' })],
