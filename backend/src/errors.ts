@@ -91,6 +91,10 @@ export const BACKEND_ERRORS = {
   POS_ERR_STORE: 'The store failed an operation (locked, full, or its schema is newer than this service).',
   POS_ERR_AUDIT_CHAIN: 'The audit chain does not verify (an entry was changed, removed or reordered).',
   POS_ERR_CLI_USAGE: 'The pos-backend command line has an unknown option or a malformed value.',
+  POS_ERR_TLS_FILE_UNREADABLE:
+    'A --tls-cert or --tls-key file cannot be read (missing, or no permission); the service does not start.',
+  POS_ERR_TLS_INVALID:
+    'The --tls-cert file holds no valid PEM certificate, the --tls-key file no valid PEM private key, or the key does not belong to the certificate; the service does not start.',
 
   // Domain (evidence verifiers, policy, tickets, audit chain, acquirer host; docs/attestation.md)
   POS_ERR_ATTEST_SIGNATURE:
