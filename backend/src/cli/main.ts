@@ -2,7 +2,7 @@
  * `pos-backend`: runs the A&M service, and verifies or exports its audit chain.
  *
  *   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
- *               [--database-url postgres://... [--database-schema NAME]]
+ *               [--database-url postgres://... [--database-schema NAME]] [--tls-cert FILE --tls-key FILE]
  *   pos-backend audit verify|export [--data-dir DIR]
  *   pos-backend token rotate [--data-dir DIR]
  *
@@ -14,7 +14,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
@@ -61,7 +61,7 @@ export const ADMIN_TOKEN_FILE = 'admin-token';
 const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
               [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy] [--dev [--dev-ticket-lifetime S]]
-              [--database-url postgres://... [--database-schema NAME]]
+              [--database-url postgres://... [--database-schema NAME]] [--tls-cert FILE --tls-key FILE]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
@@ -76,6 +76,8 @@ the production one (prod-1).
 Database: SQLite in the data directory, or PostgreSQL with --database-url (or env DATABASE_URL;
 postgres:// or postgresql://) in schema --database-schema (or env DATABASE_SCHEMA; default public).
 Several processes may share one PostgreSQL database and schema (docs/postgres.md).
+TLS: plain HTTP by default (TLS at a reverse proxy); --tls-cert FILE --tls-key FILE (PEM, both or
+neither) serve HTTPS in the process itself, TLS 1.2 or newer.
 Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
 key is generated in the data directory (with a warning).`;
 
@@ -114,6 +116,8 @@ const OptionsSchema = z.strictObject({
     .transform(Number)
     .optional(),
   'dev-ticket-lifetime': DevTicketLifetimeSchema.optional(),
+  'tls-cert': z.string().min(1).max(4096).optional(),
+  'tls-key': z.string().min(1).max(4096).optional(),
   help: z.boolean().optional(),
 });
 type Options = z.infer<typeof OptionsSchema>;
@@ -136,6 +140,8 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         'rate-limit': { type: 'string' },
         'dev-ticket-lifetime': { type: 'string' },
         'reader-ca': { type: 'string', multiple: true },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'trust-proxy': { type: 'boolean' },
         dev: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -205,6 +211,44 @@ function loadReaderCaRoots(files: readonly string[]): Uint8Array[] | string {
     }
   }
   return roots;
+}
+
+/**
+ * The in-process TLS certificate (chain) and key, PEM, checked before the service starts: both parse
+ * and the key belongs to the certificate. Errors name the option, never the files' contents.
+ */
+function loadTls(certFile: string, keyFile: string): { cert: string; key: string } | string {
+  let cert: string;
+  let key: string;
+  try {
+    cert = readFileSync(certFile, 'utf8');
+  } catch {
+    return 'POS_ERR_TLS_FILE_UNREADABLE: the --tls-cert file cannot be read';
+  }
+  try {
+    key = readFileSync(keyFile, 'utf8');
+  } catch {
+    return 'POS_ERR_TLS_FILE_UNREADABLE: the --tls-key file cannot be read';
+  }
+  // The leaf is the first certificate of the chain.
+  const leaf = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(cert)?.[0];
+  let certificate: X509Certificate;
+  try {
+    if (leaf === undefined) throw new Error('no certificate');
+    certificate = new X509Certificate(leaf);
+  } catch {
+    return 'POS_ERR_TLS_INVALID: the --tls-cert file holds no valid PEM certificate';
+  }
+  let privateKey;
+  try {
+    if (!key.includes('-----BEGIN')) throw new Error('not PEM');
+    privateKey = createPrivateKey({ key, format: 'pem' });
+  } catch {
+    return 'POS_ERR_TLS_INVALID: the --tls-key file holds no valid PEM private key (or it is encrypted)';
+  }
+  if (!certificate.checkPrivateKey(privateKey))
+    return 'POS_ERR_TLS_INVALID: the --tls-key key does not belong to the --tls-cert certificate';
+  return { cert, key };
 }
 
 /**
@@ -421,6 +465,20 @@ export async function runCli(
   }
 
   // The server.
+  if ((options['tls-cert'] === undefined) !== (options['tls-key'] === undefined)) {
+    io.err('pos-backend: POS_ERR_CLI_USAGE: --tls-cert and --tls-key go together (both or neither)');
+    io.err(USAGE);
+    return { code: 2 };
+  }
+  let tls: { cert: string; key: string } | undefined;
+  if (options['tls-cert'] !== undefined && options['tls-key'] !== undefined) {
+    const loaded = loadTls(options['tls-cert'], options['tls-key']);
+    if (typeof loaded === 'string') {
+      io.err(`pos-backend: ${loaded}`);
+      return { code: 1 };
+    }
+    tls = loaded;
+  }
   const readerCaRoots = loadReaderCaRoots(options['reader-ca'] ?? []);
   if (typeof readerCaRoots === 'string') {
     io.err(`pos-backend: ${readerCaRoots}`);
@@ -474,7 +532,7 @@ export async function runCli(
   }
   const port = options.port === 0 ? await freePort(options.host) : options.port;
   const hostForUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
-  const url = `http://${hostForUrl}:${port}`;
+  const url = `${tls === undefined ? 'http' : 'https'}://${hostForUrl}:${port}`;
   const level = z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .catch('info')
@@ -509,6 +567,7 @@ export async function runCli(
     logger,
     cardTokenKey: deriveSubkey(master, 'card tokens v1'),
     readerCaRoots,
+    ...(tls === undefined ? {} : { tls }),
   });
   // Before listening, so the first-start admin token exists once the listening line is out (stdout
   // stays the listening line first; the hand-over goes to stderr). initMeta: when several processes

@@ -3,6 +3,7 @@
  * tests build it in-process and drive it with `app.inject`.
  */
 import { randomUUID } from 'node:crypto';
+import type https from 'node:https';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -74,7 +75,15 @@ export interface BuildAppOptions {
   readonly events?: EventStreamOptions;
   /** Node process metrics in /metrics (default true; tests turn it off). */
   readonly defaultMetrics?: boolean;
+  /**
+   * In-process TLS (PEM certificate chain and private key): the server speaks HTTPS, TLS 1.2 or newer,
+   * Node's default cipher list. Default: plain HTTP (TLS at a reverse proxy).
+   */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
+
+/** The lowest TLS version the service accepts with in-process TLS. */
+export const TLS_MIN_VERSION = 'TLSv1.2';
 
 export const systemClock: Clock = { now: () => Date.now() };
 
@@ -121,6 +130,10 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     fleet,
   };
 
+  const connectionsCheckingInterval = Math.min(
+    5_000,
+    Math.max(50, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
+  );
   const app = Fastify({
     ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimit,
@@ -129,12 +142,18 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // checks these deadlines every connectionsCheckingInterval (a quarter of the shorter one, 50 ms to
     // 5 s); headersTimeout is set on the server below (Fastify has no option for it).
     requestTimeout: config.requestTimeoutMs,
-    http: {
-      connectionsCheckingInterval: Math.min(
-        5_000,
-        Math.max(50, Math.floor(Math.min(config.headersTimeoutMs, config.requestTimeoutMs) / 4)),
-      ),
-    },
+    // With TLS, Fastify creates an https server from `https` (and ignores `http`), so the checking
+    // interval goes there too. Ciphers stay Node's defaults; only the minimum version is raised.
+    ...(options.tls === undefined
+      ? { http: { connectionsCheckingInterval } }
+      : {
+          https: {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            minVersion: TLS_MIN_VERSION,
+            connectionsCheckingInterval,
+          } satisfies https.ServerOptions,
+        }),
     // One trusted hop: request.ip is the address the nearest reverse proxy appended to X-Forwarded-For
     // (its right-most entry), never the left-most one, which the client writes (rate limits, logs).
     trustProxy: config.trustProxy ? (_address: string, hop: number) => hop < 1 : false,
