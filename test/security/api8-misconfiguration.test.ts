@@ -5,8 +5,10 @@
  * code and never a stack, SQL or a file path, and the command's production posture (loopback listener
  * behind a TLS proxy by default, development switches refused without --dev, a bad master key refused).
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -214,16 +216,18 @@ interface Run {
   url?: string;
   /** What the running server answered, before it was stopped. */
   answered?: Res;
+  /** What a probe function threw while the server ran. */
+  probeError?: unknown;
 }
 
 /**
- * Runs the real `pos-backend` bin; a server that starts is asked `probe` once (which also lets it
- * install its signal handlers), then sent SIGTERM.
+ * Runs the real `pos-backend` bin; a server that starts is asked `probe` once (a path fetched, or a
+ * function given the listening URL; either also lets it install its signal handlers), then sent SIGTERM.
  */
 function runBin(
   args: string[],
   env: Record<string, string | undefined> = {},
-  probe = '/healthz',
+  probe: string | ((url: string) => Promise<void>) = '/healthz',
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
@@ -234,6 +238,7 @@ function runBin(
     let stderr = '';
     let url: string | undefined;
     let answered: Res | undefined;
+    let probeError: unknown;
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString('utf8');
@@ -242,6 +247,10 @@ function runBin(
         url = (JSON.parse(stdout.slice(0, nl)) as { url: string }).url;
         void (async () => {
           try {
+            if (typeof probe === 'function') {
+              await probe(url);
+              return;
+            }
             const r = await fetch(`${url}${probe}`);
             answered = {
               status: r.status,
@@ -250,6 +259,8 @@ function runBin(
               json: undefined,
               code: undefined,
             };
+          } catch (e) {
+            probeError = e;
           } finally {
             child.kill('SIGTERM');
           }
@@ -264,6 +275,7 @@ function runBin(
         stderr,
         ...(url === undefined ? {} : { url }),
         ...(answered === undefined ? {} : { answered }),
+        ...(probeError === undefined ? {} : { probeError }),
       }),
     );
   });
@@ -329,5 +341,203 @@ describe('API8:2023 Security Misconfiguration: the pos-backend command in produc
     expect(run.stderr).toMatch(/in production set POS_MASTER_KEY/);
     expect(statSync(join(dir, 'master.key')).mode & 0o077).toBe(0);
     expect(statSync(dir).mode & 0o077).toBe(0);
+  });
+});
+
+const HAS_OPENSSL = spawnSync('openssl', ['version'], { stdio: 'ignore' }).status === 0;
+if (!HAS_OPENSSL) console.log('skipped the TLS settings tests: the openssl command is not installed');
+
+/** A self-signed P-256 certificate for localhost and 127.0.0.1 (PEM files in `dir`). */
+function selfSigned(dir: string, name: string): { cert: string; key: string } {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  const made = spawnSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
+      ...['-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr.toString('utf8')}`);
+  return { cert, key };
+}
+
+/**
+ * One TLS connection: the negotiated protocol and the raw HTTP answer to GET /healthz (all that came
+ * before the connection closed); rejects when the handshake fails.
+ */
+function tlsGet(url: string, options: ConnectionOptions): Promise<{ protocol: string | null; text: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    let protocol: string | null | undefined;
+    let text = '';
+    const socket = tlsConnect(
+      { host: hostname, port: Number(port), servername: 'localhost', ...options },
+      () => {
+        protocol = socket.getProtocol();
+        socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      },
+    );
+    socket.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    socket.once('error', (e: Error) => {
+      if (protocol === undefined) reject(e);
+    });
+    socket.once('close', () => {
+      if (protocol !== undefined) resolve({ protocol, text });
+    });
+    // A safety net against a hung socket, not an assertion on speed.
+    socket.setTimeout(20_000, () => socket.destroy(new Error('no answer')));
+  });
+}
+
+/** Plain HTTP to `url`'s port: whatever comes back before the connection closes. */
+function plainGet(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    let text = '';
+    const socket = netConnect({ host: hostname, port: Number(port) }, () => {
+      socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    });
+    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+    socket.once('error', () => resolve(text));
+    socket.once('close', () => resolve(text));
+    socket.setTimeout(30_000, () => socket.destroy());
+  });
+}
+
+/** A TLS 1.0/1.1-only client: it really offers TLS 1.1 (Node's client refuses it by default). */
+const OLD_CLIENT: ConnectionOptions = {
+  minVersion: 'TLSv1',
+  maxVersion: 'TLSv1.1',
+  ciphers: 'DEFAULT@SECLEVEL=0',
+  rejectUnauthorized: false,
+};
+
+describe.skipIf(!HAS_OPENSSL)('TLS settings (production mode)', () => {
+  const dirs: string[] = [];
+  const tempDir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'pos-sec-tls-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('--tls-cert/--tls-key: an https listener; TLS 1.2 and 1.3 clients get /healthz with HSTS, TLS 1.1 and plain HTTP do not', async () => {
+    const dir = tempDir();
+    const { cert, key } = selfSigned(dir, 'server');
+    const ca = readFileSync(cert);
+    // The control: this machine's TLS stack can speak TLS 1.1 with OLD_CLIENT at all (else the refusal
+    // below would prove nothing about the service).
+    const control = createTlsServer({
+      cert: ca,
+      key: readFileSync(key),
+      minVersion: 'TLSv1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
+    // It answers once the request is in (ending before the client wrote would race its write).
+    control.on('secureConnection', (s) =>
+      s.once('data', () => s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')),
+    );
+    await new Promise<void>((r) => control.listen(0, '127.0.0.1', r));
+    const controlAddress = control.address();
+    const controlPort =
+      typeof controlAddress === 'object' && controlAddress !== null ? controlAddress.port : 0;
+    const oldOnControl = await tlsGet(`https://127.0.0.1:${controlPort}`, OLD_CLIENT).finally(
+      () => new Promise((r) => control.close(r)),
+    );
+    expect(oldOnControl.protocol).toBe('TLSv1.1');
+
+    const seen: {
+      tls12?: { protocol: string | null; text: string };
+      tls13?: { protocol: string | null; text: string };
+      old?: unknown;
+      plain?: string;
+    } = {};
+    const run = await runBin(
+      ['--data-dir', join(dir, 'data'), '--port', '0', '--tls-cert', cert, '--tls-key', key],
+      { POS_MASTER_KEY: MASTER_KEY },
+      async (url) => {
+        seen.tls12 = await tlsGet(url, { ca, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' });
+        seen.tls13 = await tlsGet(url, { ca, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
+        seen.old = await tlsGet(url, OLD_CLIENT).then(
+          (answer) => answer,
+          (e: unknown) => e,
+        );
+        seen.plain = await plainGet(url);
+      },
+    );
+    expect(run.probeError).toBeUndefined();
+    expect(run.code).toBe(0);
+    expect(run.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    for (const [answer, protocol] of [
+      [seen.tls12, 'TLSv1.2'],
+      [seen.tls13, 'TLSv1.3'],
+    ] as const) {
+      // Verified against the certificate as the only CA (rejectUnauthorized is on by default).
+      expect(answer?.protocol).toBe(protocol);
+      expect(answer?.text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer?.text).toMatch(/\r\nstrict-transport-security: max-age=\d+/i);
+    }
+    // The server refused the handshake: the client got its protocol-version alert.
+    expect(seen.old).toBeInstanceOf(Error);
+    expect((seen.old as Error & { code?: string }).code).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
+    expect(seen.plain).not.toMatch(/^HTTP\/1\.[01] 200/);
+    expect(seen.plain).not.toContain('"status"');
+    expect(run.stderr).not.toContain('PRIVATE KEY');
+  }, 120_000);
+
+  it('only one of --tls-cert and --tls-key: a usage error (exit 2), the server does not start', async () => {
+    const dir = tempDir();
+    const { cert, key } = selfSigned(dir, 'server');
+    for (const args of [
+      ['--tls-cert', cert],
+      ['--tls-key', key],
+    ]) {
+      const run = await runBin(['--data-dir', join(dir, 'data'), '--port', '0', ...args], {
+        POS_MASTER_KEY: MASTER_KEY,
+      });
+      expect(run.code).toBe(2);
+      expect(run.url).toBeUndefined();
+      expect(run.stderr).toMatch(/POS_ERR_CLI_USAGE: --tls-cert and --tls-key go together/);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('an unreadable or invalid certificate or key: a coded error (exit 1), no stack, no key material', async () => {
+    const dir = tempDir();
+    const { cert, key } = selfSigned(dir, 'server');
+    const other = selfSigned(dir, 'other');
+    const notAFile = join(dir, 'a-directory');
+    mkdirSync(notAFile);
+    for (const [args, expected] of [
+      [
+        ['--tls-cert', cert, '--tls-key', join(dir, 'missing.key')],
+        /POS_ERR_TLS_FILE_UNREADABLE: the --tls-key/,
+      ],
+      [['--tls-cert', cert, '--tls-key', notAFile], /POS_ERR_TLS_FILE_UNREADABLE: the --tls-key/],
+      [
+        ['--tls-cert', join(dir, 'missing.crt'), '--tls-key', key],
+        /POS_ERR_TLS_FILE_UNREADABLE: the --tls-cert/,
+      ],
+      [['--tls-cert', key, '--tls-key', key], /POS_ERR_TLS_INVALID: the --tls-cert file/],
+      [['--tls-cert', cert, '--tls-key', cert], /POS_ERR_TLS_INVALID: the --tls-key file/],
+      [
+        ['--tls-cert', cert, '--tls-key', other.key],
+        /POS_ERR_TLS_INVALID: the --tls-key key does not belong/,
+      ],
+    ] as const) {
+      const run = await runBin(['--data-dir', join(dir, 'data'), '--port', '0', ...args], {
+        POS_MASTER_KEY: MASTER_KEY,
+      });
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.url).toBeUndefined();
+      expect(run.stderr).toMatch(expected);
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      expect(run.stderr).not.toContain('PRIVATE KEY');
+    }
   });
 });
