@@ -15,6 +15,7 @@ export const SYSTEM_PACKAGES = [
   ['libusb-1.0-0', 'node-hid, the reader HID transport'],
   ['udev', "serialport's port listing"],
   ['iproute2', "the full-stack tests' own network namespace for the terminal (ip link set lo up)"],
+  ['openssl', "a self-signed certificate for the back-end's TLS test (test/security/api8)"],
 ];
 
 const MIN_NODE = [20, 19];
