@@ -46,6 +46,8 @@ const NETWORK_APIS: readonly RegExp[] = [
 const ALLOWED: Readonly<Record<string, string>> = {
   'server/auth/address.ts': "node:net's isIP only (classifying the client address); no connection",
   'cli/main.ts': "node:net's createServer only (finding a free port to listen on); no outbound connection",
+  'server/app.ts':
+    "node:https's types only (import type, the server's TLS options for --tls-cert/--tls-key); no connection",
   'cli/database.ts':
     'PostgreSQL at the operator-configured --database-url / DATABASE_URL (never from the API)',
   'store/postgres.ts': 'PostgreSQL pool at the operator-configured database URL',
