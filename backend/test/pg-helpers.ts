@@ -7,7 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { describe } from 'vitest';
-import { redactUrl } from '../src/store/postgres';
+import { openPostgresStore, redactUrl } from '../src/store/postgres';
+import { openSqliteStore } from '../src/store/sqlite';
+import type { Store } from '../src/store/types';
 
 export const PG_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -68,4 +70,28 @@ export async function dropSchemas(names: readonly string[]): Promise<void> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * The engines a store test runs on, for `describe.each`: SQLite in memory, and PostgreSQL (when it
+ * runs the suites) in a fresh schema per store, its name pushed to `schemas` for `dropSchemas`.
+ */
+export function storeEngines(
+  prefix: string,
+  schemas: string[],
+): [engine: string, open: () => Promise<Store> | Store][] {
+  const engines: [string, () => Promise<Store> | Store][] = [
+    ['sqlite', () => openSqliteStore({ path: ':memory:' })],
+  ];
+  if (PG_AVAILABLE) {
+    engines.push([
+      'postgres',
+      () => {
+        const schema = freshSchemaName(prefix);
+        schemas.push(schema);
+        return openPostgresStore({ url: PG_URL, schema, max: 2 });
+      },
+    ]);
+  }
+  return engines;
 }

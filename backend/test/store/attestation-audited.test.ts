@@ -5,10 +5,8 @@
  * tests kill the process under load (test/test/faults/backend-crash.test.ts).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { openPostgresStore } from '../../src/store/postgres';
-import { openSqliteStore } from '../../src/store/sqlite';
-import type { AttestationRow, AuditDraftRow, AuditRow, Store } from '../../src/store/types';
-import { dropSchemas, freshSchemaName, PG_AVAILABLE, PG_URL } from '../pg-helpers';
+import type { AttestationRow, AuditDraftRow, AuditRow } from '../../src/store/types';
+import { dropSchemas, storeEngines } from '../pg-helpers';
 
 const T0 = 1_800_000_000_000;
 
@@ -40,19 +38,7 @@ const draft = (id: string): AuditDraftRow => ({
 const schemas: string[] = [];
 afterAll(() => dropSchemas(schemas), 120_000);
 
-const engines: [string, () => Promise<Store> | Store][] = [
-  ['sqlite', () => openSqliteStore({ path: ':memory:' })],
-];
-if (PG_AVAILABLE) {
-  engines.push([
-    'postgres',
-    () => {
-      const schema = freshSchemaName('aa');
-      schemas.push(schema);
-      return openPostgresStore({ url: PG_URL, schema, max: 2 });
-    },
-  ]);
-}
+const engines = storeEngines('aa', schemas);
 
 describe.each(engines)('recordAttestationAudited (%s)', (_engine, open) => {
   it('stores the verdict and its chained entry together, or neither', async () => {

@@ -16,9 +16,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { chainAuditEntry } from '../../src/audit/index';
 import { openPostgresStore } from '../../src/store/postgres';
-import { openSqliteStore } from '../../src/store/sqlite';
 import type { AuditDraftRow, AuditRow, HaltRow, Store, TerminalRow } from '../../src/store/types';
-import { describePg, dropSchemas, freshSchemaName, PG_AVAILABLE, PG_URL } from '../pg-helpers';
+import { describePg, dropSchemas, freshSchemaName, PG_URL, storeEngines } from '../pg-helpers';
 
 const T0 = 1_800_000_000_000;
 const AT = new Date(T0).toISOString();
@@ -74,19 +73,7 @@ function expectLinear(entries: readonly AuditRow[]): void {
 const schemas: string[] = [];
 afterAll(() => dropSchemas(schemas), 120_000);
 
-const engines: [string, () => Promise<Store> | Store][] = [
-  ['sqlite', () => openSqliteStore({ path: ':memory:' })],
-];
-if (PG_AVAILABLE) {
-  engines.push([
-    'postgres',
-    () => {
-      const schema = freshSchemaName('sa');
-      schemas.push(schema);
-      return openPostgresStore({ url: PG_URL, schema, max: 2 });
-    },
-  ]);
-}
+const engines = storeEngines('sa', schemas);
 
 describe.each(engines)('state changes audited in their transaction (%s)', (_engine, open) => {
   async function withStore(work: (store: Store) => Promise<void>): Promise<void> {
