@@ -406,3 +406,21 @@ export function useRealReader(
   let seq = 0;
   t.readerStatus = (now) => signReaderStatus(realReaderStatus(identity, now, ++seq, over), identity);
 }
+
+/**
+ * Routes of the OpenAPI document that take no operator credential: public, terminal (Pos-Proof /
+ * PosTicket) and login. The authorization tests (server/authz.test.ts, test/security) classify every
+ * other route of the document.
+ */
+export const NON_OPERATOR_API_ROUTES: readonly string[] = [
+  'GET /healthz',
+  'GET /readyz',
+  'GET /metrics',
+  'GET /openapi.json',
+  'GET /.well-known/jwks.json',
+  'POST /v1/challenges',
+  'POST /v1/enrollments',
+  'POST /v1/attestations',
+  'POST /v1/transactions',
+  'POST /v1/auth/login',
+];

@@ -6,6 +6,7 @@
  * from here; a route missing from OPERATOR_REQUESTS fails them.
  */
 import { DEFAULT_POLICY } from '../../backend/src/attestation/policy';
+import { NON_OPERATOR_API_ROUTES } from '../../backend/test/helpers';
 import type { Method, SecurityHarness } from './harness';
 
 /** Objects the requests aim at: merchant A's, and provider-wide ones. */
@@ -115,18 +116,7 @@ export const OPERATOR_REQUESTS: Readonly<Record<string, (f: Fixtures) => RouteRe
 };
 
 /** Routes of the document that take no operator credential (public, terminal, login). */
-export const NON_OPERATOR_ROUTES: ReadonlySet<string> = new Set([
-  'GET /healthz',
-  'GET /readyz',
-  'GET /metrics',
-  'GET /openapi.json',
-  'GET /.well-known/jwks.json',
-  'POST /v1/challenges',
-  'POST /v1/enrollments',
-  'POST /v1/attestations',
-  'POST /v1/transactions',
-  'POST /v1/auth/login',
-]);
+export const NON_OPERATOR_ROUTES: ReadonlySet<string> = new Set(NON_OPERATOR_API_ROUTES);
 
 export interface DocOperation {
   readonly key: string;

@@ -11,22 +11,19 @@ import { DEFAULT_AUTH_CONFIG } from '../../src/server/auth/config';
 import { hashPassword } from '../../src/server/auth/passwords';
 import { newApiToken, sha256Hex } from '../../src/server/auth/principal';
 import type { OperatorRole } from '../../src/store/types';
-import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
+import {
+  makeHarness,
+  NON_OPERATOR_API_ROUTES,
+  seedReferenceValues,
+  SimTerminal,
+  type Harness,
+} from '../helpers';
 
 type Method = 'GET' | 'POST' | 'DELETE';
 
 /** Routes that take no operator credential: public, terminal (Pos-Proof / PosTicket) and login. */
 const PUBLIC = new Set([
-  'GET /healthz',
-  'GET /readyz',
-  'GET /metrics',
-  'GET /openapi.json',
-  'GET /.well-known/jwks.json',
-  'POST /v1/challenges',
-  'POST /v1/enrollments',
-  'POST /v1/attestations',
-  'POST /v1/transactions',
-  'POST /v1/auth/login',
+  ...NON_OPERATOR_API_ROUTES,
   // The terminals' push connection (WebSocket upgrade, authenticated by a Pos-Proof: fleet/push.ts).
   'GET /v1/push',
   // The dashboard's static files (routes/dashboard.ts): the app holds no data, the API checks each call.
