@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { measure, type Benchmark } from './measure';
+import { z } from 'zod';
+import { BenchOptionError, measure, numberOption, parseBenchOptions, type Benchmark } from './measure';
 
 export const CODE_HASH = 'ab'.repeat(32);
 export const APP_VERSION = '1.0.0-bench';
@@ -105,11 +106,13 @@ async function attestOnce(t) {
   const out = await post(t.conn, '/v1/attestations', body, 'pos-proof: ' + proof + '\r\n');
   if (out.ticket === undefined) throw new Error('no ticket: ' + JSON.stringify(out.verdict));
 }
-(async () => {
-  const terminals = codes.map(makeTerminal);
-  for (const t of terminals) await enroll(t);
-  parentPort.postMessage({ type: 'ready' });
-  const { start, deadline } = await new Promise((resolve) => parentPort.once('message', resolve));
+// The floor: the cheapest request through the same server stack (no store, no crypto), one per call.
+async function floorOnce(t) {
+  await post(t.conn, '/v1/challenges', '{}');
+}
+// Each round: the parent sends { start, deadline, mode }; the thread answers with what it counted.
+async function round(terminals, { start, deadline, mode }) {
+  const once = mode === 'floor' ? floorOnce : attestOnce;
   const latencies = [];
   let errors = 0;
   let firstError;
@@ -120,13 +123,21 @@ async function attestOnce(t) {
     while (Date.now() < deadline) {
       const t0 = performance.now();
       const counted = Date.now() >= start;
-      try { await attestOnce(t); if (counted) latencies.push(performance.now() - t0); }
+      try { await once(t); if (counted) latencies.push(performance.now() - t0); }
       catch (e) { if (counted) { errors++; firstError ??= String(e).slice(0, 300); } }
     }
   }));
   clearTimeout(mark);
   const busyMs = eluStart === undefined ? undefined : performance.eventLoopUtilization(eluStart).active;
-  parentPort.postMessage({ type: 'done', latencies, errors, firstError, busyMs });
+  return { type: 'done', latencies, errors, firstError, busyMs };
+}
+(async () => {
+  const terminals = codes.map(makeTerminal);
+  for (const t of terminals) await enroll(t);
+  parentPort.postMessage({ type: 'ready' });
+  parentPort.on('message', (m) => {
+    round(terminals, m).then((r) => parentPort.postMessage(r), (e) => parentPort.postMessage({ type: 'failed', error: String(e).slice(0, 500) }));
+  });
 })().catch((e) => parentPort.postMessage({ type: 'failed', error: String(e).slice(0, 500) }));
 `;
 
@@ -291,33 +302,82 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 export const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
+const round3 = (n: number): number => round(n, 3);
+
+/** What one counted round of the workers saw. */
+interface Round {
+  elapsed: number;
+  latencies: number[];
+  errors: number;
+  firstError: string | undefined;
+  generatorBusyMs: number;
+  cpu: { start: { main: number; all: number }; end: { main: number; all: number } } | undefined;
+}
+
+const text = (what: string) =>
+  z.string({ error: `--${what} takes a value` }).min(1, `--${what} takes a value`);
+
+/** The attest benchmark's options (the runner's --seconds included). */
+export const AttestOptionsSchema = z.strictObject({
+  workers: numberOption('workers', 1, 64, true).optional(),
+  'terminals-per-worker': numberOption('terminals-per-worker', 1, 256, true).optional(),
+  url: text('url')
+    .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), '--url must be an http(s) URL')
+    .optional(),
+  'admin-token': text('admin-token').optional(),
+  profile: text('profile').optional(),
+  seconds: z.unknown().optional(),
+});
+
+export interface AttestOptions {
+  readonly workers: number;
+  readonly perWorker: number;
+  /** A running service instead of a child process (with its admin token). */
+  readonly external: { readonly url: string; readonly adminToken: string } | undefined;
+  readonly profileDir: string | undefined;
+}
+
+export function parseAttestOptions(options: Readonly<Record<string, string | boolean>>): AttestOptions {
+  const o = parseBenchOptions(
+    'attest',
+    '--workers, --terminals-per-worker, --url with --admin-token, and --profile',
+    AttestOptionsSchema,
+    options,
+  );
+  if ((o.url === undefined) !== (o['admin-token'] === undefined)) {
+    throw new BenchOptionError('POS_ERR_CLI_INVALID_OPTION', '--url and --admin-token go together');
+  }
+  if (o.url !== undefined && o.profile !== undefined) {
+    throw new BenchOptionError(
+      'POS_ERR_CLI_INVALID_OPTION',
+      '--profile needs the bench to start the server (no --url)',
+    );
+  }
+  return {
+    workers: o.workers ?? 1,
+    perWorker: o['terminals-per-worker'] ?? 8,
+    external:
+      o.url === undefined || o['admin-token'] === undefined
+        ? undefined
+        : { url: o.url.replace(/\/$/, ''), adminToken: o['admin-token'] },
+    profileDir: o.profile,
+  };
+}
 
 export const attestBench: Benchmark = {
   name: 'attest',
   usesSeconds: true,
   summary: 'attestations per second of one back-end process, beside bare ES256 verify+sign',
+  check(options) {
+    parseAttestOptions(options);
+  },
   async run(ctx) {
-    const workers = Number(ctx.options['workers'] ?? 1);
-    const perWorker = Number(ctx.options['terminals-per-worker'] ?? 8);
-    if (
-      !Number.isInteger(workers) ||
-      workers < 1 ||
-      workers > 64 ||
-      !Number.isInteger(perWorker) ||
-      perWorker < 1 ||
-      perWorker > 256
-    ) {
-      throw new Error('--workers must be 1-64 and --terminals-per-worker 1-256');
-    }
+    const { workers, perWorker, external, profileDir } = parseAttestOptions(ctx.options);
     const seconds = Math.max(ctx.seconds, 1) * 3;
     const dir = mkdtempSync(join(tmpdir(), 'pos-bench-attest-'));
     const dataDir = join(dir, 'data');
-    const external = typeof ctx.options['url'] === 'string' && typeof ctx.options['admin-token'] === 'string';
-    const server: ServerHandle | (Omit<ServerHandle, 'child'> & { child?: undefined }) = external
-      ? { url: String(ctx.options['url']), adminToken: String(ctx.options['admin-token']) }
-      : await startServer(dataDir, {
-          profileDir: typeof ctx.options['profile'] === 'string' ? ctx.options['profile'] : undefined,
-        });
+    const server: ServerHandle | (Omit<ServerHandle, 'child'> & { child?: undefined }) =
+      external === undefined ? await startServer(dataDir, { profileDir }) : { ...external };
     const threads: Worker[] = [];
     let storeCount = 0;
     try {
@@ -368,66 +428,99 @@ export const attestBench: Benchmark = {
       for (let w = 0; w < workers; w++) inbox.push(next(w));
       for (const m of await Promise.all(inbox)) if (m.type === 'failed') throw new Error(m.error);
 
-      // A warm-up second (JIT, SQLite cache) is run but not counted.
-      const started = Date.now() + 1000;
-      const deadline = started + seconds * 1000;
-      const results = threads.map((_, w) => next(w));
-      for (const t of threads) t.postMessage({ start: started, deadline });
-      let cpuAtStart: ReturnType<typeof serverCpuMs>;
-      let cpuAtEnd: ReturnType<typeof serverCpuMs>;
       const pid = server.child?.pid;
-      const marks = [
-        setTimeout(() => (cpuAtStart = serverCpuMs(pid)), started - Date.now()),
-        setTimeout(() => (cpuAtEnd = serverCpuMs(pid)), deadline - Date.now()),
-      ];
-      const done = await Promise.all(results);
-      for (const m of marks) clearTimeout(m);
-      const elapsed = (deadline - started) / 1000;
-      const latencies: number[] = [];
-      let errors = 0;
-      let firstError: string | undefined;
-      let generatorBusyMs = 0;
-      for (const m of done) {
-        if (m.type === 'failed') throw new Error(m.error);
-        if (m.type === 'done') {
-          generatorBusyMs += m.busyMs ?? 0;
-          latencies.push(...m.latencies);
-          errors += m.errors;
-          firstError ??= m.firstError;
+      /** One counted round of `mode` on every worker after a warm-up second (JIT, SQLite cache). */
+      const runRound = async (mode: 'attest' | 'floor', roundSeconds: number): Promise<Round> => {
+        const started = Date.now() + 1000;
+        const deadline = started + roundSeconds * 1000;
+        const results = threads.map((_, w) => next(w));
+        for (const t of threads) t.postMessage({ start: started, deadline, mode });
+        let cpuAtStart: ReturnType<typeof serverCpuMs>;
+        let cpuAtEnd: ReturnType<typeof serverCpuMs>;
+        const marks = [
+          setTimeout(() => (cpuAtStart = serverCpuMs(pid)), started - Date.now()),
+          setTimeout(() => (cpuAtEnd = serverCpuMs(pid)), deadline - Date.now()),
+        ];
+        const done = await Promise.all(results);
+        for (const m of marks) clearTimeout(m);
+        // Short requests can all be answered before the deadline's timer runs: read it now then.
+        cpuAtEnd ??= serverCpuMs(pid);
+        const out: Round = {
+          elapsed: (deadline - started) / 1000,
+          latencies: [],
+          errors: 0,
+          firstError: undefined,
+          generatorBusyMs: 0,
+          cpu:
+            cpuAtStart === undefined || cpuAtEnd === undefined
+              ? undefined
+              : { start: cpuAtStart, end: cpuAtEnd },
+        };
+        for (const m of done) {
+          if (m.type === 'failed') throw new Error(m.error);
+          if (m.type === 'done') {
+            out.generatorBusyMs += m.busyMs ?? 0;
+            out.latencies.push(...m.latencies);
+            out.errors += m.errors;
+            out.firstError ??= m.firstError;
+          }
         }
-      }
-      latencies.sort((a, b) => a - b);
-      const attestationsPerS = latencies.length / elapsed;
+        out.latencies.sort((a, b) => a - b);
+        return out;
+      };
+      const attest = await runRound('attest', seconds);
+      const n = attest.latencies.length;
+      const attestationsPerS = n / attest.elapsed;
       const cpu =
-        cpuAtStart === undefined || cpuAtEnd === undefined || latencies.length === 0
+        attest.cpu === undefined || n === 0
           ? {}
           : {
-              server_cpu_ms_per_attestation: round((cpuAtEnd.all - cpuAtStart.all) / latencies.length, 3),
-              server_main_thread_ms_per_attestation: round(
-                (cpuAtEnd.main - cpuAtStart.main) / latencies.length,
-                3,
+              server_cpu_ms_per_attestation: round3((attest.cpu.end.all - attest.cpu.start.all) / n),
+              server_main_thread_ms_per_attestation: round3(
+                (attest.cpu.end.main - attest.cpu.start.main) / n,
               ),
-              server_main_thread_busy: round((cpuAtEnd.main - cpuAtStart.main) / (elapsed * 1000), 2),
+              server_main_thread_busy: round(
+                (attest.cpu.end.main - attest.cpu.start.main) / (attest.elapsed * 1000),
+                2,
+              ),
             };
-      const generator =
-        latencies.length === 0
+      const generator = n === 0 ? {} : { generator_ms_per_attestation: round3(attest.generatorBusyMs / n) };
+      process.stderr.write('attest: measuring the request floor (POST /v1/challenges, no terminal)\n');
+      const floor = await runRound('floor', Math.max(ctx.seconds, 1));
+      const f = floor.latencies.length;
+      const floorLine =
+        f === 0
           ? {}
-          : { generator_ms_per_attestation: round(generatorBusyMs / latencies.length, 3) };
+          : {
+              floor_requests_per_s: round(f / floor.elapsed),
+              ...(floor.cpu === undefined
+                ? {}
+                : {
+                    server_main_thread_ms_per_floor_request: round3(
+                      (floor.cpu.end.main - floor.cpu.start.main) / f,
+                    ),
+                  }),
+              generator_ms_per_floor_request: round3(floor.generatorBusyMs / f),
+            };
       process.stderr.write('attest: measuring bare crypto (node:crypto ES256 verify + sign)\n');
       const bare = bareCryptoRate(ctx.seconds);
+      const firstError = attest.firstError ?? floor.firstError;
       ctx.emit({
         attestations_per_s: round(attestationsPerS),
-        p50_ms: round(percentile(latencies, 50), 2),
-        p99_ms: round(percentile(latencies, 99), 2),
+        p50_ms: round(percentile(attest.latencies, 50), 2),
+        p99_ms: round(percentile(attest.latencies, 99), 2),
         bare_crypto_per_s: round(bare),
         ratio: round(attestationsPerS / bare, 3),
         ...cpu,
         ...generator,
-        attestations: latencies.length,
-        errors,
+        ...floorLine,
+        // The ratio a server would reach if an attestation cost nothing but its two requests.
+        ...(f === 0 ? {} : { floor_ratio: round3(f / floor.elapsed / 2 / bare) }),
+        attestations: n,
+        errors: attest.errors + floor.errors,
         terminals: workers * perWorker,
         workers,
-        seconds: round(elapsed, 2),
+        seconds: round(attest.elapsed, 2),
         ...(firstError === undefined ? {} : { first_error: firstError }),
       });
       storeCount = await attestationCount(server);

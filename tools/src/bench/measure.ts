@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The one way benchmarks measure: run a body in batches until a time budget is spent, report
  * operations per second. Benchmarks report ratios against a baseline measured in the same run, so
@@ -60,4 +62,38 @@ export class BenchOptionError extends Error {
     super(message);
     this.name = 'BenchOptionError';
   }
+}
+
+/** A numeric option given as text (`--name N`), bounded, with messages that name the option. */
+export function numberOption(what: string, min: number, max: number, integer: boolean) {
+  return z
+    .string({ error: `--${what} takes a value` })
+    .regex(/^\d+(\.\d+)?$/, `--${what} must be a number`)
+    .transform(Number)
+    .pipe(
+      (integer ? z.number().int(`--${what} must be a whole number`) : z.number())
+        .min(min, `--${what} must be at least ${min}`)
+        .max(max, `--${what} must be at most ${max}`),
+    );
+}
+
+/**
+ * A benchmark's options parsed by its strict schema; an unknown option or a bad value is a
+ * BenchOptionError (`takes` lists the options it knows, for the message).
+ */
+export function parseBenchOptions<S extends z.ZodType>(
+  name: string,
+  takes: string,
+  schema: S,
+  options: Readonly<Record<string, string | boolean>>,
+): z.output<S> {
+  const parsed = schema.safeParse(options);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  if (issue?.code === 'unrecognized_keys')
+    throw new BenchOptionError(
+      'POS_ERR_CLI_UNKNOWN_OPTION',
+      `${name} takes ${takes}, not --${String(issue.keys[0]).slice(0, 40)}`,
+    );
+  throw new BenchOptionError('POS_ERR_CLI_INVALID_OPTION', issue?.message ?? 'invalid options');
 }

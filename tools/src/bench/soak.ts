@@ -56,7 +56,7 @@ import {
 import { DEV_BDK_HEX, DEV_BDK_ID_HEX, TEST_CARDS, type TestCard } from '@pos/shared/testcards';
 import { createIdentity, CA_CERT_FILE, CA_DIR, type ReaderIdentity } from '@pos/device-sim/state/identity';
 import { admin, APP_VERSION, CODE_HASH, percentile, round, startServer, type ServerHandle } from './attest';
-import { BenchOptionError, type Benchmark } from './measure';
+import { numberOption, parseBenchOptions, type Benchmark } from './measure';
 
 /** One cycle per terminal every 4 s: 15 transactions a minute, under the acquirer's per-terminal warning (20). */
 export const CYCLE_MS = 4000;
@@ -73,21 +73,10 @@ const SIGNALS = [
   'screen-capture-protection',
 ];
 
-const number = (what: string, min: number, max: number, integer: boolean) =>
-  z
-    .string({ error: `--${what} takes a value` })
-    .regex(/^\d+(\.\d+)?$/, `--${what} must be a number`)
-    .transform(Number)
-    .pipe(
-      (integer ? z.number().int(`--${what} must be a whole number`) : z.number())
-        .min(min, `--${what} must be at least ${min}`)
-        .max(max, `--${what} must be at most ${max}`),
-    );
-
 /** The soak's options (the runner's --seconds is allowed and unused). */
 export const SoakOptionsSchema = z.strictObject({
-  minutes: number('minutes', 0.05, 24 * 60, false).optional(),
-  terminals: number('terminals', 1, 200, true).optional(),
+  minutes: numberOption('minutes', 0.05, 24 * 60, false).optional(),
+  terminals: numberOption('terminals', 1, 200, true).optional(),
   seconds: z.unknown().optional(),
 });
 
@@ -95,17 +84,8 @@ export function parseSoakOptions(options: Readonly<Record<string, string | boole
   minutes: number;
   terminals: number;
 } {
-  const parsed = SoakOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    if (issue?.code === 'unrecognized_keys')
-      throw new BenchOptionError(
-        'POS_ERR_CLI_UNKNOWN_OPTION',
-        `soak takes --minutes and --terminals, not --${String(issue.keys[0]).slice(0, 40)}`,
-      );
-    throw new BenchOptionError('POS_ERR_CLI_INVALID_OPTION', issue?.message ?? 'invalid options');
-  }
-  return { minutes: parsed.data.minutes ?? 10, terminals: parsed.data.terminals ?? 20 };
+  const parsed = parseBenchOptions('soak', '--minutes and --terminals', SoakOptionsSchema, options);
+  return { minutes: parsed.minutes ?? 10, terminals: parsed.terminals ?? 20 };
 }
 
 /** The back-end's resident set size in MB (Linux); null where /proc is not there. */

@@ -1,0 +1,93 @@
+/**
+ * `npm run bench -- attest`: a short run (2 terminals, --seconds 1) against a real back-end process
+ * prints its result line with every field, the request floor beside it, and no error; bad options are
+ * refused with a code before anything runs. Nothing here asserts a speed (the bench reports it).
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bench = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'tools/src/bench/run.ts', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+
+const rate = z.number().positive();
+const AttestLine = z.strictObject({
+  bench: z.literal('attest'),
+  attestations_per_s: rate,
+  p50_ms: rate,
+  p99_ms: rate,
+  bare_crypto_per_s: rate,
+  ratio: rate,
+  server_cpu_ms_per_attestation: rate.optional(),
+  server_main_thread_ms_per_attestation: rate.optional(),
+  server_main_thread_busy: z.number().min(0).optional(),
+  generator_ms_per_attestation: z.number().min(0),
+  floor_requests_per_s: rate,
+  server_main_thread_ms_per_floor_request: rate.optional(),
+  generator_ms_per_floor_request: z.number().min(0),
+  floor_ratio: rate,
+  attestations: z.number().int().positive(),
+  errors: z.number().int(),
+  terminals: z.number().int(),
+  workers: z.number().int(),
+  seconds: z.number(),
+  first_error: z.string().optional(),
+});
+const StoreLine = z.strictObject({
+  bench: z.literal('attest'),
+  metric: z.literal('store_size'),
+  bytes_per_attestation: z.number().int().positive(),
+  mb_per_million_attestations: z.number().int().positive(),
+  attestations_stored: z.number().int().positive(),
+  note: z.string(),
+});
+
+describe('npm run bench -- attest', () => {
+  it('terminals attest against one back-end, then the request floor: result lines, no errors', () => {
+    const r = bench('attest', '--seconds', '1', '--terminals-per-worker', '2');
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    expect(r.stderr).toContain('attest: measuring the request floor');
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ bench: 'attest', metric: 'environment' });
+    const results = lines.filter((l) => l['metric'] === undefined);
+    expect(results).toHaveLength(1);
+    const line = AttestLine.parse(results[0]);
+    expect(line).toMatchObject({ errors: 0, terminals: 2, workers: 1, seconds: 3 });
+    expect(line.first_error).toBeUndefined();
+    // The two ratios are the quotients of the rates printed beside them (rounded to 3 places).
+    expect(line.ratio).toBeCloseTo(line.attestations_per_s / line.bare_crypto_per_s, 2);
+    expect(line.floor_ratio).toBeCloseTo(line.floor_requests_per_s / 2 / line.bare_crypto_per_s, 2);
+    if (process.platform === 'linux') expect(line.server_main_thread_ms_per_floor_request).toBeDefined();
+    // The store holds at least every counted attestation (plus warm-up ones and the enrollments).
+    const store = StoreLine.parse(lines.find((l) => l['metric'] === 'store_size'));
+    expect(store.attestations_stored).toBeGreaterThanOrEqual(line.attestations);
+  }, 240_000);
+
+  it.each([
+    [['--workers', '0'], 'POS_ERR_CLI_INVALID_OPTION', /--workers must be at least 1/],
+    [['--terminals-per-worker', '1.5'], 'POS_ERR_CLI_INVALID_OPTION', /must be a whole number/],
+    [['--url', 'ftp://x'], 'POS_ERR_CLI_INVALID_OPTION', /--url must be an http\(s\) URL/],
+    [['--url', 'http://127.0.0.1:1'], 'POS_ERR_CLI_INVALID_OPTION', /--url and --admin-token go together/],
+    [
+      ['--url', 'http://127.0.0.1:1', '--admin-token', 't', '--profile', '/tmp/p'],
+      'POS_ERR_CLI_INVALID_OPTION',
+      /--profile needs the bench to start the server/,
+    ],
+    [['--minutes', '1'], 'POS_ERR_CLI_UNKNOWN_OPTION', /not --minutes/],
+  ])('refuses %j with %s, before printing anything', (args, code, message) => {
+    const r = bench('attest', ...args);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(`bench: ${code}: `);
+    expect(r.stderr).toMatch(message);
+  });
+});
