@@ -185,6 +185,9 @@ export const BACKEND_ERRORS = {
     'The store’s disk is full (SQLite SQLITE_FULL / ENOSPC, PostgreSQL disk_full): nothing was written; reads still work; retry once space is freed.',
   POS_ERR_STORE_READ_ONLY:
     'The store cannot be written (read-only file system or database): nothing was written; reads still work; retry once it is writable again.',
+  // Start-up without a master key (docs/backend.md "Master key")
+  POS_ERR_MASTER_KEY_REQUIRED:
+    'pos-backend was started without --dev and without a master key; make one with `pos-backend master-key --out FILE` (outside the data directory) and pass it with --master-key-file FILE or POS_MASTER_KEY. The service does not start.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type BackendErrorCode = keyof typeof BACKEND_ERRORS;
