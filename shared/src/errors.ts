@@ -132,6 +132,8 @@ export const SHARED_ERRORS = {
   POS_ERR_READER_STATUS_SIGNATURE:
     "The reader status report's signature does not verify under the reader key.",
   POS_ERR_READER_STATUS_STALE: "The reader status report's time is too old or in the future.",
+  POS_ERR_READER_SESSION_EXPIRED:
+    "The reader session's session ticket has expired: the reader starts no transaction until a fresh session ticket renews the session.",
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type SharedErrorCode = keyof typeof SHARED_ERRORS;
