@@ -28,7 +28,8 @@ describe('pos-backend CLI', () => {
   it('starts on an empty directory: listening line first, admin token once, keys, API and metrics', async () => {
     const dataDir = tempDir();
     const io = capture();
-    const run = await runCli(['--data-dir', dataDir, '--port', '0'], io, QUIET);
+    // --dev: no master key given, so a development key is generated in the data directory.
+    const run = await runCli(['--data-dir', dataDir, '--port', '0', '--dev'], io, QUIET);
     expect(run.code).toBe(0);
     try {
       const first = JSON.parse(io.outLines[0] ?? '') as { event: string; url: string };
@@ -63,7 +64,7 @@ describe('pos-backend CLI', () => {
 
     // Second start: same keys, no new token.
     const io2 = capture();
-    const again = await runCli(['--data-dir', dataDir, '--port', '0'], io2, QUIET);
+    const again = await runCli(['--data-dir', dataDir, '--port', '0', '--dev'], io2, QUIET);
     await again.stop?.();
     expect(io2.errLines.some((l) => l.includes('pos_admin_'))).toBe(false);
 

@@ -5,6 +5,11 @@
  *               [--database-url postgres://... [--database-schema NAME]] [--tls-cert FILE --tls-key FILE]
  *   pos-backend audit verify|export [--data-dir DIR]
  *   pos-backend token rotate [--data-dir DIR]
+ *   pos-backend master-key [--out FILE]
+ *
+ * Without --dev the master key must be given (env POS_MASTER_KEY, --master-key-file or env
+ * POS_MASTER_KEY_FILE), else the service refuses to start (POS_ERR_MASTER_KEY_REQUIRED); see
+ * master-key.ts for the order and for a key an earlier version left in the data directory.
  *
  * A new admin token is written to `<data dir>/admin-token` (0600), never to the log stream; stderr
  * shows it only when stderr is a terminal.
@@ -19,7 +24,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
 import { z } from 'zod';
-import { deriveSubkey, generateMasterKeyText, KeyRing, parseMasterKey } from '../keys/keyring';
+import { deriveSubkey, KeyRing } from '../keys/keyring';
 import { buildApp } from '../server/app';
 import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
 import { chainAuditEntry, verifyAuditChain } from '../server/domain';
@@ -35,6 +40,15 @@ import {
   withStartupLock,
   type DatabaseChoice,
 } from './database';
+import {
+  chooseMasterKey,
+  DATA_DIR_MASTER_KEY_FILE,
+  describeSource,
+  generateDevMasterKey,
+  MASTER_KEY_USAGE,
+  readMasterKey,
+  runMasterKeyCommand,
+} from './master-key';
 import { runUserCli, USER_USAGE } from './users';
 
 export interface CliIo {
@@ -54,7 +68,7 @@ export const processIo: CliIo = {
 
 export const DEFAULT_DATA_DIR = '.data/backend';
 export const STORE_FILE = 'backend.sqlite';
-export const DEV_MASTER_KEY_FILE = 'master.key';
+export const DEV_MASTER_KEY_FILE = DATA_DIR_MASTER_KEY_FILE;
 /** Where a new admin token is written (0600), in the data directory: never into the log stream. */
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -66,6 +80,7 @@ const USAGE = `Usage:
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
 ${USER_USAGE}
+${MASTER_KEY_USAGE}
 
 Defaults: --data-dir ${DEFAULT_DATA_DIR}, --host 127.0.0.1, --port 8080, --rate-limit 600 (requests per
 minute per client address; 0 turns it off).
@@ -78,8 +93,11 @@ postgres:// or postgresql://) in schema --database-schema (or env DATABASE_SCHEM
 Several processes may share one PostgreSQL database and schema (docs/postgres.md).
 TLS: plain HTTP by default (TLS at a reverse proxy); --tls-cert FILE --tls-key FILE (PEM, both or
 neither) serve HTTPS in the process itself, TLS 1.2 or newer.
-Master key: env POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file; without either, a development
-key is generated in the data directory (with a warning).`;
+Master key (required without --dev): env POS_MASTER_KEY (base64url, 32 bytes), --master-key-file FILE
+or env POS_MASTER_KEY_FILE; make one with "pos-backend master-key --out FILE", FILE outside the data
+directory. Without one the service refuses to start (POS_ERR_MASTER_KEY_REQUIRED), except with --dev,
+which generates a development key in the data directory (with a warning). A DIR/master.key that an
+earlier version generated is still used, with a warning at every start (docs/backend.md "Master key").`;
 
 /** A shorter ticket lifetime for development (trying ticket expiry), seconds; never longer than the default. */
 const DevTicketLifetimeSchema = z
@@ -156,38 +174,6 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
     return `--${String(issue?.path[0] ?? '?')}: ${issue?.message ?? 'invalid'}`;
   }
   return { positionals: parsed.positionals, options: options.data };
-}
-
-function loadMasterKey(
-  options: Options,
-  dataDir: string,
-  io: CliIo,
-  env: NodeJS.ProcessEnv,
-): Uint8Array | string {
-  let text: string;
-  if (env['POS_MASTER_KEY'] !== undefined && env['POS_MASTER_KEY'] !== '') {
-    text = env['POS_MASTER_KEY'];
-  } else if (options['master-key-file'] !== undefined) {
-    try {
-      text = readFileSync(options['master-key-file'], 'utf8');
-    } catch {
-      return 'POS_ERR_MASTER_KEY_INVALID: the master key file cannot be read';
-    }
-  } else {
-    const file = join(dataDir, DEV_MASTER_KEY_FILE);
-    if (!existsSync(file)) {
-      writeFileSync(file, `${generateMasterKeyText()}\n`, { mode: 0o600 });
-      io.err(`WARNING: generated a DEVELOPMENT master key in ${file}.`);
-    } else {
-      io.err(`WARNING: using the DEVELOPMENT master key in ${file}.`);
-    }
-    io.err(
-      'WARNING: in production set POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file, kept apart from the data directory.',
-    );
-    text = readFileSync(file, 'utf8');
-  }
-  const parsed = parseMasterKey(text);
-  return parsed.ok ? parsed.key : `${parsed.code}: ${parsed.detail}`;
 }
 
 /** Manufacturer CA roots from PEM files (one or more certificates each), as DER. */
@@ -408,6 +394,7 @@ export async function runCli(
     return {
       code: await runUserCli(argv.slice(1), io, env, { dataDir: DEFAULT_DATA_DIR, storeFile: STORE_FILE }),
     };
+  if (argv[0] === 'master-key') return { code: runMasterKeyCommand(argv.slice(1), io) };
   const parsed = parse(argv);
   if (typeof parsed === 'string') {
     io.err(`pos-backend: POS_ERR_CLI_USAGE: ${parsed}`);
@@ -484,11 +471,6 @@ export async function runCli(
     io.err(`pos-backend: ${readerCaRoots}`);
     return { code: 2 };
   }
-  if (readerCaRoots.length === 0) {
-    io.err(
-      'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
-    );
-  }
   // Development only: shorter tickets (docs/backend.md), from the option or POS_DEV_TICKET_LIFETIME_S.
   const lifetimeText = options['dev-ticket-lifetime'] ?? env['POS_DEV_TICKET_LIFETIME_S'];
   let devTicketLifetimeS: number | undefined;
@@ -505,6 +487,17 @@ export async function runCli(
     }
     devTicketLifetimeS = lifetime;
   }
+  // The master key's source, before anything is written: no key and no --dev is one line and exit 1.
+  const keyChoice = chooseMasterKey(options['master-key-file'], env, dataDir, options.dev === true);
+  if (typeof keyChoice === 'string') {
+    io.err(`pos-backend: ${keyChoice}`);
+    return { code: 1 };
+  }
+  if (readerCaRoots.length === 0) {
+    io.err(
+      'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
+    );
+  }
   if (options.dev === true) {
     io.err(
       'WARNING: development mode (--dev): with no policy activated, the development policy dev-2 applies (browser shell may take PINs). Never use --dev in production.',
@@ -513,20 +506,36 @@ export async function runCli(
       io.err(`WARNING: development ticket lifetime: tickets expire ${devTicketLifetimeS} s after issue.`);
   }
   if (!prepareDataDir(dataDir, io)) return { code: 1 };
-  const master = loadMasterKey(options, dataDir, io, env);
+  const warn = (line: string): void => io.err(line);
+  const { source } = keyChoice;
+  let master: Uint8Array | string | undefined =
+    source.kind === 'generate' ? undefined : readMasterKey({ ...keyChoice, source }, env, warn);
   if (typeof master === 'string') {
     io.err(`pos-backend: ${master}`);
     return { code: 1 };
   }
   const store = await openStore(dataDir, db, io);
   if (store === undefined) return { code: 1 };
+  if (master === undefined) {
+    // --dev with no key: a new one, unless the store was made under a key that is now missing.
+    const stored = await store.getMeta('master_key_check').catch(() => undefined);
+    master = generateDevMasterKey(join(dataDir, DATA_DIR_MASTER_KEY_FILE), stored !== undefined, warn);
+    if (typeof master === 'string') {
+      io.err(`pos-backend: ${master}`);
+      await store.close();
+      return { code: 1 };
+    }
+  }
+  const masterKey = master;
   const now = Date.now();
   // PostgreSQL: one process at a time, so processes starting together share one signing key.
   const opened = await withStartupLock(db, () =>
-    KeyRing.open(store, master, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS }),
+    KeyRing.open(store, masterKey, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS }),
   ).catch(() => ({ ok: false as const, code: 'POS_ERR_UNAVAILABLE', detail: 'the database did not answer' }));
   if (!opened.ok) {
-    io.err(`pos-backend: ${opened.code}: ${opened.detail}`);
+    // A wrong key names where it came from (never the key) and that the store keeps its own.
+    const from = opened.code === 'POS_ERR_MASTER_KEY_INVALID' ? ` (from ${describeSource(source)})` : '';
+    io.err(`pos-backend: ${opened.code}: ${opened.detail}${from}`);
     await store.close();
     return { code: 1 };
   }
@@ -565,7 +574,7 @@ export async function runCli(
         : { rateLimitPerMinute: options['rate-limit'] === 0 ? false : options['rate-limit'] }),
     },
     logger,
-    cardTokenKey: deriveSubkey(master, 'card tokens v1'),
+    cardTokenKey: deriveSubkey(masterKey, 'card tokens v1'),
     readerCaRoots,
     ...(tls === undefined ? {} : { tls }),
   });
