@@ -12,6 +12,7 @@ import {
   tempStateDir,
   type TestAm,
   type TestTerminalKey,
+  liveExp,
 } from './support';
 
 const cleanups: (() => void)[] = [];
@@ -43,7 +44,9 @@ async function rig(opts: { dir?: string; am?: TestAm; now?: () => number } = {})
   });
   expect(fw.trust(am.jwks).ok).toBe(true);
   const terminal = await makeTerminalKey();
-  expect(fw.setSession(terminal.thumbprint, { perm: ['transact'] }).ok).toBe(true);
+  expect(fw.setSession(terminal.thumbprint, { perm: ['transact'], exp: liveExp(opts.now?.()) }).ok).toBe(
+    true,
+  );
   const events: ReaderEvent[] = [];
   fw.onEvent((e) => events.push(e));
   return { dir, fw, am, terminal, events };
@@ -191,7 +194,7 @@ describe('reader firmware: a PIN transaction', () => {
     const am = await makeTestAm();
     fw.trust(am.jwks);
     const terminal = await makeTerminalKey();
-    fw.setSession(terminal.thumbprint, { perm: ['transact'] });
+    fw.setSession(terminal.thumbprint, { perm: ['transact'], exp: liveExp() });
     const aborts: string[] = [];
     fw.onEvent((e) => {
       if (e.event === 'abort') aborts.push(e.code);
@@ -351,7 +354,7 @@ describe('reader firmware: no PIN block without a valid ticket', () => {
     if (!opened.ok) throw new Error(opened.code);
     const fw = new ReaderFirmware(opened.state, { firmwareHash: '00'.repeat(32) });
     const terminal = await makeTerminalKey();
-    fw.setSession(terminal.thumbprint, { perm: ['transact'] });
+    fw.setSession(terminal.thumbprint, { perm: ['transact'], exp: liveExp() });
     fw.start(1, 'EUR');
     fw.presentCard('visa-pin', 'insert');
     const res = fw.submitTicket('a.b.c');
@@ -413,7 +416,7 @@ describe('reader firmware: tamper', () => {
     for (const res of [
       r.fw.start(1, 'EUR'),
       r.fw.presentCard('visa-pin', 'insert'),
-      r.fw.setSession('x', { perm: ['transact'] }),
+      r.fw.setSession('x', { perm: ['transact'], exp: liveExp() }),
       r.fw.trust(r.am.jwks),
     ]) {
       expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_TAMPERED');

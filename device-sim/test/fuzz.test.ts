@@ -57,6 +57,11 @@ describe.skipIf(!socatAvailable())('the reader survives any message on its link'
       nonce: fc.uint8Array({ minLength: 32, maxLength: 32 }),
     }),
     fc.record({
+      t: fc.constant('renew' as const),
+      id: fc.integer({ min: 1, max: 9 }),
+      jws: fc.string({ minLength: 1, maxLength: 200 }),
+    }),
+    fc.record({
       t: fc.constant('error' as const),
       id: fc.constant(0),
       code: fc.constant('POS_ERR_X'),

@@ -7,7 +7,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ReaderFirmware } from '../src/firmware/reader';
 import { ReaderService } from '../src/link/service';
 import { openReaderState } from '../src/state/store';
-import { digits, hostDecodePin, hostDecryptCard, makeTerminalKey, makeTestAm, tempStateDir } from './support';
+import {
+  digits,
+  hostDecodePin,
+  hostDecryptCard,
+  liveExp,
+  makeTerminalKey,
+  makeTestAm,
+  tempStateDir,
+} from './support';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -38,7 +46,7 @@ async function setup() {
       },
     },
     terminal.thumbprint,
-    { perm: ['transact'] },
+    { perm: ['transact'], exp: liveExp() },
   );
   expect(opened2.ok).toBe(true);
   const send = (m: ReaderMessage): ReaderMessage[] => {

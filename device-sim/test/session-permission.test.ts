@@ -9,7 +9,7 @@ import { DevTerminal } from '../src/dev/terminal';
 import { ReaderFirmware } from '../src/firmware/reader';
 import { Simulator } from '../src/sim';
 import { openReaderState } from '../src/state/store';
-import { makeTerminalKey, makeTestAm, tempStateDir } from './support';
+import { liveExp, makeTerminalKey, makeTestAm, tempStateDir } from './support';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -72,16 +72,16 @@ describe('session ticket permissions at the reader', () => {
     if (!opened.ok) throw new Error(opened.code);
     const fw = new ReaderFirmware(opened.state, { firmwareHash: 'AB'.repeat(32) });
     const k = await makeTerminalKey();
-    expect(fw.setSession(k.thumbprint, { perm: [] }).ok).toBe(true);
+    expect(fw.setSession(k.thumbprint, { perm: [], exp: liveExp() }).ok).toBe(true);
     expect(fw.start(100, 'EUR')).toMatchObject({ ok: false, code: 'POS_ERR_TICKET_PERMISSION' });
     expect(fw.status().serial).toBe(opened.state.serial);
     fw.endSession();
-    expect(fw.setSession(k.thumbprint, { perm: ['transact'] }).ok).toBe(true);
+    expect(fw.setSession(k.thumbprint, { perm: ['transact'], exp: liveExp() }).ok).toBe(true);
     expect(fw.start(100, 'EUR').ok).toBe(true);
     expect(fw.abort().ok).toBe(true);
     fw.endSession();
     expect(fw.start(100, 'EUR')).toMatchObject({ ok: false, code: 'POS_ERR_SIM_NO_SESSION' });
-    expect(fw.setSession(k.thumbprint, { perm: [] }).ok).toBe(true);
+    expect(fw.setSession(k.thumbprint, { perm: [], exp: liveExp() }).ok).toBe(true);
     expect(fw.start(100, 'EUR')).toMatchObject({ ok: false, code: 'POS_ERR_TICKET_PERMISSION' });
   });
 });

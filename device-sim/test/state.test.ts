@@ -25,7 +25,7 @@ import { Simulator } from '../src/sim';
 import { STATUS_SEQ_FILE } from '../src/state/status-seq';
 import { latchTamper, openReaderState, TAMPER_FILE } from '../src/state/store';
 import { saveTrust, TRUST_FILE } from '../src/state/trust';
-import { makeTestAm, tempStateDir } from './support';
+import { liveExp, makeTestAm, tempStateDir } from './support';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -279,7 +279,7 @@ describe('tamper latch durability (M2)', () => {
     expect(key.every((b) => b === 0)).toBe(true);
     for (const res of [
       fw.start(1, 'EUR'),
-      fw.setSession('x', { perm: ['transact'] }),
+      fw.setSession('x', { perm: ['transact'], exp: liveExp() }),
       fw.presentCard('visa-pin', 'insert'),
     ]) {
       expect(res.ok ? 'ok' : res.code).toBe('POS_ERR_READER_TAMPERED');

@@ -110,3 +110,8 @@ export function digits(text: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) - 0x30;
   return out;
 }
+
+/** A session ticket expiry an hour after `nowMs` (seconds), for sessions set on the firmware directly. */
+export function liveExp(nowMs: number = Date.now()): number {
+  return Math.floor(nowMs / 1000) + 3600;
+}

@@ -75,6 +75,8 @@ export const arbMessage: fc.Arbitrary<ReaderMessage> = fc.oneof(
   fc.record({ t: fc.constant('card-removed' as const), id: fc.constant(0 as const) }),
   fc.record({ t: fc.constant('ticket' as const), id, jws: fc.string({ minLength: 1, maxLength: 2048 }) }),
   fc.record({ t: fc.constant('ticket-ok' as const), id }),
+  fc.record({ t: fc.constant('renew' as const), id, jws: fc.string({ minLength: 1, maxLength: 2048 }) }),
+  fc.record({ t: fc.constant('renewed' as const), id, exp: fc.integer({ min: 0, max: 2 ** 40 }) }),
   fc.record({
     t: fc.constant('pin' as const),
     id,

@@ -26,6 +26,7 @@ import {
   parsePan,
   randomBytes,
   toBase64url,
+  verifySessionTicket,
   verifyTicket,
   wipe,
   type AesKsn,
@@ -89,6 +90,7 @@ export type ReaderEvent =
   | { readonly event: 'pin-block'; readonly txn: number; readonly ksnCounter: number }
   | { readonly event: 'abort'; readonly txn?: number; readonly code: string; readonly detail: string }
   | { readonly event: 'session'; readonly authenticated: boolean }
+  | { readonly event: 'renew'; readonly accepted: boolean; readonly code?: string }
   | { readonly event: 'tamper'; readonly reason: string }
   | { readonly event: 'battery'; readonly percent: number }
   | { readonly event: 'fault'; readonly fault: string };
@@ -170,8 +172,13 @@ export class ReaderFirmware {
   #txn: Txn | undefined;
   #txnCounter = 0;
   #sessionThumbprint: string | undefined;
-  /** What the session ticket of the handshake granted (its `perm`); kept for the whole session. */
+  /** What the session's ticket granted (its `perm`): the handshake's, or the last renewal's. */
   #sessionPerm: readonly TicketPermission[] = [];
+  /**
+   * The `exp` (s) of the session's ticket (the handshake's, or the last renewal's): at or after it the
+   * session starts no transaction until a fresh session ticket renews it.
+   */
+  #sessionExp = 0;
   /** jti of accepted tickets, with their expiry (s), pruned as they expire. */
   readonly #usedJti = new Map<string, number>();
   #readTimer: NodeJS.Timeout | undefined;
@@ -208,6 +215,10 @@ export class ReaderFirmware {
   }
   get sessionThumbprint(): string | undefined {
     return this.#sessionThumbprint;
+  }
+  /** The expiry (s) of the open session's ticket; undefined without a session. */
+  get sessionExpiry(): number | undefined {
+    return this.#sessionThumbprint === undefined ? undefined : this.#sessionExp;
   }
   /** Once tampered: the status it signed with `tamper: true` just before wiping its key (base64url). */
   get finalStatus(): ReaderState['finalStatus'] {
@@ -252,20 +263,66 @@ export class ReaderFirmware {
 
   /**
    * A terminal proved its device key in the handshake: tickets must be bound (cnf.jkt) to it. `grant`
-   * is what the handshake's session ticket allowed (its `perm`): the session keeps it, and a session
-   * opened under a ticket without `transact` (the handshake-only ticket of a resume-pending terminal)
-   * may get status but never start a transaction (review 2, M1; docs/reader-protocol.md).
+   * is what the handshake's session ticket allowed (its `perm`), its expiry `exp` (s) and its `jti`:
+   * the session keeps the grant until a renewal replaces it; a session opened under a ticket without
+   * `transact` (the handshake-only ticket of a resume-pending terminal) may get status but never start
+   * a transaction (review 2, M1), and once the ticket has expired the session starts no transaction
+   * until `renewSession` (known gap 1; docs/reader-protocol.md §5.5).
    */
   setSession(
     terminalKeyThumbprint: string,
-    grant: { perm: readonly TicketPermission[] },
+    grant: { perm: readonly TicketPermission[]; exp: number; jti?: string },
   ): Result<object, SimCode> {
     const t = this.#refuseIfTampered();
     if (!t.ok) return t;
     this.#sessionThumbprint = terminalKeyThumbprint;
     this.#sessionPerm = [...grant.perm];
+    this.#sessionExp = grant.exp;
+    // The handshake's ticket may open another session (a reconnect), but it renews none.
+    if (grant.jti !== undefined) this.#noteJti(grant.jti, grant.exp);
     this.#emit({ event: 'session', authenticated: true });
     return ok({});
+  }
+
+  /**
+   * A fresh session ticket for the open session (`renew`): verified exactly as the handshake's
+   * (`verifySessionTicket`: ES256 by a trusted A&M key, `use` session, `cnf.jkt` = the session's
+   * terminal key, `rsn` = this reader, not expired by the reader's clock with the same 5 s skew) and its
+   * `jti` never seen at this reader before. On success it replaces the session's expiry and grant
+   * (`perm`); a transaction in progress is not touched. On failure the session keeps what it had and
+   * the answer carries the failed check's code.
+   */
+  renewSession(jws: string): Result<{ exp: number; perm: readonly TicketPermission[] }, SimCode> {
+    const s = this.#needSession();
+    if (!s.ok) return s;
+    const refused = (code: SimCode, detail: string): Result<never, SimCode> => {
+      this.#emit({ event: 'renew', accepted: false, code });
+      return err(code, detail);
+    };
+    if (this.#state.trustedKeys.length === 0)
+      return refused('POS_ERR_SIM_NO_TRUSTED_KEYS', 'the reader trusts no A&M ticket key');
+    const nowS = Math.floor(this.#clock.now() / 1000);
+    const verified = verifySessionTicket(jws, {
+      trustedTicketKeys: this.#state.trustedKeys,
+      serial: this.#state.serial,
+      thumbprint: this.#sessionThumbprint ?? '',
+      now: nowS,
+    });
+    if (!verified.ok) return refused(verified.code, verified.detail);
+    if (this.#usedJti.has(verified.claims.jti))
+      return refused('POS_ERR_SIM_TICKET_REPLAYED', 'the ticket was already used at this reader');
+    this.#noteJti(verified.claims.jti, verified.claims.exp);
+    this.#sessionExp = verified.claims.exp;
+    this.#sessionPerm = [...verified.claims.perm];
+    this.#emit({ event: 'renew', accepted: true });
+    return ok({ exp: verified.claims.exp, perm: this.#sessionPerm });
+  }
+
+  /** Remembers a ticket's jti (refused if seen again), pruning those long expired. */
+  #noteJti(jti: string, exp: number): void {
+    const nowS = Math.floor(this.#clock.now() / 1000);
+    for (const [j, e] of this.#usedJti) if (e < nowS - 300) this.#usedJti.delete(j);
+    this.#usedJti.set(jti, exp);
   }
 
   /** The secure channel ended: a transaction in progress is aborted. */
@@ -273,6 +330,7 @@ export class ReaderFirmware {
     if (this.#sessionThumbprint === undefined) return;
     this.#sessionThumbprint = undefined;
     this.#sessionPerm = [];
+    this.#sessionExp = 0;
     if (this.#txn !== undefined && !TERMINAL_STATES.includes(this.#txn.state)) {
       this.#abortTxn('POS_ERR_SIM_NO_SESSION', 'the secure channel ended');
     }
@@ -290,10 +348,21 @@ export class ReaderFirmware {
 
   // ---- transaction ----
 
-  /** Starts a transaction. Reads the card at once if one is already in the slot. */
+  /**
+   * Starts a transaction. Reads the card at once if one is already in the slot. Refused once the
+   * session's ticket has expired by the reader's clock (`exp <= now`, RFC 7519; no skew, as for the
+   * PIN: the 5 s allowance was used when the ticket was verified): a transaction already started may
+   * finish, a new one needs a renewal first (`renewSession`) or a new handshake.
+   */
   start(amount: number, currency: string): Result<{ txn: number }, SimCode> {
     const s = this.#needSession();
     if (!s.ok) return s;
+    if (this.#sessionExp <= Math.floor(this.#clock.now() / 1000)) {
+      return err(
+        'POS_ERR_READER_SESSION_EXPIRED',
+        "the session's ticket has expired: present a fresh session ticket (renew, or a new handshake)",
+      );
+    }
     if (!this.#sessionPerm.includes('transact')) {
       return err(
         'POS_ERR_TICKET_PERMISSION',
@@ -486,11 +555,10 @@ export class ReaderFirmware {
       permission: 'pin-entry',
     });
     if (!verified.ok) return refused(verified.code, verified.detail);
-    for (const [jti, exp] of this.#usedJti) if (exp < nowS - 300) this.#usedJti.delete(jti);
     if (this.#usedJti.has(verified.claims.jti)) {
       return refused('POS_ERR_SIM_TICKET_REPLAYED', 'the ticket was already used at this reader');
     }
-    this.#usedJti.set(verified.claims.jti, verified.claims.exp);
+    this.#noteJti(verified.claims.jti, verified.claims.exp);
     txn.ticketExp = verified.claims.exp;
     txn.state = 'waiting-for-pin';
     this.#armStep(txn, this.#timeouts.pinMs, 'no PIN came in time');
@@ -642,6 +710,7 @@ export class ReaderFirmware {
     );
     this.#sessionThumbprint = undefined;
     this.#sessionPerm = [];
+    this.#sessionExp = 0;
     this.#emit({ event: 'tamper', reason });
     if (!latched.ok) this.#scheduleLatchRetry();
     return latched;

@@ -203,7 +203,11 @@ export class ReaderLinkHost {
           },
         },
         step.terminal.thumbprint,
-        { perm: step.terminal.claims.perm },
+        {
+          perm: step.terminal.claims.perm,
+          exp: step.terminal.claims.exp,
+          jti: step.terminal.claims.jti,
+        },
       );
       if (!opened.ok) {
         channel.close();

@@ -59,12 +59,13 @@ export class ReaderService {
 
   /**
    * The handshake finished: `thumbprint` is the RFC 7638 thumbprint of the terminal's device key,
-   * `grant` what its session ticket allowed (`perm`; without `transact` the session is status only).
+   * `grant` what its session ticket allowed (`perm`; without `transact` the session is status only),
+   * until when (`exp`, s) and its `jti` (a renewal may not present it again).
    */
   openSession(
     port: SessionPort,
     terminalKeyThumbprint: string,
-    grant: { perm: readonly TicketPermission[] },
+    grant: { perm: readonly TicketPermission[]; exp: number; jti?: string },
   ): { ok: true } | { ok: false; code: string } {
     if (this.#session !== undefined) this.closeSession();
     const set = this.fw.setSession(terminalKeyThumbprint, grant);
@@ -128,6 +129,10 @@ export class ReaderService {
         const r = this.fw.submitTicket(msg.jws);
         return r.ok ? { t: 'ticket-ok', id: msg.id } : errorMessage(msg.id, r.code, r.detail);
       }
+      case 'renew': {
+        const r = this.fw.renewSession(msg.jws);
+        return r.ok ? { t: 'renewed', id: msg.id, exp: r.exp } : errorMessage(msg.id, r.code, r.detail);
+      }
       case 'pin': {
         const r = this.fw.submitPin(msg.digits);
         return r.ok
@@ -158,6 +163,7 @@ export class ReaderService {
       case 'card-tapped':
       case 'card-removed':
       case 'ticket-ok':
+      case 'renewed':
       case 'pin-block':
       case 'aborted':
       case 'tamper':
@@ -213,6 +219,7 @@ export class ReaderService {
       case 'ticket':
       case 'pin-block':
       case 'session':
+      case 'renew':
       case 'battery':
       case 'fault':
         return;

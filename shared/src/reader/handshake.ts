@@ -28,7 +28,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { utf8ToBytes } from '@noble/hashes/utils.js';
 import { concatBytes, randomBytes, wipe } from '../bytes';
 import type { PosErrorCode } from '../errors';
-import { err, type Err } from '../result';
+import { err, type Err, type Result } from '../result';
 import {
   jwkFromPublicKey,
   jwkThumbprint,
@@ -385,6 +385,39 @@ export interface ReaderHandshakeOptions {
   readonly recordLimit?: number;
 }
 
+export interface SessionTicketCheck {
+  readonly trustedTicketKeys: readonly TrustedTicketKey[];
+  /** This reader's serial: the ticket must name it (`rsn`). */
+  readonly serial: string;
+  /** RFC 7638 thumbprint of the terminal device key the session proved: the ticket's `cnf.jkt`. */
+  readonly thumbprint: string;
+  /** The reader's clock, seconds since the epoch. */
+  readonly now: number;
+  readonly ticketIssuer?: string;
+  readonly clockSkewS?: number;
+}
+
+/**
+ * The reader's check of a session ticket (§5.4), the same at the handshake (`terminal-auth`) and when
+ * a session is renewed (`renew`): ES256 under a trusted A&M key, not expired and not issued in the
+ * future by the reader's clock (5 s skew unless told), lifetime at most 300 s, `use` `session`, tier
+ * neither `contraindicated` nor `none`, `rsn` this reader, `cnf.jkt` the session's device key (and
+ * the issuer when one is configured). Each failed check has its `POS_ERR_TICKET_*` code.
+ */
+export function verifySessionTicket(
+  jws: string,
+  check: SessionTicketCheck,
+): Result<{ claims: TicketClaims; kid: string }> {
+  return verifyTicket(jws, check.trustedTicketKeys, {
+    now: check.now,
+    use: 'session',
+    readerSerial: check.serial,
+    deviceKeyThumbprint: check.thumbprint,
+    ...(check.ticketIssuer === undefined ? {} : { issuer: check.ticketIssuer }),
+    ...(check.clockSkewS === undefined ? {} : { clockSkewS: check.clockSkewS }),
+  });
+}
+
 /** What the reader learns about the terminal. */
 export interface TerminalIdentity {
   /** The device key (uncompressed P-256) and its RFC 7638 thumbprint; PIN-entry tickets must name it too. */
@@ -489,12 +522,12 @@ export class ReaderHandshake {
         msg.id,
       );
     const thumbprint = jwkThumbprint(jwkFromPublicKey(msg.dk));
-    const ticket = verifyTicket(msg.ticket, this.opts.trustedTicketKeys, {
+    const ticket = verifySessionTicket(msg.ticket, {
+      trustedTicketKeys: this.opts.trustedTicketKeys,
+      serial: this.opts.serial,
+      thumbprint,
       now: this.opts.now(),
-      use: 'session',
-      readerSerial: this.opts.serial,
-      deviceKeyThumbprint: thumbprint,
-      ...(this.opts.ticketIssuer === undefined ? {} : { issuer: this.opts.ticketIssuer }),
+      ...(this.opts.ticketIssuer === undefined ? {} : { ticketIssuer: this.opts.ticketIssuer }),
       ...(this.opts.clockSkewS === undefined ? {} : { clockSkewS: this.opts.clockSkewS }),
     });
     if (!ticket.ok) return this.fail(ticket, msg.id);

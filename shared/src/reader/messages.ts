@@ -180,6 +180,26 @@ export const TicketSchema = z.strictObject({
 });
 /** R→T. The ticket verified; the reader now accepts one `pin`. Refusal is an `error`. */
 export const TicketAcceptedSchema = z.strictObject({ t: z.literal('ticket-ok'), id: requestId });
+/**
+ * T→R. A fresh session ticket for the open session (compact JWS): verified as the handshake's is
+ * (§5.4); on success it replaces the session's expiry and grant (`perm`). Refusal is an `error` and
+ * the session keeps what it had.
+ */
+export const RenewSchema = z.strictObject({
+  t: z.literal('renew'),
+  id: requestId,
+  jws: z.string().min(1).max(MAX_TICKET_CHARS),
+});
+/** R→T. The session now runs under the new ticket, until `exp` (seconds since the epoch). */
+export const RenewedSchema = z.strictObject({
+  t: z.literal('renewed'),
+  id: requestId,
+  exp: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40),
+});
 /** T→R. PIN digits, one byte (0..9) per digit, 4 to 12 of them. */
 export const PinSchema = z.strictObject({
   t: z.literal('pin'),
@@ -243,6 +263,8 @@ export const MESSAGE_SCHEMAS = {
   'card-removed': CardRemovedSchema,
   ticket: TicketSchema,
   'ticket-ok': TicketAcceptedSchema,
+  renew: RenewSchema,
+  renewed: RenewedSchema,
   pin: PinSchema,
   'pin-block': PinBlockSchema,
   abort: AbortSchema,
@@ -311,6 +333,8 @@ export const MESSAGE_INFO: Readonly<Record<ReaderMessageType, MessageInfo>> = {
   'card-removed': info('reader', 'channel', 'event'),
   ticket: info('terminal', 'channel', 'request', MAX_TICKET_CHARS + 64),
   'ticket-ok': info('reader', 'channel', 'response'),
+  renew: info('terminal', 'channel', 'request', MAX_TICKET_CHARS + 64),
+  renewed: info('reader', 'channel', 'response'),
   pin: info('terminal', 'channel', 'request'),
   'pin-block': info('reader', 'channel', 'response'),
   abort: info('terminal', 'channel', 'request'),

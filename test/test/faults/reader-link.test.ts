@@ -134,6 +134,12 @@ const STEP_CLASSES: Readonly<Record<string, StepClass>> = {
   tamper: {
     offPath: 'the reader ends the session by design (device-sim tamper tests); no link fault makes one',
   },
+  renew: {
+    offPath: 'not sent by the terminal core yet (device-sim session-expiry tests cover the reader side)',
+  },
+  renewed: {
+    offPath: 'the answer to renew, which the terminal core does not send yet',
+  },
 };
 
 type Step = string;
