@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   mkdtempSync,
@@ -56,7 +57,7 @@ async function startStop(
 }
 
 const masterKeyWarnings = (lines: string[]): string[] =>
-  lines.filter((l) => /master key|master\.key/i.test(l));
+  lines.filter((l) => /master[ -]key|master\.key/i.test(l));
 
 describe('pos-backend master key', () => {
   it('without --dev and without a key: exit 1, one coded line saying how to make and pass one, nothing created', async () => {
@@ -145,6 +146,15 @@ describe('pos-backend master key', () => {
     // The same key by the variable, and as text: the store opens, so it is the same key.
     expect((await startStop(['--data-dir', dataDir], { POS_MASTER_KEY_FILE: file })).code).toBe(0);
     expect((await startStop(['--data-dir', dataDir], { POS_MASTER_KEY: key })).code).toBe(0);
+    // A key file other users may read: used, with a warning saying how to close it.
+    const shared = join(root, 'shared.key');
+    copyFileSync(file, shared);
+    chmodSync(shared, 0o644);
+    const open = await startStop(['--data-dir', dataDir, '--master-key-file', shared], {});
+    expect(open.code).toBe(0);
+    expect(masterKeyWarnings(open.err)).toEqual([
+      `WARNING: the --master-key-file file may be read by other users (group or world permission bits): chmod 600 ${shared}.`,
+    ]);
 
     // A file that is not a key: coded, exit 1, the file's content not echoed.
     const bad = join(root, 'bad.key');

@@ -99,11 +99,12 @@ export function describeSource(source: MasterKeySource): string {
   }
 }
 
-function readKeyFile(path: string, name: string): string {
+/** The file's text, and whether other users may read it (group or world bits). */
+function readKeyFile(path: string, name: string): { text: string; shared: boolean } {
   const stat = statSync(path);
   if (!stat.isFile() || stat.size > MAX_KEY_FILE_BYTES)
     throw new Error(`${name} is not a master key file (one line of base64url)`);
-  return readFileSync(path, 'utf8');
+  return { text: readFileSync(path, 'utf8'), shared: (stat.mode & 0o077) !== 0 };
 }
 
 /**
@@ -124,12 +125,18 @@ export function readMasterKey(
     case 'file':
     case 'data-dir': {
       const name = source.kind === 'file' ? `the ${source.via} file` : `the master key file ${source.path}`;
+      let read;
       try {
-        text = readKeyFile(source.path, name);
+        read = readKeyFile(source.path, name);
       } catch (e) {
         const why = e instanceof Error && e.message.startsWith(name) ? e.message : `${name} cannot be read`;
         return `POS_ERR_MASTER_KEY_INVALID: ${why}`;
       }
+      text = read.text;
+      if (read.shared)
+        warn(
+          `WARNING: ${name} may be read by other users (group or world permission bits): chmod 600 ${source.path}.`,
+        );
       break;
     }
   }
