@@ -518,8 +518,15 @@ export async function runCli(
   if (store === undefined) return { code: 1 };
   if (master === undefined) {
     // --dev with no key: a new one, unless the store was made under a key that is now missing.
-    const stored = await store.getMeta('master_key_check').catch(() => undefined);
-    master = generateDevMasterKey(join(dataDir, DATA_DIR_MASTER_KEY_FILE), stored !== undefined, warn);
+    // A store that does not answer is no reason to make a key: refuse instead.
+    const stored = await store.getMeta('master_key_check').then(
+      (value) => ({ value }),
+      () => undefined,
+    );
+    master =
+      stored === undefined
+        ? 'POS_ERR_UNAVAILABLE: the store did not answer'
+        : generateDevMasterKey(join(dataDir, DATA_DIR_MASTER_KEY_FILE), stored.value !== undefined, warn);
     if (typeof master === 'string') {
       io.err(`pos-backend: ${master}`);
       await store.close();
@@ -533,7 +540,7 @@ export async function runCli(
     KeyRing.open(store, masterKey, now, { ticketLifetimeS: DEFAULT_CONFIG.ticketLifetimeS }),
   ).catch(() => ({ ok: false as const, code: 'POS_ERR_UNAVAILABLE', detail: 'the database did not answer' }));
   if (!opened.ok) {
-    // A wrong key names where it came from (never the key) and that the store keeps its own.
+    // A wrong key: the message names where the key came from, never the key.
     const from = opened.code === 'POS_ERR_MASTER_KEY_INVALID' ? ` (from ${describeSource(source)})` : '';
     io.err(`pos-backend: ${opened.code}: ${opened.detail}${from}`);
     await store.close();
