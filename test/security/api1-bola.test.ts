@@ -161,6 +161,10 @@ const OBJECT_ROUTES: Readonly<Record<string, TenantRoute | ProviderRoute | Termi
       { path: `/v1/users/${v.userId}/password`, body: { password: 'a password set by another tenant' } },
     ],
   },
+  'POST /v1/users/{userId}/unlock': {
+    kind: 'provider',
+    probes: (v) => [{ path: `/v1/users/${v.userId}/unlock`, body: {} }],
+  },
   'POST /v1/tokens': {
     kind: 'provider',
     probes: (v) => [

@@ -67,6 +67,7 @@ const MATRIX: Readonly<Record<string, readonly Caller[]>> = {
   'GET /v1/users': AUDIT_READERS,
   'POST /v1/users/{userId}/disable': ADMIN,
   'POST /v1/users/{userId}/password': ADMIN,
+  'POST /v1/users/{userId}/unlock': ADMIN,
   'POST /v1/tokens': ADMIN,
   'GET /v1/tokens': AUDIT_READERS,
   'DELETE /v1/tokens/{tokenId}': ADMIN,

@@ -89,6 +89,7 @@ export const OPERATOR_REQUESTS: Readonly<Record<string, (f: Fixtures) => RouteRe
     path: `/v1/users/${f.spareUserId}/password`,
     body: { password: 'another long password' },
   }),
+  'POST /v1/users/{userId}/unlock': (f) => ({ path: `/v1/users/${f.spareUserId}/unlock`, body: {} }),
   'POST /v1/tokens': () => ({
     path: '/v1/tokens',
     body: { label: `sec ${next()}`, role: 'auditor', expiresInS: 3600 },

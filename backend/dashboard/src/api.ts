@@ -347,6 +347,7 @@ export const UsersOut = z.object({
       createdAt: z.number(),
       disabledAt: z.number().nullable(),
       loginLocked: z.boolean(),
+      lockedUntil: z.number().nullable(),
     }),
   ),
 });
@@ -358,6 +359,11 @@ export const UserDisabled = z.object({
   tokensRevoked: z.number(),
 });
 export const PasswordSet = z.object({ userId: z.string(), sessionsEnded: z.number() });
+export const UserUnlocked = z.object({
+  userId: z.string(),
+  unlocked: z.literal(true),
+  wasLockedUntil: z.number().nullable(),
+});
 export const TokensOut = z.object({
   tokens: z.array(
     z.object({

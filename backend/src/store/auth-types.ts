@@ -20,13 +20,25 @@ export interface OperatorRow {
   readonly createdAt: number;
   readonly disabledAt: number | null;
   /**
-   * Legacy (columns failed_logins, locked_until): nothing sets them since login throttling moved to
-   * velocity keys (`hitLoginAttempt`, server/auth/throttle.ts); kept so older databases need no
-   * migration. A login or a new password clears any old values (`resetLoginFailures`).
+   * Starts over with every login lock-out of the account (column login_epoch): the throttle's keys
+   * are derived from it and the password hash (server/auth/throttle.ts), so raising it
+   * (`clearLoginLockoutsAudited`) or setting a password makes every attempt count of the account
+   * start over. 0 for a new user.
    */
-  readonly failedLogins: number;
-  readonly lockedUntil: number | null;
+  readonly loginEpoch: number;
 }
+
+/**
+ * A new operator: every field but `loginEpoch` (0). `failedLogins` and `lockedUntil` are accepted and
+ * ignored (their columns were dropped in schema version 8; login lock-outs live in the login
+ * throttle's velocity keys) until the last caller stops passing them.
+ */
+export type NewOperatorRow = Omit<OperatorRow, 'loginEpoch'> & {
+  /** @deprecated ignored; remove from callers. */
+  readonly failedLogins?: number;
+  /** @deprecated ignored; remove from callers. */
+  readonly lockedUntil?: number | null;
+};
 
 export interface ApiTokenRow {
   readonly id: string;
@@ -58,28 +70,39 @@ export interface SessionRow {
 
 export interface AuthStore {
   /** Rejects with StoreError POS_ERR_OPERATOR_EXISTS when the username is taken. */
-  createOperator(row: OperatorRow): Promise<void>;
+  createOperator(row: NewOperatorRow): Promise<void>;
   /** `createOperator` and its audit entry in one transaction (rejects as it does, nothing written). */
   createOperatorAudited(
-    row: OperatorRow,
+    row: NewOperatorRow,
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow>;
   getOperator(id: string): Promise<OperatorRow | undefined>;
   findOperatorByUsername(username: string): Promise<OperatorRow | undefined>;
   listOperators(): Promise<OperatorRow[]>;
-  resetLoginFailures(id: string): Promise<void>;
   /**
    * Login throttling: records one attempt under `key` at `now` and resolves to the attempts in
    * (now - windowMs, now], this one included. Serialized per key: concurrent calls get distinct counts
    * (a burst cannot all read the same count), on every engine. Stored with the velocity events, so
-   * `velocityCount` and `velocityReset` read and clear the same key.
+   * `velocityCount`, `velocityReset` and `loginAttemptTimes` read and clear the same key.
    */
   hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number>;
+  /** The times of the attempts recorded under `key` in (now - windowMs, now], oldest first. */
+  loginAttemptTimes(key: string, now: number, windowMs: number): Promise<number[]>;
+  /**
+   * Clears every login lock-out of an operator (account-wide and per address) in one transaction with
+   * its audit entry: raises `loginEpoch` by one, so every throttle key of the account is new. Resolves
+   * the new epoch and the entry, or undefined for an unknown operator (nothing written).
+   */
+  clearLoginLockoutsAudited(
+    id: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly loginEpoch: number; readonly audit: AuditRow } | undefined>;
   setOperatorPassword(id: string, passwordHash: string): Promise<boolean>;
   /**
-   * A new password in one transaction with its consequences and its audit entry: the hash, the login
-   * failures and lock-out cleared (`resetLoginFailures`), every open session ended, and the entry
+   * A new password in one transaction with its consequences and its audit entry: the hash (which
+   * starts every login lock-out of the account over), every open session ended, and the entry
    * `draft` builds from the number of sessions ended. Resolves that and the entry, or undefined for
    * an unknown operator (nothing written).
    */

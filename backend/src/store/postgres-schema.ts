@@ -229,6 +229,13 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE tickets ADD COLUMN IF NOT EXISTS ord BIGSERIAL;
   CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at, ord);
   `,
+  // 8: an admin clears an operator's login lock-outs (login_epoch); the per-account lock columns
+  // nothing set any more are dropped (mirrors sqlite.ts migration 8).
+  `
+  ALTER TABLE operators ADD COLUMN IF NOT EXISTS login_epoch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE operators DROP COLUMN IF EXISTS failed_logins;
+  ALTER TABLE operators DROP COLUMN IF EXISTS locked_until;
+  `,
 ];
 
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */

@@ -59,6 +59,7 @@ import {
   type HaltRow,
   type IssuedTicketRow,
   type MerchantRow,
+  type NewOperatorRow,
   type OperatorRow,
   type OutboxKind,
   type OutboxRow,
@@ -891,32 +892,22 @@ class PostgresStore implements Store {
 
   // ---- AuthStore ----
 
-  async createOperator(row: OperatorRow): Promise<void> {
+  async createOperator(row: NewOperatorRow): Promise<void> {
     await this.insertOperator(this.pool, row);
   }
   async createOperatorAudited(
-    row: OperatorRow,
+    row: NewOperatorRow,
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
     return this.writeAudited((c) => this.insertOperator(c, row), draft, chain);
   }
-  private async insertOperator(q: PoolClient | pg.Pool, row: OperatorRow): Promise<void> {
+  private async insertOperator(q: PoolClient | pg.Pool, row: NewOperatorRow): Promise<void> {
     try {
       await q.query(
-        `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [
-          row.id,
-          row.username,
-          row.passwordHash,
-          row.role,
-          row.merchantId,
-          row.createdAt,
-          row.disabledAt,
-          row.failedLogins,
-          row.lockedUntil,
-        ],
+        `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [row.id, row.username, row.passwordHash, row.role, row.merchantId, row.createdAt, row.disabledAt],
       );
     } catch (e) {
       if (pgCode(e) === UNIQUE_VIOLATION) throw new StoreError('POS_ERR_OPERATOR_EXISTS', 'username taken');
@@ -934,9 +925,6 @@ class PostgresStore implements Store {
   async listOperators(): Promise<OperatorRow[]> {
     return (await this.rows('SELECT * FROM operators ORDER BY created_at, id')).map(toOperator);
   }
-  async resetLoginFailures(id: string): Promise<void> {
-    await this.pool.query('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
-  }
   async hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number> {
     return this.tx(async (c) => {
       // A transaction-scoped advisory lock per key serializes concurrent hits (READ COMMITTED alone
@@ -951,6 +939,30 @@ class PostgresStore implements Store {
       return num(r.rows[0]?.['n']);
     });
   }
+  async loginAttemptTimes(key: string, now: number, windowMs: number): Promise<number[]> {
+    return (
+      await this.rows('SELECT at FROM velocity_events WHERE key = $1 AND at > $2 AND at <= $3 ORDER BY at', [
+        key,
+        now - windowMs,
+        now,
+      ])
+    ).map((r) => num(r['at']));
+  }
+  async clearLoginLockoutsAudited(
+    id: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly loginEpoch: number; readonly audit: AuditRow } | undefined> {
+    return this.tx(async (c) => {
+      const r = await c.query<QueryResultRow>(
+        'UPDATE operators SET login_epoch = login_epoch + 1 WHERE id = $1 RETURNING login_epoch',
+        [id],
+      );
+      const row = r.rows[0];
+      if (row === undefined) return undefined;
+      return { loginEpoch: num(row['login_epoch']), audit: await this.chainAudit(c, draft, chain) };
+    });
+  }
   async setOperatorPasswordAudited(
     id: string,
     passwordHash: string,
@@ -961,7 +973,6 @@ class PostgresStore implements Store {
     return this.tx(async (c) => {
       const set = await c.query('UPDATE operators SET password_hash = $1 WHERE id = $2', [passwordHash, id]);
       if (set.rowCount !== 1) return undefined;
-      await c.query('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = $1', [id]);
       const ended = await c.query(
         'UPDATE sessions SET revoked_at = $1 WHERE operator_id = $2 AND revoked_at IS NULL',
         [at, id],

@@ -143,8 +143,7 @@ export const toOperator = (r: Row): OperatorRow => ({
   merchantId: strOrNull(r['merchant_id']),
   createdAt: num(r['created_at']),
   disabledAt: numOrNull(r['disabled_at']),
-  failedLogins: num(r['failed_logins']),
-  lockedUntil: numOrNull(r['locked_until']),
+  loginEpoch: num(r['login_epoch']),
 });
 export const toToken = (r: Row): ApiTokenRow => ({
   id: str(r['id']),

@@ -8,6 +8,7 @@ import {
   type AuditDraftRow,
   type AuditRow,
   type AuthStore,
+  type NewOperatorRow,
   type OperatorRow,
   type SessionRow,
 } from './types';
@@ -39,6 +40,17 @@ export const SQLITE_AUTH_MIGRATION = `
   CREATE INDEX sessions_operator ON sessions(operator_id);
 `;
 
+/**
+ * Schema version 8: login lock-outs live in the login throttle's velocity keys, derived from the
+ * password hash and `login_epoch` (raised by an admin to clear them); the per-account columns
+ * nothing set any more are dropped.
+ */
+export const SQLITE_LOGIN_EPOCH_MIGRATION = `
+  ALTER TABLE operators ADD COLUMN login_epoch INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE operators DROP COLUMN failed_logins;
+  ALTER TABLE operators DROP COLUMN locked_until;
+`;
+
 function isUniqueViolation(e: unknown): boolean {
   return (
     typeof e === 'object' &&
@@ -53,7 +65,7 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     super(db);
   }
 
-  createOperator(row: OperatorRow): Promise<void> {
+  createOperator(row: NewOperatorRow): Promise<void> {
     try {
       this.insertOperator(row);
     } catch (e) {
@@ -62,17 +74,17 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     return Promise.resolve();
   }
   createOperatorAudited(
-    row: OperatorRow,
+    row: NewOperatorRow,
     draft: AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
   ): Promise<AuditRow> {
     return this.writeAudited(() => this.insertOperator(row), draft, chain);
   }
-  private insertOperator(row: OperatorRow): void {
+  private insertOperator(row: NewOperatorRow): void {
     try {
       this.run(
-        `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
         row.id,
         row.username,
         row.passwordHash,
@@ -80,8 +92,6 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
         row.merchantId,
         row.createdAt,
         row.disabledAt,
-        row.failedLogins,
-        row.lockedUntil,
       );
     } catch (e) {
       if (isUniqueViolation(e)) throw new StoreError('POS_ERR_OPERATOR_EXISTS', 'username taken');
@@ -99,10 +109,6 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
   listOperators(): Promise<OperatorRow[]> {
     return Promise.resolve(this.all('SELECT * FROM operators ORDER BY created_at, id').map(toOperator));
   }
-  resetLoginFailures(id: string): Promise<void> {
-    this.run('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = ?', id);
-    return Promise.resolve();
-  }
   hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number> {
     // One connection, synchronous statements in one transaction: no other call interleaves.
     const hit = this.db.transaction((): number => {
@@ -116,6 +122,29 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     });
     return Promise.resolve(hit());
   }
+  loginAttemptTimes(key: string, now: number, windowMs: number): Promise<number[]> {
+    return Promise.resolve(
+      this.all(
+        'SELECT at FROM velocity_events WHERE key = ? AND at > ? AND at <= ? ORDER BY at',
+        key,
+        now - windowMs,
+        now,
+      ).map((r) => num(r['at'])),
+    );
+  }
+  clearLoginLockoutsAudited(
+    id: string,
+    draft: AuditDraftRow,
+    chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
+  ): Promise<{ readonly loginEpoch: number; readonly audit: AuditRow } | undefined> {
+    const tx = this.db.transaction((): { loginEpoch: number; audit: AuditRow } | undefined => {
+      if (this.run('UPDATE operators SET login_epoch = login_epoch + 1 WHERE id = ?', id) !== 1)
+        return undefined;
+      const loginEpoch = num(this.get('SELECT login_epoch FROM operators WHERE id = ?', id)?.['login_epoch']);
+      return { loginEpoch, audit: this.appendAuditEntry(draft, chain) };
+    });
+    return Promise.resolve(tx.immediate());
+  }
   setOperatorPasswordAudited(
     id: string,
     passwordHash: string,
@@ -126,7 +155,6 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     const tx = this.db.transaction((): { sessionsEnded: number; audit: AuditRow } | undefined => {
       if (this.run('UPDATE operators SET password_hash = ? WHERE id = ?', passwordHash, id) !== 1)
         return undefined;
-      this.run('UPDATE operators SET failed_logins = 0, locked_until = NULL WHERE id = ?', id);
       const sessionsEnded = this.run(
         'UPDATE sessions SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL',
         at,

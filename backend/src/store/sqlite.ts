@@ -27,7 +27,7 @@ import {
   type TransactionRow,
 } from './types';
 import { storeFault, type StoreFault } from './faults';
-import { SqliteAuthStore, SQLITE_AUTH_MIGRATION } from './sqlite-auth';
+import { SqliteAuthStore, SQLITE_AUTH_MIGRATION, SQLITE_LOGIN_EPOCH_MIGRATION } from './sqlite-auth';
 import { bindMethods, json, SqlitePart, num, str } from './sqlite-base';
 import {
   toAttestation,
@@ -210,6 +210,9 @@ export const MIGRATIONS: readonly string[] = [
   // ever issued: an index on the terminal and issue time (and, implicitly, rowid) finds it without a
   // scan or a sort.
   `CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at);`,
+  // 8: an admin clears an operator's login lock-outs (operators.login_epoch); the per-account lock
+  // columns nothing set any more are dropped (sqlite-auth.ts).
+  SQLITE_LOGIN_EPOCH_MIGRATION,
 ];
 
 function isUniqueViolation(e: unknown): boolean {

@@ -17,6 +17,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { time } from '../../dashboard/src/format';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
+import { DEFAULT_AUTH_CONFIG } from '../../src/server/auth/config';
+import { loginUserKey, throttleEpoch } from '../../src/server/auth/throttle';
 import { DEFAULT_POLICY } from '../../src/server/domain';
 import { readerOutput, sessionTicket, transact } from '../fleet-helpers';
 import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
@@ -293,7 +295,14 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'auditor-audit.png'), fullPage: true });
     await page.getByRole('link', { name: 'Users', exact: true }).click();
     await page.getByRole('cell', { name: 'operator1', exact: true }).waitFor({ timeout: WAIT });
-    for (const name of ['Create user', 'Create token', 'Disable', 'Set password', 'Revoke']) {
+    for (const name of [
+      'Create user',
+      'Create token',
+      'Disable',
+      'Set password',
+      'Clear lock-outs',
+      'Revoke',
+    ]) {
       expect(await page.getByRole('button', { name }).count(), name).toBe(0);
     }
     await page.context().close();
@@ -429,6 +438,21 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
       .halts.find((x) => x.reason === 'merchant under investigation');
     expect(lifted?.liftedAt).not.toBeNull();
 
+    // A user whose sign-in budget others have spent (every attempt now, from addresses it never used).
+    const lockedRes = await h.admin('POST', '/v1/users', {
+      username: 'locked.out',
+      password: 'locked-out-password-1',
+      role: 'operator',
+    });
+    expect(lockedRes.statusCode, lockedRes.body).toBe(201);
+    const lockedUser = await h.store.findOperatorByUsername('locked.out');
+    if (lockedUser === undefined) throw new Error('locked.out not stored');
+    const { maxLoginAttemptsPerUser, lockoutS } = DEFAULT_AUTH_CONFIG;
+    for (let i = 0; i < maxLoginAttemptsPerUser; i++) {
+      const key = loginUserKey(lockedUser.username, throttleEpoch(lockedUser));
+      await h.store.hitLoginAttempt(key, h.clock.now(), lockoutS * 1000);
+    }
+
     // A user and an API token (shown once), then the token revoked.
     await page.getByRole('link', { name: 'Users', exact: true }).click();
     await page.getByLabel('New username').fill('night.shift');
@@ -449,6 +473,20 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await tokenRow.getByRole('button', { name: 'Revoke' }).click();
     await page.getByRole('button', { name: 'Confirm' }).click();
     await tokenRow.getByText(/^revoked/).waitFor({ timeout: WAIT });
+    // The locked user's row says until when; the admin clears its lock-outs (audited).
+    const lockedRow = page.getByRole('row').filter({ hasText: 'locked.out' });
+    const until_ = time(h.clock.now() + lockoutS * 1000);
+    await lockedRow
+      .getByText(`sign-in locked for this account until ${until_}`, { exact: false })
+      .waitFor({ timeout: WAIT });
+    await lockedRow.getByRole('button', { name: 'Clear lock-outs' }).click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await lockedRow
+      .getByText(`Lock-outs cleared (the account was locked until ${until_}).`)
+      .waitFor({ timeout: WAIT });
+    await lockedRow.getByRole('cell', { name: 'active', exact: true }).waitFor({ timeout: WAIT });
+    const unlocks = (await h.store.listAudit(0, 10_000)).filter((a) => a.action === 'user.unlock');
+    expect(unlocks.map((a) => a.subject)).toEqual([`operator:${lockedUser.id}`]);
     // No secret in an artifact: the one-time token is masked.
     await page.screenshot({
       path: join(SHOTS, 'users.png'),

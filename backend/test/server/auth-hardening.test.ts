@@ -167,6 +167,80 @@ describe('lock-out is not a cheap denial of service (#8)', () => {
   });
 });
 
+describe('an admin sees and clears sign-in lock-outs', () => {
+  type Listed = { userId: string; loginLocked: boolean; lockedUntil: number | null };
+  const listed = async (hh: Harness, id: string): Promise<Listed | undefined> =>
+    (await hh.admin('GET', '/v1/users')).json<{ users: Listed[] }>().users.find((u) => u.userId === id);
+
+  it('GET /v1/users says until when the account-wide budget is spent (if no further attempt is made)', async () => {
+    const hh = await harness();
+    const id = await addUser(hh, 'alice');
+    const start = hh.clock.now();
+    // One attempt a second from distinct addresses (no per-address lock-out): budget minus one.
+    for (let i = 0; i < AUTH.maxLoginAttemptsPerUser - 1; i++) {
+      hh.clock.t = start + i * 1000;
+      expect((await login(hh, 'alice', 'wrong password', `198.51.100.${i + 1}`)).statusCode).toBe(401);
+    }
+    expect(await listed(hh, id)).toMatchObject({ loginLocked: false, lockedUntil: null });
+    // The last attempt of the budget: the next one from a new address is refused, right password or not.
+    hh.clock.t = start + 20_000;
+    await login(hh, 'alice', 'wrong password', '198.51.100.99');
+    const window = AUTH.lockoutS * 1000;
+    expect(await listed(hh, id)).toEqual(
+      expect.objectContaining({ loginLocked: true, lockedUntil: start + window }),
+    );
+    hh.clock.t = start + window - 1;
+    expect((await login(hh, 'alice', PASSWORD, '203.0.113.7')).statusCode).toBe(401);
+    // That refused attempt counts too: the lock now ends when the second-oldest attempt leaves the window.
+    expect((await listed(hh, id))?.lockedUntil).toBe(start + 1000 + window);
+    hh.clock.t = start + 1000 + window;
+    expect(await listed(hh, id)).toMatchObject({ loginLocked: false, lockedUntil: null });
+    expect((await login(hh, 'alice', PASSWORD, '203.0.113.7')).statusCode).toBe(200);
+  });
+
+  it('POST /v1/users/:userId/unlock lifts the account-wide and the per-address lock-outs, audited; the password stays', async () => {
+    const hh = await harness();
+    const id = await addUser(hh, 'alice');
+    // Alice mistypes from her address until it is locked out, and others spend the account budget.
+    for (let i = 0; i < AUTH.maxLoginFailures; i++) await login(hh, 'alice', 'wrong password', '192.0.2.10');
+    for (let i = 0; i < AUTH.maxLoginAttemptsPerUser; i++) {
+      await login(hh, 'alice', 'wrong password', `198.51.100.${(i % 4) + 1}`);
+    }
+    expect((await login(hh, 'alice', PASSWORD, '192.0.2.10')).statusCode).toBe(401);
+    expect((await login(hh, 'alice', PASSWORD, '203.0.113.50')).statusCode).toBe(401);
+    const before = await listed(hh, id);
+    expect(before?.loginLocked).toBe(true);
+
+    const res = await hh.admin('POST', `/v1/users/${id}/unlock`, {});
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ userId: id, unlocked: true, wasLockedUntil: before?.lockedUntil });
+    expect(await listed(hh, id)).toMatchObject({ loginLocked: false, lockedUntil: null });
+    // Her own address and a new one get in again, with the same password.
+    expect((await login(hh, 'alice', PASSWORD, '192.0.2.10')).statusCode).toBe(200);
+    expect((await login(hh, 'alice', PASSWORD, '203.0.113.50')).statusCode).toBe(200);
+    const audit = await hh.store.listAudit(0, 10_000);
+    expect(audit.filter((a) => a.action === 'user.unlock')).toEqual([
+      expect.objectContaining({
+        actor: expect.stringMatching(/^token:/) as unknown,
+        subject: `operator:${id}`,
+        data: { wasLockedUntil: before?.lockedUntil },
+      }),
+    ]);
+    // The count starts over: the per-address limit applies afresh after the unlock.
+    for (let i = 0; i < AUTH.maxLoginFailures; i++) await login(hh, 'alice', 'wrong password', '192.0.2.11');
+    expect((await login(hh, 'alice', PASSWORD, '192.0.2.11')).statusCode).toBe(401);
+  });
+
+  it('unlocking an unknown user is 404 POS_ERR_USER_UNKNOWN and appends nothing', async () => {
+    const hh = await harness();
+    const n = (await hh.store.listAudit(0, 10_000)).length;
+    const res = await hh.admin('POST', '/v1/users/usr_absent/unlock', {});
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ error: { code: 'POS_ERR_USER_UNKNOWN' } });
+    expect(await hh.store.listAudit(0, 10_000)).toHaveLength(n);
+  });
+});
+
 describe('unknown users look like known ones (#12)', () => {
   function record(store: Store, calls: string[]): void {
     const s = store as unknown as Record<string, unknown>;

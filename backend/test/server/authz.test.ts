@@ -253,6 +253,11 @@ const ROUTES: Readonly<Record<string, RouteSpec>> = {
       body: { password: 'another long password' },
     }),
   },
+  'POST /v1/users/:userId/unlock': {
+    roles: ['admin'],
+    providerWide: true,
+    request: (ids) => ({ url: `/v1/users/${ids.spareUser}/unlock`, body: {} }),
+  },
   'POST /v1/tokens': {
     roles: ['admin'],
     providerWide: true,
@@ -384,8 +389,6 @@ beforeAll(async () => {
         merchantId: who.merchant === 'A' ? ids.merchantA : null,
         createdAt: h.clock.now(),
         disabledAt: null,
-        failedLogins: 0,
-        lockedUntil: null,
       });
       who.token = `session-user-${i}`;
       continue;

@@ -3,7 +3,15 @@
  * so every engine runs the same checks (`runAuthConformance('postgres', () => openPostgresStore(...))`).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError, type OperatorRow, type SessionRow, type Store } from '../../src/store/types';
+import { chainAuditEntry } from '../../src/audit/index';
+import {
+  StoreError,
+  type AuditDraftRow,
+  type AuditRow,
+  type OperatorRow,
+  type SessionRow,
+  type Store,
+} from '../../src/store/types';
 
 const T0 = 1_800_000_000_000;
 
@@ -16,8 +24,7 @@ function operator(id: string, username: string, over: Partial<OperatorRow> = {})
     merchantId: null,
     createdAt: T0,
     disabledAt: null,
-    failedLogins: 0,
-    lockedUntil: null,
+    loginEpoch: 0,
     ...over,
   };
 }
@@ -73,10 +80,48 @@ export function runAuthConformance(engine: string, open: () => Promise<Store> | 
       expect(await store.velocityCount('auth:login:pair:x|alice', T0 + 60_000, 60_000)).toBe(0);
     });
 
-    it('clears legacy login-failure fields', async () => {
-      await store.createOperator({ ...operator('op_1', 'alice'), failedLogins: 2, lockedUntil: T0 });
-      await store.resetLoginFailures('op_1');
-      expect(await store.getOperator('op_1')).toMatchObject({ failedLogins: 0, lockedUntil: null });
+    it('login attempt times: those in the window, oldest first, of that key only', async () => {
+      for (const at of [T0 + 30, T0, T0 + 10, T0 + 10])
+        await store.hitLoginAttempt('auth:login:user:a', at, 60_000);
+      await store.hitLoginAttempt('auth:login:user:b', T0 + 5, 60_000);
+      expect(await store.loginAttemptTimes('auth:login:user:a', T0 + 30, 60_000)).toEqual([
+        T0,
+        T0 + 10,
+        T0 + 10,
+        T0 + 30,
+      ]);
+      // (now - window, now]: T0 has left the window at T0 + 60 000; nothing after now counts.
+      expect(await store.loginAttemptTimes('auth:login:user:a', T0 + 60_000, 60_000)).toEqual([
+        T0 + 10,
+        T0 + 10,
+        T0 + 30,
+      ]);
+      expect(await store.loginAttemptTimes('auth:login:user:a', T0 + 20, 60_000)).toEqual([
+        T0,
+        T0 + 10,
+        T0 + 10,
+      ]);
+      expect(await store.loginAttemptTimes('auth:login:user:none', T0, 60_000)).toEqual([]);
+    });
+
+    it('clearing login lock-outs raises the epoch with its audit entry; an unknown operator writes nothing', async () => {
+      await store.createOperator(operator('op_1', 'alice'));
+      const chain = (prev: AuditRow | undefined, d: AuditDraftRow): AuditRow => chainAuditEntry(prev, d);
+      const draft = {
+        at: new Date(T0).toISOString(),
+        actor: 'operator:op_9',
+        action: 'user.unlock',
+        subject: 'operator:op_1',
+        data: { wasLockedUntil: null },
+      };
+      const first = await store.clearLoginLockoutsAudited('op_1', draft, chain);
+      expect(first?.loginEpoch).toBe(1);
+      expect(first?.audit).toMatchObject({ action: 'user.unlock', subject: 'operator:op_1' });
+      expect((await store.clearLoginLockoutsAudited('op_1', draft, chain))?.loginEpoch).toBe(2);
+      expect(await store.getOperator('op_1')).toEqual(operator('op_1', 'alice', { loginEpoch: 2 }));
+      expect(await store.clearLoginLockoutsAudited('absent', draft, chain)).toBeUndefined();
+      const audit = await store.listAudit(0, 10);
+      expect(audit.map((a) => a.action)).toEqual(['user.unlock', 'user.unlock']);
     });
 
     it('sets a password and disables once', async () => {

@@ -265,6 +265,53 @@ describePg('PostgreSQL store: migrations and opening', () => {
     }
   });
 
+  it('migration 8 keeps the operators of a version-7 schema at login epoch 0 and drops the lock columns', async () => {
+    const schema = freshSchemaName('v');
+    schemas.push(schema);
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+    const client = await pool.connect();
+    try {
+      expect(await migratePostgres(client, schema, PG_MIGRATIONS.slice(0, 7))).toBe(7);
+      await client.query(
+        `INSERT INTO "${schema}".operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
+         VALUES ('usr_1', 'alice', 'h', 'admin', NULL, 1, NULL, 3, 99)`,
+      );
+    } finally {
+      client.release();
+      await pool.end();
+    }
+    const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
+    try {
+      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      expect(await s.getOperator('usr_1')).toEqual({
+        id: 'usr_1',
+        username: 'alice',
+        passwordHash: 'h',
+        role: 'admin',
+        merchantId: null,
+        createdAt: 1,
+        disabledAt: null,
+        loginEpoch: 0,
+      });
+    } finally {
+      await s.close();
+    }
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      const cols = await admin.query<{ column_name: string }>(
+        'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2',
+        [schema, 'operators'],
+      );
+      const names = cols.rows.map((r) => r.column_name);
+      expect(names).toContain('login_epoch');
+      expect(names).not.toContain('failed_logins');
+      expect(names).not.toContain('locked_until');
+    } finally {
+      await admin.end();
+    }
+  });
+
   it('refuses a schema newer than the code with StoreError POS_ERR_STORE', async () => {
     const schema = freshSchemaName('n');
     schemas.push(schema);

@@ -74,6 +74,36 @@ describe('SQLite specifics', () => {
     expect(plan.map((p) => p.detail).join('; ')).toContain('USING INDEX tickets_terminal');
   });
 
+  it('migration 8 keeps the operators of a version-7 store at login epoch 0 and drops the lock columns', async () => {
+    const path = join(dir, 'v7.sqlite');
+    const raw = new Database(path);
+    for (const sql of MIGRATIONS.slice(0, 7)) raw.exec(sql);
+    raw.pragma('user_version = 7');
+    raw.exec(
+      `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
+       VALUES ('usr_1', 'alice', 'h', 'admin', NULL, 1, NULL, 3, 99)`,
+    );
+    raw.close();
+    const s = openSqliteStore({ path });
+    expect(await s.getOperator('usr_1')).toEqual({
+      id: 'usr_1',
+      username: 'alice',
+      passwordHash: 'h',
+      role: 'admin',
+      merchantId: null,
+      createdAt: 1,
+      disabledAt: null,
+      loginEpoch: 0,
+    });
+    await s.close();
+    const after = new Database(path, { readonly: true });
+    const columns = (after.pragma('table_info(operators)') as { name: string }[]).map((c) => c.name);
+    after.close();
+    expect(columns).toContain('login_epoch');
+    expect(columns).not.toContain('failed_logins');
+    expect(columns).not.toContain('locked_until');
+  });
+
   it('refuses a store whose schema is newer than the service', () => {
     const path = join(dir, 'newer.sqlite');
     const raw = new Database(path);

@@ -378,8 +378,6 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
         merchantId: null,
         createdAt: T0,
         disabledAt: null,
-        failedLogins: 0,
-        lockedUntil: null,
       };
       await expect(
         store.createOperatorAudited(user, draft('user.create', 'operator:usr_1'), failing),
@@ -419,14 +417,8 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
       expect(
         await store.revokeApiTokenAudited('tok_1', T0 + 2, draft('token.revoke', 'tok_1'), chain),
       ).toBeUndefined();
-      // A new password: hash, lock-out cleared, sessions ended and the entry, or none of them.
-      await store.createOperator({
-        ...user,
-        id: 'usr_3',
-        username: 'bob',
-        failedLogins: 2,
-        lockedUntil: T0 + 9,
-      });
+      // A new password: hash, sessions ended and the entry, or none of them.
+      await store.createOperator({ ...user, id: 'usr_3', username: 'bob' });
       await store.createSession({
         id: 'ses_1',
         tokenHash: 'sh1',
@@ -445,20 +437,12 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
           c,
         );
       await expect(password(failing)).rejects.toThrow('chain failed');
-      expect(await store.getOperator('usr_3')).toMatchObject({
-        passwordHash: 'x',
-        failedLogins: 2,
-        lockedUntil: T0 + 9,
-      });
+      expect(await store.getOperator('usr_3')).toMatchObject({ passwordHash: 'x' });
       expect((await store.findSession('sh1'))?.revokedAt).toBeNull();
       const done = await password(chain);
       expect(done?.sessionsEnded).toBe(1);
       expect(done?.audit).toMatchObject({ action: 'user.password', data: { n: 1 } });
-      expect(await store.getOperator('usr_3')).toMatchObject({
-        passwordHash: 'new-hash',
-        failedLogins: 0,
-        lockedUntil: null,
-      });
+      expect(await store.getOperator('usr_3')).toMatchObject({ passwordHash: 'new-hash' });
       expect((await store.findSession('sh1'))?.revokedAt).toBe(T0 + 3);
       expect(
         await store.setOperatorPasswordAudited(
@@ -469,6 +453,13 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
           chain,
         ),
       ).toBeUndefined();
+      // Clearing the login lock-outs: the epoch raised and the entry, or neither.
+      const unlock = (c: typeof chain) =>
+        store.clearLoginLockoutsAudited('usr_3', draft('user.unlock', 'operator:usr_3'), c);
+      await expect(unlock(failing)).rejects.toThrow('chain failed');
+      expect((await store.getOperator('usr_3'))?.loginEpoch).toBe(0);
+      expect(await unlock(chain)).toMatchObject({ loginEpoch: 1, audit: { action: 'user.unlock' } });
+      expect((await store.getOperator('usr_3'))?.loginEpoch).toBe(1);
       // Disabling: user, sessions, listed tokens and the entry, or none of them.
       await store.createSession({
         id: 'ses_2',
@@ -515,6 +506,7 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
         'token.create',
         'token.revoke',
         'user.password',
+        'user.unlock',
         'user.disable',
       ]);
       expectLinear(audit);

@@ -1,4 +1,7 @@
-/** Dashboard users and API tokens: list (read-users), create, disable, set a password, revoke (manage-users). */
+/**
+ * Dashboard users and API tokens: list (read-users), create, disable, set a password, clear sign-in
+ * lock-outs, revoke (manage-users).
+ */
 import { useState, type ReactNode } from 'react';
 import {
   call,
@@ -11,6 +14,7 @@ import {
   UserCreated,
   UserDisabled,
   UsersOut,
+  UserUnlocked,
 } from '../api';
 import { errorText, time } from '../format';
 import { ActionButton, ErrorBox, useLoad, useSession } from '../ui';
@@ -160,7 +164,7 @@ export function UsersPage(): ReactNode {
                 {u.disabledAt !== null
                   ? `disabled ${time(u.disabledAt)}`
                   : u.loginLocked
-                    ? 'sign-in locked (too many attempts)'
+                    ? `sign-in locked for this account until ${time(u.lockedUntil)} if the attempts stop (addresses that signed in to it recently may still try)`
                     : 'active'}
               </td>
               {manage ? (
@@ -176,6 +180,20 @@ export function UsersPage(): ReactNode {
                         users.reload();
                         tokens.reload();
                         return `Disabled: ${r.sessionsEnded} sessions ended, ${r.tokensRevoked} tokens revoked.`;
+                      }}
+                    />
+                  ) : null}{' '}
+                  {u.disabledAt === null ? (
+                    <ActionButton
+                      label="Clear lock-outs"
+                      needsReason={false}
+                      description={`Clear every sign-in lock-out of ${u.username}: the account-wide one${u.loginLocked ? ` (until ${time(u.lockedUntil)})` : ' (none now)'} and those of single addresses after failed attempts (not listed here). Their password and sessions stay.`}
+                      onConfirm={async () => {
+                        const r = await call(UserUnlocked, 'POST', `/v1/users/${enc(u.userId)}/unlock`, {});
+                        users.reload();
+                        return r.wasLockedUntil === null
+                          ? 'Lock-outs cleared (the account was not locked account-wide).'
+                          : `Lock-outs cleared (the account was locked until ${time(r.wasLockedUntil)}).`;
                       }}
                     />
                   ) : null}{' '}

@@ -21,7 +21,7 @@ import {
   SESSION_PREFIX,
   sha256Hex,
 } from './principal';
-import { loginIpKey, loginKnownKey, loginPairKey, loginUserKey, passwordEpoch } from './throttle';
+import { loginIpKey, loginKnownKey, loginPairKey, loginUserKey, throttleEpoch } from './throttle';
 
 const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
 const Role = z.enum(['admin', 'operator', 'auditor', 'merchant']);
@@ -83,7 +83,7 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       // (only the audit subject differs), and the same one scrypt: the answer and its timing tell nothing.
       const user = await ctx.store.findOperatorByUsername(username);
       const subject = user === undefined ? 'unknown-user' : `operator:${user.id}`;
-      const epoch = passwordEpoch(user?.passwordHash);
+      const epoch = throttleEpoch(user);
       const pairKey = loginPairKey(address, username, epoch);
       const fail = (): ServiceError => new ServiceError(401, 'POS_ERR_LOGIN_FAILED');
       const known =
@@ -132,7 +132,6 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       await ctx.store.velocityReset(pairKey);
       await ctx.store.velocityReset(loginKnownKey(address, username));
       await ctx.store.velocityHit(loginKnownKey(address, username), now, cfg.knownAddressS * 1000);
-      if (user.failedLogins !== 0 || user.lockedUntil !== null) await ctx.store.resetLoginFailures(user.id);
       // A hash made with other parameters (an older cost) is remade with the current ones, so every
       // stored hash costs what the dummy hash of an unknown user costs.
       if (!hashHasCost(user.passwordHash, cfg.scryptN)) {

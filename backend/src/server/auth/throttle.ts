@@ -13,8 +13,9 @@ const nameTag = (username: string): string =>
 export const loginIpKey = (address: string): string => `auth:login:ip:${address}`;
 /**
  * Attempts for one username from one address (the per-address lock-out), reset by a success. `epoch`
- * changes with the stored password hash (`passwordEpoch`), so setting a password, over the API or the
- * CLI, starts every lock-out of the account over.
+ * (`throttleEpoch`) changes with the stored password hash and the operator's `loginEpoch`, so setting
+ * a password (API or CLI) or an admin clearing the lock-outs (`POST /v1/users/:userId/unlock`) starts
+ * every lock-out of the account over.
  */
 export const loginPairKey = (address: string, username: string, epoch: string): string =>
   `auth:login:pair:${address}|${epoch}|${nameTag(username)}`;
@@ -25,6 +26,15 @@ export const loginUserKey = (username: string, epoch: string): string =>
 export const loginKnownKey = (address: string, username: string): string =>
   `auth:login:ok:${address}|${nameTag(username)}`;
 
-/** A short digest of the stored password hash (`none` for an unknown user): changes when the password is set. */
-export const passwordEpoch = (passwordHash: string | undefined): string =>
-  passwordHash === undefined ? 'none' : createHash('sha256').update(passwordHash).digest('hex').slice(0, 16);
+/**
+ * A short digest of the stored password hash and the login epoch (`none` for an unknown user): changes
+ * when the password is set or the lock-outs are cleared. Epoch 0 digests the hash alone (the keys of
+ * schema versions before 8, so an upgrade does not clear a lock-out in progress).
+ */
+export function throttleEpoch(
+  user: { readonly passwordHash: string; readonly loginEpoch: number } | undefined,
+): string {
+  if (user === undefined) return 'none';
+  const material = user.loginEpoch === 0 ? user.passwordHash : `${user.passwordHash}\n${user.loginEpoch}`;
+  return createHash('sha256').update(material).digest('hex').slice(0, 16);
+}

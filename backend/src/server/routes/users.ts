@@ -10,7 +10,7 @@ import { StoreError, type AuditRow, type OperatorRole, type Store } from '../../
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
 import { creatorGone, tokensMadeBy } from '../auth/revoke';
-import { loginUserKey, passwordEpoch } from '../auth/throttle';
+import { loginUserKey, throttleEpoch } from '../auth/throttle';
 import { newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
 
@@ -48,11 +48,28 @@ const UserOut = z.object({
   merchantId: z.string().nullable(),
   createdAt: z.number().int(),
   disabledAt: z.number().int().nullable(),
-  /** The legacy per-account lock column (login no longer sets it; see loginLocked). */
-  lockedUntil: z.number().int().nullable(),
   /** The account-wide login budget is spent: only addresses that logged in to it before may try. */
   loginLocked: z.boolean(),
+  /**
+   * While loginLocked: when the account-wide lock-out ends (ms) if no further attempt is made (each
+   * refused attempt counts too); null otherwise. Per-address lock-outs are not included.
+   */
+  lockedUntil: z.number().int().nullable(),
 });
+
+/**
+ * The account-wide lock-out of a login budget: an attempt is refused once the attempts in the window
+ * (ascending `times`) reach `max` (its own hit makes max + 1), until the oldest of the last `max` has
+ * left the window. Undefined when not locked.
+ */
+export function accountLockedUntil(
+  times: readonly number[],
+  max: number,
+  windowMs: number,
+): number | undefined {
+  const first = times[times.length - max];
+  return times.length >= max && first !== undefined ? first + windowMs : undefined;
+}
 const TokenOut = z.object({
   tokenId: z.string(),
   label: z.string(),
@@ -63,6 +80,18 @@ const TokenOut = z.object({
   expiresAt: z.number().int().nullable(),
   revokedAt: z.number().int().nullable(),
 });
+
+/** When the account-wide lock-out of `user` ends, or undefined when it is not locked. */
+async function lockedUntil(
+  ctx: Ctx,
+  user: { readonly username: string; readonly passwordHash: string; readonly loginEpoch: number },
+  now: number,
+): Promise<number | undefined> {
+  const { lockoutS, maxLoginAttemptsPerUser } = ctx.config.auth;
+  const key = loginUserKey(user.username, throttleEpoch(user));
+  const times = await ctx.store.loginAttemptTimes(key, now, lockoutS * 1000);
+  return accountLockedUntil(times, maxLoginAttemptsPerUser, lockoutS * 1000);
+}
 
 export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
   const app = appIn.withTypeProvider<ZodTypeProvider>();
@@ -108,8 +137,6 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
             merchantId,
             createdAt: now,
             disabledAt: null,
-            failedLogins: 0,
-            lockedUntil: null,
           },
           {
             at: new Date(now).toISOString(),
@@ -143,18 +170,8 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       await requirePrincipal(ctx, request, 'read-users');
       const rows = await ctx.store.listOperators();
-      const { lockoutS, maxLoginAttemptsPerUser } = ctx.config.auth;
       const now = ctx.clock.now();
-      const locked = await Promise.all(
-        rows.map(
-          async (u) =>
-            (await ctx.store.velocityCount(
-              loginUserKey(u.username, passwordEpoch(u.passwordHash)),
-              now,
-              lockoutS * 1000,
-            )) > maxLoginAttemptsPerUser,
-        ),
-      );
+      const locks = await Promise.all(rows.map((u) => lockedUntil(ctx, u, now)));
       return {
         users: rows.map((u, i) => ({
           userId: u.id,
@@ -163,10 +180,56 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
           merchantId: u.merchantId,
           createdAt: u.createdAt,
           disabledAt: u.disabledAt,
-          lockedUntil: u.lockedUntil,
-          loginLocked: locked[i] === true,
+          loginLocked: locks[i] !== undefined,
+          lockedUntil: locks[i] ?? null,
         })),
       };
+    },
+  );
+
+  app.post(
+    '/v1/users/:userId/unlock',
+    {
+      ...opts,
+      schema: {
+        tags: ['users'],
+        summary:
+          "Clear a user's sign-in lock-outs: the account-wide one and every per-address one start over (the password and sessions are kept)",
+        security: Security,
+        params: IdParam('userId'),
+        body: z.strictObject({}).optional(),
+        response: {
+          200: z.object({
+            userId: z.string(),
+            unlocked: z.literal(true),
+            /** The account-wide lock-out this cleared (its end), or null when there was none. */
+            wasLockedUntil: z.number().int().nullable(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const principal = await requirePrincipal(ctx, request, 'manage-users');
+      const userId = (request.params as { userId: string }).userId;
+      const user = await ctx.store.getOperator(userId);
+      if (user === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
+      const now = ctx.clock.now();
+      const wasLockedUntil = (await lockedUntil(ctx, user, now)) ?? null;
+      // The epoch raised and the audit entry in one transaction.
+      const done = await ctx.store.clearLoginLockoutsAudited(
+        userId,
+        {
+          at: new Date(now).toISOString(),
+          actor: principal.actor,
+          action: 'user.unlock',
+          subject: `operator:${userId}`,
+          data: { wasLockedUntil },
+        },
+        (prev, draft) => chainAuditEntry(prev, draft),
+      );
+      if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
+      await ctx.audited([done.audit]);
+      return { userId, unlocked: true as const, wasLockedUntil };
     },
   );
 
@@ -225,7 +288,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       ...opts,
       schema: {
         tags: ['users'],
-        summary: "Set a user's password: their sessions end, a lock-out is lifted",
+        summary: "Set a user's password: their sessions end, every sign-in lock-out of the account is lifted",
         security: Security,
         params: IdParam('userId'),
         body: z.strictObject({ password: Password }),
