@@ -236,6 +236,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE operators DROP COLUMN IF EXISTS failed_logins;
   ALTER TABLE operators DROP COLUMN IF EXISTS locked_until;
   `,
+  // 9: the sessions purge deletes by expiry (mirrors sqlite.ts migration 9).
+  `CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);`,
 ];
 
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */

@@ -213,6 +213,9 @@ export const MIGRATIONS: readonly string[] = [
   // 8: an admin clears an operator's login lock-outs (operators.login_epoch); the per-account lock
   // columns nothing set any more are dropped (sqlite-auth.ts).
   SQLITE_LOGIN_EPOCH_MIGRATION,
+  // 9: the sessions purge (purgeSessions, once a minute) deletes by expiry: an index on expires_at
+  // finds the expired rows without a scan of every session.
+  `CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);`,
 ];
 
 function isUniqueViolation(e: unknown): boolean {

@@ -312,6 +312,24 @@ describePg('PostgreSQL store: migrations and opening', () => {
     }
   });
 
+  it('the sessions purge can find expired sessions through the sessions_expires index (migration 9)', async () => {
+    const schema = freshSchemaName('i');
+    schemas.push(schema);
+    await (await openPostgresStore({ url: PG_URL, schema, max: 1 })).close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      // With sequential scans priced out, the planner takes the index whenever there is one.
+      await client.query('SET enable_seqscan = off');
+      const plan = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN DELETE FROM "${schema}".sessions WHERE expires_at < 1`,
+      );
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('sessions_expires');
+    } finally {
+      await client.end();
+    }
+  });
+
   it('refuses a schema newer than the code with StoreError POS_ERR_STORE', async () => {
     const schema = freshSchemaName('n');
     schemas.push(schema);

@@ -74,6 +74,20 @@ describe('SQLite specifics', () => {
     expect(plan.map((p) => p.detail).join('; ')).toContain('USING INDEX tickets_terminal');
   });
 
+  it('the sessions purge finds expired sessions through the sessions_expires index (migration 9), not a scan', async () => {
+    const path = join(dir, 'sessions-index.sqlite');
+    const s = openSqliteStore({ path });
+    await s.close();
+    const raw = new Database(path, { readonly: true });
+    const plan = raw.prepare('EXPLAIN QUERY PLAN DELETE FROM sessions WHERE expires_at < ?').all(1) as {
+      detail: string;
+    }[];
+    raw.close();
+    expect(plan.map((p) => p.detail).join('; ')).toMatch(
+      /SEARCH sessions USING (COVERING )?INDEX sessions_expires/,
+    );
+  });
+
   it('migration 8 keeps the operators of a version-7 store at login epoch 0 and drops the lock columns', async () => {
     const path = join(dir, 'v7.sqlite');
     const raw = new Database(path);
