@@ -317,6 +317,24 @@ describe('API8:2023 Security Misconfiguration: the pos-backend command in produc
     expect(() => statSync(join(dir, 'master.key'))).toThrow();
   });
 
+  it('no master key without --dev: refused (exit 1, one coded line, no stack), nothing made in its place', async () => {
+    const dir = dataDir();
+    const run = await runBin(['--data-dir', dir, '--port', '0'], {
+      POS_MASTER_KEY: undefined,
+      POS_MASTER_KEY_FILE: undefined,
+    });
+    expect(run.code).toBe(1);
+    expect(run.url).toBeUndefined();
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/POS_ERR_MASTER_KEY_REQUIRED/);
+    // It says how to make one and how to pass it.
+    expect(run.stderr).toMatch(/pos-backend master-key/);
+    expect(run.stderr).toMatch(/--master-key-file/);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    // Refused before anything is written: no data directory, so no development key either.
+    expect(() => statSync(dir)).toThrow();
+  });
+
   it('by default: not in development mode, a loopback-only plain-HTTP listener (TLS is the proxy in front), headers on', async () => {
     expect(DEFAULT_CONFIG.development).toBe(false);
     const run = await runBin(
