@@ -27,7 +27,7 @@ import { FleetEventSchema, type FleetEvent } from '../src/fleet/events';
 import { hashApiToken, newAdminToken, type ServiceConfig } from '../src/server/context';
 import { KeyRing } from '../src/keys/keyring';
 import { openSqliteStore } from '../src/store/sqlite';
-import type { OperatorRole } from '../src/store/types';
+import type { OperatorRole, Store } from '../src/store/types';
 import { ISSUER, standInReaderVerifier, type Harness, type SimTerminal } from './helpers';
 
 export interface FileHarness extends Harness {
@@ -41,16 +41,24 @@ export interface FileHarness extends Harness {
   twin(): Promise<FileHarness>;
 }
 
-interface Carried {
+/** What a restarted or twin app keeps (and what a caller may fix in advance: its secrets and clock). */
+export interface Carried {
   masterKey: Uint8Array;
   adminToken: string;
   clock: Harness['clock'];
   cardTokenKey: Uint8Array;
 }
 
-/** An app on a SQLite file (the liveness sweeper's timer off unless the config turns it on). */
+/** The harness's store: a SQLite file (or `:memory:`), or an opener of any other store (PostgreSQL). */
+export type HarnessStore = string | { readonly open: () => Promise<Store> };
+
+/**
+ * An app on a SQLite file, or on the store `where.open()` makes (the liveness sweeper's timer off
+ * unless the config turns it on). With `carried`, its secrets and clock are used and no admin token is
+ * stored (it is the caller's, or the first app's).
+ */
 export async function makeFileHarness(
-  path: string,
+  where: HarnessStore,
   config: Partial<ServiceConfig> = {},
   carried?: Carried,
   eventStream?: EventStreamOptions,
@@ -63,11 +71,14 @@ export async function makeFileHarness(
       return this.t;
     },
   };
-  const store = openSqliteStore({ path });
+  const store = typeof where === 'string' ? openSqliteStore({ path: where }) : await where.open();
   const opened = await KeyRing.open(store, masterKey, clock.now(), {
     ticketLifetimeS: config.ticketLifetimeS ?? 60,
   });
-  if (!opened.ok) throw new Error(opened.code);
+  if (!opened.ok) {
+    await store.close();
+    throw new Error(`harness: key ring: ${opened.code}`);
+  }
   const bus = createMemoryBus();
   const events: FleetEvent[] = [];
   bus.subscribe((m) => {
@@ -121,9 +132,9 @@ export async function makeFileHarness(
     },
     restart: async () => {
       await h.close();
-      return makeFileHarness(path, config, next);
+      return makeFileHarness(where, config, next);
     },
-    twin: () => makeFileHarness(path, config, next),
+    twin: () => makeFileHarness(where, config, next),
   };
   return h;
 }

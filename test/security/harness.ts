@@ -1,6 +1,6 @@
 /**
- * The OWASP API groups' harness: the real back-end (buildApp over a SQLite file in a fresh temporary
- * data directory, through backend/test/fleet-helpers.ts's makeFileHarness; or over PostgreSQL in a
+ * The OWASP API groups' harness: the real back-end (buildApp through backend/test/fleet-helpers.ts's
+ * makeFileHarness, over a SQLite file in a fresh temporary data directory or over PostgreSQL in a
  * fresh schema) listening on a real loopback socket, and a cast spoken to over real HTTP (fetch):
  *
  * - principals (PRINCIPALS): the provider's admin, operator and auditor, and for each of merchants A
@@ -20,80 +20,16 @@ import { join } from 'node:path';
 import { DEFAULT_AUTH_CONFIG } from '../../backend/src/server/auth/config';
 import { hashApiToken, newAdminToken, type ServiceConfig } from '../../backend/src/server/context';
 import type { OperatorRole } from '../../backend/src/store/types';
-import { buildApp } from '../../backend/src/server/app';
-import { createMemoryBus } from '../../backend/src/fleet/bus';
-import { FleetEventSchema, type FleetEvent } from '../../backend/src/fleet/events';
-import { KeyRing } from '../../backend/src/keys/keyring';
+import type { FleetEvent } from '../../backend/src/fleet/events';
 import { openPostgresStore } from '../../backend/src/store/postgres';
-import { inject, makeFileHarness } from '../../backend/test/fleet-helpers';
-import {
-  ISSUER,
-  seedReferenceValues,
-  SimTerminal,
-  standInReaderVerifier,
-  type Harness,
-} from '../../backend/test/helpers';
+import { makeFileHarness } from '../../backend/test/fleet-helpers';
+import { seedReferenceValues, SimTerminal, type Harness } from '../../backend/test/helpers';
 import { enrollInto } from '../../backend/test/server/fleet-helpers';
 
 export { SimTerminal };
 
 /** The back-end under the harness (backend/test/helpers.ts's Harness, and the fleet events its bus carried). */
 export type Backend = Harness & { readonly events: readonly FleetEvent[] };
-
-/**
- * The PostgreSQL back-end: makeFileHarness's wiring (backend/test/fleet-helpers.ts) over
- * openPostgresStore in `schema` instead of a SQLite file.
- */
-async function postgresBackend(
-  schema: string,
-  config: Partial<ServiceConfig>,
-  carried: { masterKey: Uint8Array; cardTokenKey: Uint8Array; adminToken: string; clock: Harness['clock'] },
-): Promise<Backend> {
-  const { PG_URL } = await import('../../backend/test/pg-helpers');
-  const store = await openPostgresStore({ url: PG_URL, schema });
-  const opened = await KeyRing.open(store, carried.masterKey, carried.clock.now(), {
-    ticketLifetimeS: config.ticketLifetimeS ?? 60,
-  });
-  if (!opened.ok) {
-    await store.close();
-    throw new Error(`harness: key ring: ${opened.code}`);
-  }
-  const bus = createMemoryBus();
-  const events: FleetEvent[] = [];
-  bus.subscribe((m) => {
-    if (m.type === 'event') events.push(FleetEventSchema.parse(m.event));
-  });
-  const app = await buildApp({
-    bus,
-    store,
-    keys: opened.ring,
-    clock: carried.clock,
-    config: {
-      issuer: ISSUER,
-      rateLimitPerMinute: false,
-      development: true,
-      livenessSweepS: false,
-      ...config,
-    },
-    readerStatusVerifier: standInReaderVerifier,
-    readerCaRoots: [new Uint8Array([1])],
-    cardTokenKey: carried.cardTokenKey,
-    defaultMetrics: false,
-  });
-  return {
-    app,
-    store,
-    keys: opened.ring,
-    clock: carried.clock,
-    adminToken: carried.adminToken,
-    events,
-    admin: (method, url, body) => inject(app, carried.adminToken, method, url, body),
-    close: async () => {
-      await app.close();
-      await bus.close();
-    },
-  };
-}
 
 export type Method = 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH' | 'HEAD' | 'OPTIONS';
 export type TenantName = 'A' | 'B';
@@ -266,10 +202,13 @@ export async function startSecurityHarness(options: HarnessOptions = {}): Promis
   // backend/test/pg-helpers.ts probes the database when imported: only when PostgreSQL is asked for.
   const pgh = options.store === 'postgres' ? await import('../../backend/test/pg-helpers') : undefined;
   const schema = pgh?.freshSchemaName('sec');
-  const h: Backend =
-    schema === undefined
-      ? await makeFileHarness(join(dataDir, 'backend.sqlite'), config, carried)
-      : await postgresBackend(schema, config, carried);
+  const h: Backend = await makeFileHarness(
+    pgh === undefined || schema === undefined
+      ? join(dataDir, 'backend.sqlite')
+      : { open: () => openPostgresStore({ url: pgh.PG_URL, schema }) },
+    config,
+    carried,
+  );
   const cleanup = async (): Promise<void> => {
     await h.close();
     rmSync(dataDir, { recursive: true, force: true });
