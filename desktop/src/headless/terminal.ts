@@ -7,7 +7,9 @@
  * - Reader: the configured driver (serial path, serial or HID USB ids) behind a ReaderConnection whose
  *   handshake gets a session ticket from an attestation (a fresh one when the cached one is within
  *   10 s of expiry), with the configured manufacturer CA roots and the pinned reader serial. The
- *   reader's signed status (bound to each challenge) goes into the evidence once connected.
+ *   reader's signed status (bound to each challenge) goes into the evidence once connected. The
+ *   session lives as long as its ticket: a ReaderSessionKeeper renews it with every session ticket an
+ *   attestation brings, and before a sale when it is at its end (docs/reader-protocol.md §5.5).
  * - Push: the halt push connection (PushHaltPort) with a fresh proof per attempt.
  * - Engine: TransactionEngine over SessionReaderPort, HttpBackendPort, the push port.
  */
@@ -23,7 +25,6 @@ import {
   type Result,
 } from '@pos/shared';
 import type { PushClient } from '@pos/backend/fleet/push-client';
-import { z } from 'zod';
 import { AttestationAgent, type AttestAnswer, type AttestationAgentOptions } from '../core/attest/agent';
 import { collectAll, type Collected } from '../core/attest/evidence';
 import { nodeAttestFs, nodeAttestProcess } from '../core/attest/node-host';
@@ -36,6 +37,7 @@ import { ReaderConnection, type HandshakeFn } from '../core/reader/connection';
 import type { ReaderDriver } from '../core/reader/device';
 import { HidReaderDriver } from '../core/reader/hid';
 import { SessionReaderPort } from '../core/reader/reader-port';
+import { ReaderSessionKeeper } from '../core/reader/session-keeper';
 import { SerialReaderDriver } from '../core/reader/serial';
 import type { DesktopCode } from '../core/result';
 import { TransactionEngine } from '../core/transaction';
@@ -63,24 +65,6 @@ export function collectHeadless(): Promise<Collected> {
 export function collectWith(shell: () => ShellInfo): Promise<Collected> {
   return collectAll({ fs: nodeAttestFs(), proc: nodeAttestProcess(), shell: shell() });
 }
-
-/**
- * The `perm` claim of a ticket the back-end gave us (read, not verified: the reader verifies it; the
- * terminal only decides whether its reader session must be re-opened). Anything unreadable: none.
- */
-export function ticketPerm(jws: string): readonly string[] {
-  const payload = jws.split('.')[1];
-  if (payload === undefined) return [];
-  const bytes = parseBase64url(payload);
-  if (!bytes.ok) return [];
-  try {
-    const claims = TicketPermClaims.safeParse(JSON.parse(new TextDecoder().decode(bytes.bytes)));
-    return claims.success ? claims.data.perm : [];
-  } catch {
-    return [];
-  }
-}
-const TicketPermClaims = z.object({ perm: z.array(z.string().max(32)).max(8) });
 
 export function readerDriver(r: ReaderConfig): ReaderDriver {
   if ('path' in r) return new SerialReaderDriver({ target: { path: r.path } });
@@ -114,10 +98,10 @@ export class HeadlessTerminal {
   readonly agent: AttestationAgent;
   readonly config: TerminalConfig;
   #session: { jws: string; exp: number } | undefined;
-  /** What the session ticket of the reader session's handshake granted (`perm`): the reader keeps it. */
-  #readerPerm: readonly string[] = [];
   #readerChain: readonly Uint8Array[] | undefined;
   #conn: ReaderConnection | undefined;
+  /** Renews the reader session's ticket (after attestations, before sales). */
+  #keeper: ReaderSessionKeeper | undefined;
   #push: PushClient | undefined;
   #pushOpen = false;
   readonly haltPort = new PushHaltPort();
@@ -181,8 +165,12 @@ export class HeadlessTerminal {
   }
 
   #remember(a: AttestAnswer): Promise<void> {
-    if (a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined)
+    if (a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined) {
       this.#session = { jws: a.ticket, exp: a.ticketExpiresAt };
+      // To the open reader session; not awaited: a fallback handshake may need the agent, which is
+      // still inside this attestation.
+      void this.#keeper?.afterAttestation(a);
+    }
     const write = this.keyStore.updateConfig((c) => ({
       ...c,
       ...(a.intervalS === undefined ? {} : { attestationIntervalS: a.intervalS }),
@@ -254,7 +242,6 @@ export class HeadlessTerminal {
       }
       const ticket = await this.sessionTicket();
       if (!ticket.ok) return { ok: false, code: ticket.code, detail: ticket.detail };
-      const perm = ticketPerm(ticket.jws);
       const key = await this.keyStore.getDeviceKey();
       if (!key.ok || key.secretKey === undefined)
         return { ok: false, code: 'POS_ERR_DESKTOP_NOT_ENROLLED', detail: 'no device key' };
@@ -270,60 +257,19 @@ export class HeadlessTerminal {
         });
         if (!r.ok) return r;
         this.#readerChain = r.reader.certChain;
-        this.#readerPerm = perm;
-        return { ok: true, session: r.session };
+        return { ok: true, session: r.session, ticket: ticket.jws };
       } finally {
         wipe(secretKey);
       }
     };
   }
 
-  /**
-   * Before a sale starts at the reader (review 2, M1): the reader keeps what the handshake's session
-   * ticket granted, and a session opened under the handshake-only ticket of a resume-pending terminal
-   * (`perm: []`) may get status but not start a transaction. So when the reader session does not
-   * grant `transact`, this gets a session ticket that does (the cached one, or a fresh attestation,
-   * whose evidence now carries the reader's signed status and can make the terminal active again) and
-   * re-opens the reader session under it (a new handshake). Without such a ticket the sale does not
-   * start: `POS_ERR_DESKTOP_BACKEND_NO_TICKET`.
-   */
-  async ensureReaderTransact(timeoutMs = 15_000): Promise<Result<object, DesktopCode>> {
-    const conn = this.#conn;
-    if (conn?.session === undefined || this.#readerPerm.includes('transact')) return { ok: true };
-    const fresh = (t: { jws: string; exp: number } | undefined): boolean =>
-      t !== undefined && t.exp - 10 > Date.now() / 1000 && ticketPerm(t.jws).includes('transact');
-    if (!fresh(this.#session)) {
-      const r = await this.agent.beforeTransaction();
-      if (!r.ok) return r;
-      if (!fresh(this.#session))
-        return {
-          ok: false,
-          code: r.answer.halted === true ? 'POS_ERR_DESKTOP_TXN_HALTED' : 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
-          detail: `the back-end grants no transaction yet (verdict ${r.answer.verdict}): the reader session is status only`,
-        };
-    }
-    await conn.reopen();
-    if (conn.session === undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        conn.whenConnected(),
-        new Promise<void>((res) => (timer = setTimeout(res, timeoutMs))),
-      ]);
-      clearTimeout(timer);
-    }
-    if (conn.session === undefined)
-      return {
-        ok: false,
-        code: 'POS_ERR_DESKTOP_READER_LOST',
-        detail: 'the reader did not reconnect in time',
-      };
-    if (!this.#readerPerm.includes('transact'))
-      return {
-        ok: false,
-        code: 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
-        detail: 'the reader session is status only (no transact ticket)',
-      };
-    return { ok: true };
+  #keep(conn: ReaderConnection): void {
+    this.#keeper = new ReaderSessionKeeper({
+      connection: conn,
+      latestTicket: () => this.#session,
+      attest: () => this.agent.beforeTransaction(),
+    });
   }
 
   /** Connects the reader (reconnecting with backoff until `close()`); resolves once connected or after `timeoutMs`. */
@@ -333,6 +279,7 @@ export class HeadlessTerminal {
       return { ok: false, code: 'POS_ERR_DESKTOP_READER_CONFIG', detail: 'no reader is configured' };
     const conn = new ReaderConnection({ driver: readerDriver(reader), handshake: this.#handshake() });
     this.#conn = conn;
+    this.#keep(conn);
     let last: { code: DesktopCode; detail: string } | undefined;
     // A failure that is not the reader's (the back-end unreachable, no session ticket, halted) will not
     // change by retrying the reader: give up at once instead of waiting out the timeout.
@@ -375,6 +322,7 @@ export class HeadlessTerminal {
     if (this.#conn !== undefined) return { ok: true, connection: this.#conn };
     const conn = new ReaderConnection({ driver: readerDriver(reader), handshake: this.#handshake() });
     this.#conn = conn;
+    this.#keep(conn);
     conn.on('reader-lost', (e) => this.opts.notice?.(e.message));
     conn.on('reader-back', (e) => this.opts.notice?.(e.message));
     conn.start();
@@ -413,7 +361,13 @@ export class HeadlessTerminal {
   engine(options?: Pick<EngineOptions, 'timeouts'>): { engine: TransactionEngine; dispose: () => void } {
     const conn = this.#conn;
     if (conn === undefined) throw new Error('connectReader first');
-    const port = new SessionReaderPort(conn, undefined, () => this.ensureReaderTransact());
+    const keeper = this.#keeper;
+    const port = new SessionReaderPort(
+      conn,
+      undefined,
+      keeper === undefined ? undefined : () => keeper.ensureTransact(),
+      keeper === undefined ? undefined : () => keeper.renewExpired(),
+    );
     const backend = new HttpBackendPort(this.client, this.agent, this);
     const engine = new TransactionEngine({
       reader: port,

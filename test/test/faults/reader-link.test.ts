@@ -21,6 +21,9 @@
  * ("unclassified step"), so a new message type is covered or noticed. PIN key presses do not cross the
  * link (the pad is the terminal's; the PIN goes as one `pin` message), so they are no step of their own.
  *
+ * Between the liveness probe and the sale the terminal renews its session with a fresh session ticket
+ * (`renew` / `renewed`, docs/reader-protocol.md §5.5), as it does after every attestation.
+ *
  * Faults: `cut` (the port closes both ways and the device reports itself lost: an unplug), `corrupt`
  * (one bit flipped), `drop` (the unit is lost), `duplicate` (delivered twice: a replay), `stall` (from
  * this unit on the link carries nothing either way: a reader that stopped answering).
@@ -94,7 +97,7 @@ const FAULTS = ['cut', 'corrupt', 'drop', 'duplicate', 'stall'] as const;
 type Fault = (typeof FAULTS)[number];
 
 /** Where a step happens: the scenario that reaches it and the phase it belongs to. */
-type Phase = 'handshake' | 'idle' | 'sale' | 'after' | 'cancel';
+type Phase = 'handshake' | 'idle' | 'renew' | 'sale' | 'after' | 'cancel';
 type Scenario = 'sale' | 'cancel';
 type StepClass = { readonly scenario: Scenario; readonly phase: Phase } | { readonly offPath: string };
 
@@ -111,6 +114,8 @@ const STEP_CLASSES: Readonly<Record<string, StepClass>> = {
   finished: { scenario: 'sale', phase: 'handshake' },
   'get-status': { scenario: 'sale', phase: 'idle' },
   status: { scenario: 'sale', phase: 'idle' },
+  renew: { scenario: 'sale', phase: 'renew' },
+  renewed: { scenario: 'sale', phase: 'renew' },
   start: { scenario: 'sale', phase: 'sale' },
   started: { scenario: 'sale', phase: 'sale' },
   'card-inserted': { scenario: 'sale', phase: 'sale' },
@@ -133,12 +138,6 @@ const STEP_CLASSES: Readonly<Record<string, StepClass>> = {
   },
   tamper: {
     offPath: 'the reader ends the session by design (device-sim tamper tests); no link fault makes one',
-  },
-  renew: {
-    offPath: 'not sent by the terminal core yet (device-sim session-expiry tests cover the reader side)',
-  },
-  renewed: {
-    offPath: 'the answer to renew, which the terminal core does not send yet',
   },
 };
 
@@ -183,6 +182,12 @@ function expected(layer: Layer, phase: Phase, step: Step, fault: Fault, hit: Hit
       if (fault === 'duplicate' && (step === 'pin' || step === 'pin-block'))
         return { sale: 'approved', noticed: true };
       return { sale: 'error', noticed: true };
+    case 'renew':
+      // The session's renewal (a fresh session ticket, §5.5): lost or damaged, it either ends the
+      // session (a coded reader-lost, then a new session) or goes unanswered (the renewal times out
+      // and the terminal runs a new handshake, which is no loss to report); either way the sale that
+      // follows runs on a live session and is approved.
+      return { sale: 'approved', noticed: undefined };
     case 'after':
       return { sale: 'approved', noticed: undefined };
     case 'cancel':
@@ -662,6 +667,14 @@ async function runCell(layer: Layer, scenario: Scenario, plan: Plan): Promise<Ce
       if (notices.length !== mark.notices) mark = { notices: notices.length, probes: probed() };
       return conn.state === 'connected' && probed() > mark.probes;
     }, 'a liveness probe answered');
+    // The session is renewed with a fresh session ticket, as after every attestation (§5.5): by
+    // `renew`, or by a new handshake when the renewal fails.
+    let renewal: Awaited<ReturnType<ReaderConnection['renew']>> | undefined;
+    void conn
+      .renew(am.sign({ use: 'session', cnf: { jkt }, rsn: serial, perm: ['transact'] }))
+      .then((r) => (renewal = r));
+    await settle(() => renewal !== undefined && conn.state === 'connected', 'the session renewed');
+    if (!wire.fired) expect(renewal).toEqual({ ok: true, via: 'renew' });
     const submitsBefore = submits.length;
     const result = await sale(scenario);
     if (result?.status !== 'approved')

@@ -9,13 +9,22 @@
  * a message the link could not deliver (`POS_ERR_READER_LINK_TIMEOUT`: no ACK after its retries), is a
  * lost reader.
  *
+ * The session lives as long as its session ticket (docs/reader-protocol.md §5.5): `renew(jws)` hands
+ * the reader a fresh one (`renew`), and when the reader refuses it, runs a new handshake, whose
+ * handshake function takes the terminal's newest ticket. `grant` is what the open session's ticket
+ * says (its `exp` and `perm`, read, not verified: the reader verified it).
+ *
  * It tells the user: `reader-lost` once when an established connection goes, `reader-back` when it is
  * established again, each with a human sentence; `attempt-failed` for each failed attempt (with the
  * code and the delay before the next). Time and randomness are injected (a `LinkTimer`, `random`), so
  * tests drive the backoff without waiting.
  */
 import {
+  err,
+  ok,
+  parseTicket,
   realTimer,
+  REQUEST_TIMEOUT_MS,
   type Err,
   type LinkTimer,
   type PosErrorCode,
@@ -45,7 +54,31 @@ export function backoffDelay(attempt: number, o: BackoffOptions, random: number)
   return Math.max(0, Math.round(base * (1 - j * Math.min(1, Math.max(0, random)))));
 }
 
-export type HandshakeFn = (link: ReaderLink) => Promise<Result<{ session: ReaderSession }, PosErrorCode>>;
+/**
+ * Runs the handshake over a freshly opened link. `ticket` is the session ticket it presented (compact
+ * JWS): the connection keeps what it grants (`grant`) and does not send it again as a renewal.
+ */
+export type HandshakeFn = (
+  link: ReaderLink,
+) => Promise<Result<{ session: ReaderSession; ticket?: string }, PosErrorCode>>;
+
+/** What the open session's ticket grants, as the terminal reads it (the reader verified it). */
+export interface SessionGrant {
+  readonly jws: string;
+  /** The ticket's `exp`, seconds since the epoch: the reader starts no transaction at or after it. */
+  readonly exp: number;
+  readonly perm: readonly string[];
+}
+
+/** The grant of a session ticket, read without verifying it (shape-checked); undefined if unreadable. */
+export function readSessionGrant(jws: string): SessionGrant | undefined {
+  const parsed = parseTicket(jws);
+  if (!parsed.ok || parsed.claims.use !== 'session') return undefined;
+  return { jws, exp: parsed.claims.exp, perm: [...parsed.claims.perm] };
+}
+
+/** How a renewal went: by `renew`, by a new handshake, or not needed (no session, or already held). */
+export type RenewedVia = 'renew' | 'handshake' | 'none';
 
 export interface ReaderConnectionOptions {
   readonly driver: ReaderDriver;
@@ -57,6 +90,8 @@ export interface ReaderConnectionOptions {
   readonly heartbeatMs?: number;
   /** How long the probe waits for the answer (ms). */
   readonly heartbeatTimeoutMs?: number;
+  /** How long a `renew` waits for the answer (ms). */
+  readonly requestTimeoutMs?: number;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 2000;
@@ -69,6 +104,8 @@ export interface ReaderConnectionEvents {
   'reader-lost': (e: { code: DesktopCode; message: string }) => void;
   'reader-back': (e: { message: string }) => void;
   'attempt-failed': (e: { code: DesktopCode; detail: string; retryInMs: number; attempt: number }) => void;
+  /** A renewal the reader refused (or did not answer): a new handshake follows. */
+  'renew-refused': (e: { code: DesktopCode; detail: string }) => void;
 }
 
 export class ReaderConnection {
@@ -81,12 +118,16 @@ export class ReaderConnection {
     'reader-lost': new Set(),
     'reader-back': new Set(),
     'attempt-failed': new Set(),
+    'renew-refused': new Set(),
   };
   #state: ReaderConnectionState = 'idle';
   #attempt = 0;
   #retryTimer: unknown;
   #device: ReaderDevice | undefined;
   #session: ReaderSession | undefined;
+  #grant: SessionGrant | undefined;
+  /** Renewals run one at a time, in call order. */
+  #renewals: Promise<unknown> = Promise.resolve();
   #wasConnected = false;
   #lostSinceConnected = false;
   #unsubscribe: (() => void)[] = [];
@@ -108,6 +149,10 @@ export class ReaderConnection {
   }
   get device(): ReaderDevice | undefined {
     return this.#state === 'connected' ? this.#device : undefined;
+  }
+  /** What the open session's ticket grants (undefined when not connected or not known). */
+  get grant(): SessionGrant | undefined {
+    return this.#state === 'connected' ? this.#grant : undefined;
   }
 
   on<E extends keyof ReaderConnectionEvents>(event: E, handler: ReaderConnectionEvents[E]): () => void {
@@ -163,7 +208,7 @@ export class ReaderConnection {
       return;
     }
     const device = opened.device;
-    let hs: Result<{ session: ReaderSession }, PosErrorCode>;
+    let hs: Result<{ session: ReaderSession; ticket?: string }, PosErrorCode>;
     try {
       hs = await this.#opts.handshake(device.link);
     } catch {
@@ -179,12 +224,13 @@ export class ReaderConnection {
       this.#scheduleRetry(hs);
       return;
     }
-    this.#connected(device, hs.session);
+    this.#connected(device, hs.session, hs.ticket);
   }
 
-  #connected(device: ReaderDevice, session: ReaderSession): void {
+  #connected(device: ReaderDevice, session: ReaderSession, ticket: string | undefined): void {
     this.#device = device;
     this.#session = session;
+    this.#grant = ticket === undefined ? undefined : readSessionGrant(ticket);
     this.#state = 'connected';
     this.#attempt = 0;
     this.#unsubscribe = [
@@ -230,6 +276,7 @@ export class ReaderConnection {
     const session = this.#session;
     this.#device = undefined;
     this.#session = undefined;
+    this.#grant = undefined;
     this.#state = 'waiting';
     this.#lostSinceConnected = true;
     session?.close();
@@ -260,9 +307,8 @@ export class ReaderConnection {
 
   /**
    * Ends the established session and runs the handshake again at once, without a `reader-lost`
-   * notice (the reader is not lost): a session opened under a ticket that did not grant `transact`
-   * (the back-end's handshake-only ticket of a resume-pending terminal) is re-opened under the
-   * `transact` ticket the terminal holds now (review 2, M1; docs/reader-protocol.md). Resolves when
+   * notice (the reader is not lost): the fallback of a renewal the reader refused, so that the
+   * session runs under the ticket the terminal holds now (docs/reader-protocol.md §5.5). Resolves when
    * the new attempt has finished (connected, or waiting for its retry with backoff as usual).
    */
   async reopen(): Promise<void> {
@@ -274,10 +320,53 @@ export class ReaderConnection {
     const session = this.#session;
     this.#device = undefined;
     this.#session = undefined;
+    this.#grant = undefined;
     this.#state = 'waiting';
     session?.close();
     await device?.close();
     await this.#attemptConnect();
+  }
+
+  /**
+   * Hands a fresh session ticket to the open session (`renew`, docs/reader-protocol.md §5.5). On
+   * `renewed` the session runs under it (its `exp` and `perm`: `grant`). If the reader refuses it (or
+   * does not answer in time), the session is re-opened with a new handshake (`reopen()`), whose
+   * handshake function presents the terminal's newest session ticket; the answer is then that
+   * attempt's outcome. Without an open session, or with the ticket the session already holds, there is
+   * nothing to send (`via: 'none'`): the next handshake takes the newest ticket anyway. One renewal at
+   * a time, in call order.
+   */
+  renew(jws: string): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
+    const run = (): Promise<Result<{ via: RenewedVia }, DesktopCode>> => this.#renew(jws);
+    const next = this.#renewals.then(run, run);
+    this.#renewals = next.catch(() => undefined);
+    return next;
+  }
+
+  async #renew(jws: string): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
+    const session = this.session;
+    if (session === undefined || this.#grant?.jws === jws) return ok({ via: 'none' as const });
+    const r = await session.request(
+      { t: 'renew', id: session.newId(), jws },
+      this.#opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    );
+    if (this.#session !== session || this.#state !== 'connected')
+      return err('POS_ERR_DESKTOP_READER_LOST', 'the reader session ended during the renewal');
+    if (r.ok && r.message.t === 'renewed') {
+      this.#grant = readSessionGrant(jws) ?? { jws, exp: r.message.exp, perm: [] };
+      return ok({ via: 'renew' as const });
+    }
+    const refused = r.ok
+      ? { code: 'POS_ERR_DESKTOP_TXN_READER' as DesktopCode, detail: `the reader answered ${r.message.t}` }
+      : { code: r.code, detail: r.detail };
+    this.#emit('renew-refused', refused);
+    await this.reopen();
+    if (this.session === undefined)
+      return err(
+        refused.code,
+        `the reader refused the session renewal (${refused.detail}) and the new handshake has not succeeded yet`,
+      );
+    return ok({ via: 'handshake' as const });
   }
 
   /** Stops reconnecting and closes the session and the device. */
@@ -289,6 +378,7 @@ export class ReaderConnection {
     for (const u of this.#unsubscribe.splice(0)) u();
     this.#session?.close();
     this.#session = undefined;
+    this.#grant = undefined;
     const d = this.#device;
     this.#device = undefined;
     await d?.close();

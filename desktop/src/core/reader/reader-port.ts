@@ -26,11 +26,18 @@ export class SessionReaderPort implements ReaderPort {
     private readonly conn: ReaderConnection,
     private readonly timeoutMs = READER_REQUEST_TIMEOUT_MS,
     /**
-     * Runs before each `start`: the terminal makes sure its reader session may transact (a session
-     * opened under a handshake-only ticket is re-opened under a `transact` one; review 2, M1). A
-     * failure ends the start with its code.
+     * Runs before each `start`: the terminal makes sure its reader session may transact and has time
+     * left (a session opened under a handshake-only ticket, or whose ticket is at its end, is renewed
+     * with a fresh `transact` ticket; docs/reader-protocol.md §5.5). A failure ends the start with its
+     * code.
      */
     private readonly beforeStart?: () => Promise<Result<object, DesktopCode>>,
+    /**
+     * When the reader refuses a `start` because the session's ticket has expired by its clock
+     * (`POS_ERR_READER_SESSION_EXPIRED`): renews the session with a newer ticket (or re-opens it), once;
+     * the `start` is then sent again, and a second refusal ends it with the code.
+     */
+    private readonly renewExpired?: () => Promise<Result<object, DesktopCode>>,
   ) {
     this.#unsubscribe.push(
       conn.on('connected', (e) => this.#attach(e.session)),
@@ -105,8 +112,27 @@ export class SessionReaderPort implements ReaderPort {
       const ready = await this.beforeStart();
       if (!ready.ok) return ready;
     }
-    const r = await this.#ask((id) => ({ t: 'start', id, amount: amountMinor, currency }), 'started');
-    return r.ok ? { ok: true } : r;
+    const send = () => this.#ask((id) => ({ t: 'start', id, amount: amountMinor, currency }), 'started');
+    const r = await send();
+    if (r.ok) return { ok: true };
+    if (r.code !== 'POS_ERR_READER_SESSION_EXPIRED' || this.renewExpired === undefined) return r;
+    const renewed = await this.renewExpired();
+    if (!renewed.ok)
+      return {
+        ok: false,
+        code: 'POS_ERR_READER_SESSION_EXPIRED',
+        detail: `the reader's session has expired and could not be renewed (${renewed.code}: ${renewed.detail})`,
+      };
+    const again = await send();
+    if (again.ok) return { ok: true };
+    return again.code === 'POS_ERR_READER_SESSION_EXPIRED'
+      ? {
+          ok: false,
+          code: again.code,
+          detail:
+            "the reader still finds its session expired after a renewal: check the reader's and this computer's clocks",
+        }
+      : again;
   }
 
   onCard(cb: (card: CardPresented) => void): () => void {
