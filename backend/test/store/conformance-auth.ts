@@ -29,6 +29,31 @@ function operator(id: string, username: string, over: Partial<OperatorRow> = {})
   };
 }
 
+/**
+ * Migration 8 on either engine: an operator as schema version 7 stored it (with the lock columns
+ * version 8 drops), how it reads afterwards, and the columns the table has then.
+ */
+export const V7_OPERATOR = {
+  insert: (table: string): string =>
+    `INSERT INTO ${table} (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
+     VALUES ('usr_1', 'alice', 'h', 'admin', NULL, 1, NULL, 3, 99)`,
+  row: {
+    id: 'usr_1',
+    username: 'alice',
+    passwordHash: 'h',
+    role: 'admin',
+    merchantId: null,
+    createdAt: 1,
+    disabledAt: null,
+    loginEpoch: 0,
+  } satisfies OperatorRow,
+  expectColumns(columns: readonly string[]): void {
+    expect(columns).toContain('login_epoch');
+    expect(columns).not.toContain('failed_logins');
+    expect(columns).not.toContain('locked_until');
+  },
+};
+
 function session(id: string, operatorId: string, over: Partial<SessionRow> = {}): SessionRow {
   return {
     id,

@@ -12,7 +12,7 @@ import { MIGRATIONS } from '../../src/store/sqlite';
 import { StoreError, type AuditRow, type Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
 import { runStoreConformance } from './conformance';
-import { runAuthConformance } from './conformance-auth';
+import { runAuthConformance, V7_OPERATOR } from './conformance-auth';
 import { runFleetConformance } from './conformance-fleet';
 import { runLivenessConformance } from './conformance-liveness';
 
@@ -212,6 +212,25 @@ describePg('PostgreSQL store: two processes racing', () => {
   });
 });
 
+/**
+ * A fresh schema at an older version (the first `version` migrations), holding the rows `seed`
+ * inserts (it is given the quoted schema name); resolves to the schema's name.
+ */
+async function schemaAtVersion(version: number, seed: (sql: string) => string): Promise<string> {
+  const schema = freshSchemaName('v');
+  schemas.push(schema);
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+  const client = await pool.connect();
+  try {
+    expect(await migratePostgres(client, schema, PG_MIGRATIONS.slice(0, version))).toBe(version);
+    await client.query(seed(`"${schema}"`));
+  } finally {
+    client.release();
+    await pool.end();
+  }
+  return schema;
+}
+
 describePg('PostgreSQL store: migrations and opening', () => {
   it('two processes migrating one new schema at once both open it at the current version', async () => {
     const schema = freshSchemaName('m');
@@ -232,21 +251,13 @@ describePg('PostgreSQL store: migrations and opening', () => {
   });
 
   it("migration 7 numbers a version-6 schema's tickets; the newest of a terminal is found", async () => {
-    const schema = freshSchemaName('v');
-    schemas.push(schema);
-    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
-    const client = await pool.connect();
-    try {
-      expect(await migratePostgres(client, schema, PG_MIGRATIONS.slice(0, 6))).toBe(6);
-      await client.query(
-        `INSERT INTO "${schema}".tickets (jti, terminal_id, use, kid, issued_at, expires_at)
+    const schema = await schemaAtVersion(
+      6,
+      (q) =>
+        `INSERT INTO ${q}.tickets (jti, terminal_id, use, kid, issued_at, expires_at)
          VALUES ('j2', 't1', 'session', 'k', 1000, 61000), ('j1', 't1', 'pin-entry', 'k', 1000, 61000),
                 ('j0', 't1', 'session', 'k', 0, 60000)`,
-      );
-    } finally {
-      client.release();
-      await pool.end();
-    }
+    );
     const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
     try {
       expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
@@ -266,33 +277,11 @@ describePg('PostgreSQL store: migrations and opening', () => {
   });
 
   it('migration 8 keeps the operators of a version-7 schema at login epoch 0 and drops the lock columns', async () => {
-    const schema = freshSchemaName('v');
-    schemas.push(schema);
-    const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
-    const client = await pool.connect();
-    try {
-      expect(await migratePostgres(client, schema, PG_MIGRATIONS.slice(0, 7))).toBe(7);
-      await client.query(
-        `INSERT INTO "${schema}".operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
-         VALUES ('usr_1', 'alice', 'h', 'admin', NULL, 1, NULL, 3, 99)`,
-      );
-    } finally {
-      client.release();
-      await pool.end();
-    }
+    const schema = await schemaAtVersion(7, (q) => V7_OPERATOR.insert(`${q}.operators`));
     const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
     try {
       expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
-      expect(await s.getOperator('usr_1')).toEqual({
-        id: 'usr_1',
-        username: 'alice',
-        passwordHash: 'h',
-        role: 'admin',
-        merchantId: null,
-        createdAt: 1,
-        disabledAt: null,
-        loginEpoch: 0,
-      });
+      expect(await s.getOperator(V7_OPERATOR.row.id)).toEqual(V7_OPERATOR.row);
     } finally {
       await s.close();
     }
@@ -303,10 +292,7 @@ describePg('PostgreSQL store: migrations and opening', () => {
         'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2',
         [schema, 'operators'],
       );
-      const names = cols.rows.map((r) => r.column_name);
-      expect(names).toContain('login_epoch');
-      expect(names).not.toContain('failed_logins');
-      expect(names).not.toContain('locked_until');
+      V7_OPERATOR.expectColumns(cols.rows.map((r) => r.column_name));
     } finally {
       await admin.end();
     }

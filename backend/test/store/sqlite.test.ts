@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite';
 import { StoreError } from '../../src/store/types';
 import { runStoreConformance } from './conformance';
-import { runAuthConformance } from './conformance-auth';
+import { runAuthConformance, V7_OPERATOR } from './conformance-auth';
 import { runFleetConformance } from './conformance-fleet';
 import { runLivenessConformance } from './conformance-liveness';
 
@@ -93,29 +93,16 @@ describe('SQLite specifics', () => {
     const raw = new Database(path);
     for (const sql of MIGRATIONS.slice(0, 7)) raw.exec(sql);
     raw.pragma('user_version = 7');
-    raw.exec(
-      `INSERT INTO operators (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
-       VALUES ('usr_1', 'alice', 'h', 'admin', NULL, 1, NULL, 3, 99)`,
-    );
+    raw.exec(V7_OPERATOR.insert('operators'));
     raw.close();
     const s = openSqliteStore({ path });
-    expect(await s.getOperator('usr_1')).toEqual({
-      id: 'usr_1',
-      username: 'alice',
-      passwordHash: 'h',
-      role: 'admin',
-      merchantId: null,
-      createdAt: 1,
-      disabledAt: null,
-      loginEpoch: 0,
-    });
+    expect(await s.getOperator(V7_OPERATOR.row.id)).toEqual(V7_OPERATOR.row);
     await s.close();
     const after = new Database(path, { readonly: true });
-    const columns = (after.pragma('table_info(operators)') as { name: string }[]).map((c) => c.name);
+    V7_OPERATOR.expectColumns(
+      (after.pragma('table_info(operators)') as { name: string }[]).map((c) => c.name),
+    );
     after.close();
-    expect(columns).toContain('login_epoch');
-    expect(columns).not.toContain('failed_logins');
-    expect(columns).not.toContain('locked_until');
   });
 
   it('refuses a store whose schema is newer than the service', () => {

@@ -6,7 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { chainAuditEntry } from '../../audit/index';
-import { StoreError, type AuditRow, type OperatorRole, type Store } from '../../store/types';
+import {
+  StoreError,
+  type AuditDraftRow,
+  type AuditRow,
+  type OperatorRole,
+  type Store,
+} from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
 import { creatorGone, tokensMadeBy } from '../auth/revoke';
@@ -41,6 +47,13 @@ export async function scopeError(
   return undefined;
 }
 
+/** The schema of an action on one user that takes no body (`{}` or none). */
+const UserAction = {
+  tags: ['users'],
+  security: Security,
+  params: IdParam('userId'),
+  body: z.strictObject({}).optional(),
+};
 const UserOut = z.object({
   userId: z.string(),
   username: z.string(),
@@ -80,6 +93,17 @@ const TokenOut = z.object({
   expiresAt: z.number().int().nullable(),
   revokedAt: z.number().int().nullable(),
 });
+
+/** The audit entry of a change to the operator `userId`. */
+function userEntry(
+  now: number,
+  actor: string,
+  action: string,
+  userId: string,
+  data: Record<string, unknown>,
+): AuditDraftRow {
+  return { at: new Date(now).toISOString(), actor, action, subject: `operator:${userId}`, data };
+}
 
 /** When the account-wide lock-out of `user` ends, or undefined when it is not locked. */
 async function lockedUntil(
@@ -138,13 +162,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
             createdAt: now,
             disabledAt: null,
           },
-          {
-            at: new Date(now).toISOString(),
-            actor: principal.actor,
-            action: 'user.create',
-            subject: `operator:${id}`,
-            data: { username, role, merchantId },
-          },
+          userEntry(now, principal.actor, 'user.create', id, { username, role, merchantId }),
           (prev, draft) => chainAuditEntry(prev, draft),
         );
       } catch (e) {
@@ -192,12 +210,9 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     {
       ...opts,
       schema: {
-        tags: ['users'],
+        ...UserAction,
         summary:
           "Clear a user's sign-in lock-outs: the account-wide one and every per-address one start over (the password and sessions are kept)",
-        security: Security,
-        params: IdParam('userId'),
-        body: z.strictObject({}).optional(),
         response: {
           200: z.object({
             userId: z.string(),
@@ -218,13 +233,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       // The epoch raised and the audit entry in one transaction.
       const done = await ctx.store.clearLoginLockoutsAudited(
         userId,
-        {
-          at: new Date(now).toISOString(),
-          actor: principal.actor,
-          action: 'user.unlock',
-          subject: `operator:${userId}`,
-          data: { wasLockedUntil },
-        },
+        userEntry(now, principal.actor, 'user.unlock', userId, { wasLockedUntil }),
         (prev, draft) => chainAuditEntry(prev, draft),
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
@@ -238,12 +247,9 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     {
       ...opts,
       schema: {
-        tags: ['users'],
+        ...UserAction,
         summary:
           'Disable a user: no login, every session of theirs ends, and the API tokens they made (and tokens made with those) are revoked',
-        security: Security,
-        params: IdParam('userId'),
-        body: z.strictObject({}).optional(),
         response: {
           200: z.object({
             userId: z.string(),
@@ -266,13 +272,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         userId,
         now,
         await tokensMadeBy(ctx.store, userId),
-        (counts) => ({
-          at: new Date(now).toISOString(),
-          actor: principal.actor,
-          action: 'user.disable',
-          subject: `operator:${userId}`,
-          data: { ...counts },
-        }),
+        (counts) => userEntry(now, principal.actor, 'user.disable', userId, { ...counts }),
         (prev, draft) => chainAuditEntry(prev, draft),
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
@@ -303,18 +303,12 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const hash = await hashPassword(request.body.password, ctx.config.auth.scryptN);
       const now = ctx.clock.now();
       // Break glass: a new password hash starts every login lock-out of the account over (auth/throttle.ts).
-      // The hash, the lock-out reset, the sessions ended and the audit entry in one transaction.
+      // The hash, the sessions ended and the audit entry in one transaction.
       const done = await ctx.store.setOperatorPasswordAudited(
         userId,
         hash,
         now,
-        (sessionsEnded) => ({
-          at: new Date(now).toISOString(),
-          actor: principal.actor,
-          action: 'user.password',
-          subject: `operator:${userId}`,
-          data: { sessionsEnded },
-        }),
+        (sessionsEnded) => userEntry(now, principal.actor, 'user.password', userId, { sessionsEnded }),
         (prev, draft) => chainAuditEntry(prev, draft),
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
