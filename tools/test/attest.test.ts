@@ -39,6 +39,22 @@ const AttestLine = z.strictObject({
   seconds: z.number(),
   first_error: z.string().optional(),
 });
+const PreloadedLine = z.strictObject({
+  bench: z.literal('attest'),
+  metric: z.literal('preloaded'),
+  terminals_in_store: z.number().int(),
+  attestations_per_s: rate,
+  small_store_attestations_per_s: rate,
+  ratio_to_small_store: rate,
+  p50_ms: rate,
+  p99_ms: rate,
+  server_main_thread_ms_per_attestation: rate.optional(),
+  small_store_server_main_thread_ms_per_attestation: rate.optional(),
+  attestations: z.number().int().positive(),
+  errors: z.number().int(),
+  preload_s: z.number().min(0),
+  first_error: z.string().optional(),
+});
 const StoreLine = z.strictObject({
   bench: z.literal('attest'),
   metric: z.literal('store_size'),
@@ -72,7 +88,38 @@ describe('npm run bench -- attest', () => {
     expect(store.attestations_stored).toBeGreaterThanOrEqual(line.attestations);
   }, 240_000);
 
+  it('--preload-terminals N: the same terminals attest again with N more enrolled terminals in the store', () => {
+    const r = bench('attest', '--seconds', '1', '--terminals-per-worker', '2', '--preload-terminals', '1000');
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(AttestLine.parse(lines.find((l) => l['metric'] === undefined))).toMatchObject({ errors: 0 });
+    const line = PreloadedLine.parse(lines.find((l) => l['metric'] === 'preloaded'));
+    // The bench's own 2 terminals plus the 1,000 added.
+    expect(line).toMatchObject({ terminals_in_store: 1002, errors: 0 });
+    expect(line.first_error).toBeUndefined();
+    expect(line.ratio_to_small_store).toBeCloseTo(
+      line.attestations_per_s / line.small_store_attestations_per_s,
+      2,
+    );
+    // The store size is not reported after a preload (the added terminals would be most of it).
+    expect(lines.some((l) => l['metric'] === 'store_size')).toBe(false);
+  }, 240_000);
+
   it.each([
+    [['--preload-terminals', '-1'], 'POS_ERR_CLI_INVALID_OPTION', /--preload-terminals must be a number/],
+    [
+      ['--preload-terminals', '9000000'],
+      'POS_ERR_CLI_INVALID_OPTION',
+      /--preload-terminals must be at most 5000000/,
+    ],
+    [
+      ['--url', 'http://127.0.0.1:1', '--admin-token', 't', '--preload-terminals', '10'],
+      'POS_ERR_CLI_INVALID_OPTION',
+      /--preload-terminals needs the bench to start the server/,
+    ],
     [['--workers', '0'], 'POS_ERR_CLI_INVALID_OPTION', /--workers must be at least 1/],
     [['--terminals-per-worker', '1.5'], 'POS_ERR_CLI_INVALID_OPTION', /must be a whole number/],
     [['--url', 'ftp://x'], 'POS_ERR_CLI_INVALID_OPTION', /--url must be an http\(s\) URL/],

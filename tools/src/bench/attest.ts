@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { BenchOptionError, measure, numberOption, parseBenchOptions, type Benchmark } from './measure';
 
@@ -253,6 +254,39 @@ function storeBytes(dataDir: string): number {
   return total;
 }
 
+/**
+ * Adds `n` enrolled terminals of `merchantId` to the SQLite store at `path` in one transaction, next
+ * to the running server (WAL: it keeps serving; the bench holds it idle meanwhile), and returns how
+ * many terminals the store then holds. Each has its own id, device-key thumbprint and reader serial
+ * (random-looking ids, so the primary key's B-tree is as fragmented as with real enrollments), is
+ * active, and is not due for a day: the liveness sweeper finds none of them overdue during the run,
+ * so what is measured is the attestation path's lookups, not the sweeper marking a million
+ * terminals stale.
+ */
+export function preloadTerminals(path: string, merchantId: string, n: number): number {
+  const db = new Database(path);
+  try {
+    db.pragma('busy_timeout = 10000');
+    const jwk = JSON.stringify(
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }),
+    );
+    const now = Date.now();
+    db.prepare(
+      `WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?)
+       INSERT INTO terminals (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state,
+         state_reason, interval_s, created_at, last_attested_at, state_changed_at, next_due_at, stale_at,
+         app_version, last_tier)
+       SELECT printf('trm_%016x%07d', random(), i), ?, ?, printf('jkt%016x%07d', random(), i),
+         printf('PRELOAD-%09d', i), i, 'active', NULL, 300, ?, ?, NULL, ?, NULL, ?, 'affirming'
+       FROM seq`,
+    ).run(n, merchantId, jwk, now, now, now + 86_400_000, APP_VERSION);
+    const row = db.prepare('SELECT count(*) AS n FROM terminals').get() as { n: number };
+    return row.n;
+  } finally {
+    db.close();
+  }
+}
+
 /** One evidence verification plus one ticket signature, ES256 on node:crypto: the work floor. */
 function bareCryptoRate(seconds: number): number {
   const device = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -326,6 +360,7 @@ export const AttestOptionsSchema = z.strictObject({
     .optional(),
   'admin-token': text('admin-token').optional(),
   profile: text('profile').optional(),
+  'preload-terminals': numberOption('preload-terminals', 0, 5_000_000, true).optional(),
   seconds: z.unknown().optional(),
 });
 
@@ -335,17 +370,25 @@ export interface AttestOptions {
   /** A running service instead of a child process (with its admin token). */
   readonly external: { readonly url: string; readonly adminToken: string } | undefined;
   readonly profileDir: string | undefined;
+  /** Enrolled terminals added to the store before a second round (0: no second round). */
+  readonly preload: number;
 }
 
 export function parseAttestOptions(options: Readonly<Record<string, string | boolean>>): AttestOptions {
   const o = parseBenchOptions(
     'attest',
-    '--workers, --terminals-per-worker, --url with --admin-token, and --profile',
+    '--workers, --terminals-per-worker, --url with --admin-token, --profile and --preload-terminals',
     AttestOptionsSchema,
     options,
   );
   if ((o.url === undefined) !== (o['admin-token'] === undefined)) {
     throw new BenchOptionError('POS_ERR_CLI_INVALID_OPTION', '--url and --admin-token go together');
+  }
+  if (o.url !== undefined && (o['preload-terminals'] ?? 0) > 0) {
+    throw new BenchOptionError(
+      'POS_ERR_CLI_INVALID_OPTION',
+      '--preload-terminals needs the bench to start the server (no --url): it writes to its SQLite file',
+    );
   }
   if (o.url !== undefined && o.profile !== undefined) {
     throw new BenchOptionError(
@@ -361,6 +404,7 @@ export function parseAttestOptions(options: Readonly<Record<string, string | boo
         ? undefined
         : { url: o.url.replace(/\/$/, ''), adminToken: o['admin-token'] },
     profileDir: o.profile,
+    preload: o['preload-terminals'] ?? 0,
   };
 }
 
@@ -372,7 +416,7 @@ export const attestBench: Benchmark = {
     parseAttestOptions(options);
   },
   async run(ctx) {
-    const { workers, perWorker, external, profileDir } = parseAttestOptions(ctx.options);
+    const { workers, perWorker, external, profileDir, preload } = parseAttestOptions(ctx.options);
     const seconds = Math.max(ctx.seconds, 1) * 3;
     const dir = mkdtempSync(join(tmpdir(), 'pos-bench-attest-'));
     const dataDir = join(dir, 'data');
@@ -523,6 +567,49 @@ export const attestBench: Benchmark = {
         seconds: round(attest.elapsed, 2),
         ...(firstError === undefined ? {} : { first_error: firstError }),
       });
+      if (preload > 0) {
+        // The same round on the small store again, right before the preload: both rounds then run on
+        // a warm server (JIT, caches), so the comparison shows the store's size and nothing else.
+        process.stderr.write('attest: attesting again on the small store (the comparison round)\n');
+        const before = await runRound('attest', seconds);
+        const beforeRate = before.latencies.length / before.elapsed;
+        process.stderr.write(`attest: adding ${preload} enrolled terminals to the store\n`);
+        const t0 = performance.now();
+        const inStore = preloadTerminals(join(dataDir, 'backend.sqlite'), merchantId, preload);
+        const preloadS = (performance.now() - t0) / 1000;
+        process.stderr.write(`attest: ${inStore} terminals in the store; attesting again\n`);
+        const again = await runRound('attest', seconds);
+        const m = again.latencies.length;
+        const preloadedError = before.firstError ?? again.firstError;
+        const rate = m / again.elapsed;
+        ctx.emit({
+          metric: 'preloaded',
+          terminals_in_store: inStore,
+          attestations_per_s: round(rate),
+          small_store_attestations_per_s: round(beforeRate),
+          ratio_to_small_store: beforeRate === 0 ? 0 : round3(rate / beforeRate),
+          p50_ms: round(percentile(again.latencies, 50), 2),
+          p99_ms: round(percentile(again.latencies, 99), 2),
+          ...(again.cpu === undefined || m === 0
+            ? {}
+            : {
+                server_main_thread_ms_per_attestation: round3(
+                  (again.cpu.end.main - again.cpu.start.main) / m,
+                ),
+              }),
+          ...(before.cpu === undefined || before.latencies.length === 0
+            ? {}
+            : {
+                small_store_server_main_thread_ms_per_attestation: round3(
+                  (before.cpu.end.main - before.cpu.start.main) / before.latencies.length,
+                ),
+              }),
+          attestations: m,
+          errors: again.errors + before.errors,
+          preload_s: round(preloadS, 1),
+          ...(preloadedError === undefined ? {} : { first_error: preloadedError }),
+        });
+      }
       storeCount = await attestationCount(server);
     } finally {
       await Promise.all(threads.map((t) => t.terminate()));
@@ -531,8 +618,9 @@ export const attestBench: Benchmark = {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         await exited;
-        // Closing the last connection checkpoints the WAL into the main file: its size is the data.
-        if (storeCount > 0) {
+        // Closing the last connection checkpoints the WAL into the main file: its size is the data
+        // (not reported after a preload: the added terminals would dominate it).
+        if (storeCount > 0 && preload === 0) {
           const perAttestation = storeBytes(dataDir) / storeCount;
           ctx.emit({
             metric: 'store_size',
