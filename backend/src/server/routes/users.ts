@@ -61,13 +61,18 @@ const UserOut = z.object({
   merchantId: z.string().nullable(),
   createdAt: z.number().int(),
   disabledAt: z.number().int().nullable(),
-  /** The account-wide login budget is spent: only addresses that logged in to it before may try. */
-  loginLocked: z.boolean(),
-  /**
-   * While loginLocked: when the account-wide lock-out ends (ms) if no further attempt is made (each
-   * refused attempt counts too); null otherwise. Per-address lock-outs are not included.
-   */
-  lockedUntil: z.number().int().nullable(),
+  loginLocked: z
+    .boolean()
+    .describe(
+      'the account-wide sign-in budget is spent: sign-in is refused from every address the user has not signed in from recently',
+    ),
+  lockedUntil: z
+    .number()
+    .int()
+    .nullable()
+    .describe(
+      'ms since the epoch: when the account-wide lock-out ends if the attempts stop (each refused one counts too); null when not locked. Lock-outs of single addresses are not included (POST /v1/users/{userId}/unlock clears them too)',
+    ),
 });
 
 /**
@@ -217,8 +222,11 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
           200: z.object({
             userId: z.string(),
             unlocked: z.literal(true),
-            /** The account-wide lock-out this cleared (its end), or null when there was none. */
-            wasLockedUntil: z.number().int().nullable(),
+            wasLockedUntil: z
+              .number()
+              .int()
+              .nullable()
+              .describe('ms since the epoch: the end of the account-wide lock-out this cleared; null: none'),
           }),
         },
       },
