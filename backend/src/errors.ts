@@ -188,6 +188,11 @@ export const BACKEND_ERRORS = {
   // Start-up without a master key (docs/backend.md "Master key")
   POS_ERR_MASTER_KEY_REQUIRED:
     'pos-backend was started without --dev and without a master key; make one with `pos-backend master-key --out FILE` (outside the data directory) and pass it with --master-key-file FILE or POS_MASTER_KEY. The service does not start.',
+  // The metrics scrape token (docs/monitoring.md "Protecting /metrics")
+  POS_ERR_METRICS_UNAUTHORIZED:
+    'GET /metrics needs the metrics scrape token (`Authorization: Bearer <token>`, the token of pos-backend --metrics-token-file); it is missing or wrong. Operator API tokens and sessions do not open /metrics.',
+  POS_ERR_METRICS_TOKEN_INVALID:
+    'The --metrics-token-file (or POS_METRICS_TOKEN_FILE) file cannot be read, or does not hold one line of 32 to 1024 visible ASCII characters (no spaces; the file at most 1 KiB); the service does not start.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type BackendErrorCode = keyof typeof BACKEND_ERRORS;
