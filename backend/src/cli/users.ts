@@ -121,8 +121,6 @@ export async function runUserCli(
         merchantId,
         createdAt: now,
         disabledAt: null,
-        failedLogins: 0,
-        lockedUntil: null,
       });
     } catch (e) {
       if (e instanceof StoreError && e.code === 'POS_ERR_OPERATOR_EXISTS') {

@@ -29,16 +29,10 @@ export interface OperatorRow {
 }
 
 /**
- * A new operator: every field but `loginEpoch` (0). `failedLogins` and `lockedUntil` are accepted and
- * ignored (their columns were dropped in schema version 8; login lock-outs live in the login
- * throttle's velocity keys) until the last caller stops passing them.
+ * A new operator: every field but `loginEpoch`, which starts at 0 (login lock-outs live in the login
+ * throttle's velocity keys; schema version 8 dropped the old failed-login columns).
  */
-export type NewOperatorRow = Omit<OperatorRow, 'loginEpoch'> & {
-  /** @deprecated ignored; remove from callers. */
-  readonly failedLogins?: number;
-  /** @deprecated ignored; remove from callers. */
-  readonly lockedUntil?: number | null;
-};
+export type NewOperatorRow = Omit<OperatorRow, 'loginEpoch'>;
 
 export interface ApiTokenRow {
   readonly id: string;
