@@ -8,7 +8,11 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type onRequestAsyncHookHandler,
+} from 'fastify';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -40,7 +44,7 @@ import {
 } from './domain';
 import { BACKEND_ERRORS } from '../errors';
 import { sendError, ServiceError } from './http-errors';
-import { createMetrics } from './metrics';
+import { createMetrics, METRICS_PATH, metricsTokenCheck } from './metrics';
 import { dashboardRoutes } from './routes/dashboard';
 import { registerFleetRoutes } from './routes/fleet';
 import { registerMonitoringRoutes, type EventStreamOptions } from './routes/monitoring';
@@ -76,6 +80,12 @@ export interface BuildAppOptions {
   /** Node process metrics in /metrics (default true; tests turn it off). */
   readonly defaultMetrics?: boolean;
   /**
+   * The metrics scrape token (32-1024 visible ASCII characters; `pos-backend --metrics-token-file`):
+   * GET /metrics then needs `Authorization: Bearer <token>`, and nothing else opens it (operator tokens
+   * and sessions do not). Default: /metrics is public.
+   */
+  readonly metricsToken?: string;
+  /**
    * In-process TLS (PEM certificate chain and private key): the server speaks HTTPS, TLS 1.2 or newer,
    * Node's default cipher list. Default: plain HTTP (TLS at a reverse proxy).
    */
@@ -88,6 +98,9 @@ export const TLS_MIN_VERSION = 'TLSv1.2';
 export const systemClock: Clock = { now: () => Date.now() };
 
 export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  // Checked first, before anything is made: a malformed token throws (the CLI parses its file earlier).
+  const metricsAllowed =
+    options.metricsToken === undefined ? undefined : metricsTokenCheck(options.metricsToken);
   const config: ServiceConfig = { ...DEFAULT_CONFIG, ...options.config };
   const clock = options.clock ?? systemClock;
   const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
@@ -220,6 +233,23 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   });
 
   app.setErrorHandler((error, request, reply) => sendError(request, reply, error));
+
+  // The scrape token guards /metrics (and its HEAD mirror) before anything else of the route runs; the
+  // OpenAPI document shows the route's security. A separate credential: operator tokens and sessions
+  // do not open it, and the token opens nothing else.
+  if (metricsAllowed !== undefined) {
+    const guard: onRequestAsyncHookHandler = async (request, reply) => {
+      if (metricsAllowed(request.headers.authorization)) return;
+      void reply.header('www-authenticate', 'Bearer');
+      throw new ServiceError(401, 'POS_ERR_METRICS_UNAUTHORIZED');
+    };
+    app.addHook('onRoute', (route) => {
+      if (route.url !== METRICS_PATH) return;
+      const own = route.onRequest;
+      route.onRequest = own === undefined ? [guard] : [guard, ...(Array.isArray(own) ? own : [own])];
+      route.schema = { ...route.schema, security: [{ metricsToken: [] }] };
+    });
+  }
   app.setNotFoundHandler((request, reply) =>
     sendError(request, reply, new ServiceError(404, 'POS_ERR_NOT_FOUND')),
   );
@@ -309,6 +339,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
             name: 'Authorization',
             description: 'PosTicket <session ticket>',
           },
+          ...(metricsAllowed === undefined
+            ? {}
+            : {
+                metricsToken: {
+                  type: 'http',
+                  scheme: 'bearer',
+                  description:
+                    'The metrics scrape token (pos-backend --metrics-token-file; docs/monitoring.md)',
+                },
+              }),
         },
       },
     },

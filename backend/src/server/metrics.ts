@@ -1,7 +1,54 @@
 /**
- * Prometheus metrics (prom-client), one registry per app instance so tests can build many apps.
+ * Prometheus metrics (prom-client), one registry per app instance so tests can build many apps; and
+ * the optional scrape token that guards `GET /metrics` (docs/monitoring.md "Protecting /metrics").
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { z } from 'zod';
+
+/** The route the scrape token guards. */
+export const METRICS_PATH = '/metrics';
+/** Bounds of a scrape token, in characters (its file: at most this many bytes, newline included). */
+export const METRICS_TOKEN_MIN_CHARS = 32;
+export const METRICS_TOKEN_MAX_BYTES = 1024;
+
+/**
+ * A scrape token: 32 to 1024 visible ASCII characters (0x21-0x7E: no space, no control character),
+ * so it travels unchanged in `Authorization: Bearer <token>` and in Prometheus's `credentials_file`
+ * (which trims surrounding white space).
+ */
+export const MetricsTokenSchema = z
+  .string()
+  .min(METRICS_TOKEN_MIN_CHARS)
+  .max(METRICS_TOKEN_MAX_BYTES)
+  .regex(/^[\x21-\x7e]+$/);
+
+/**
+ * A scrape token file's text: one line, the token, optionally ended by one newline (LF or CRLF); the
+ * whole file at most 1 KiB.
+ */
+export const MetricsTokenFileSchema = z
+  .string()
+  .max(METRICS_TOKEN_MAX_BYTES)
+  .transform((text) => text.replace(/\r?\n$/, ''))
+  .pipe(MetricsTokenSchema);
+
+const BEARER_RE = /^Bearer +([\x21-\x7e]+)$/i;
+const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+/**
+ * A check of an `Authorization` header against the scrape token. Both sides are hashed (SHA-256) and
+ * the digests compared with `timingSafeEqual`, always once, whatever was presented: the time does not
+ * depend on where or whether the presented token differs, nor on its length.
+ */
+export function metricsTokenCheck(token: string): (authorization: string | undefined) => boolean {
+  const expected = sha256(MetricsTokenSchema.parse(token));
+  return (authorization) => {
+    const presented = authorization === undefined ? undefined : BEARER_RE.exec(authorization)?.[1];
+    const same = timingSafeEqual(sha256(presented ?? ''), expected);
+    return presented !== undefined && same;
+  };
+}
 
 export interface Metrics {
   readonly registry: Registry;
