@@ -29,6 +29,8 @@ afterEach(async () => {
 interface RigOptions {
   /** `perm` of the first session ticket (the handshake's). */
   readonly perm?: TicketClaims['perm'];
+  /** Lifetime of the first session ticket (s; default 60). */
+  readonly lifetimeS?: number;
   /** What the fake attestation answers (default: a fresh transact session ticket by the reader's clock). */
   readonly attestAnswer?: () => AttestAnswer;
   /** The terminal's clock: the reader's (default), or the real one (the reader's may run ahead). */
@@ -60,7 +62,7 @@ async function rig(o: RigOptions = {}) {
   /** A session ticket for this terminal and reader, issued now by the reader's clock. */
   const sessionTicket = (extra: Partial<TicketClaims> = {}): { jws: string; exp: number } => {
     const iat = readerNowS();
-    const exp = iat + 60;
+    const exp = extra.exp ?? iat + 60;
     return {
       jws: term.am.sign({
         use: 'session',
@@ -68,14 +70,17 @@ async function rig(o: RigOptions = {}) {
         rsn: serial,
         perm: ['transact'],
         iat,
-        exp,
         ...extra,
+        exp,
       }),
       exp,
     };
   };
   // The terminal's newest session ticket (what its attestations gave it): the handshake presents it.
-  let latest = sessionTicket({ perm: o.perm ?? ['transact'] });
+  let latest = sessionTicket({
+    perm: o.perm ?? ['transact'],
+    ...(o.lifetimeS === undefined ? {} : { exp: readerNowS() + o.lifetimeS }),
+  });
   let handshakes = 0;
   const driver: ReaderDriver = {
     kind: 'serial',
@@ -238,6 +243,20 @@ describe('reader session renewal (terminal core)', () => {
     expect(r.sim.fw.txnState).toBe('waiting-for-card');
     expect(r.counts()).toEqual({ handshakes: 1, attestations: 0 });
     expect(renewEvents(r)).toEqual([]);
+  });
+
+  it('a short-lived ticket (8 s) counts as at its end only in its second half', async () => {
+    const r = await rig({ lifetimeS: 8 });
+    r.advanceReaderS(3);
+    await saleToCard(r);
+    expect(r.counts()).toEqual({ handshakes: 1, attestations: 0 });
+    expect(r.sim.fw.abort().ok).toBe(true);
+    await until(() => r.engine.state === 'result', 'the sale ended by the reader');
+    expect(r.engine.reset()).toEqual({ ok: true });
+    r.advanceReaderS(2); // 3 s left: under half of 8 s
+    await saleToCard(r);
+    expect(r.sim.fw.txnState).toBe('waiting-for-card');
+    expect(r.counts()).toEqual({ handshakes: 1, attestations: 1 });
   });
 
   it('a session at its end is renewed before the start by the pre-transaction attestation', async () => {

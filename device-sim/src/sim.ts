@@ -228,6 +228,8 @@ export class Simulator {
       transaction: this.fw.txnState,
       card: this.fw.cardInSlot ?? null,
       session: this.host.sessionOpen,
+      // The expiry of the open session's ticket (s): at or after it the reader starts no transaction.
+      sessionExpiresAt: this.host.sessionOpen ? (this.fw.sessionExpiry ?? null) : null,
       transport: this.ready.transport,
       path: this.ready.path,
       ...(this.fw.finalStatus === undefined ? {} : { finalStatus: this.fw.finalStatus }),

@@ -292,6 +292,8 @@ describe('reader link: renew and an expired session over the secure channel', ()
     expect(status.ok && status.message.t).toBe('status');
     const renewed = await term.request({ t: 'renew', id: term.newId(), jws: await fresh() });
     expect(renewed.ok && renewed.message).toMatchObject({ t: 'renewed', exp: clock.nowS() + 60 });
+    // the control API shows the open session's expiry
+    expect(sim.status()).toMatchObject({ session: true, sessionExpiresAt: clock.nowS() + 60 });
     const again = await term.request({ t: 'start', id: term.newId(), amount: 500, currency: 'EUR' });
     expect(again.ok && again.message.t).toBe('started');
     expect(sim.fw.txnState).toBe('waiting-for-card');

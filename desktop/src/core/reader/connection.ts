@@ -65,6 +65,8 @@ export type HandshakeFn = (
 /** What the open session's ticket grants, as the terminal reads it (the reader verified it). */
 export interface SessionGrant {
   readonly jws: string;
+  /** The ticket's `iat`, seconds since the epoch. */
+  readonly iat: number;
   /** The ticket's `exp`, seconds since the epoch: the reader starts no transaction at or after it. */
   readonly exp: number;
   readonly perm: readonly string[];
@@ -74,7 +76,7 @@ export interface SessionGrant {
 export function readSessionGrant(jws: string): SessionGrant | undefined {
   const parsed = parseTicket(jws);
   if (!parsed.ok || parsed.claims.use !== 'session') return undefined;
-  return { jws, exp: parsed.claims.exp, perm: [...parsed.claims.perm] };
+  return { jws, iat: parsed.claims.iat, exp: parsed.claims.exp, perm: [...parsed.claims.perm] };
 }
 
 /** How a renewal went: by `renew`, by a new handshake, or not needed (no session, or already held). */
@@ -353,7 +355,7 @@ export class ReaderConnection {
     if (this.#session !== session || this.#state !== 'connected')
       return err('POS_ERR_DESKTOP_READER_LOST', 'the reader session ended during the renewal');
     if (r.ok && r.message.t === 'renewed') {
-      this.#grant = readSessionGrant(jws) ?? { jws, exp: r.message.exp, perm: [] };
+      this.#grant = readSessionGrant(jws) ?? { jws, iat: 0, exp: r.message.exp, perm: [] };
       return ok({ via: 'renew' as const });
     }
     const refused = r.ok

@@ -8,7 +8,8 @@
  *   `renew`, or a new handshake when the reader refuses it). Never awaited inside the attestation: a
  *   fallback handshake may need the attestation agent itself.
  * - `ensureTransact()`, before each `start`: if the session's ticket does not grant `transact` or has
- *   less than `marginS` left, the session is renewed with the terminal's newest ticket, or, when that
+ *   less than `marginS` left (or half its lifetime, for tickets shorter than twice that), the
+ *   session is renewed with the terminal's newest ticket, or, when that
  *   one is no better, with the ticket of a pre-transaction attestation run now. A session that is
  *   fine costs nothing: no extra attestation.
  * - `renewExpired()`, when the reader refused a `start` as expired anyway (its clock ahead of ours):
@@ -71,13 +72,18 @@ export class ReaderSessionKeeper {
     const g = conn.grant;
     // A handshake that did not say which ticket it presented: the reader decides (renewExpired).
     if (g === undefined) return ok({});
-    if (g.perm.includes('transact') && g.exp - this.#marginS > this.#nowS()) return ok({});
-    return this.#renewWithNewer(this.#marginS);
+    if (g.perm.includes('transact') && g.exp - this.#margin(g) > this.#nowS()) return ok({});
+    return this.#renewWithNewer();
   }
 
   /** The reader refused a `start` as expired: one renewal with a ticket newer than the session's. */
   renewExpired(): Promise<Result<object, DesktopCode>> {
-    return this.#renewWithNewer(this.#marginS);
+    return this.#renewWithNewer();
+  }
+
+  /** The time a ticket must have left to be used for a sale: `marginS`, at most half its lifetime. */
+  #margin(t: { iat: number; exp: number }): number {
+    return Math.max(0, Math.min(this.#marginS, Math.floor((t.exp - t.iat) / 2)));
   }
 
   /** Whether the reader is (or gets) connected within the reconnect timeout. */
@@ -99,19 +105,16 @@ export class ReaderSessionKeeper {
    * Renews the open session with a `transact` ticket other than the one it holds: the newest held
    * if it has `marginS` left, else one from an attestation run now (any time left will do).
    */
-  async #renewWithNewer(marginS: number): Promise<Result<object, DesktopCode>> {
+  async #renewWithNewer(): Promise<Result<object, DesktopCode>> {
     const conn = this.#opts.connection;
     const held = conn.grant?.jws;
-    const usable = (
-      t: { jws: string; exp: number } | undefined,
-      margin: number,
-    ): t is { jws: string; exp: number } =>
-      t !== undefined &&
-      t.jws !== held &&
-      t.exp - margin > this.#nowS() &&
-      (readSessionGrant(t.jws)?.perm.includes('transact') ?? false);
+    const usable = (t: { jws: string; exp: number } | undefined): t is { jws: string; exp: number } => {
+      if (t === undefined || t.jws === held) return false;
+      const g = readSessionGrant(t.jws);
+      return g !== undefined && g.perm.includes('transact') && t.exp - this.#margin(g) > this.#nowS();
+    };
     let ticket = this.#opts.latestTicket();
-    if (!usable(ticket, marginS)) {
+    if (!usable(ticket)) {
       const r = await this.#opts.attest();
       if (!r.ok) return r;
       const a = r.answer;
