@@ -3,6 +3,7 @@
  *
  *   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
  *               [--database-url postgres://... [--database-schema NAME]] [--tls-cert FILE --tls-key FILE]
+ *               [--metrics-token-file FILE]
  *   pos-backend audit verify|export [--data-dir DIR]
  *   pos-backend token rotate [--data-dir DIR]
  *   pos-backend master-key [--out FILE]
@@ -49,6 +50,12 @@ import {
   readMasterKey,
   runMasterKeyCommand,
 } from './master-key';
+import {
+  chooseMetricsTokenFile,
+  isLoopbackHost,
+  metricsPublicWarning,
+  readMetricsTokenFile,
+} from './metrics-token';
 import { runUserCli, USER_USAGE } from './users';
 
 export interface CliIo {
@@ -76,6 +83,7 @@ const USAGE = `Usage:
   pos-backend [--data-dir DIR] [--port N] [--host H] [--issuer URL] [--master-key-file FILE]
               [--reader-ca PEM ...] [--rate-limit N] [--trust-proxy] [--dev [--dev-ticket-lifetime S]]
               [--database-url postgres://... [--database-schema NAME]] [--tls-cert FILE --tls-key FILE]
+              [--metrics-token-file FILE]
   pos-backend audit verify [--data-dir DIR]     verify the audit chain and its signed checkpoints
   pos-backend audit export [--data-dir DIR]     print the audit chain as JSON lines
   pos-backend token rotate [--data-dir DIR]     revoke every admin token; write a new one to DIR/admin-token
@@ -93,6 +101,9 @@ postgres:// or postgresql://) in schema --database-schema (or env DATABASE_SCHEM
 Several processes may share one PostgreSQL database and schema (docs/postgres.md).
 TLS: plain HTTP by default (TLS at a reverse proxy); --tls-cert FILE --tls-key FILE (PEM, both or
 neither) serve HTTPS in the process itself, TLS 1.2 or newer.
+Metrics: GET /metrics is public unless --metrics-token-file FILE (or env POS_METRICS_TOKEN_FILE) names
+a file holding one line of 32-1024 visible ASCII characters (openssl rand -hex 32 > FILE); then it
+needs "Authorization: Bearer <that token>". Public on a non-loopback --host (without --dev) warns.
 Master key (required without --dev): env POS_MASTER_KEY (base64url, 32 bytes), --master-key-file FILE
 or env POS_MASTER_KEY_FILE; make one with "pos-backend master-key --out FILE", FILE outside the data
 directory. Without one the service refuses to start (POS_ERR_MASTER_KEY_REQUIRED), except with --dev,
@@ -136,6 +147,7 @@ const OptionsSchema = z.strictObject({
   'dev-ticket-lifetime': DevTicketLifetimeSchema.optional(),
   'tls-cert': z.string().min(1).max(4096).optional(),
   'tls-key': z.string().min(1).max(4096).optional(),
+  'metrics-token-file': z.string().min(1).max(4096).optional(),
   help: z.boolean().optional(),
 });
 type Options = z.infer<typeof OptionsSchema>;
@@ -160,6 +172,7 @@ function parse(argv: readonly string[]): { positionals: string[]; options: Optio
         'reader-ca': { type: 'string', multiple: true },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'metrics-token-file': { type: 'string' },
         'trust-proxy': { type: 'boolean' },
         dev: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -466,6 +479,17 @@ export async function runCli(
     }
     tls = loaded;
   }
+  // The metrics scrape token, from a file (never the command line): unreadable or malformed is one line.
+  const metricsTokenSource = chooseMetricsTokenFile(options['metrics-token-file'], env);
+  let metricsToken: string | undefined;
+  if (metricsTokenSource !== undefined) {
+    const read = readMetricsTokenFile(metricsTokenSource);
+    if (typeof read === 'string') {
+      io.err(`pos-backend: ${read}`);
+      return { code: 1 };
+    }
+    metricsToken = read.token;
+  }
   const readerCaRoots = loadReaderCaRoots(options['reader-ca'] ?? []);
   if (typeof readerCaRoots === 'string') {
     io.err(`pos-backend: ${readerCaRoots}`);
@@ -498,6 +522,8 @@ export async function runCli(
       'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
     );
   }
+  if (metricsToken === undefined && options.dev !== true && !isLoopbackHost(options.host))
+    io.err(metricsPublicWarning(options.host));
   if (options.dev === true) {
     io.err(
       'WARNING: development mode (--dev): with no policy activated, the development policy dev-2 applies (browser shell may take PINs). Never use --dev in production.',
@@ -584,6 +610,7 @@ export async function runCli(
     cardTokenKey: deriveSubkey(masterKey, 'card tokens v1'),
     readerCaRoots,
     ...(tls === undefined ? {} : { tls }),
+    ...(metricsToken === undefined ? {} : { metricsToken }),
   });
   // Before listening, so the first-start admin token exists once the listening line is out (stdout
   // stays the listening line first; the hand-over goes to stderr). initMeta: when several processes

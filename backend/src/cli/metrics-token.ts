@@ -1,0 +1,65 @@
+/**
+ * The metrics scrape token of `pos-backend`: `--metrics-token-file FILE` or env
+ * `POS_METRICS_TOKEN_FILE` (a file, so the token is not in the process list), parsed before the
+ * service starts; and the start-up warning when /metrics would be public on a non-loopback address.
+ * docs/monitoring.md "Protecting /metrics".
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
+import { METRICS_TOKEN_MAX_BYTES, MetricsTokenFileSchema } from '../server/metrics';
+
+export const METRICS_TOKEN_FILE_ENV = 'POS_METRICS_TOKEN_FILE';
+
+/** Where the token comes from: the option wins over the environment; none: /metrics is public. */
+export function chooseMetricsTokenFile(
+  option: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { readonly path: string; readonly via: string } | undefined {
+  if (option !== undefined) return { path: option, via: '--metrics-token-file' };
+  const fromEnv = env[METRICS_TOKEN_FILE_ENV];
+  return fromEnv === undefined || fromEnv === '' ? undefined : { path: fromEnv, via: METRICS_TOKEN_FILE_ENV };
+}
+
+/**
+ * Reads and parses the token file: a regular file of at most 1 KiB holding one line of 32 to 1024
+ * visible ASCII characters (a final newline allowed). A string starting `POS_ERR_` is the error line:
+ * it names the option and the path, never the file's contents.
+ */
+export function readMetricsTokenFile(source: {
+  readonly path: string;
+  readonly via: string;
+}): { readonly token: string } | string {
+  const name = `the ${source.via} file ${source.path}`;
+  let text: string;
+  try {
+    const stat = statSync(source.path);
+    if (!stat.isFile()) return `POS_ERR_METRICS_TOKEN_INVALID: ${name} is not a regular file`;
+    if (stat.size > METRICS_TOKEN_MAX_BYTES)
+      return `POS_ERR_METRICS_TOKEN_INVALID: ${name} is larger than ${METRICS_TOKEN_MAX_BYTES} bytes`;
+    text = readFileSync(source.path, 'utf8');
+  } catch {
+    return `POS_ERR_METRICS_TOKEN_INVALID: ${name} cannot be read`;
+  }
+  const parsed = MetricsTokenFileSchema.safeParse(text);
+  if (!parsed.success)
+    return `POS_ERR_METRICS_TOKEN_INVALID: ${name} does not hold one line of 32 to ${METRICS_TOKEN_MAX_BYTES} visible ASCII characters (no spaces); make one with: openssl rand -hex 32 > FILE`;
+  return { token: parsed.data };
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Whether a --host value listens on loopback only: 127.0.0.0/8, ::1 (also IPv4-mapped), localhost. */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  if (family === 4) return LOOPBACK.check(host, 'ipv4');
+  if (family === 6) return LOOPBACK.check(host, 'ipv6');
+  return false;
+}
+
+/** The start-up warning when /metrics is public on an address others can reach (outside --dev). */
+export function metricsPublicWarning(host: string): string {
+  return `WARNING: /metrics is public: the service listens on ${host} (not loopback only) without a metrics scrape token, so anyone who reaches the port reads its metrics; protect it with --metrics-token-file FILE (or ${METRICS_TOKEN_FILE_ENV}) and scrape with that token (docs/monitoring.md "Protecting /metrics").`;
+}
