@@ -238,7 +238,17 @@ export const PG_MIGRATIONS: readonly string[] = [
   `,
   // 9: the sessions purge deletes by expiry (mirrors sqlite.ts migration 9).
   `CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);`,
+  // 10: the velocity purge deletes every event older than the longest window, of any key (mirrors
+  // sqlite.ts migration 10).
+  `CREATE INDEX IF NOT EXISTS velocity_at ON velocity_events(at);`,
 ];
+
+/**
+ * One batch of the velocity purge: at most `$2` events older than `$1`, found through velocity_at, then
+ * deleted by their row addresses (a TID scan; the table has no key of its own).
+ */
+export const PG_VELOCITY_PURGE_SQL =
+  'DELETE FROM velocity_events WHERE ctid = ANY (ARRAY(SELECT ctid FROM velocity_events WHERE at < $1 LIMIT $2))';
 
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;

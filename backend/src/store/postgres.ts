@@ -18,7 +18,13 @@
  */
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
-import { migratePostgres, PG_MIGRATIONS, quoteIdent, SCHEMA_NAME } from './postgres-schema';
+import {
+  migratePostgres,
+  PG_MIGRATIONS,
+  PG_VELOCITY_PURGE_SQL,
+  quoteIdent,
+  SCHEMA_NAME,
+} from './postgres-schema';
 import { coalesce } from './batch';
 import {
   num,
@@ -42,7 +48,9 @@ import {
   type Row as PgRow,
 } from './rows';
 import {
+  checkVelocityPurge,
   StoreError,
+  VELOCITY_PURGE_BATCH,
   type ApiTokenRow,
   type CoveringHalt,
   type AuditAppend,
@@ -858,6 +866,18 @@ class PostgresStore implements Store {
       );
       return num(r.rows[0]?.['n']);
     });
+  }
+
+  async purgeVelocityEvents(before: number, batchSize: number = VELOCITY_PURGE_BATCH): Promise<number> {
+    checkVelocityPurge(before, batchSize);
+    // Each batch is one statement in its own transaction; no lock on the keys: every event it deletes
+    // is outside every window, so a concurrent hit on the same key counts the same with or without it.
+    let total = 0;
+    for (;;) {
+      const n = await this.count(PG_VELOCITY_PURGE_SQL, [before, batchSize]);
+      total += n;
+      if (n < batchSize) return total;
+    }
   }
 
   async advanceKsnCounter(prefix: string, counter: number, at: number): Promise<boolean> {

@@ -6,7 +6,9 @@
  */
 import Database from 'better-sqlite3';
 import {
+  checkVelocityPurge,
   StoreError,
+  VELOCITY_PURGE_BATCH,
   type AttestationOutcomeRow,
   type AttestationRow,
   type AuditDraftRow,
@@ -216,7 +218,17 @@ export const MIGRATIONS: readonly string[] = [
   // 9: the sessions purge (purgeSessions, once a minute) deletes by expiry: an index on expires_at
   // finds the expired rows without a scan of every session.
   `CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);`,
+  // 10: the velocity purge (purgeVelocityEvents, once a minute) deletes every event older than the
+  // longest window, of any key: an index on at finds them without a scan of every event.
+  `CREATE INDEX IF NOT EXISTS velocity_at ON velocity_events(at);`,
 ];
+
+/**
+ * One batch of the velocity purge: at most `?2` events older than `?1`, found through velocity_at
+ * (the subquery reads the index only; the rowids then delete by primary key).
+ */
+export const SQLITE_VELOCITY_PURGE_SQL =
+  'DELETE FROM velocity_events WHERE rowid IN (SELECT rowid FROM velocity_events WHERE at < ? LIMIT ?)';
 
 function isUniqueViolation(e: unknown): boolean {
   return (
@@ -974,6 +986,26 @@ class SqliteStore extends SqlitePart implements CoreStore {
       );
     });
     return Promise.resolve(tx.immediate());
+  }
+
+  purgeVelocityEvents(before: number, batchSize: number = VELOCITY_PURGE_BATCH): Promise<number> {
+    checkVelocityPurge(before, batchSize);
+    const batch = (): number => this.run(SQLITE_VELOCITY_PURGE_SQL, before, batchSize);
+    // The first batch runs now (a failure is a synchronous throw, noted as a store fault by the
+    // wrapper); each further one after a turn of the event loop, so requests (and their writes) run
+    // between batches instead of waiting for a large backlog to go.
+    const first = batch();
+    if (first < batchSize) return Promise.resolve(first);
+    const rest = async (): Promise<number> => {
+      let total = first;
+      for (;;) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const n = batch();
+        total += n;
+        if (n < batchSize) return total;
+      }
+    };
+    return rest();
   }
 
   advanceKsnCounter(prefix: string, counter: number, at: number): Promise<boolean> {

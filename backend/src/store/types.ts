@@ -427,6 +427,17 @@ export interface CoreStore {
   velocityReset(key: string): Promise<void>;
   /** Adds `member` to the set under `key`; returns the number of distinct members seen in the window. */
   velocityDistinct(key: string, member: string, now: number, windowMs: number): Promise<number>;
+  /**
+   * Store maintenance: deletes every velocity event (of any key) recorded before `before` (`at <
+   * before`) and resolves the number deleted. The per-key calls above only prune a key when it is hit
+   * again; this removes the keys never hit again (login throttle keys of mistyped or random usernames,
+   * of an old password or login epoch, acquirer keys of a card or terminal not seen since). In batches
+   * of `batchSize` rows (default `VELOCITY_PURGE_BATCH`), each its own short transaction, so a large
+   * backlog never holds the write lock for long. `before` must be a safe integer and `batchSize` an
+   * integer in 1..100,000, else it rejects with StoreError POS_ERR_STORE and deletes nothing. The
+   * caller picks `before` past every window a reader uses (`velocityPurgeCutoff`, store/velocity.ts).
+   */
+  purgeVelocityEvents(before: number, batchSize?: number): Promise<number>;
 
   /**
    * KSN replay guard: raises the highest counter seen for `prefix` (BDK ID + derivation ID, the first
@@ -441,6 +452,19 @@ export interface CoreStore {
 }
 
 /** A store operation that failed for a reason the caller should report with its code. */
+/** Rows `purgeVelocityEvents` deletes per statement by default. */
+export const VELOCITY_PURGE_BATCH = 5000;
+
+/** Checks `purgeVelocityEvents`'s arguments: a bad cutoff must delete nothing, not everything. */
+export function checkVelocityPurge(before: number, batchSize: number): void {
+  if (!Number.isSafeInteger(before)) {
+    throw new StoreError('POS_ERR_STORE', 'the velocity purge cutoff is not a safe integer (ms)');
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+    throw new StoreError('POS_ERR_STORE', 'the velocity purge batch size is not an integer in 1..100000');
+  }
+}
+
 export class StoreError extends Error {
   override readonly name = 'StoreError';
   constructor(

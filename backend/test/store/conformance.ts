@@ -446,6 +446,65 @@ export function runStoreConformance(engine: string, open: () => Promise<Store> |
       expect(await store.velocityDistinct('card', 't2', T0 + 2, 60_000)).toBe(2);
     });
 
+    it('the velocity purge deletes the events of every key recorded before the cutoff and keeps the rest', async () => {
+      // Keys of every user of the table, none of them hit again: the per-key pruning would keep them all.
+      await store.velocityHit('auth:login:user:e1|n1', T0, 900_000);
+      await store.velocityHit('auth:login:user:e1|n1', T0 + 10, 900_000);
+      await store.velocityHit('auth:login:pair:203.0.113.9|none|n2', T0 + 20, 900_000);
+      await store.velocityHit('terminal-rate:t1', T0 + 5, 60_000);
+      await store.velocityHit('terminal-rate:t1', T0 + 100, 60_000);
+      await store.velocityHit('auth:login:ok:203.0.113.9|n1', T0 + 50, 2_592_000_000);
+      await store.velocityDistinct('card-terminals:ct_1', 't1', T0 + 1, 3_600_000);
+      await store.velocityDistinct('card-terminals:ct_1', 't2', T0 + 200, 3_600_000);
+      const all = (key: string): Promise<number> => store.velocityCount(key, T0 + 1000, 10_000);
+      // Strictly before: the event at the cutoff itself (T0 + 50) stays.
+      expect(await store.purgeVelocityEvents(T0 + 50)).toBe(5);
+      expect(await all('auth:login:user:e1|n1')).toBe(0);
+      expect(await all('auth:login:pair:203.0.113.9|none|n2')).toBe(0);
+      expect(await all('terminal-rate:t1')).toBe(1);
+      expect(await all('auth:login:ok:203.0.113.9|n1')).toBe(1);
+      expect(await all('card-terminals:ct_1')).toBe(1);
+      // The set lost t1 only: t2 and a new member count.
+      expect(await store.velocityDistinct('card-terminals:ct_1', 't3', T0 + 300, 3_600_000)).toBe(2);
+      expect(await store.purgeVelocityEvents(T0 + 50)).toBe(0);
+      expect(await store.purgeVelocityEvents(T0 + 10_000)).toBe(4);
+      expect(await all('terminal-rate:t1')).toBe(0);
+      expect(await all('auth:login:ok:203.0.113.9|n1')).toBe(0);
+    });
+
+    it('the velocity purge works through a backlog in batches and counts every row once', async () => {
+      for (let i = 0; i < 7; i++) await store.velocityHit(`auth:login:user:e|n${i % 3}`, T0 + i, 60_000);
+      await store.velocityHit('auth:login:user:e|n0', T0 + 100, 60_000);
+      await store.velocityHit('auth:login:ip:198.51.100.7', T0 + 100, 60_000);
+      // Batches of 2: three full ones and a last one of 1.
+      expect(await store.purgeVelocityEvents(T0 + 100, 2)).toBe(7);
+      expect(await store.velocityCount('auth:login:user:e|n0', T0 + 100, 60_000)).toBe(1);
+      expect(await store.velocityCount('auth:login:user:e|n1', T0 + 100, 60_000)).toBe(0);
+      expect(await store.velocityCount('auth:login:ip:198.51.100.7', T0 + 100, 60_000)).toBe(1);
+      // A batch exactly as large as what is left, then an empty one.
+      expect(await store.purgeVelocityEvents(T0 + 101, 2)).toBe(2);
+      expect(await store.purgeVelocityEvents(T0 + 101, 2)).toBe(0);
+    });
+
+    it('a velocity purge with a cutoff or batch size that is not an integer deletes nothing and rejects', async () => {
+      await store.velocityHit('k', T0, 60_000);
+      for (const [before, batch] of [
+        [Number.NaN, 10],
+        [Number.POSITIVE_INFINITY, 10],
+        [T0 + 0.5, 10],
+        [2 ** 60, 10],
+        [T0 + 1, 0],
+        [T0 + 1, 1.5],
+        [T0 + 1, 1_000_000],
+      ] as const) {
+        await expect(store.purgeVelocityEvents(before, batch)).rejects.toMatchObject({
+          name: 'StoreError',
+          code: 'POS_ERR_STORE',
+        });
+      }
+      expect(await store.velocityCount('k', T0, 60_000)).toBe(1);
+    });
+
     it('proof jtis are remembered once until they expire', async () => {
       expect(await store.rememberProofJti('j', T0 + 1000, T0)).toBe(true);
       expect(await store.rememberProofJti('j', T0 + 1000, T0 + 10)).toBe(false);

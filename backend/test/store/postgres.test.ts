@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { openPostgresStore, PG_MIGRATIONS, redactUrl } from '../../src/store/postgres';
-import { migratePostgres } from '../../src/store/postgres-schema';
+import { migratePostgres, PG_VELOCITY_PURGE_SQL } from '../../src/store/postgres-schema';
 import { MIGRATIONS } from '../../src/store/sqlite';
 import { StoreError, type AuditRow, type Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
@@ -313,6 +313,46 @@ describePg('PostgreSQL store: migrations and opening', () => {
       expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('sessions_expires');
     } finally {
       await client.end();
+    }
+  });
+
+  it('each batch of the velocity purge can find old events through the velocity_at index (migration 10)', async () => {
+    const schema = freshSchemaName('i');
+    schemas.push(schema);
+    await (await openPostgresStore({ url: PG_URL, schema, max: 1 })).close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    try {
+      // With sequential scans priced out, the planner takes the index whenever there is one.
+      await client.query('SET enable_seqscan = off');
+      await client.query(`SET search_path TO "${schema}"`);
+      const plan = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN ${PG_VELOCITY_PURGE_SQL.replace('$1', '1').replace('$2', '10')}`,
+      );
+      const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(text).toContain('velocity_at');
+      expect(text).toContain('Tid Scan on velocity_events');
+      expect(text).not.toContain('Seq Scan');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('migration 10 keeps the velocity events of a version-9 schema, and the purge then deletes the old ones', async () => {
+    const schema = await schemaAtVersion(
+      9,
+      (q) =>
+        `INSERT INTO ${q}.velocity_events (key, at, member) VALUES ('auth:login:user:x|n', 1000, ''),
+         ('card-terminals:ct', 2000, 't1'), ('terminal-rate:t1', 5000, '')`,
+    );
+    const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
+    try {
+      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      expect(await s.velocityCount('card-terminals:ct', 5000, 10_000)).toBe(1);
+      expect(await s.purgeVelocityEvents(3000)).toBe(2);
+      expect(await s.velocityCount('terminal-rate:t1', 5000, 10_000)).toBe(1);
+    } finally {
+      await s.close();
     }
   });
 

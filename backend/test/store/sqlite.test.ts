@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite';
+import { MIGRATIONS, openSqliteStore, SQLITE_VELOCITY_PURGE_SQL } from '../../src/store/sqlite';
 import { StoreError } from '../../src/store/types';
 import { runStoreConformance } from './conformance';
 import { runAuthConformance, V7_OPERATOR } from './conformance-auth';
@@ -86,6 +86,39 @@ describe('SQLite specifics', () => {
     expect(plan.map((p) => p.detail).join('; ')).toMatch(
       /SEARCH sessions USING (COVERING )?INDEX sessions_expires/,
     );
+  });
+
+  it('each batch of the velocity purge finds old events through the velocity_at index (migration 10), not a scan', async () => {
+    const path = join(dir, 'velocity-index.sqlite');
+    const s = openSqliteStore({ path });
+    await s.close();
+    const raw = new Database(path, { readonly: true });
+    const plan = raw.prepare(`EXPLAIN QUERY PLAN ${SQLITE_VELOCITY_PURGE_SQL}`).all(1, 10) as {
+      detail: string;
+    }[];
+    raw.close();
+    const details = plan.map((p) => p.detail);
+    expect(details.join('; ')).toMatch(
+      /SEARCH velocity_events USING (COVERING )?INDEX velocity_at \(at<\?\)/,
+    );
+    expect(details.filter((d) => d.startsWith('SCAN'))).toEqual([]);
+  });
+
+  it('migration 10 keeps the velocity events of a version-9 store, and the purge then deletes the old ones', async () => {
+    const path = join(dir, 'v9.sqlite');
+    const raw = new Database(path);
+    for (const sql of MIGRATIONS.slice(0, 9)) raw.exec(sql);
+    raw.pragma('user_version = 9');
+    raw.exec(
+      "INSERT INTO velocity_events (key, at, member) VALUES ('auth:login:user:x|n', 1000, ''), ('card-terminals:ct', 2000, 't1'), ('terminal-rate:t1', 5000, '')",
+    );
+    raw.close();
+    const s = openSqliteStore({ path });
+    expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
+    expect(await s.velocityCount('card-terminals:ct', 5000, 10_000)).toBe(1);
+    expect(await s.purgeVelocityEvents(3000)).toBe(2);
+    expect(await s.velocityCount('terminal-rate:t1', 5000, 10_000)).toBe(1);
+    await s.close();
   });
 
   it('migration 8 keeps the operators of a version-7 store at login epoch 0 and drops the lock columns', async () => {
