@@ -107,7 +107,14 @@ function startServer(
     ...db,
   ];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, POS_MASTER_KEY: masterKey, POS_LOG_LEVEL: 'warn' },
+    // The bench reads /metrics without a scrape token: a token file in the caller's environment is not
+    // passed on.
+    env: {
+      ...process.env,
+      POS_MASTER_KEY: masterKey,
+      POS_LOG_LEVEL: 'warn',
+      POS_METRICS_TOKEN_FILE: undefined,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Promise((resolve, reject) => {

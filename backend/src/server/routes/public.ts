@@ -1,5 +1,6 @@
 /**
- * Unauthenticated routes: liveness, readiness, metrics, the OpenAPI document and the JWKS.
+ * Unauthenticated routes: liveness, readiness, metrics (unless a scrape token is set: app.ts), the
+ * OpenAPI document and the JWKS.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
