@@ -37,13 +37,12 @@ export const VELOCITY_COUNTERS = {
   cardTerminals: 'card-terminals',
 } as const;
 
+/** The longest window a rule may have (30 days): the velocity purge keeps events at least this long. */
+export const MAX_VELOCITY_WINDOW_MS = 30 * 24 * 3600 * 1000;
+
 const ThresholdSchema = z
   .strictObject({
-    windowMs: z
-      .number()
-      .int()
-      .min(1000)
-      .max(30 * 24 * 3600 * 1000),
+    windowMs: z.number().int().min(1000).max(MAX_VELOCITY_WINDOW_MS),
     /** Warn when the count reaches this. */
     warnAt: z.number().int().min(1).max(1_000_000).optional(),
     /** Halt (decline; the service halts the terminal or blocks the card) when the count reaches this. */
@@ -69,6 +68,11 @@ export const DEFAULT_VELOCITY_RULES: VelocityRules = {
   terminalRate: { windowMs: 60 * 1000, warnAt: 20, haltAt: 60 },
   cardTerminals: { windowMs: 3600 * 1000, warnAt: 2, haltAt: 4 },
 };
+
+/** Every rule's window, ms (read from the rules as data: a rule added to the schema is included). */
+export function velocityRuleWindowsMs(rules: VelocityRules): number[] {
+  return Object.values(rules).map((t: VelocityThreshold) => t.windowMs);
+}
 
 export type VelocityAction = { action: 'warn' | 'halt'; rule: keyof VelocityRules; count: number };
 
