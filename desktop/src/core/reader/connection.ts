@@ -336,16 +336,18 @@ export class ReaderConnection {
    * handshake function presents the terminal's newest session ticket; the answer is then that
    * attempt's outcome. Without an open session, or with the ticket the session already holds, there is
    * nothing to send (`via: 'none'`): the next handshake takes the newest ticket anyway. One renewal at
-   * a time, in call order.
+   * a time, in call order. `fallback: false` leaves a refused session as it is (the refusal is the
+   * answer): a renewal in the background must not end a session a sale may be using.
    */
-  renew(jws: string): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
-    const run = (): Promise<Result<{ via: RenewedVia }, DesktopCode>> => this.#renew(jws);
+  renew(jws: string, opts: { fallback?: boolean } = {}): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
+    const run = (): Promise<Result<{ via: RenewedVia }, DesktopCode>> =>
+      this.#renew(jws, opts.fallback ?? true);
     const next = this.#renewals.then(run, run);
     this.#renewals = next.catch(() => undefined);
     return next;
   }
 
-  async #renew(jws: string): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
+  async #renew(jws: string, fallback: boolean): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
     const session = this.session;
     if (session === undefined || this.#grant?.jws === jws) return ok({ via: 'none' as const });
     const r = await session.request(
@@ -362,6 +364,7 @@ export class ReaderConnection {
       ? { code: 'POS_ERR_DESKTOP_TXN_READER' as DesktopCode, detail: `the reader answered ${r.message.t}` }
       : { code: r.code, detail: r.detail };
     this.#emit('renew-refused', refused);
+    if (!fallback) return err(refused.code, `the reader refused the session renewal (${refused.detail})`);
     await this.reopen();
     if (this.session === undefined)
       return err(

@@ -4,9 +4,10 @@
  * handshake-only ticket (`perm: []`) never starts one. So:
  *
  * - `afterAttestation(answer)`: every attestation that brings a session ticket (periodic,
- *   pre-transaction, start-up) is handed to the open reader session (`ReaderConnection.renew`: a
- *   `renew`, or a new handshake when the reader refuses it). Never awaited inside the attestation: a
- *   fallback handshake may need the attestation agent itself.
+ *   pre-transaction, start-up) is handed to the open reader session (`ReaderConnection.renew`). In
+ *   the background a refusal does not end the session (a sale may be running in it): the session
+ *   keeps its ticket, and the next `ensureTransact` renews it, with the handshake as fallback, once it
+ *   is at its end. Never awaited inside the attestation.
  * - `ensureTransact()`, before each `start`: if the session's ticket does not grant `transact` or has
  *   less than `marginS` left (or half its lifetime, for tickets shorter than twice that), the
  *   session is renewed with the terminal's newest ticket, or, when that
@@ -62,7 +63,7 @@ export class ReaderSessionKeeper {
   afterAttestation(answer: AttestAnswer): Promise<Result<{ via: RenewedVia }, DesktopCode>> {
     if (answer.ticket === undefined || answer.ticketUse !== 'session')
       return Promise.resolve(ok({ via: 'none' as const }));
-    return this.#opts.connection.renew(answer.ticket);
+    return this.#opts.connection.renew(answer.ticket, { fallback: false });
   }
 
   /** Before a `start`: the session grants `transact` with time left, or is renewed so that it does. */
