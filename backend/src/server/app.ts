@@ -21,7 +21,8 @@ import {
 } from 'fastify-type-provider-zod';
 import type { KeyRing } from '../keys/keyring';
 import type { Store } from '../store/types';
-import { storeVelocity } from '../store/velocity';
+import { DEFAULT_VELOCITY_RULES } from '../acquirer/velocity';
+import { purgeExpiredVelocityEvents, storeVelocity } from '../store/velocity';
 import { createMemoryBus, type Bus } from '../fleet/bus';
 import { createFleetControl } from '../fleet/control';
 import { registerPush, type PushOptions } from '../fleet/push';
@@ -279,6 +280,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const purge = setInterval(() => {
     void options.store.purgeChallenges(clock.now() - 60_000).catch(() => undefined);
     void options.store.purgeSessions(clock.now()).catch(() => undefined);
+    // Velocity events older than every window (docs/backend.md "Store maintenance"); never rejects.
+    const rules = options.acquirer === undefined ? DEFAULT_VELOCITY_RULES : undefined;
+    void purgeExpiredVelocityEvents(options.store, clock.now(), { auth: config.auth, rules }, app.log);
   }, 60_000);
   purge.unref();
   // Liveness: stale terminals are marked (and alerted) by a sweeper over the store's deadlines.
