@@ -2,7 +2,7 @@
  * The velocity purge's cutoff (the longest window of the running configuration, plus a margin) and
  * its periodic run (never rejects, logs a code and never a key, never doubled).
  */
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   DEFAULT_VELOCITY_RULES,
   MAX_VELOCITY_WINDOW_MS,
@@ -20,6 +20,7 @@ import {
   VELOCITY_RETENTION_MARGIN_MS,
   type PurgeLog,
 } from '../../src/store/velocity';
+import { makeHarness } from '../helpers';
 
 const NOW = 1_800_000_000_000;
 const DAY = 24 * 3600 * 1000;
@@ -197,5 +198,35 @@ describe('purgeExpiredVelocityEvents', () => {
     finish(0);
     expect(await third).toBe(0);
     expect(purge).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('the service', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('purges old velocity events once a minute, with the sessions purge', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const h = await makeHarness();
+    try {
+      const now = h.clock.now();
+      const known = DEFAULT_AUTH_CONFIG.knownAddressS * 1000;
+      const sprayed = loginUserKey('mistyped-name', 'none');
+      const recentKnown = loginKnownKey('203.0.113.9', 'alice');
+      await h.store.velocityHit(sprayed, now - 40 * DAY, 900_000);
+      await h.store.velocityHit('card-terminals:ct_1', now - 32 * DAY, 3_600_000);
+      await h.store.velocityHit(recentKnown, now - 29 * DAY, known);
+      vi.advanceTimersByTime(59_999);
+      expect(await h.store.velocityCount(sprayed, now, 100 * DAY)).toBe(1);
+      vi.advanceTimersByTime(1);
+      // The SQLite purge's first batch runs in the timer's turn; let its promise settle.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(await h.store.velocityCount(sprayed, now, 100 * DAY)).toBe(0);
+      expect(await h.store.velocityCount('card-terminals:ct_1', now, 100 * DAY)).toBe(0);
+      expect(await h.store.velocityCount(recentKnown, now, known)).toBe(1);
+    } finally {
+      await h.close();
+    }
   });
 });
