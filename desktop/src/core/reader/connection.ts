@@ -106,7 +106,7 @@ export interface ReaderConnectionEvents {
   'reader-lost': (e: { code: DesktopCode; message: string }) => void;
   'reader-back': (e: { message: string }) => void;
   'attempt-failed': (e: { code: DesktopCode; detail: string; retryInMs: number; attempt: number }) => void;
-  /** A renewal the reader refused (or did not answer): a new handshake follows. */
+  /** A renewal the reader refused (or did not answer); with the fallback, a new handshake follows. */
   'renew-refused': (e: { code: DesktopCode; detail: string }) => void;
 }
 

@@ -9,10 +9,10 @@
  *   keeps its ticket, and the next `ensureTransact` renews it, with the handshake as fallback, once it
  *   is at its end. Never awaited inside the attestation.
  * - `ensureTransact()`, before each `start`: if the session's ticket does not grant `transact` or has
- *   less than `marginS` left (or half its lifetime, for tickets shorter than twice that), the
- *   session is renewed with the terminal's newest ticket, or, when that
- *   one is no better, with the ticket of a pre-transaction attestation run now. A session that is
- *   fine costs nothing: no extra attestation.
+ *   less than `marginS` left (or half its lifetime, for tickets shorter than twice that), the session
+ *   is renewed with the terminal's newest ticket, or, when that one is no better, with the ticket of
+ *   a pre-transaction attestation run now. A session that is fine costs nothing: no extra
+ *   attestation.
  * - `renewExpired()`, when the reader refused a `start` as expired anyway (its clock ahead of ours):
  *   one renewal with a ticket newer than the session's (attesting only if the terminal has none).
  *
@@ -87,6 +87,11 @@ export class ReaderSessionKeeper {
     return Math.max(0, Math.min(this.#marginS, Math.floor((t.exp - t.iat) / 2)));
   }
 
+  /** The reader's refusal noted since the renewal began (events arrive while it awaits). */
+  #refusal(): { code: DesktopCode; detail: string } | undefined {
+    return this.#lastRefusal;
+  }
+
   /** Whether the reader is (or gets) connected within the reconnect timeout. */
   async #reconnected(): Promise<boolean> {
     const conn = this.#opts.connection;
@@ -109,6 +114,7 @@ export class ReaderSessionKeeper {
   async #renewWithNewer(): Promise<Result<object, DesktopCode>> {
     const conn = this.#opts.connection;
     const held = conn.grant?.jws;
+    this.#lastRefusal = undefined;
     const usable = (t: { jws: string; exp: number } | undefined): t is { jws: string; exp: number } => {
       if (t === undefined || t.jws === held) return false;
       const g = readSessionGrant(t.jws);
@@ -140,7 +146,7 @@ export class ReaderSessionKeeper {
     // A refused renewal re-opened the session; if that attempt failed, the connection retries with
     // backoff (with the newest ticket): wait for it a while.
     if ((!renewed.ok || conn.session === undefined) && !(await this.#reconnected())) {
-      const why = this.#lastRefusal;
+      const why = this.#refusal();
       return why === undefined
         ? renewed.ok
           ? err('POS_ERR_DESKTOP_READER_LOST', 'the reader did not reconnect in time')
