@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { publicKeyFromJwk, type TrustedTicketKey } from '@pos/shared';
 import { z } from 'zod';
-import { deriveSubkey, KeyRing } from '../keys/keyring';
+import { deriveSubkey, KeyRing, MASTER_KEY_CHECK_META } from '../keys/keyring';
 import { buildApp } from '../server/app';
 import { DEFAULT_CONFIG, hashApiToken, newAdminToken } from '../server/context';
 import { chainAuditEntry, verifyAuditChain } from '../server/domain';
@@ -545,7 +545,7 @@ export async function runCli(
   if (master === undefined) {
     // --dev with no key: a new one, unless the store was made under a key that is now missing.
     // A store that does not answer is no reason to make a key: refuse instead.
-    const stored = await store.getMeta('master_key_check').then(
+    const stored = await store.getMeta(MASTER_KEY_CHECK_META).then(
       (value) => ({ value }),
       () => undefined,
     );

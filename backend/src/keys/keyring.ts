@@ -37,6 +37,8 @@ import type { SigningKeyRow, Store } from '../store/types';
 export const MASTER_KEY_BYTES = 32;
 const GCM_IV_BYTES = 12;
 const CHECK_LABEL = 'pos-backend master key check v1';
+/** The store meta key holding the master key's check value (KeyRing.open; pos-backend --dev reads it). */
+export const MASTER_KEY_CHECK_META = 'master_key_check';
 
 /** Parses a master key given as base64url text (env `POS_MASTER_KEY` or the key file). */
 export function parseMasterKey(text: string): Result<{ key: Uint8Array }, BackendErrorCode> {
@@ -147,8 +149,8 @@ export class KeyRing {
     options: KeyRingOptions,
   ): Promise<Result<{ ring: KeyRing }, BackendErrorCode>> {
     const check = masterKeyCheck(master);
-    await store.initMeta('master_key_check', check);
-    const stored = (await store.getMeta('master_key_check')) ?? '';
+    await store.initMeta(MASTER_KEY_CHECK_META, check);
+    const stored = (await store.getMeta(MASTER_KEY_CHECK_META)) ?? '';
     if (!constantTimeEqual(Buffer.from(stored), Buffer.from(check))) {
       return err('POS_ERR_MASTER_KEY_INVALID', 'this master key is not the one the store was created with');
     }
