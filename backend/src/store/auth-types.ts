@@ -30,7 +30,8 @@ export interface OperatorRow {
 
 /**
  * A new operator: every field but `loginEpoch`, which starts at 0 (login lock-outs live in the login
- * throttle's velocity keys; schema version 8 dropped the old failed-login columns).
+ * throttle's velocity keys). The old columns failed_logins and locked_until are unused and left at
+ * their defaults; they stay in the schema for the previous release during a rolling upgrade.
  */
 export type NewOperatorRow = Omit<OperatorRow, 'loginEpoch'>;
 

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL schema: versioned migrations mirroring the SQLite ones (store/sqlite*.ts, versions
- * 1-7), so both engines report the same schema version. Times are milliseconds since the epoch in
+ * 1-10), so both engines report the same schema version. Times are milliseconds since the epoch in
  * BIGINT columns; JSON documents are TEXT (stored byte for byte, so audit hashes recompute exactly).
  *
  * Differences from SQLite, all internal: `ord BIGSERIAL` columns on attestations, transactions and
@@ -229,13 +229,12 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE tickets ADD COLUMN IF NOT EXISTS ord BIGSERIAL;
   CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at, ord);
   `,
-  // 8: an admin clears an operator's login lock-outs (login_epoch); the per-account lock columns
-  // nothing set any more are dropped (mirrors sqlite.ts migration 8).
-  `
-  ALTER TABLE operators ADD COLUMN IF NOT EXISTS login_epoch INTEGER NOT NULL DEFAULT 0;
-  ALTER TABLE operators DROP COLUMN IF EXISTS failed_logins;
-  ALTER TABLE operators DROP COLUMN IF EXISTS locked_until;
-  `,
+  // 8: an admin clears an operator's login lock-outs (login_epoch; mirrors sqlite.ts migration 8).
+  // failed_logins and locked_until stay: unused by this code (its inserts leave them at their
+  // defaults, 0 and NULL; the row mapping ignores them), but a process of the previous release on the
+  // same schema reads and writes them during a rolling upgrade. A later release drops them, once no
+  // older process runs.
+  `ALTER TABLE operators ADD COLUMN IF NOT EXISTS login_epoch INTEGER NOT NULL DEFAULT 0;`,
   // 9: the sessions purge deletes by expiry (mirrors sqlite.ts migration 9).
   `CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_at);`,
   // 10: the velocity purge deletes every event older than the longest window, of any key (mirrors

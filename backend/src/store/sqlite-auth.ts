@@ -42,13 +42,14 @@ export const SQLITE_AUTH_MIGRATION = `
 
 /**
  * Schema version 8: login lock-outs live in the login throttle's velocity keys, derived from the
- * password hash and `login_epoch` (raised by an admin to clear them); the per-account columns
- * nothing set any more are dropped.
+ * password hash and `login_epoch` (raised by an admin to clear them). The per-account columns
+ * failed_logins and locked_until are unused but kept (this code's inserts leave them at their
+ * defaults, 0 and NULL, and the row mapping ignores them) so a process of the previous release, which
+ * reads and writes them, keeps working on the same store during a rolling upgrade; a later release
+ * drops them once no older process runs.
  */
 export const SQLITE_LOGIN_EPOCH_MIGRATION = `
   ALTER TABLE operators ADD COLUMN login_epoch INTEGER NOT NULL DEFAULT 0;
-  ALTER TABLE operators DROP COLUMN failed_logins;
-  ALTER TABLE operators DROP COLUMN locked_until;
 `;
 
 function isUniqueViolation(e: unknown): boolean {

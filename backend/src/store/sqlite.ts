@@ -212,8 +212,8 @@ export const MIGRATIONS: readonly string[] = [
   // ever issued: an index on the terminal and issue time (and, implicitly, rowid) finds it without a
   // scan or a sort.
   `CREATE INDEX IF NOT EXISTS tickets_terminal ON tickets(terminal_id, issued_at);`,
-  // 8: an admin clears an operator's login lock-outs (operators.login_epoch); the per-account lock
-  // columns nothing set any more are dropped (sqlite-auth.ts).
+  // 8: an admin clears an operator's login lock-outs (operators.login_epoch); the unused per-account
+  // lock columns stay for the previous release during a rolling upgrade (sqlite-auth.ts).
   SQLITE_LOGIN_EPOCH_MIGRATION,
   // 9: the sessions purge (purgeSessions, once a minute) deletes by expiry: an index on expires_at
   // finds the expired rows without a scan of every session.

@@ -30,8 +30,10 @@ function operator(id: string, username: string, over: Partial<OperatorRow> = {})
 }
 
 /**
- * Migration 8 on either engine: an operator as schema version 7 stored it (with the lock columns
- * version 8 drops), how it reads afterwards, and the columns the table has then.
+ * Migration 8 on either engine: an operator as schema version 7 stored it (with the lock columns the
+ * previous release reads and writes), how it reads afterwards, and the columns the table has then:
+ * login_epoch added, the two lock columns kept for a process of the previous release during a
+ * rolling upgrade. `oldRelease` is that release's insert and what it reads of a row this code inserts.
  */
 export const V7_OPERATOR = {
   insert: (table: string): string =>
@@ -48,9 +50,16 @@ export const V7_OPERATOR = {
     loginEpoch: 0,
   } satisfies OperatorRow,
   expectColumns(columns: readonly string[]): void {
-    expect(columns).toContain('login_epoch');
-    expect(columns).not.toContain('failed_logins');
-    expect(columns).not.toContain('locked_until');
+    expect(columns).toEqual(expect.arrayContaining(['login_epoch', 'failed_logins', 'locked_until']));
+  },
+  oldRelease: {
+    insert: (table: string): string =>
+      `INSERT INTO ${table} (id, username, password_hash, role, merchant_id, created_at, disabled_at, failed_logins, locked_until)
+       VALUES ('usr_old', 'olga', 'h', 'operator', NULL, 2, NULL, 0, NULL)`,
+    read: (table: string, id: string): string =>
+      `SELECT failed_logins, locked_until FROM ${table} WHERE id = '${id}'`,
+    /** What the previous release reads of a row this code inserted (its row mapping needs a number). */
+    expected: { failed_logins: 0, locked_until: null },
   },
 };
 

@@ -276,25 +276,29 @@ describePg('PostgreSQL store: migrations and opening', () => {
     }
   });
 
-  it('migration 8 keeps the operators of a version-7 schema at login epoch 0 and drops the lock columns', async () => {
+  it('migration 8 keeps the operators of a version-7 schema at login epoch 0 and keeps the lock columns the previous release uses (rolling upgrade)', async () => {
     const schema = await schemaAtVersion(7, (q) => V7_OPERATOR.insert(`${q}.operators`));
     const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
-    try {
-      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
-      expect(await s.getOperator(V7_OPERATOR.row.id)).toEqual(V7_OPERATOR.row);
-    } finally {
-      await s.close();
-    }
     const admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
     try {
+      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      expect(await s.getOperator(V7_OPERATOR.row.id)).toEqual(V7_OPERATOR.row);
       const cols = await admin.query<{ column_name: string }>(
         'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2',
         [schema, 'operators'],
       );
       V7_OPERATOR.expectColumns(cols.rows.map((r) => r.column_name));
+      // A process of the previous release on the migrated schema: reads a row this code inserted,
+      // inserts its own, which this code reads.
+      await s.createOperator({ ...V7_OPERATOR.row, id: 'usr_new', username: 'nina' });
+      const old = await admin.query(V7_OPERATOR.oldRelease.read(`"${schema}".operators`, 'usr_new'));
+      expect(old.rows).toEqual([V7_OPERATOR.oldRelease.expected]);
+      await admin.query(V7_OPERATOR.oldRelease.insert(`"${schema}".operators`));
+      expect(await s.getOperator('usr_old')).toMatchObject({ username: 'olga', loginEpoch: 0 });
     } finally {
       await admin.end();
+      await s.close();
     }
   });
 

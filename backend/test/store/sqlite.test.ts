@@ -121,7 +121,7 @@ describe('SQLite specifics', () => {
     await s.close();
   });
 
-  it('migration 8 keeps the operators of a version-7 store at login epoch 0 and drops the lock columns', async () => {
+  it('migration 8 keeps the operators of a version-7 store at login epoch 0 and keeps the lock columns the previous release uses (rolling upgrade)', async () => {
     const path = join(dir, 'v7.sqlite');
     const raw = new Database(path);
     for (const sql of MIGRATIONS.slice(0, 7)) raw.exec(sql);
@@ -130,12 +130,18 @@ describe('SQLite specifics', () => {
     raw.close();
     const s = openSqliteStore({ path });
     expect(await s.getOperator(V7_OPERATOR.row.id)).toEqual(V7_OPERATOR.row);
+    await s.createOperator({ ...V7_OPERATOR.row, id: 'usr_new', username: 'nina' });
+    // A process of the previous release on the migrated store: reads a row this code inserted,
+    // inserts its own, which this code reads.
+    const old = new Database(path);
+    V7_OPERATOR.expectColumns((old.pragma('table_info(operators)') as { name: string }[]).map((c) => c.name));
+    expect(old.prepare(V7_OPERATOR.oldRelease.read('operators', 'usr_new')).all()).toEqual([
+      V7_OPERATOR.oldRelease.expected,
+    ]);
+    old.exec(V7_OPERATOR.oldRelease.insert('operators'));
+    old.close();
+    expect(await s.getOperator('usr_old')).toMatchObject({ username: 'olga', loginEpoch: 0 });
     await s.close();
-    const after = new Database(path, { readonly: true });
-    V7_OPERATOR.expectColumns(
-      (after.pragma('table_info(operators)') as { name: string }[]).map((c) => c.name),
-    );
-    after.close();
   });
 
   it('refuses a store whose schema is newer than the service', () => {
