@@ -451,7 +451,6 @@ export interface CoreStore {
   rememberProofJti(jti: string, expiresAt: number, now: number): Promise<boolean>;
 }
 
-/** A store operation that failed for a reason the caller should report with its code. */
 /** Rows `purgeVelocityEvents` deletes per statement by default. */
 export const VELOCITY_PURGE_BATCH = 5000;
 
@@ -465,6 +464,7 @@ export function checkVelocityPurge(before: number, batchSize: number): void {
   }
 }
 
+/** A store operation that failed for a reason the caller should report with its code. */
 export class StoreError extends Error {
   override readonly name = 'StoreError';
   constructor(
