@@ -3,18 +3,9 @@
  * prints its result line with every field, the request floor beside it, and no error; bad options are
  * refused with a code before anything runs. Nothing here asserts a speed (the bench reports it).
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bench = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'tools/src/bench/run.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
+import { bench, expectRefused, jsonLines } from './bench-helpers';
 
 const rate = z.number().positive();
 const AttestLine = z.strictObject({
@@ -32,6 +23,7 @@ const AttestLine = z.strictObject({
   server_main_thread_ms_per_floor_request: rate.optional(),
   generator_ms_per_floor_request: z.number().min(0),
   floor_ratio: rate,
+  floor_errors: z.number().int().positive().optional(),
   attestations: z.number().int().positive(),
   errors: z.number().int(),
   terminals: z.number().int(),
@@ -69,16 +61,14 @@ describe('npm run bench -- attest', () => {
     const r = bench('attest', '--seconds', '1', '--terminals-per-worker', '2');
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
     expect(r.stderr).toContain('attest: measuring the request floor');
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(r.stdout);
     expect(lines[0]).toMatchObject({ bench: 'attest', metric: 'environment' });
     const results = lines.filter((l) => l['metric'] === undefined);
     expect(results).toHaveLength(1);
     const line = AttestLine.parse(results[0]);
     expect(line).toMatchObject({ errors: 0, terminals: 2, workers: 1, seconds: 3 });
     expect(line.first_error).toBeUndefined();
+    expect(line.floor_errors).toBeUndefined();
     // The two ratios are the quotients of the rates printed beside them (rounded to 3 places).
     expect(line.ratio).toBeCloseTo(line.attestations_per_s / line.bare_crypto_per_s, 2);
     expect(line.floor_ratio).toBeCloseTo(line.floor_requests_per_s / 2 / line.bare_crypto_per_s, 2);
@@ -91,10 +81,7 @@ describe('npm run bench -- attest', () => {
   it('--preload-terminals N: the same terminals attest again with N more enrolled terminals in the store', () => {
     const r = bench('attest', '--seconds', '1', '--terminals-per-worker', '2', '--preload-terminals', '1000');
     expect(r.status, r.stderr.slice(-2000)).toBe(0);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(r.stdout);
     expect(AttestLine.parse(lines.find((l) => l['metric'] === undefined))).toMatchObject({ errors: 0 });
     const line = PreloadedLine.parse(lines.find((l) => l['metric'] === 'preloaded'));
     // The bench's own 2 terminals plus the 1,000 added.
@@ -131,10 +118,6 @@ describe('npm run bench -- attest', () => {
     ],
     [['--minutes', '1'], 'POS_ERR_CLI_UNKNOWN_OPTION', /not --minutes/],
   ])('refuses %j with %s, before printing anything', (args, code, message) => {
-    const r = bench('attest', ...args);
-    expect(r.status).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`bench: ${code}: `);
-    expect(r.stderr).toMatch(message);
+    expectRefused(['attest', ...args], code, message);
   });
 });

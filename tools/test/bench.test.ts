@@ -1,13 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bench = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'tools/src/bench/run.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-  });
+import { bench, jsonLines } from './bench-helpers';
 
 describe('npm run bench', () => {
   it('crypto: every result is one JSON line naming the benchmark, with rates beside the AES baseline', () => {
@@ -15,10 +7,7 @@ describe('npm run bench', () => {
     expect(r.status, r.stderr).toBe(0);
     // crypto measures with --seconds, so the runner's header names it.
     expect(r.stderr).toMatch(/^bench crypto: .* \(0\.01s per measurement\)$/m);
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(r.stdout);
     for (const line of lines) expect(line['bench']).toBe('crypto');
     const metrics = lines.map((l) => l['metric']);
     expect(metrics).toEqual(

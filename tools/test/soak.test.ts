@@ -3,18 +3,9 @@
  * one result line with every field, and no error; bad options are refused with a code before anything
  * runs. Nothing here asserts a speed or a memory size (the bench reports them).
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const bench = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'tools/src/bench/run.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
+import { bench, expectRefused, jsonLines } from './bench-helpers';
 
 const mb = z.number().positive().nullable();
 const SoakLine = z.strictObject({
@@ -42,10 +33,7 @@ describe('npm run bench -- soak', () => {
     // The soak runs for --minutes and ignores --seconds: its header names no time per measurement.
     expect(r.stderr).toMatch(/^bench soak: /m);
     expect(r.stderr).not.toContain('per measurement');
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLines(r.stdout);
     expect(lines[0]).toMatchObject({ bench: 'soak', metric: 'environment' });
     const results = lines.filter((l) => l['metric'] === undefined);
     expect(results).toHaveLength(1);
@@ -70,10 +58,6 @@ describe('npm run bench -- soak', () => {
     [['--terminals', '1000'], 'POS_ERR_CLI_INVALID_OPTION', /--terminals must be at most 200/],
     [['--workers', '2'], 'POS_ERR_CLI_UNKNOWN_OPTION', /not --workers/],
   ])('refuses %j with %s, before printing anything', (args, code, message) => {
-    const r = bench('soak', ...args);
-    expect(r.status).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`bench: ${code}: `);
-    expect(r.stderr).toMatch(message);
+    expectRefused(['soak', ...args], code, message);
   });
 });
