@@ -4,57 +4,29 @@
  * earlier version generated still used, with a warning at every start; a wrong key for a store
  * refused; `pos-backend master-key` makes a new one.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
   existsSync,
-  mkdtempSync,
   readFileSync,
-  rmSync,
   statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runCli, type CliIo } from '../src/cli/main';
-
-function capture(): CliIo & { outLines: string[]; errLines: string[] } {
-  const outLines: string[] = [];
-  const errLines: string[] = [];
-  return { outLines, errLines, out: (l) => outLines.push(l), err: (l) => errLines.push(l), errIsTty: false };
-}
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/main';
+import { capture, runBin, STACK_RE, startStop as startStopWith, useTempRoots } from './cli-helpers';
 
 const QUIET = { POS_LOG_LEVEL: 'silent' };
 const KEY_RE = /^[A-Za-z0-9_-]{43}$/;
-const STACK_RE = /\n\s+at /;
 const newKey = (): string => randomBytes(32).toString('base64url');
-
-const roots: string[] = [];
-afterEach(() => {
-  for (const d of roots.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-/** A temporary directory; the data directory is `data` inside it (not created). */
-function tempRoot(): { root: string; dataDir: string } {
-  const root = mkdtempSync(join(tmpdir(), 'pos-backend-mk-'));
-  roots.push(root);
-  return { root, dataDir: join(root, 'data') };
-}
-
-/** Starts the service and stops it again; the exit code and what it printed. */
-async function startStop(
+const tempRoot = useTempRoots('pos-backend-mk-');
+const startStop = (
   args: string[],
   env: Record<string, string>,
-): Promise<{ code: number; out: string[]; err: string[] }> {
-  const io = capture();
-  const run = await runCli(['--port', '0', ...args], io, { ...QUIET, ...env });
-  await run.stop?.();
-  return { code: run.code, out: io.outLines, err: io.errLines };
-}
+): Promise<{ code: number; out: string[]; err: string[] }> => startStopWith(args, { ...QUIET, ...env });
 
 const masterKeyWarnings = (lines: string[]): string[] =>
   lines.filter((l) => /master[ -]key|master\.key/i.test(l));
@@ -91,22 +63,7 @@ describe('pos-backend master key', () => {
 
   it('the bin refuses the same way: exit 1, the code on stderr, no stack trace, nothing on stdout', async () => {
     const { dataDir } = tempRoot();
-    const bin = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
-    const child = spawn(process.execPath, [bin, '--data-dir', dataDir, '--port', '0'], {
-      env: {
-        ...process.env,
-        DATABASE_URL: undefined,
-        POS_MASTER_KEY: undefined,
-        POS_MASTER_KEY_FILE: undefined,
-        POS_LOG_LEVEL: 'silent',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const { code, stdout, stderr } = await runBin(['--data-dir', dataDir], {});
     expect(code).toBe(1);
     expect(stdout).toBe('');
     expect(stderr.trim().split('\n')).toHaveLength(1);

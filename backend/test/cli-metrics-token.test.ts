@@ -4,23 +4,14 @@
  * stack, never the file's contents, nothing created); with it /metrics needs the token over real HTTP;
  * without it, a non-loopback --host outside --dev warns once that /metrics is public.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isLoopbackHost } from '../src/cli/metrics-token';
-import { runCli, type CliIo } from '../src/cli/main';
+import { runCli } from '../src/cli/main';
+import { capture, runBin, STACK_RE, startService as start, useTempRoots } from './cli-helpers';
 
-function capture(): CliIo & { outLines: string[]; errLines: string[] } {
-  const outLines: string[] = [];
-  const errLines: string[] = [];
-  return { outLines, errLines, out: (l) => outLines.push(l), err: (l) => errLines.push(l), errIsTty: false };
-}
-
-const STACK_RE = /\n\s+at /;
 const PUBLIC_WARNING_RE = /^WARNING: \/metrics is public\b/;
 const TOKEN = randomBytes(32).toString('hex'); // 64 characters, as `openssl rand -hex 32` makes
 const masterKeyEnv = (): Record<string, string> => ({
@@ -28,56 +19,11 @@ const masterKeyEnv = (): Record<string, string> => ({
   POS_MASTER_KEY: randomBytes(32).toString('base64url'),
 });
 
-const roots: string[] = [];
-afterEach(() => {
-  for (const d of roots.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempRoot(): { root: string; dataDir: string } {
-  const root = mkdtempSync(join(tmpdir(), 'pos-backend-mt-'));
-  roots.push(root);
-  return { root, dataDir: join(root, 'data') };
-}
+const tempRoot = useTempRoots('pos-backend-mt-');
 function tokenFile(root: string, content: string | Buffer, name = 'metrics.token'): string {
   const file = join(root, name);
   writeFileSync(file, content, { mode: 0o600 });
   return file;
-}
-
-/** Runs the real bin to its exit: code, stdout, stderr. */
-async function runBin(
-  args: string[],
-  env: Record<string, string | undefined>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const bin = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, '--port', '0', ...args], {
-    env: {
-      ...process.env,
-      DATABASE_URL: undefined,
-      POS_MASTER_KEY_FILE: undefined,
-      POS_METRICS_TOKEN_FILE: undefined,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  return { code, stdout, stderr };
-}
-
-/** Starts the service in-process; the listening URL, what it printed on stderr, and its stop. */
-async function start(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; url?: string; err: string[]; stop: () => Promise<void> }> {
-  const io = capture();
-  const run = await runCli(['--port', '0', ...args], io, env);
-  const stop = run.stop ?? (() => Promise.resolve());
-  const first = io.outLines[0];
-  const url = first === undefined ? undefined : (JSON.parse(first) as { url: string }).url;
-  return { code: run.code, ...(url === undefined ? {} : { url }), err: io.errLines, stop };
 }
 
 describe('pos-backend --metrics-token-file', () => {

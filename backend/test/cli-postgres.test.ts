@@ -6,14 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type CliIo } from '../src/cli/main';
+import { runCli } from '../src/cli/main';
+import { capture } from './cli-helpers';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from './pg-helpers';
 
-function capture(): CliIo & { outLines: string[]; errLines: string[] } {
-  const outLines: string[] = [];
-  const errLines: string[] = [];
-  return { outLines, errLines, out: (l) => outLines.push(l), err: (l) => errLines.push(l), errIsTty: false };
-}
 const QUIET = { POS_LOG_LEVEL: 'silent', POS_MASTER_KEY: 'A'.repeat(43) };
 const root = mkdtempSync(join(tmpdir(), 'pos-cli-pg-'));
 const schemas: string[] = [];
