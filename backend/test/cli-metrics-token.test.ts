@@ -5,7 +5,7 @@
  * without it, a non-loopback --host outside --dev warns once that /metrics is public.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isLoopbackHost } from '../src/cli/metrics-token';
@@ -36,7 +36,7 @@ describe('pos-backend --metrics-token-file', () => {
     const lines = res.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      /^pos-backend: POS_ERR_METRICS_TOKEN_INVALID: the --metrics-token-file file .+ cannot be read$/,
+      /^pos-backend: POS_ERR_METRICS_TOKEN_INVALID: the --metrics-token-file file .+ cannot be read \(ENOENT\)$/,
     );
     expect(res.stderr).not.toMatch(STACK_RE);
     expect(existsSync(dataDir)).toBe(false);
@@ -118,6 +118,31 @@ describe('pos-backend --metrics-token-file', () => {
       } finally {
         await run.stop();
       }
+    }
+  });
+
+  it('a token file other users may read is used, with one warning saying how to close it', async () => {
+    const { root, dataDir } = tempRoot();
+    const env = masterKeyEnv();
+    const file = tokenFile(root, `${TOKEN}\n`);
+    const shared = (lines: string[]): string[] =>
+      lines.filter((l) => l.includes('may be read by other users'));
+    const closed = await start(['--data-dir', dataDir, '--metrics-token-file', file], env);
+    await closed.stop();
+    expect(closed.code).toBe(0);
+    expect(shared(closed.err)).toEqual([]);
+    chmodSync(file, 0o644);
+    const open = await start(['--data-dir', dataDir], { ...env, POS_METRICS_TOKEN_FILE: file });
+    try {
+      expect(open.code).toBe(0);
+      expect(shared(open.err)).toEqual([
+        `WARNING: the POS_METRICS_TOKEN_FILE file may be read by other users (group or world permission bits): chmod 600 ${file}.`,
+      ]);
+      expect(open.err.join('\n')).not.toContain(TOKEN);
+      const ok = await fetch(`${open.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(ok.status).toBe(200);
+    } finally {
+      await open.stop();
     }
   });
 

@@ -482,6 +482,7 @@ export async function runCli(
   // The metrics scrape token, from a file (never the command line): unreadable or malformed is one line.
   const metricsTokenSource = chooseMetricsTokenFile(options['metrics-token-file'], env);
   let metricsToken: string | undefined;
+  let metricsTokenWarnings: readonly string[] = [];
   if (metricsTokenSource !== undefined) {
     const read = readMetricsTokenFile(metricsTokenSource);
     if (typeof read === 'string') {
@@ -489,6 +490,7 @@ export async function runCli(
       return { code: 1 };
     }
     metricsToken = read.token;
+    metricsTokenWarnings = read.warnings;
   }
   const readerCaRoots = loadReaderCaRoots(options['reader-ca'] ?? []);
   if (typeof readerCaRoots === 'string') {
@@ -522,6 +524,7 @@ export async function runCli(
       'WARNING: no --reader-ca: reader status cannot be verified, so verdicts are at best warning and no PIN-entry ticket is issued.',
     );
   }
+  for (const line of metricsTokenWarnings) io.err(line);
   if (metricsToken === undefined && options.dev !== true && !isLoopbackHost(options.host))
     io.err(metricsPublicWarning(options.host));
   if (options.dev === true) {

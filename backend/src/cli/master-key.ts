@@ -14,11 +14,12 @@
  *   5. otherwise the service refuses to start: `POS_ERR_MASTER_KEY_REQUIRED`, exit 1, before the data
  *      directory is created.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { generateMasterKeyText, parseMasterKey } from '../keys/keyring';
+import { othersMayAccess, readSmallSecretFile, sharedSecretFileWarning } from './secret-file';
 
 /** The file name of a master key generated in the data directory (development, or earlier versions). */
 export const DATA_DIR_MASTER_KEY_FILE = 'master.key';
@@ -99,14 +100,6 @@ export function describeSource(source: MasterKeySource): string {
   }
 }
 
-/** The file's text, and whether other users may read it (group or world bits). */
-function readKeyFile(path: string, name: string): { text: string; shared: boolean } {
-  const stat = statSync(path);
-  if (!stat.isFile() || stat.size > MAX_KEY_FILE_BYTES)
-    throw new Error(`${name} is not a master key file (one line of base64url)`);
-  return { text: readFileSync(path, 'utf8'), shared: (stat.mode & 0o077) !== 0 };
-}
-
 /**
  * Reads and parses the chosen key (everything but `generate`), printing the warnings its source calls
  * for. A string is the error line (a code, never the key).
@@ -125,18 +118,10 @@ export function readMasterKey(
     case 'file':
     case 'data-dir': {
       const name = source.kind === 'file' ? `the ${source.via} file` : `the master key file ${source.path}`;
-      let read;
-      try {
-        read = readKeyFile(source.path, name);
-      } catch (e) {
-        const why = e instanceof Error && e.message.startsWith(name) ? e.message : `${name} cannot be read`;
-        return `POS_ERR_MASTER_KEY_INVALID: ${why}`;
-      }
+      const read = readSmallSecretFile(source.path, MAX_KEY_FILE_BYTES);
+      if (!read.ok) return `POS_ERR_MASTER_KEY_INVALID: ${name} ${read.detail}`;
       text = read.text;
-      if (read.shared)
-        warn(
-          `WARNING: ${name} may be read by other users (group or world permission bits): chmod 600 ${source.path}.`,
-        );
+      if (othersMayAccess(read.mode)) warn(sharedSecretFileWarning(name, source.path));
       break;
     }
   }

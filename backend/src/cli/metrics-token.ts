@@ -4,9 +4,9 @@
  * service starts; and the start-up warning when /metrics would be public on a non-loopback address.
  * docs/monitoring.md "Protecting /metrics".
  */
-import { readFileSync, statSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { METRICS_TOKEN_MAX_BYTES, MetricsTokenFileSchema } from '../server/metrics';
+import { othersMayAccess, readSmallSecretFile, sharedSecretFileWarning } from './secret-file';
 
 export const METRICS_TOKEN_FILE_ENV = 'POS_METRICS_TOKEN_FILE';
 
@@ -22,28 +22,24 @@ export function chooseMetricsTokenFile(
 
 /**
  * Reads and parses the token file: a regular file of at most 1 KiB holding one line of 32 to 1024
- * visible ASCII characters (a final newline allowed). A string starting `POS_ERR_` is the error line:
- * it names the option and the path, never the file's contents.
+ * visible ASCII characters (a final newline allowed), read through one descriptor (secret-file.ts). A
+ * string starting `POS_ERR_` is the error line: it names the option and the path, never the file's
+ * contents. `warnings`: a file with group or world permission bits is used, with one warning line.
  */
 export function readMetricsTokenFile(source: {
   readonly path: string;
   readonly via: string;
-}): { readonly token: string } | string {
+}): { readonly token: string; readonly warnings: readonly string[] } | string {
   const name = `the ${source.via} file ${source.path}`;
-  let text: string;
-  try {
-    const stat = statSync(source.path);
-    if (!stat.isFile()) return `POS_ERR_METRICS_TOKEN_INVALID: ${name} is not a regular file`;
-    if (stat.size > METRICS_TOKEN_MAX_BYTES)
-      return `POS_ERR_METRICS_TOKEN_INVALID: ${name} is larger than ${METRICS_TOKEN_MAX_BYTES} bytes`;
-    text = readFileSync(source.path, 'utf8');
-  } catch {
-    return `POS_ERR_METRICS_TOKEN_INVALID: ${name} cannot be read`;
-  }
-  const parsed = MetricsTokenFileSchema.safeParse(text);
+  const read = readSmallSecretFile(source.path, METRICS_TOKEN_MAX_BYTES);
+  if (!read.ok) return `POS_ERR_METRICS_TOKEN_INVALID: ${name} ${read.detail}`;
+  const parsed = MetricsTokenFileSchema.safeParse(read.text);
   if (!parsed.success)
     return `POS_ERR_METRICS_TOKEN_INVALID: ${name} does not hold one line of 32 to ${METRICS_TOKEN_MAX_BYTES} visible ASCII characters (no spaces); make one with: openssl rand -hex 32 > FILE`;
-  return { token: parsed.data };
+  const warnings = othersMayAccess(read.mode)
+    ? [sharedSecretFileWarning(`the ${source.via} file`, source.path)]
+    : [];
+  return { token: parsed.data, warnings };
 }
 
 const LOOPBACK = new BlockList();
