@@ -79,11 +79,17 @@ export interface AuthStore {
    * Login throttling: records one attempt under `key` at `now` and resolves to the attempts in
    * (now - windowMs, now], this one included. Serialized per key: concurrent calls get distinct counts
    * (a burst cannot all read the same count), on every engine. Stored with the velocity events, so
-   * `velocityCount`, `velocityReset` and `loginAttemptTimes` read and clear the same key.
+   * `velocityCount`, `velocityReset` and `loginLockoutStart` read and clear the same key.
    */
   hitLoginAttempt(key: string, now: number, windowMs: number): Promise<number>;
-  /** The times of the attempts recorded under `key` in (now - windowMs, now], oldest first. */
-  loginAttemptTimes(key: string, now: number, windowMs: number): Promise<number[]>;
+  /**
+   * When the lock-out of a budget of `max` attempts under `key` started: the time of the `max`-th
+   * newest attempt recorded in (now - windowMs, now] (the oldest of the last `max`), or undefined when
+   * there are fewer than `max`. Reads at most `max` rows through the index on (key, at), however many
+   * attempts the key holds (refused ones are recorded too, so a client can grow a key without bound).
+   * `max` must be a positive safe integer, else it rejects with StoreError POS_ERR_STORE.
+   */
+  loginLockoutStart(key: string, now: number, windowMs: number, max: number): Promise<number | undefined>;
   /**
    * Clears every login lock-out of an operator (account-wide and per address) in one transaction with
    * its audit entry: raises `loginEpoch` by one, so every throttle key of the account is new. Resolves

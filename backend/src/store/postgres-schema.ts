@@ -249,6 +249,13 @@ export const PG_MIGRATIONS: readonly string[] = [
 export const PG_VELOCITY_PURGE_SQL =
   'DELETE FROM velocity_events WHERE ctid = ANY (ARRAY(SELECT ctid FROM velocity_events WHERE at < $1 LIMIT $2))';
 
+/**
+ * `loginLockoutStart`: the `$4 + 1`-th newest attempt of key `$1` in ($2, $3], read backwards through
+ * velocity_key: at most `$4 + 1` rows, no sort.
+ */
+export const PG_LOCKOUT_START_SQL =
+  'SELECT at FROM velocity_events WHERE key = $1 AND at > $2 AND at <= $3 ORDER BY at DESC LIMIT 1 OFFSET $4';
+
 /** A PostgreSQL schema name we accept: a plain lower-case identifier (no quoting games). */
 export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

@@ -20,6 +20,7 @@ import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import {
   migratePostgres,
+  PG_LOCKOUT_START_SQL,
   PG_MIGRATIONS,
   PG_VELOCITY_PURGE_SQL,
   quoteIdent,
@@ -48,6 +49,7 @@ import {
   type Row as PgRow,
 } from './rows';
 import {
+  checkLockoutMax,
   checkVelocityPurge,
   StoreError,
   VELOCITY_PURGE_BATCH,
@@ -959,14 +961,15 @@ class PostgresStore implements Store {
       return num(r.rows[0]?.['n']);
     });
   }
-  async loginAttemptTimes(key: string, now: number, windowMs: number): Promise<number[]> {
-    return (
-      await this.rows('SELECT at FROM velocity_events WHERE key = $1 AND at > $2 AND at <= $3 ORDER BY at', [
-        key,
-        now - windowMs,
-        now,
-      ])
-    ).map((r) => num(r['at']));
+  async loginLockoutStart(
+    key: string,
+    now: number,
+    windowMs: number,
+    max: number,
+  ): Promise<number | undefined> {
+    checkLockoutMax(max);
+    const r = await this.one(PG_LOCKOUT_START_SQL, [key, now - windowMs, now, max - 1]);
+    return r === undefined ? undefined : num(r['at']);
   }
   async clearLoginLockoutsAudited(
     id: string,

@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import { num, SqlitePart } from './sqlite-base';
 import { toOperator, toSession, toToken } from './rows';
 import {
+  checkLockoutMax,
   StoreError,
   type ApiTokenRow,
   type AuditDraftRow,
@@ -51,6 +52,13 @@ export const SQLITE_AUTH_MIGRATION = `
 export const SQLITE_LOGIN_EPOCH_MIGRATION = `
   ALTER TABLE operators ADD COLUMN login_epoch INTEGER NOT NULL DEFAULT 0;
 `;
+
+/**
+ * `loginLockoutStart`: the `max`-th newest attempt of a key in the window (key, after, until,
+ * max - 1), read backwards through velocity_key: at most `max` rows, no sort.
+ */
+export const SQLITE_LOCKOUT_START_SQL =
+  'SELECT at FROM velocity_events WHERE key = ? AND at > ? AND at <= ? ORDER BY at DESC LIMIT 1 OFFSET ?';
 
 function isUniqueViolation(e: unknown): boolean {
   return (
@@ -123,15 +131,10 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
     });
     return Promise.resolve(hit());
   }
-  loginAttemptTimes(key: string, now: number, windowMs: number): Promise<number[]> {
-    return Promise.resolve(
-      this.all(
-        'SELECT at FROM velocity_events WHERE key = ? AND at > ? AND at <= ? ORDER BY at',
-        key,
-        now - windowMs,
-        now,
-      ).map((r) => num(r['at'])),
-    );
+  loginLockoutStart(key: string, now: number, windowMs: number, max: number): Promise<number | undefined> {
+    checkLockoutMax(max);
+    const r = this.get(SQLITE_LOCKOUT_START_SQL, key, now - windowMs, now, max - 1);
+    return Promise.resolve(r === undefined ? undefined : num(r['at']));
   }
   clearLoginLockoutsAudited(
     id: string,

@@ -464,6 +464,13 @@ export function checkVelocityPurge(before: number, batchSize: number): void {
   }
 }
 
+/** Checks `loginLockoutStart`'s `max`: OFFSET max - 1 needs a positive integer. */
+export function checkLockoutMax(max: number): void {
+  if (!Number.isSafeInteger(max) || max < 1) {
+    throw new StoreError('POS_ERR_STORE', 'the lock-out attempt budget is not a positive integer');
+  }
+}
+
 /** A store operation that failed for a reason the caller should report with its code. */
 export class StoreError extends Error {
   override readonly name = 'StoreError';

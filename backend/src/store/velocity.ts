@@ -28,7 +28,7 @@ export function storeVelocity(store: Store): VelocityStore {
 /**
  * The login throttle's windows (seconds, `AuthConfig`) over velocity events: `loginWindowS` (per
  * address, `auth:login:ip:`), `lockoutS` (per username and address, per account: `auth:login:pair:`,
- * `auth:login:user:`, and `loginAttemptTimes` behind the users API's lockedUntil), `knownAddressS`
+ * `auth:login:user:`, and `loginLockoutStart` behind the users API's lockedUntil), `knownAddressS`
  * (known addresses, `auth:login:ok:`; 30 days by default). Any other `...S` setting of AuthConfig is
  * not a window over velocity events (a unit test makes a new one choose).
  */

@@ -114,29 +114,50 @@ export function runAuthConformance(engine: string, open: () => Promise<Store> | 
       expect(await store.velocityCount('auth:login:pair:x|alice', T0 + 60_000, 60_000)).toBe(0);
     });
 
-    it('login attempt times: those in the window, oldest first, of that key only', async () => {
+    it('lock-out start: the max-th newest attempt in the window, of that key only; undefined with fewer', async () => {
       for (const at of [T0 + 30, T0, T0 + 10, T0 + 10])
         await store.hitLoginAttempt('auth:login:user:a', at, 60_000);
       await store.hitLoginAttempt('auth:login:user:b', T0 + 5, 60_000);
-      expect(await store.loginAttemptTimes('auth:login:user:a', T0 + 30, 60_000)).toEqual([
-        T0,
-        T0 + 10,
-        T0 + 10,
+      const start = (now: number, max: number): Promise<number | undefined> =>
+        store.loginLockoutStart('auth:login:user:a', now, 60_000, max);
+      expect(await Promise.all([1, 2, 3, 4, 5].map((max) => start(T0 + 30, max)))).toEqual([
         T0 + 30,
+        T0 + 10,
+        T0 + 10,
+        T0,
+        undefined,
       ]);
       // (now - window, now]: T0 has left the window at T0 + 60 000; nothing after now counts.
-      expect(await store.loginAttemptTimes('auth:login:user:a', T0 + 60_000, 60_000)).toEqual([
+      expect(await Promise.all([3, 4].map((max) => start(T0 + 60_000, max)))).toEqual([T0 + 10, undefined]);
+      expect(await Promise.all([1, 3, 4].map((max) => start(T0 + 20, max)))).toEqual([
         T0 + 10,
-        T0 + 10,
-        T0 + 30,
-      ]);
-      expect(await store.loginAttemptTimes('auth:login:user:a', T0 + 20, 60_000)).toEqual([
         T0,
-        T0 + 10,
-        T0 + 10,
+        undefined,
       ]);
-      expect(await store.loginAttemptTimes('auth:login:user:none', T0, 60_000)).toEqual([]);
+      expect(await store.loginLockoutStart('auth:login:user:none', T0, 60_000, 1)).toBeUndefined();
+      for (const max of [0, -1, 1.5, Number.NaN]) {
+        await expect(start(T0 + 30, max)).rejects.toMatchObject({
+          name: 'StoreError',
+          code: 'POS_ERR_STORE',
+        });
+      }
     });
+
+    it('lock-out start of a key sprayed with 10,000 attempts: one time, the right one', async () => {
+      const key = 'auth:login:user:sprayed';
+      const hourMs = 3_600_000;
+      for (let i = 0; i < 10_000; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, j) => store.hitLoginAttempt(key, T0 + i + j, hourMs)),
+        );
+      }
+      // One number back (the store reads at most `max` rows: the query-plan tests of each engine).
+      expect(await store.loginLockoutStart(key, T0 + 9_999, hourMs, 5)).toBe(T0 + 9_995);
+      expect(await store.loginLockoutStart(key, T0 + 9_999, hourMs, 10_000)).toBe(T0);
+      expect(await store.loginLockoutStart(key, T0 + 9_999, hourMs, 10_001)).toBeUndefined();
+      expect(await store.loginLockoutStart(key, T0 + 9_999, 100, 5)).toBe(T0 + 9_995);
+      expect(await store.loginLockoutStart(key, T0 + 9_999, 3, 5)).toBeUndefined();
+    }, 120_000);
 
     it('clearing login lock-outs raises the epoch with its audit entry; an unknown operator writes nothing', async () => {
       await store.createOperator(operator('op_1', 'alice'));

@@ -7,7 +7,11 @@
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { openPostgresStore, PG_MIGRATIONS, redactUrl } from '../../src/store/postgres';
-import { migratePostgres, PG_VELOCITY_PURGE_SQL } from '../../src/store/postgres-schema';
+import {
+  migratePostgres,
+  PG_LOCKOUT_START_SQL,
+  PG_VELOCITY_PURGE_SQL,
+} from '../../src/store/postgres-schema';
 import { MIGRATIONS } from '../../src/store/sqlite';
 import { StoreError, type AuditRow, type Store } from '../../src/store/types';
 import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers';
@@ -231,6 +235,45 @@ async function schemaAtVersion(version: number, seed: (sql: string) => string): 
   return schema;
 }
 
+/** A fresh schema at the current version, empty; resolves to its name. */
+async function migratedSchema(): Promise<string> {
+  const schema = freshSchemaName('i');
+  schemas.push(schema);
+  await (await openPostgresStore({ url: PG_URL, schema, max: 1 })).close();
+  return schema;
+}
+
+/**
+ * The plan PostgreSQL makes for `sql` (its `$n` bound to `params`) in `schema`, with sequential scans
+ * priced out (so the planner takes an index whenever there is one): it uses `index` and scans no table
+ * sequentially. Resolves to the plan's text for further checks.
+ */
+async function expectPlanUses(
+  schema: string,
+  sql: string,
+  params: readonly (string | number)[],
+  index: string,
+): Promise<string> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    await client.query('SET enable_seqscan = off');
+    await client.query(`SET search_path TO "${schema}"`);
+    const bound = sql.replace(/\$(\d+)/g, (_, n: string) => {
+      const v = params[Number(n) - 1];
+      if (v === undefined) throw new Error(`no parameter $${n}`);
+      return typeof v === 'number' ? String(v) : client.escapeLiteral(v);
+    });
+    const plan = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${bound}`);
+    const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+    expect(text).toContain(index);
+    expect(text).not.toContain('Seq Scan');
+    return text;
+  } finally {
+    await client.end();
+  }
+}
+
 describePg('PostgreSQL store: migrations and opening', () => {
   it('two processes migrating one new schema at once both open it at the current version', async () => {
     const schema = freshSchemaName('m');
@@ -303,43 +346,28 @@ describePg('PostgreSQL store: migrations and opening', () => {
   });
 
   it('the sessions purge can find expired sessions through the sessions_expires index (migration 9)', async () => {
-    const schema = freshSchemaName('i');
-    schemas.push(schema);
-    await (await openPostgresStore({ url: PG_URL, schema, max: 1 })).close();
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    try {
-      // With sequential scans priced out, the planner takes the index whenever there is one.
-      await client.query('SET enable_seqscan = off');
-      const plan = await client.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN DELETE FROM "${schema}".sessions WHERE expires_at < 1`,
-      );
-      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toContain('sessions_expires');
-    } finally {
-      await client.end();
-    }
+    await expectPlanUses(
+      await migratedSchema(),
+      'DELETE FROM sessions WHERE expires_at < $1',
+      [1],
+      'sessions_expires',
+    );
   });
 
   it('each batch of the velocity purge can find old events through the velocity_at index (migration 10)', async () => {
-    const schema = freshSchemaName('i');
-    schemas.push(schema);
-    await (await openPostgresStore({ url: PG_URL, schema, max: 1 })).close();
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    try {
-      // With sequential scans priced out, the planner takes the index whenever there is one.
-      await client.query('SET enable_seqscan = off');
-      await client.query(`SET search_path TO "${schema}"`);
-      const plan = await client.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN ${PG_VELOCITY_PURGE_SQL.replace('$1', '1').replace('$2', '10')}`,
-      );
-      const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
-      expect(text).toContain('velocity_at');
-      expect(text).toContain('Tid Scan on velocity_events');
-      expect(text).not.toContain('Seq Scan');
-    } finally {
-      await client.end();
-    }
+    const text = await expectPlanUses(await migratedSchema(), PG_VELOCITY_PURGE_SQL, [1, 10], 'velocity_at');
+    expect(text).toContain('Tid Scan on velocity_events');
+  });
+
+  it("a lock-out's start is read backwards through velocity_key, at most max rows, without a sort", async () => {
+    const text = await expectPlanUses(
+      await migratedSchema(),
+      PG_LOCKOUT_START_SQL,
+      ['auth:login:user:x', 0, 10, 4],
+      'velocity_key',
+    );
+    expect(text).toMatch(/Limit[\s\S]*Index (Only )?Scan Backward using velocity_key/);
+    expect(text).not.toContain('Sort');
   });
 
   it('migration 10 keeps the velocity events of a version-9 schema, and the purge then deletes the old ones', async () => {

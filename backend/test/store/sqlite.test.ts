@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, openSqliteStore, SQLITE_VELOCITY_PURGE_SQL } from '../../src/store/sqlite';
+import { SQLITE_LOCKOUT_START_SQL } from '../../src/store/sqlite-auth';
 import { StoreError } from '../../src/store/types';
 import { runStoreConformance } from './conformance';
 import { runAuthConformance, V7_OPERATOR } from './conformance-auth';
@@ -25,6 +26,20 @@ for (const [engine, open] of [
   runAuthConformance(engine, open);
   runFleetConformance(engine, open);
   runLivenessConformance(engine, open);
+}
+
+/** The details of SQLite's query plan for `sql` (bound to `params`) on a new store at the current version. */
+async function planOf(sql: string, ...params: readonly (string | number)[]): Promise<string[]> {
+  const path = join(dir, `plan${n++}.sqlite`);
+  await openSqliteStore({ path }).close();
+  const raw = new Database(path, { readonly: true });
+  try {
+    return (raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[]).map(
+      (p) => p.detail,
+    );
+  } finally {
+    raw.close();
+  }
 }
 
 describe('SQLite specifics', () => {
@@ -61,47 +76,30 @@ describe('SQLite specifics', () => {
   });
 
   it("a terminal's newest ticket is found through the tickets_terminal index (migration 7), not a scan", async () => {
-    const path = join(dir, 'tickets-index.sqlite');
-    const s = openSqliteStore({ path });
-    await s.close();
-    const raw = new Database(path, { readonly: true });
-    const plan = raw
-      .prepare(
-        'EXPLAIN QUERY PLAN SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1',
-      )
-      .all('t1') as { detail: string }[];
-    raw.close();
-    expect(plan.map((p) => p.detail).join('; ')).toContain('USING INDEX tickets_terminal');
+    const plan = await planOf(
+      'SELECT * FROM tickets WHERE terminal_id = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1',
+      't1',
+    );
+    expect(plan.join('; ')).toContain('USING INDEX tickets_terminal');
   });
 
   it('the sessions purge finds expired sessions through the sessions_expires index (migration 9), not a scan', async () => {
-    const path = join(dir, 'sessions-index.sqlite');
-    const s = openSqliteStore({ path });
-    await s.close();
-    const raw = new Database(path, { readonly: true });
-    const plan = raw.prepare('EXPLAIN QUERY PLAN DELETE FROM sessions WHERE expires_at < ?').all(1) as {
-      detail: string;
-    }[];
-    raw.close();
-    expect(plan.map((p) => p.detail).join('; ')).toMatch(
-      /SEARCH sessions USING (COVERING )?INDEX sessions_expires/,
-    );
+    const plan = await planOf('DELETE FROM sessions WHERE expires_at < ?', 1);
+    expect(plan.join('; ')).toMatch(/SEARCH sessions USING (COVERING )?INDEX sessions_expires/);
   });
 
   it('each batch of the velocity purge finds old events through the velocity_at index (migration 10), not a scan', async () => {
-    const path = join(dir, 'velocity-index.sqlite');
-    const s = openSqliteStore({ path });
-    await s.close();
-    const raw = new Database(path, { readonly: true });
-    const plan = raw.prepare(`EXPLAIN QUERY PLAN ${SQLITE_VELOCITY_PURGE_SQL}`).all(1, 10) as {
-      detail: string;
-    }[];
-    raw.close();
-    const details = plan.map((p) => p.detail);
-    expect(details.join('; ')).toMatch(
-      /SEARCH velocity_events USING (COVERING )?INDEX velocity_at \(at<\?\)/,
+    const plan = await planOf(SQLITE_VELOCITY_PURGE_SQL, 1, 10);
+    expect(plan.join('; ')).toMatch(/SEARCH velocity_events USING (COVERING )?INDEX velocity_at \(at<\?\)/);
+    expect(plan.filter((d) => d.startsWith('SCAN'))).toEqual([]);
+  });
+
+  it("a lock-out's start is read through velocity_key in order (at most max rows), not a scan or a sort", async () => {
+    const plan = await planOf(SQLITE_LOCKOUT_START_SQL, 'auth:login:user:x', 0, 10, 4);
+    expect(plan.join('; ')).toMatch(
+      /SEARCH velocity_events USING (COVERING )?INDEX velocity_key \(key=\? AND at>\? AND at<\?\)/,
     );
-    expect(details.filter((d) => d.startsWith('SCAN'))).toEqual([]);
+    expect(plan.filter((d) => d.startsWith('SCAN') || d.includes('TEMP B-TREE'))).toEqual([]);
   });
 
   it('migration 10 keeps the velocity events of a version-9 store, and the purge then deletes the old ones', async () => {

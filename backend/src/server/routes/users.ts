@@ -75,19 +75,6 @@ const UserOut = z.object({
     ),
 });
 
-/**
- * The account-wide lock-out of a login budget: an attempt is refused once the attempts in the window
- * (ascending `times`) reach `max` (its own hit makes max + 1), until the oldest of the last `max` has
- * left the window. Undefined when not locked.
- */
-export function accountLockedUntil(
-  times: readonly number[],
-  max: number,
-  windowMs: number,
-): number | undefined {
-  const first = times[times.length - max];
-  return times.length >= max && first !== undefined ? first + windowMs : undefined;
-}
 const TokenOut = z.object({
   tokenId: z.string(),
   label: z.string(),
@@ -110,7 +97,12 @@ function userEntry(
   return { at: new Date(now).toISOString(), actor, action, subject: `operator:${userId}`, data };
 }
 
-/** When the account-wide lock-out of `user` ends, or undefined when it is not locked. */
+/**
+ * When the account-wide lock-out of `user` ends, or undefined when it is not locked: an attempt is
+ * refused once the attempts in the window reach `max` (its own hit makes max + 1), until the oldest of
+ * the last `max` has left the window. One bounded read (`loginLockoutStart`), however many attempts
+ * the key holds.
+ */
 async function lockedUntil(
   ctx: Ctx,
   user: { readonly username: string; readonly passwordHash: string; readonly loginEpoch: number },
@@ -118,8 +110,8 @@ async function lockedUntil(
 ): Promise<number | undefined> {
   const { lockoutS, maxLoginAttemptsPerUser } = ctx.config.auth;
   const key = loginUserKey(user.username, throttleEpoch(user));
-  const times = await ctx.store.loginAttemptTimes(key, now, lockoutS * 1000);
-  return accountLockedUntil(times, maxLoginAttemptsPerUser, lockoutS * 1000);
+  const start = await ctx.store.loginLockoutStart(key, now, lockoutS * 1000, maxLoginAttemptsPerUser);
+  return start === undefined ? undefined : start + lockoutS * 1000;
 }
 
 export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
