@@ -10,6 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 import { runCli, type CliIo } from '../src/cli/main';
 
+/** The real `pos-backend` bin. */
+export const BIN = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
+
 /** A stack trace line in output: the CLI prints coded lines, never a stack. */
 export const STACK_RE = /\n\s+at /;
 
@@ -80,8 +83,7 @@ export async function runBin(
   args: readonly string[],
   env: Record<string, string | undefined>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const bin = fileURLToPath(new URL('../bin/pos-backend.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, '--port', '0', ...args], {
+  const child = spawn(process.execPath, [BIN, '--port', '0', ...args], {
     env: {
       ...process.env,
       DATABASE_URL: undefined,

@@ -4,6 +4,7 @@
  * earlier version generated still used, with a warning at every start; a wrong key for a store
  * refused; `pos-backend master-key` makes a new one.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -17,7 +18,7 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main';
-import { capture, runBin, STACK_RE, startStop as startStopWith, useTempRoots } from './cli-helpers';
+import { BIN, capture, runBin, STACK_RE, startStop as startStopWith, useTempRoots } from './cli-helpers';
 
 const QUIET = { POS_LOG_LEVEL: 'silent' };
 const KEY_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -213,5 +214,33 @@ describe('pos-backend master key', () => {
     expect((await runCli(['master-key', '--bogus'], usage, QUIET)).code).toBe(2);
     expect(usage.errLines[0]).toContain('POS_ERR_CLI_USAGE');
     expect(usage.outLines).toEqual([]);
+  });
+
+  it('`master-key --out` whose write fails (file size limit 0: EFBIG) leaves no file; the next attempt writes it', async (ctx) => {
+    const { root } = tempRoot();
+    const file = join(root, 'master.key');
+    // The real bin under `ulimit -f 0`: the file is created, its write fails (Node ignores SIGXFSZ).
+    const run = spawnSync(
+      'sh',
+      ['-c', 'ulimit -f 0 && exec "$0" "$@"', process.execPath, BIN, 'master-key', '--out', file],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, POS_LOG_LEVEL: 'silent' },
+      },
+    );
+    if (run.error !== undefined || process.platform === 'win32') {
+      console.warn(`skipped: no POSIX sh with ulimit here (${run.error?.message ?? process.platform})`);
+      ctx.skip();
+    }
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `pos-backend: POS_ERR_CLI_USAGE: master-key: ${file} cannot be written (EFBIG); nothing was left there`,
+    ]);
+    expect(existsSync(file)).toBe(false);
+    const again = capture();
+    expect((await runCli(['master-key', '--out', file], again, QUIET)).code).toBe(0);
+    expect(readFileSync(file, 'utf8').trim()).toMatch(KEY_RE);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });

@@ -6,11 +6,25 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, type TestContext } from 'vitest';
 import { runCli } from '../src/cli/main';
-import { othersMayAccess, readSmallSecretFile } from '../src/cli/secret-file';
+import {
+  NODE_WRITE_OPS,
+  othersMayAccess,
+  readSmallSecretFile,
+  writeNewSecretFile,
+  type SecretFileWriteOps,
+} from '../src/cli/secret-file';
 import { capture, useTempRoots } from './cli-helpers';
 
 const tempRoot = useTempRoots('pos-backend-sf-');
@@ -102,6 +116,83 @@ describe('readSmallSecretFile', () => {
     for (const mode of [0o600, 0o400, 0o700]) expect(othersMayAccess(mode), mode.toString(8)).toBe(false);
     for (const mode of [0o644, 0o640, 0o604, 0o620, 0o601, 0o666])
       expect(othersMayAccess(mode), mode.toString(8)).toBe(true);
+  });
+});
+
+describe('writeNewSecretFile', () => {
+  const fail = (code: string) => (): never => {
+    throw Object.assign(new Error(`stubbed ${code}`), { code });
+  };
+  /** The real calls, each recorded as it is made (`open`, `write`, `fsync`, `close`, `unlink`). */
+  function recording(calls: string[], override: Partial<SecretFileWriteOps> = {}): SecretFileWriteOps {
+    const ops = { ...NODE_WRITE_OPS, ...override };
+    return {
+      openSync: (path, flags, mode) => (calls.push(`open ${path}`), ops.openSync(path, flags, mode)),
+      writeSync: (fd, buffer, offset, length) => (
+        calls.push('write'),
+        ops.writeSync(fd, buffer, offset, length)
+      ),
+      fsyncSync: (fd) => (calls.push('fsync'), ops.fsyncSync(fd)),
+      closeSync: (fd) => (calls.push('close'), ops.closeSync(fd)),
+      unlinkSync: (path) => (calls.push(`unlink ${path}`), ops.unlinkSync(path)),
+    };
+  }
+
+  it('writes a new 0600 file, syncs it and then its directory; it reads back', () => {
+    const { root } = tempRoot();
+    const file = join(root, 'master.key');
+    const calls: string[] = [];
+    expect(writeNewSecretFile(file, `${SECRET}\n`, recording(calls))).toEqual({ ok: true });
+    expect(calls).toEqual([`open ${file}`, 'write', 'fsync', 'close', `open ${root}`, 'fsync', 'close']);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readSmallSecretFile(file, 1024)).toEqual({ ok: true, text: `${SECRET}\n`, mode: 0o600 });
+  });
+
+  it('short writes are continued until the whole text is written', () => {
+    const { root } = tempRoot();
+    const file = join(root, 'k');
+    const oneByte: Partial<SecretFileWriteOps> = {
+      writeSync: (fd, buffer, offset) => NODE_WRITE_OPS.writeSync(fd, buffer, offset, 1),
+    };
+    expect(writeNewSecretFile(file, SECRET, recording([], oneByte))).toEqual({ ok: true });
+    expect(readFileSync(file, 'utf8')).toBe(SECRET);
+  });
+
+  it('a write, fsync or directory fsync that fails leaves no file, and the next attempt succeeds', () => {
+    const { root } = tempRoot();
+    const file = join(root, 'master.key');
+    let fsyncs = 0;
+    const failures: [string, Partial<SecretFileWriteOps>, string][] = [
+      ['write', { writeSync: fail('ENOSPC') }, 'ENOSPC'],
+      ['no progress', { writeSync: () => 0 }, 'EIO'],
+      ['fsync of the file', { fsyncSync: fail('EIO') }, 'EIO'],
+      [
+        'fsync of the directory',
+        { fsyncSync: (fd) => (++fsyncs === 2 ? fail('EIO')() : NODE_WRITE_OPS.fsyncSync(fd)) },
+        'EIO',
+      ],
+    ];
+    for (const [what, override, errno] of failures) {
+      const calls: string[] = [];
+      expect(writeNewSecretFile(file, SECRET, recording(calls, override)), what).toEqual({
+        ok: false,
+        errno,
+      });
+      expect(calls, what).toContain(`unlink ${file}`);
+      expect(existsSync(file), what).toBe(false);
+    }
+    expect(writeNewSecretFile(file, SECRET)).toEqual({ ok: true });
+    expect(readFileSync(file, 'utf8')).toBe(SECRET);
+  });
+
+  it('never writes over an existing file, and leaves it as it was (EEXIST, no unlink)', () => {
+    const { root } = tempRoot();
+    const file = join(root, 'master.key');
+    writeFileSync(file, 'theirs');
+    const calls: string[] = [];
+    expect(writeNewSecretFile(file, SECRET, recording(calls))).toEqual({ ok: false, errno: 'EEXIST' });
+    expect(calls).toEqual([`open ${file}`]);
+    expect(readFileSync(file, 'utf8')).toBe('theirs');
   });
 });
 

@@ -14,12 +14,17 @@
  *   5. otherwise the service refuses to start: `POS_ERR_MASTER_KEY_REQUIRED`, exit 1, before the data
  *      directory is created.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { generateMasterKeyText, parseMasterKey } from '../keys/keyring';
-import { othersMayAccess, readSmallSecretFile, sharedSecretFileWarning } from './secret-file';
+import {
+  othersMayAccess,
+  readSmallSecretFile,
+  sharedSecretFileWarning,
+  writeNewSecretFile,
+} from './secret-file';
 
 /** The file name of a master key generated in the data directory (development, or earlier versions). */
 export const DATA_DIR_MASTER_KEY_FILE = 'master.key';
@@ -164,11 +169,9 @@ export function generateDevMasterKey(
   if (storeHasKey)
     return `POS_ERR_MASTER_KEY_INVALID: the store already has a master key but ${path} is missing: restore that file, or pass the store's key with POS_MASTER_KEY or --master-key-file (a new key would not open the stored signing keys)`;
   const text = generateMasterKeyText();
-  try {
-    writeFileSync(path, `${text}\n`, { mode: 0o600, flag: 'wx' });
-  } catch {
-    return `POS_ERR_MASTER_KEY_INVALID: the development master key cannot be written to ${path}`;
-  }
+  const written = writeNewSecretFile(path, `${text}\n`);
+  if (!written.ok)
+    return `POS_ERR_MASTER_KEY_INVALID: the development master key cannot be written to ${path} (${written.errno})`;
   warn(`WARNING: generated a DEVELOPMENT master key in ${path}.`);
   warn(
     'WARNING: in production set POS_MASTER_KEY (base64url, 32 bytes) or --master-key-file, kept apart from the data directory.',
@@ -219,15 +222,12 @@ export function runMasterKeyCommand(argv: readonly string[], io: Io): number {
     io.out(key);
   } else {
     const path = resolve(out);
-    try {
-      writeFileSync(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      const code =
-        typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : 'error';
+    const written = writeNewSecretFile(path, `${key}\n`);
+    if (!written.ok) {
       io.err(
-        code === 'EEXIST'
+        written.errno === 'EEXIST'
           ? `pos-backend: POS_ERR_CLI_USAGE: master-key: ${path} already exists (a master key file is never overwritten)`
-          : `pos-backend: POS_ERR_CLI_USAGE: master-key: ${path} cannot be written (${code})`,
+          : `pos-backend: POS_ERR_CLI_USAGE: master-key: ${path} cannot be written (${written.errno}); nothing was left there`,
       );
       return 2;
     }
