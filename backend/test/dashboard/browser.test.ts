@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { time } from '../../dashboard/src/format';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
 import { DEFAULT_AUTH_CONFIG } from '../../src/server/auth/config';
-import { loginUserKey, throttleEpoch } from '../../src/server/auth/throttle';
+import { loginThrottleKeys, throttleEpoch } from '../../src/server/auth/throttle';
 import { DEFAULT_POLICY } from '../../src/server/domain';
 import { readerOutput, sessionTicket, transact } from '../fleet-helpers';
 import { makeHarness, seedReferenceValues, SimTerminal, type Harness } from '../helpers';
@@ -449,7 +449,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     if (lockedUser === undefined) throw new Error('locked.out not stored');
     const { maxLoginAttemptsPerUser, lockoutS } = DEFAULT_AUTH_CONFIG;
     for (let i = 0; i < maxLoginAttemptsPerUser; i++) {
-      const key = loginUserKey(lockedUser.username, throttleEpoch(lockedUser));
+      const key = loginThrottleKeys(h.keys).user(lockedUser.username, throttleEpoch(lockedUser));
       await h.store.hitLoginAttempt(key, h.clock.now(), lockoutS * 1000);
     }
 

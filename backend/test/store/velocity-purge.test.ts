@@ -9,7 +9,7 @@ import {
   type VelocityRules,
 } from '../../src/acquirer/velocity';
 import { DEFAULT_AUTH_CONFIG, type AuthConfig } from '../../src/server/auth/config';
-import { loginKnownKey, loginPairKey, loginUserKey } from '../../src/server/auth/throttle';
+import { throttleKeysUnder } from '../../src/server/auth/throttle';
 import { openSqliteStore } from '../../src/store/sqlite';
 import type { Store } from '../../src/store/types';
 import {
@@ -25,6 +25,8 @@ import { makeHarness } from '../helpers';
 const NOW = 1_800_000_000_000;
 const DAY = 24 * 3600 * 1000;
 const defaults = { auth: DEFAULT_AUTH_CONFIG, rules: DEFAULT_VELOCITY_RULES };
+/** Login throttle keys under some key (which one does not matter to the purge). */
+const throttle = throttleKeysUnder(new Uint8Array(32).fill(7));
 
 describe('velocityPurgeCutoff', () => {
   it('with the defaults keeps 30 days (known addresses) and the margin', () => {
@@ -119,10 +121,10 @@ describe('purgeExpiredVelocityEvents', () => {
     try {
       const known = DEFAULT_AUTH_CONFIG.knownAddressS * 1000;
       const lock = DEFAULT_AUTH_CONFIG.lockoutS * 1000;
-      const recentKnown = loginKnownKey('203.0.113.9', 'alice');
-      const oldKnown = loginKnownKey('203.0.113.10', 'alice');
-      const sprayed = loginUserKey('no-such-user', 'none');
-      const oldEpoch = loginPairKey('203.0.113.9', 'alice', 'epoch-before-unlock');
+      const recentKnown = throttle.known('203.0.113.9', 'alice');
+      const oldKnown = throttle.known('203.0.113.10', 'alice');
+      const sprayed = throttle.user('no-such-user', 'none');
+      const oldEpoch = throttle.pair('203.0.113.9', 'alice', 'epoch-before-unlock');
       await store.velocityHit(recentKnown, NOW - 29 * DAY, known);
       await store.velocityHit(oldKnown, NOW - 32 * DAY, known);
       await store.velocityHit(sprayed, NOW - 40 * DAY, lock);
@@ -149,7 +151,7 @@ describe('purgeExpiredVelocityEvents', () => {
   });
 
   it('a failure resolves, and is one warning with a code, without the error or any key', async () => {
-    const key = loginKnownKey('203.0.113.9', 'alice');
+    const key = throttle.known('203.0.113.9', 'alice');
     const full = Object.assign(new Error(`disk full while deleting ${key} ct_secretcardtoken`), {
       code: 'SQLITE_FULL',
     });
@@ -212,8 +214,8 @@ describe('the service', () => {
     try {
       const now = h.clock.now();
       const known = DEFAULT_AUTH_CONFIG.knownAddressS * 1000;
-      const sprayed = loginUserKey('mistyped-name', 'none');
-      const recentKnown = loginKnownKey('203.0.113.9', 'alice');
+      const sprayed = throttle.user('mistyped-name', 'none');
+      const recentKnown = throttle.known('203.0.113.9', 'alice');
       await h.store.velocityHit(sprayed, now - 40 * DAY, 900_000);
       await h.store.velocityHit('card-terminals:ct_1', now - 32 * DAY, 3_600_000);
       await h.store.velocityHit(recentKnown, now - 29 * DAY, known);

@@ -21,7 +21,7 @@ import {
   SESSION_PREFIX,
   sha256Hex,
 } from './principal';
-import { loginIpKey, loginKnownKey, loginPairKey, loginUserKey, throttleEpoch } from './throttle';
+import { loginIpKey, loginThrottleKeys, throttleEpoch } from './throttle';
 
 const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
 const Role = z.enum(['admin', 'operator', 'auditor', 'merchant']);
@@ -84,10 +84,11 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const user = await ctx.store.findOperatorByUsername(username);
       const subject = user === undefined ? 'unknown-user' : `operator:${user.id}`;
       const epoch = throttleEpoch(user);
-      const pairKey = loginPairKey(address, username, epoch);
+      const keys = loginThrottleKeys(ctx.keys);
+      const pairKey = keys.pair(address, username, epoch);
+      const knownKey = keys.known(address, username);
       const fail = (): ServiceError => new ServiceError(401, 'POS_ERR_LOGIN_FAILED');
-      const known =
-        (await ctx.store.velocityCount(loginKnownKey(address, username), now, cfg.knownAddressS * 1000)) > 0;
+      const known = (await ctx.store.velocityCount(knownKey, now, cfg.knownAddressS * 1000)) > 0;
       // Reserve the attempt before the password check, atomically: a concurrent burst gets distinct
       // counts, so at most maxLoginFailures checks run per (username, address) per window.
       const pair = await ctx.store.hitLoginAttempt(pairKey, now, lockMs);
@@ -97,7 +98,7 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       }
       // The account-wide budget: an attacker spread over many addresses spends it, but an address that
       // logged in to this account before still gets its (per-address limited) tries.
-      const total = await ctx.store.hitLoginAttempt(loginUserKey(username, epoch), now, lockMs);
+      const total = await ctx.store.hitLoginAttempt(keys.user(username, epoch), now, lockMs);
       if (total > cfg.maxLoginAttemptsPerUser && !known) {
         if (total === cfg.maxLoginAttemptsPerUser + 1) {
           await ctx.audit(from, 'auth.lockout', subject, {
@@ -130,8 +131,8 @@ export function registerAuthRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         throw fail();
       }
       await ctx.store.velocityReset(pairKey);
-      await ctx.store.velocityReset(loginKnownKey(address, username));
-      await ctx.store.velocityHit(loginKnownKey(address, username), now, cfg.knownAddressS * 1000);
+      await ctx.store.velocityReset(knownKey);
+      await ctx.store.velocityHit(knownKey, now, cfg.knownAddressS * 1000);
       // A hash made with other parameters (an older cost) is remade with the current ones, so every
       // stored hash costs what the dummy hash of an unknown user costs.
       if (!hashHasCost(user.passwordHash, cfg.scryptN)) {

@@ -1,35 +1,67 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import type { KeyRing } from '../../keys/keyring';
 
 /**
- * Store keys of login throttling (velocity events). The username (lower-cased) appears only as a
- * SHA-256 digest: a "username" may be a password typed into the wrong field, and must not be stored.
- * The address is a bucket from address.ts (never contains `|`), so the keys cannot collide.
+ * Store keys of login throttling (velocity events). The username (lower-cased) appears only as an
+ * HMAC-SHA-256 tag under a key derived from the master key: a "username" may be a password typed into
+ * the wrong field, and the keys stay in the store for about a month (the velocity purge's cutoff), so
+ * a copy of the store must not let anyone test guesses against them (an unsalted digest would). The
+ * same master key gives the same keys in every process (they share the counts); another master key
+ * gives other keys. The address is a bucket from address.ts (never contains `|`), so the keys cannot
+ * collide.
  */
+export interface LoginThrottleKeys {
+  /**
+   * Attempts for one username from one address (the per-address lock-out), reset by a success. `epoch`
+   * (`throttleEpoch`) changes with the stored password hash and the operator's `loginEpoch`, so setting
+   * a password (API or CLI) or an admin clearing the lock-outs (`POST /v1/users/:userId/unlock`) starts
+   * every lock-out of the account over.
+   */
+  pair(address: string, username: string, epoch: string): string;
+  /** Attempts for one username from every address (the account-wide budget); `epoch` as above. */
+  user(username: string, epoch: string): string;
+  /** Successful logins for one username from one address (a known address). */
+  known(address: string, username: string): string;
+}
 
-const nameTag = (username: string): string =>
-  createHash('sha256').update(`login-name:${username}`).digest('hex').slice(0, 32);
-
-/** Attempts from any address (per-address rate limit, across accounts). */
+/** Attempts from any address (per-address rate limit, across accounts): no username in it. */
 export const loginIpKey = (address: string): string => `auth:login:ip:${address}`;
+
 /**
- * Attempts for one username from one address (the per-address lock-out), reset by a success. `epoch`
- * (`throttleEpoch`) changes with the stored password hash and the operator's `loginEpoch`, so setting
- * a password (API or CLI) or an admin clearing the lock-outs (`POST /v1/users/:userId/unlock`) starts
- * every lock-out of the account over.
+ * What the key ring MACs to derive the throttle key. The ring's MAC is HMAC-SHA-256 under a subkey of
+ * the master key (`deriveSubkey(master, 'challenge-mac v1')`, keys/keyring.ts); every input of the
+ * challenges starts with `pos-challenge v1\0` (routes/terminal.ts), so this label is never one of
+ * them, and the throttle key is a purpose subkey of the master key that nothing else computes.
  */
-export const loginPairKey = (address: string, username: string, epoch: string): string =>
-  `auth:login:pair:${address}|${epoch}|${nameTag(username)}`;
-/** Attempts for one username from every address (the account-wide budget); `epoch` as above. */
-export const loginUserKey = (username: string, epoch: string): string =>
-  `auth:login:user:${epoch}|${nameTag(username)}`;
-/** Successful logins for one username from one address (a known address). */
-export const loginKnownKey = (address: string, username: string): string =>
-  `auth:login:ok:${address}|${nameTag(username)}`;
+export const LOGIN_THROTTLE_KEY_LABEL = 'pos-login-throttle v1\0';
+
+/** The keys under an HMAC key (`loginThrottleKeys` derives it from the key ring). */
+export function throttleKeysUnder(key: Uint8Array): LoginThrottleKeys {
+  const nameTag = (username: string): string =>
+    createHmac('sha256', key).update(`login-name:${username}`).digest('hex').slice(0, 32);
+  return {
+    pair: (address, username, epoch) => `auth:login:pair:${address}|${epoch}|${nameTag(username)}`,
+    user: (username, epoch) => `auth:login:user:${epoch}|${nameTag(username)}`,
+    known: (address, username) => `auth:login:ok:${address}|${nameTag(username)}`,
+  };
+}
+
+const derived = new WeakMap<object, LoginThrottleKeys>();
+
+/** The login throttle's keys of this master key (derived once per key ring). */
+export function loginThrottleKeys(ring: Pick<KeyRing, 'challengeMac'>): LoginThrottleKeys {
+  let keys = derived.get(ring);
+  if (keys === undefined) {
+    keys = throttleKeysUnder(ring.challengeMac(Buffer.from(LOGIN_THROTTLE_KEY_LABEL, 'utf8')));
+    derived.set(ring, keys);
+  }
+  return keys;
+}
 
 /**
  * A short digest of the stored password hash and the login epoch (`none` for an unknown user): changes
- * when the password is set or the lock-outs are cleared. Epoch 0 digests the hash alone (the keys of
- * schema versions before 8, so an upgrade does not clear a lock-out in progress).
+ * when the password is set or the lock-outs are cleared. Epoch 0 digests the hash alone. (The stored
+ * hash is salted scrypt output, so its digest gives nothing to guess against.)
  */
 export function throttleEpoch(
   user: { readonly passwordHash: string; readonly loginEpoch: number } | undefined,

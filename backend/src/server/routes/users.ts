@@ -16,7 +16,7 @@ import {
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
 import { newApiToken, sha256Hex } from '../auth/principal';
 import { creatorGone, tokensMadeBy } from '../auth/revoke';
-import { loginUserKey, throttleEpoch } from '../auth/throttle';
+import { loginThrottleKeys, throttleEpoch } from '../auth/throttle';
 import { newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
 
@@ -109,7 +109,7 @@ async function lockedUntil(
   now: number,
 ): Promise<number | undefined> {
   const { lockoutS, maxLoginAttemptsPerUser } = ctx.config.auth;
-  const key = loginUserKey(user.username, throttleEpoch(user));
+  const key = loginThrottleKeys(ctx.keys).user(user.username, throttleEpoch(user));
   const start = await ctx.store.loginLockoutStart(key, now, lockoutS * 1000, maxLoginAttemptsPerUser);
   return start === undefined ? undefined : start + lockoutS * 1000;
 }
