@@ -10,8 +10,10 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   readFileSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -242,5 +244,79 @@ describe('pos-backend master key', () => {
     expect((await runCli(['master-key', '--out', file], again, QUIET)).code).toBe(0);
     expect(readFileSync(file, 'utf8').trim()).toMatch(KEY_RE);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('--master-key-file wins over POS_MASTER_KEY, which wins over POS_MASTER_KEY_FILE; more than one set: one warning naming them, never a key', async () => {
+    const { root, dataDir } = tempRoot();
+    const keyA = newKey();
+    const keyB = newKey();
+    const fileA = join(root, 'a.key');
+    const fileB = join(root, 'b.key');
+    writeFileSync(fileA, `${keyA}\n`, { mode: 0o600 });
+    writeFileSync(fileB, `${keyB}\n`, { mode: 0o600 });
+    const sourceWarnings = (lines: string[]): string[] =>
+      lines.filter((l) => l.includes('more than one master key source'));
+    // The store is made under key A: starting proves which key was taken (B would be refused).
+    const alone = await startStop(['--data-dir', dataDir, '--master-key-file', fileA], {});
+    expect(alone.code).toBe(0);
+    expect(sourceWarnings(alone.err)).toEqual([]);
+
+    const cases: [string, string[], Record<string, string>, string][] = [
+      [
+        'option over POS_MASTER_KEY',
+        ['--master-key-file', fileA],
+        { POS_MASTER_KEY: keyB },
+        'WARNING: more than one master key source is set (--master-key-file, POS_MASTER_KEY): the key is taken from --master-key-file, the first in the order --master-key-file, POS_MASTER_KEY, POS_MASTER_KEY_FILE; unset POS_MASTER_KEY.',
+      ],
+      [
+        'option over both variables',
+        ['--master-key-file', fileA],
+        { POS_MASTER_KEY: keyB, POS_MASTER_KEY_FILE: fileB },
+        'WARNING: more than one master key source is set (--master-key-file, POS_MASTER_KEY, POS_MASTER_KEY_FILE): the key is taken from --master-key-file, the first in the order --master-key-file, POS_MASTER_KEY, POS_MASTER_KEY_FILE; unset POS_MASTER_KEY and POS_MASTER_KEY_FILE.',
+      ],
+      [
+        'POS_MASTER_KEY over POS_MASTER_KEY_FILE',
+        [],
+        { POS_MASTER_KEY: keyA, POS_MASTER_KEY_FILE: fileB },
+        'WARNING: more than one master key source is set (POS_MASTER_KEY, POS_MASTER_KEY_FILE): the key is taken from POS_MASTER_KEY, the first in the order --master-key-file, POS_MASTER_KEY, POS_MASTER_KEY_FILE; unset POS_MASTER_KEY_FILE.',
+      ],
+    ];
+    for (const [what, args, env, warning] of cases) {
+      const run = await startStop(['--data-dir', dataDir, ...args], env);
+      expect(run.code, what).toBe(0);
+      expect(sourceWarnings(run.err), what).toEqual([warning]);
+      const text = run.err.join('\n');
+      expect(text, what).not.toContain(keyA);
+      expect(text, what).not.toContain(keyB);
+    }
+  });
+
+  it('a --master-key-file inside the data directory warns, also when reached through a symbolic link', async () => {
+    const { root, dataDir } = tempRoot();
+    mkdirSync(dataDir, { mode: 0o700 });
+    const inside = join(dataDir, 'secret.key');
+    expect((await runCli(['master-key', '--out', inside], capture(), QUIET)).code).toBe(0);
+    const linkToKey = join(root, 'link.key');
+    symlinkSync(inside, linkToKey);
+    const linkToData = join(root, 'data-link');
+    symlinkSync(dataDir, linkToData);
+    const outside = join(root, 'outside.key');
+    copyFileSync(inside, outside);
+    const insideWarning = (dir: string): string =>
+      `WARNING: the --master-key-file file is inside the data directory ${dir}: keep the master key apart from the data it protects (docs/backend.md "Master key").`;
+    const cases: [string, string, string, string[]][] = [
+      ['the file as written', dataDir, inside, [insideWarning(dataDir)]],
+      ['a link outside to the file inside', dataDir, linkToKey, [insideWarning(dataDir)]],
+      ['the data directory through a link', linkToData, inside, [insideWarning(linkToData)]],
+      ['a file outside', dataDir, outside, []],
+    ];
+    for (const [what, dir, file, expected] of cases) {
+      const run = await startStop(['--data-dir', dir, '--master-key-file', file], {});
+      expect(run.code, what).toBe(0);
+      expect(
+        run.err.filter((l) => l.includes('inside the data directory')),
+        what,
+      ).toEqual(expected);
+    }
   });
 });

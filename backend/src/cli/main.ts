@@ -8,9 +8,10 @@
  *   pos-backend token rotate [--data-dir DIR]
  *   pos-backend master-key [--out FILE]
  *
- * Without --dev the master key must be given (env POS_MASTER_KEY, --master-key-file or env
- * POS_MASTER_KEY_FILE), else the service refuses to start (POS_ERR_MASTER_KEY_REQUIRED); see
- * master-key.ts for the order and for a key an earlier version left in the data directory.
+ * Without --dev the master key must be given (--master-key-file, env POS_MASTER_KEY or env
+ * POS_MASTER_KEY_FILE, the first set wins), else the service refuses to start
+ * (POS_ERR_MASTER_KEY_REQUIRED); see master-key.ts for the order and for a key an earlier version left
+ * in the data directory.
  *
  * A new admin token is written to `<data dir>/admin-token` (0600), never to the log stream; stderr
  * shows it only when stderr is a terminal.
@@ -104,11 +105,12 @@ neither) serve HTTPS in the process itself, TLS 1.2 or newer.
 Metrics: GET /metrics is public unless --metrics-token-file FILE (or env POS_METRICS_TOKEN_FILE) names
 a file holding one line of 32-1024 visible ASCII characters (openssl rand -hex 32 > FILE); then it
 needs "Authorization: Bearer <that token>". Public on a non-loopback --host (without --dev) warns.
-Master key (required without --dev): env POS_MASTER_KEY (base64url, 32 bytes), --master-key-file FILE
-or env POS_MASTER_KEY_FILE; make one with "pos-backend master-key --out FILE", FILE outside the data
-directory. Without one the service refuses to start (POS_ERR_MASTER_KEY_REQUIRED), except with --dev,
-which generates a development key in the data directory (with a warning). A DIR/master.key that an
-earlier version generated is still used, with a warning at every start (docs/backend.md "Master key").`;
+Master key (required without --dev): --master-key-file FILE, env POS_MASTER_KEY (base64url, 32 bytes)
+or env POS_MASTER_KEY_FILE, the first set wins (more than one set warns); make one with
+"pos-backend master-key --out FILE", FILE outside the data directory. Without one the service refuses
+to start (POS_ERR_MASTER_KEY_REQUIRED), except with --dev, which generates a development key in the
+data directory (with a warning). A DIR/master.key that an earlier version generated is still used,
+with a warning at every start (docs/backend.md "Master key").`;
 
 /** A shorter ticket lifetime for development (trying ticket expiry), seconds; never longer than the default. */
 const DevTicketLifetimeSchema = z

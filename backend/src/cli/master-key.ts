@@ -2,10 +2,12 @@
  * Where `pos-backend` takes its master key from, and `pos-backend master-key` (a new key).
  *
  * The master key seals the ticket-signing private keys in the store and derives the challenge MAC and
- * card-token keys, so it must not live next to the data it protects. In order:
+ * card-token keys, so it must not live next to the data it protects. In order (the explicit option wins
+ * over the environment, as for every other option; when more than one of the three sources of 1-2 is
+ * set, one warning names them, never a key):
  *
- *   1. env `POS_MASTER_KEY` (base64url, 32 bytes);
- *   2. `--master-key-file FILE`, else env `POS_MASTER_KEY_FILE` (the same text in a file);
+ *   1. `--master-key-file FILE` (one line of base64url, 32 bytes);
+ *   2. env `POS_MASTER_KEY` (the key itself), else env `POS_MASTER_KEY_FILE` (a file, as 1);
  *   3. `<data dir>/master.key` when it exists: made by `--dev`, or by an earlier pos-backend that
  *      generated it without `--dev` too. Outside `--dev` it is still used (a store is never lost) with
  *      a loud warning at every start and the way to move it out;
@@ -14,8 +16,8 @@
  *   5. otherwise the service refuses to start: `POS_ERR_MASTER_KEY_REQUIRED`, exit 1, before the data
  *      directory is created.
  */
-import { existsSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { generateMasterKeyText, parseMasterKey } from '../keys/keyring';
@@ -57,15 +59,34 @@ export interface MasterKeyChoice {
   readonly dev: boolean;
   readonly dataDir: string;
   readonly source: MasterKeySource;
+  /** The other sources that were set too and are not used (names, for the warning). */
+  readonly ignored: readonly string[];
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === '' ? undefined : value;
 }
 
+/** The real path of `path`: symbolic links resolved in the part that exists, the rest appended. */
+function realpathOfExisting(path: string): string {
+  const tail: string[] = [];
+  let current = resolve(path);
+  for (;;) {
+    try {
+      return join(realpathSync(current), ...tail.reverse());
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return resolve(path);
+      tail.push(basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** Whether `path` is `dir` or below it, compared by real paths (a link into `dir` is inside it). */
 function isInside(path: string, dir: string): boolean {
-  const rel = relative(dir, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  const rel = relative(realpathOfExisting(dir), realpathOfExisting(path));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
 /**
@@ -79,17 +100,28 @@ export function chooseMasterKey(
   dev: boolean,
 ): MasterKeyChoice | string {
   const inDataDir = join(dataDir, DATA_DIR_MASTER_KEY_FILE);
+  const fromEnv = nonEmpty(env['POS_MASTER_KEY']);
   const fromEnvFile = nonEmpty(env['POS_MASTER_KEY_FILE']);
+  const given = [
+    option === undefined ? undefined : '--master-key-file',
+    fromEnv === undefined ? undefined : 'POS_MASTER_KEY',
+    fromEnvFile === undefined ? undefined : 'POS_MASTER_KEY_FILE',
+  ].filter((name) => name !== undefined);
   let source: MasterKeySource;
-  if (nonEmpty(env['POS_MASTER_KEY']) !== undefined) source = { kind: 'env' };
-  else if (option !== undefined) source = { kind: 'file', path: resolve(option), via: '--master-key-file' };
+  if (option !== undefined) source = { kind: 'file', path: resolve(option), via: '--master-key-file' };
+  else if (fromEnv !== undefined) source = { kind: 'env' };
   else if (fromEnvFile !== undefined)
     source = { kind: 'file', path: resolve(fromEnvFile), via: 'POS_MASTER_KEY_FILE' };
   else if (existsSync(inDataDir)) source = { kind: 'data-dir', path: inDataDir };
   else if (dev) source = { kind: 'generate', path: inDataDir };
   else
     return `POS_ERR_MASTER_KEY_REQUIRED: no master key (and no --dev): ${MASTER_KEY_HOW}; see docs/backend.md "Master key"`;
-  return { dev, dataDir, source };
+  return { dev, dataDir, source, ignored: given.slice(1) };
+}
+
+/** The option or variable a given key came from (never the key, nor the path). */
+function describeKind(source: MasterKeySource): string {
+  return source.kind === 'file' ? source.via : source.kind === 'env' ? 'POS_MASTER_KEY' : source.path;
 }
 
 /** Where the key came from, for messages (never the key). */
@@ -114,7 +146,11 @@ export function readMasterKey(
   env: NodeJS.ProcessEnv,
   warn: (line: string) => void,
 ): Uint8Array | string {
-  const { source, dataDir, dev } = choice;
+  const { source, dataDir, dev, ignored } = choice;
+  if (ignored.length > 0)
+    warn(
+      `WARNING: more than one master key source is set (${[describeKind(source), ...ignored].join(', ')}): the key is taken from ${describeKind(source)}, the first in the order --master-key-file, POS_MASTER_KEY, POS_MASTER_KEY_FILE; unset ${ignored.join(' and ')}.`,
+    );
   let text: string;
   switch (source.kind) {
     case 'env':
