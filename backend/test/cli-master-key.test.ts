@@ -98,6 +98,14 @@ describe('pos-backend master key', () => {
     expect(key).toMatch(KEY_RE);
     expect(made.outLines).toEqual([]);
     expect(made.errLines.join('\n')).not.toContain(key);
+    // Made as root, the file is root's: the command says to give it to the service's user.
+    expect(made.errLines.filter((l) => l.startsWith('It belongs to root'))).toEqual(
+      process.getuid?.() === 0
+        ? [
+            `It belongs to root: give it to the user the service runs as (chown pos:pos ${file}, with that user and group), or the service cannot read it.`,
+          ]
+        : [],
+    );
 
     const byOption = await startStop(['--data-dir', dataDir, '--master-key-file', file], {});
     expect(byOption.code).toBe(0);
@@ -143,7 +151,13 @@ describe('pos-backend master key', () => {
       expect(run.code).toBe(0);
       const text = run.err.join('\n');
       expect(text).toContain(`WARNING: the master key is read from ${inData}, INSIDE THE DATA DIRECTORY`);
-      expect(text).toContain('WARNING: move it out:');
+      // The copy is made for the user the service runs as (-o/-g), not left root-owned and unreadable.
+      const [uid, gid] = [process.getuid?.(), process.getgid?.()];
+      const owner =
+        uid === undefined || gid === undefined ? '-o SERVICE_USER -g SERVICE_GROUP' : `-o ${uid} -g ${gid}`;
+      expect(text).toContain(
+        `WARNING: move it out: install -D -m 0600 ${owner} ${inData} /etc/pos-backend/master.key (any path outside the data directory;`,
+      );
       expect(text).toContain('--master-key-file');
       expect(text).not.toContain('POS_ERR_MASTER_KEY');
       // Used, never replaced.

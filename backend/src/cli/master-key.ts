@@ -137,6 +137,13 @@ export function describeSource(source: MasterKeySource): string {
   }
 }
 
+/** `install` owner options naming this process's user and group (numeric), for the migration line. */
+function ownerOptions(): string {
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  return uid === undefined || gid === undefined ? '-o SERVICE_USER -g SERVICE_GROUP' : `-o ${uid} -g ${gid}`;
+}
+
 /**
  * Reads and parses the chosen key (everything but `generate`), printing the warnings its source calls
  * for. A string is the error line (a code, never the key).
@@ -177,7 +184,7 @@ export function readMasterKey(
         `WARNING: the master key is read from ${source.path}, INSIDE THE DATA DIRECTORY it protects (an earlier pos-backend generated it there without --dev): whoever copies the data directory, a backup for instance, has the key to its sealed signing keys too.`,
       );
       warn(
-        `WARNING: move it out: install -m 0600 ${source.path} /etc/pos-backend/master.key (any path outside the data directory), restart with --master-key-file /etc/pos-backend/master.key (or POS_MASTER_KEY), then delete ${source.path}; docs/backend.md "Master key".`,
+        `WARNING: move it out: install -D -m 0600 ${ownerOptions()} ${source.path} /etc/pos-backend/master.key (any path outside the data directory; -o/-g: the user and group this service runs as, so the copy stays readable to it when made as root), restart with --master-key-file /etc/pos-backend/master.key, then delete ${source.path}; docs/backend.md "Master key".`,
       );
     }
   } else if (source.kind === 'file' && isInside(source.path, dataDir)) {
@@ -268,6 +275,10 @@ export function runMasterKeyCommand(argv: readonly string[], io: Io): number {
       return 2;
     }
     io.err(`Wrote a new master key to ${path} (mode 0600).`);
+    if (process.getuid?.() === 0)
+      io.err(
+        `It belongs to root: give it to the user the service runs as (chown pos:pos ${path}, with that user and group), or the service cannot read it.`,
+      );
   }
   io.err(
     'Keep it outside the data directory and back it up apart from the data: without it the store cannot be opened. Start with --master-key-file FILE or env POS_MASTER_KEY.',
