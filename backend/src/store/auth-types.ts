@@ -35,6 +35,14 @@ export interface OperatorRow {
  */
 export type NewOperatorRow = Omit<OperatorRow, 'loginEpoch'>;
 
+/** The account-wide lock-out `clearLoginLockoutsAudited` reads: the operator's throttle key, the window and budget. */
+export interface LockoutProbe {
+  readonly key: (operator: OperatorRow) => string;
+  readonly now: number;
+  readonly windowMs: number;
+  readonly max: number;
+}
+
 export interface ApiTokenRow {
   readonly id: string;
   /** SHA-256 (hex) of the token; the token itself is never stored. */
@@ -92,14 +100,22 @@ export interface AuthStore {
   loginLockoutStart(key: string, now: number, windowMs: number, max: number): Promise<number | undefined>;
   /**
    * Clears every login lock-out of an operator (account-wide and per address) in one transaction with
-   * its audit entry: raises `loginEpoch` by one, so every throttle key of the account is new. Resolves
-   * the new epoch and the entry, or undefined for an unknown operator (nothing written).
+   * its audit entry: reads the operator (locked against concurrent changes where the engine can), reads
+   * when its account-wide lock-out ends (`lockout`: the `loginLockoutStart` of `lockout.key(operator)`
+   * plus the window, null when not locked), raises `loginEpoch` by one, so every throttle key of the
+   * account is new, and appends the entry `draft` builds from that end. Resolves the new epoch, the
+   * end and the entry, or undefined for an unknown operator (nothing written). `lockout.max` as in
+   * `loginLockoutStart`.
    */
   clearLoginLockoutsAudited(
     id: string,
-    draft: AuditDraftRow,
+    lockout: LockoutProbe,
+    draft: (wasLockedUntil: number | null) => AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
-  ): Promise<{ readonly loginEpoch: number; readonly audit: AuditRow } | undefined>;
+  ): Promise<
+    | { readonly loginEpoch: number; readonly wasLockedUntil: number | null; readonly audit: AuditRow }
+    | undefined
+  >;
   setOperatorPassword(id: string, passwordHash: string): Promise<boolean>;
   /**
    * A new password in one transaction with its consequences and its audit entry: the hash (which

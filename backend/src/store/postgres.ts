@@ -55,6 +55,7 @@ import {
   VELOCITY_PURGE_BATCH,
   type ApiTokenRow,
   type CoveringHalt,
+  type LockoutProbe,
   type AuditAppend,
   type LiftDone,
   type LiftOutcome,
@@ -973,17 +974,38 @@ class PostgresStore implements Store {
   }
   async clearLoginLockoutsAudited(
     id: string,
-    draft: AuditDraftRow,
+    lockout: LockoutProbe,
+    draft: (wasLockedUntil: number | null) => AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
-  ): Promise<{ readonly loginEpoch: number; readonly audit: AuditRow } | undefined> {
+  ): Promise<
+    | { readonly loginEpoch: number; readonly wasLockedUntil: number | null; readonly audit: AuditRow }
+    | undefined
+  > {
+    checkLockoutMax(lockout.max);
     return this.tx(async (c) => {
+      // The operator's row locked: a concurrent password set or unlock waits until this one commits.
+      const op = (await c.query<QueryResultRow>('SELECT * FROM operators WHERE id = $1 FOR UPDATE', [id]))
+        .rows[0];
+      if (op === undefined) return undefined;
+      const { now, windowMs, max } = lockout;
+      const start = (
+        await c.query<QueryResultRow>(PG_LOCKOUT_START_SQL, [
+          lockout.key(toOperator(op)),
+          now - windowMs,
+          now,
+          max - 1,
+        ])
+      ).rows[0];
+      const wasLockedUntil = start === undefined ? null : num(start['at']) + windowMs;
       const r = await c.query<QueryResultRow>(
         'UPDATE operators SET login_epoch = login_epoch + 1 WHERE id = $1 RETURNING login_epoch',
         [id],
       );
-      const row = r.rows[0];
-      if (row === undefined) return undefined;
-      return { loginEpoch: num(row['login_epoch']), audit: await this.chainAudit(c, draft, chain) };
+      return {
+        loginEpoch: num(r.rows[0]?.['login_epoch']),
+        wasLockedUntil,
+        audit: await this.chainAudit(c, draft(wasLockedUntil), chain),
+      };
     });
   }
   async setOperatorPasswordAudited(

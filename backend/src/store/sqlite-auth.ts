@@ -9,6 +9,7 @@ import {
   type AuditDraftRow,
   type AuditRow,
   type AuthStore,
+  type LockoutProbe,
   type NewOperatorRow,
   type OperatorRow,
   type SessionRow,
@@ -133,19 +134,33 @@ export class SqliteAuthStore extends SqlitePart implements AuthStore {
   }
   loginLockoutStart(key: string, now: number, windowMs: number, max: number): Promise<number | undefined> {
     checkLockoutMax(max);
+    return Promise.resolve(this.lockoutStart(key, now, windowMs, max));
+  }
+  private lockoutStart(key: string, now: number, windowMs: number, max: number): number | undefined {
     const r = this.get(SQLITE_LOCKOUT_START_SQL, key, now - windowMs, now, max - 1);
-    return Promise.resolve(r === undefined ? undefined : num(r['at']));
+    return r === undefined ? undefined : num(r['at']);
   }
   clearLoginLockoutsAudited(
     id: string,
-    draft: AuditDraftRow,
+    lockout: LockoutProbe,
+    draft: (wasLockedUntil: number | null) => AuditDraftRow,
     chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow,
-  ): Promise<{ readonly loginEpoch: number; readonly audit: AuditRow } | undefined> {
-    const tx = this.db.transaction((): { loginEpoch: number; audit: AuditRow } | undefined => {
-      if (this.run('UPDATE operators SET login_epoch = login_epoch + 1 WHERE id = ?', id) !== 1)
-        return undefined;
+  ): Promise<
+    | { readonly loginEpoch: number; readonly wasLockedUntil: number | null; readonly audit: AuditRow }
+    | undefined
+  > {
+    checkLockoutMax(lockout.max);
+    // An immediate transaction: no other write (a password set, another unlock) between the read of
+    // the operator and the epoch raised.
+    const tx = this.db.transaction(() => {
+      const row = this.get('SELECT * FROM operators WHERE id = ?', id);
+      if (row === undefined) return undefined;
+      const { now, windowMs, max } = lockout;
+      const start = this.lockoutStart(lockout.key(toOperator(row)), now, windowMs, max);
+      const wasLockedUntil = start === undefined ? null : start + windowMs;
+      this.run('UPDATE operators SET login_epoch = login_epoch + 1 WHERE id = ?', id);
       const loginEpoch = num(this.get('SELECT login_epoch FROM operators WHERE id = ?', id)?.['login_epoch']);
-      return { loginEpoch, audit: this.appendAuditEntry(draft, chain) };
+      return { loginEpoch, wasLockedUntil, audit: this.appendAuditEntry(draft(wasLockedUntil), chain) };
     });
     return Promise.resolve(tx.immediate());
   }

@@ -159,24 +159,44 @@ export function runAuthConformance(engine: string, open: () => Promise<Store> | 
       expect(await store.loginLockoutStart(key, T0 + 9_999, 3, 5)).toBeUndefined();
     }, 120_000);
 
-    it('clearing login lock-outs raises the epoch with its audit entry; an unknown operator writes nothing', async () => {
+    it('clearing login lock-outs reads the lock-out of the operator as stored, raises the epoch, with its audit entry; an unknown operator writes nothing', async () => {
       await store.createOperator(operator('op_1', 'alice'));
       const chain = (prev: AuditRow | undefined, d: AuditDraftRow): AuditRow => chainAuditEntry(prev, d);
-      const draft = {
+      const draft = (wasLockedUntil: number | null): AuditDraftRow => ({
         at: new Date(T0).toISOString(),
         actor: 'operator:op_9',
         action: 'user.unlock',
         subject: 'operator:op_1',
-        data: { wasLockedUntil: null },
-      };
-      const first = await store.clearLoginLockoutsAudited('op_1', draft, chain);
-      expect(first?.loginEpoch).toBe(1);
-      expect(first?.audit).toMatchObject({ action: 'user.unlock', subject: 'operator:op_1' });
-      expect((await store.clearLoginLockoutsAudited('op_1', draft, chain))?.loginEpoch).toBe(2);
+        data: { wasLockedUntil },
+      });
+      // The throttle key of an operator at its epoch: three attempts under epoch 0, none under 1.
+      const keyOf = (op: OperatorRow): string => `auth:login:user:${op.loginEpoch}|${op.username}`;
+      for (const at of [T0 + 1, T0 + 2, T0 + 3])
+        await store.hitLoginAttempt(`auth:login:user:0|alice`, at, 60_000);
+      const probe = { key: keyOf, now: T0 + 10, windowMs: 60_000, max: 2 };
+      const first = await store.clearLoginLockoutsAudited('op_1', probe, draft, chain);
+      expect(first).toMatchObject({ loginEpoch: 1, wasLockedUntil: T0 + 2 + 60_000 });
+      expect(first?.audit).toMatchObject({
+        action: 'user.unlock',
+        subject: 'operator:op_1',
+        data: { wasLockedUntil: T0 + 2 + 60_000 },
+      });
+      const second = await store.clearLoginLockoutsAudited('op_1', probe, draft, chain);
+      expect(second).toMatchObject({
+        loginEpoch: 2,
+        wasLockedUntil: null,
+        audit: { data: { wasLockedUntil: null } },
+      });
       expect(await store.getOperator('op_1')).toEqual(operator('op_1', 'alice', { loginEpoch: 2 }));
-      expect(await store.clearLoginLockoutsAudited('absent', draft, chain)).toBeUndefined();
+      expect(await store.clearLoginLockoutsAudited('absent', probe, draft, chain)).toBeUndefined();
+      await expect(
+        store.clearLoginLockoutsAudited('op_1', { ...probe, max: 0 }, draft, chain),
+      ).rejects.toMatchObject({
+        code: 'POS_ERR_STORE',
+      });
       const audit = await store.listAudit(0, 10);
       expect(audit.map((a) => a.action)).toEqual(['user.unlock', 'user.unlock']);
+      expect((await store.getOperator('op_1'))?.loginEpoch).toBe(2);
     });
 
     it('sets a password and disables once', async () => {

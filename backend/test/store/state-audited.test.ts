@@ -455,7 +455,12 @@ describe.each(engines)('users and tokens audited in their transaction (%s)', (_e
       ).toBeUndefined();
       // Clearing the login lock-outs: the epoch raised and the entry, or neither.
       const unlock = (c: typeof chain) =>
-        store.clearLoginLockoutsAudited('usr_3', draft('user.unlock', 'operator:usr_3'), c);
+        store.clearLoginLockoutsAudited(
+          'usr_3',
+          { key: (op) => `auth:login:user:${op.loginEpoch}`, now: T0, windowMs: 60_000, max: 5 },
+          () => draft('user.unlock', 'operator:usr_3'),
+          c,
+        );
       await expect(unlock(failing)).rejects.toThrow('chain failed');
       expect((await store.getOperator('usr_3'))?.loginEpoch).toBe(0);
       expect(await unlock(chain)).toMatchObject({ loginEpoch: 1, audit: { action: 'user.unlock' } });

@@ -10,7 +10,9 @@ import {
   StoreError,
   type AuditDraftRow,
   type AuditRow,
+  type LockoutProbe,
   type OperatorRole,
+  type OperatorRow,
   type Store,
 } from '../../store/types';
 import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/passwords';
@@ -103,15 +105,22 @@ function userEntry(
  * the last `max` has left the window. One bounded read (`loginLockoutStart`), however many attempts
  * the key holds.
  */
-async function lockedUntil(
-  ctx: Ctx,
-  user: { readonly username: string; readonly passwordHash: string; readonly loginEpoch: number },
-  now: number,
-): Promise<number | undefined> {
+async function lockedUntil(ctx: Ctx, user: OperatorRow, now: number): Promise<number | undefined> {
+  const { key, windowMs, max } = lockoutProbe(ctx, now);
+  const start = await ctx.store.loginLockoutStart(key(user), now, windowMs, max);
+  return start === undefined ? undefined : start + windowMs;
+}
+
+/** The account-wide lock-out budget of the login throttle (its key of an operator, window, budget). */
+function lockoutProbe(ctx: Ctx, now: number): LockoutProbe {
   const { lockoutS, maxLoginAttemptsPerUser } = ctx.config.auth;
-  const key = loginThrottleKeys(ctx.keys).user(user.username, throttleEpoch(user));
-  const start = await ctx.store.loginLockoutStart(key, now, lockoutS * 1000, maxLoginAttemptsPerUser);
-  return start === undefined ? undefined : start + lockoutS * 1000;
+  const keys = loginThrottleKeys(ctx.keys);
+  return {
+    key: (user) => keys.user(user.username, throttleEpoch(user)),
+    now,
+    windowMs: lockoutS * 1000,
+    max: maxLoginAttemptsPerUser,
+  };
 }
 
 export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
@@ -226,19 +235,18 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     async (request) => {
       const principal = await requirePrincipal(ctx, request, 'manage-users');
       const userId = (request.params as { userId: string }).userId;
-      const user = await ctx.store.getOperator(userId);
-      if (user === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       const now = ctx.clock.now();
-      const wasLockedUntil = (await lockedUntil(ctx, user, now)) ?? null;
-      // The epoch raised and the audit entry in one transaction.
+      // The lock-out read from the operator as it is in the transaction that raises its epoch, with
+      // the audit entry: a concurrent password set or unlock cannot slip in between.
       const done = await ctx.store.clearLoginLockoutsAudited(
         userId,
-        userEntry(now, principal.actor, 'user.unlock', userId, { wasLockedUntil }),
+        lockoutProbe(ctx, now),
+        (wasLockedUntil) => userEntry(now, principal.actor, 'user.unlock', userId, { wasLockedUntil }),
         (prev, draft) => chainAuditEntry(prev, draft),
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       await ctx.audited([done.audit]);
-      return { userId, unlocked: true as const, wasLockedUntil };
+      return { userId, unlocked: true as const, wasLockedUntil: done.wasLockedUntil };
     },
   );
 
