@@ -183,7 +183,7 @@ describe('pos-backend --metrics-token-file', () => {
   });
 });
 
-describe('pos-backend: /metrics public on a non-loopback address', () => {
+describe('pos-backend: /metrics public on a non-loopback address or behind a reverse proxy', () => {
   const warnings = (lines: string[]): string[] => lines.filter((l) => PUBLIC_WARNING_RE.test(l));
 
   it('warns once at start, saying how to protect it, when listening on 0.0.0.0 without a token or --dev', async () => {
@@ -204,6 +204,35 @@ describe('pos-backend: /metrics public on a non-loopback address', () => {
     }
   });
 
+  it('warns once behind a reverse proxy (--trust-proxy) without a token, also on loopback; once when both apply', async () => {
+    const { root } = tempRoot();
+    const env = masterKeyEnv();
+    const cases: [string, string[], string][] = [
+      [
+        '--trust-proxy on loopback',
+        ['--trust-proxy'],
+        'the service is behind a reverse proxy (--trust-proxy)',
+      ],
+      [
+        '--trust-proxy on 0.0.0.0',
+        ['--trust-proxy', '--host', '0.0.0.0'],
+        'the service listens on 0.0.0.0 (not loopback only) and is behind a reverse proxy (--trust-proxy)',
+      ],
+    ];
+    for (const [what, args, reason] of cases) {
+      const run = await start(['--data-dir', join(root, 'data'), ...args], env);
+      try {
+        expect(run.code, what).toBe(0);
+        const found = warnings(run.err);
+        expect(found, what).toHaveLength(1);
+        expect(found[0], what).toContain(reason);
+        expect(found[0], what).toContain('--metrics-token-file FILE');
+      } finally {
+        await run.stop();
+      }
+    }
+  });
+
   it('does not warn on loopback, with a token, or with --dev', async () => {
     const { root, dataDir } = tempRoot();
     const env = masterKeyEnv();
@@ -212,6 +241,8 @@ describe('pos-backend: /metrics public on a non-loopback address', () => {
       ['loopback (default host)', ['--data-dir', dataDir]],
       ['token on 0.0.0.0', ['--data-dir', dataDir, '--host', '0.0.0.0', '--metrics-token-file', file]],
       ['--dev on 0.0.0.0', ['--data-dir', join(root, 'dev'), '--host', '0.0.0.0', '--dev']],
+      ['token with --trust-proxy', ['--data-dir', dataDir, '--trust-proxy', '--metrics-token-file', file]],
+      ['--dev with --trust-proxy', ['--data-dir', join(root, 'dev'), '--trust-proxy', '--dev']],
     ];
     for (const [what, args] of cases) {
       const run = await start(args, env);

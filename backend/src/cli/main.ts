@@ -51,12 +51,7 @@ import {
   readMasterKey,
   runMasterKeyCommand,
 } from './master-key';
-import {
-  chooseMetricsTokenFile,
-  isLoopbackHost,
-  metricsPublicWarning,
-  readMetricsTokenFile,
-} from './metrics-token';
+import { chooseMetricsTokenFile, metricsPublicWarning, readMetricsTokenFile } from './metrics-token';
 import { runUserCli, USER_USAGE } from './users';
 
 export interface CliIo {
@@ -104,7 +99,8 @@ TLS: plain HTTP by default (TLS at a reverse proxy); --tls-cert FILE --tls-key F
 neither) serve HTTPS in the process itself, TLS 1.2 or newer.
 Metrics: GET /metrics is public unless --metrics-token-file FILE (or env POS_METRICS_TOKEN_FILE) names
 a file holding one line of 32-1024 visible ASCII characters (openssl rand -hex 32 > FILE); then it
-needs "Authorization: Bearer <that token>". Public on a non-loopback --host (without --dev) warns.
+needs "Authorization: Bearer <that token>". Public on a non-loopback --host or with --trust-proxy
+(without --dev) warns.
 Master key (required without --dev): --master-key-file FILE, env POS_MASTER_KEY (base64url, 32 bytes)
 or env POS_MASTER_KEY_FILE, the first set wins (more than one set warns); make one with
 "pos-backend master-key --out FILE", FILE outside the data directory. Without one the service refuses
@@ -527,8 +523,11 @@ export async function runCli(
     );
   }
   for (const line of metricsTokenWarnings) io.err(line);
-  if (metricsToken === undefined && options.dev !== true && !isLoopbackHost(options.host))
-    io.err(metricsPublicWarning(options.host));
+  const metricsPublic =
+    metricsToken === undefined && options.dev !== true
+      ? metricsPublicWarning({ host: options.host, trustProxy: options['trust-proxy'] === true })
+      : undefined;
+  if (metricsPublic !== undefined) io.err(metricsPublic);
   if (options.dev === true) {
     io.err(
       'WARNING: development mode (--dev): with no policy activated, the development policy dev-2 applies (browser shell may take PINs). Never use --dev in production.',

@@ -1,7 +1,8 @@
 /**
  * The metrics scrape token of `pos-backend`: `--metrics-token-file FILE` or env
  * `POS_METRICS_TOKEN_FILE` (a file, so the token is not in the process list), parsed before the
- * service starts; and the start-up warning when /metrics would be public on a non-loopback address.
+ * service starts; and the start-up warning when /metrics would be public (a non-loopback address, or
+ * behind a reverse proxy).
  * docs/monitoring.md "Protecting /metrics".
  */
 import { BlockList, isIP } from 'node:net';
@@ -55,7 +56,19 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-/** The start-up warning when /metrics is public on an address others can reach (outside --dev). */
-export function metricsPublicWarning(host: string): string {
-  return `WARNING: /metrics is public: the service listens on ${host} (not loopback only) without a metrics scrape token, so anyone who reaches the port reads its metrics; protect it with --metrics-token-file FILE (or ${METRICS_TOKEN_FILE_ENV}) and scrape with that token (docs/monitoring.md "Protecting /metrics").`;
+/**
+ * The start-up warning when /metrics has no token and others may reach it (outside --dev): the service
+ * listens beyond loopback, or it is behind a reverse proxy (--trust-proxy), which may pass /metrics on
+ * from anyone although the service itself listens on loopback. Undefined: no warning.
+ */
+export function metricsPublicWarning(options: {
+  readonly host: string;
+  readonly trustProxy: boolean;
+}): string | undefined {
+  const reasons = [
+    isLoopbackHost(options.host) ? undefined : `listens on ${options.host} (not loopback only)`,
+    options.trustProxy ? 'is behind a reverse proxy (--trust-proxy) that may pass /metrics on' : undefined,
+  ].filter((reason) => reason !== undefined);
+  if (reasons.length === 0) return undefined;
+  return `WARNING: /metrics is public: the service ${reasons.join(' and ')} without a metrics scrape token, so anyone who reaches it reads its metrics; protect it with --metrics-token-file FILE (or ${METRICS_TOKEN_FILE_ENV}) and scrape with that token (docs/monitoring.md "Protecting /metrics").`;
 }
