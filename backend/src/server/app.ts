@@ -282,7 +282,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     void options.store.purgeSessions(clock.now()).catch(() => undefined);
     // Velocity events older than every window (docs/backend.md "Store maintenance"); never rejects.
     const rules = options.acquirer === undefined ? DEFAULT_VELOCITY_RULES : undefined;
-    void purgeExpiredVelocityEvents(options.store, clock.now(), { auth: config.auth, rules }, app.log);
+    void purgeExpiredVelocityEvents(options.store, clock.now(), { auth: config.auth, rules }, app.log).then(
+      (purged) => metrics.velocityPurged.inc(purged ?? 0),
+    );
   }, 60_000);
   purge.unref();
   // Liveness: stale terminals are marked (and alerted) by a sweeper over the store's deadlines.

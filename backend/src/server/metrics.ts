@@ -65,6 +65,7 @@ export interface Metrics {
   readonly staleMarked: Counter;
   readonly correlationAlerts: Counter<'kind'>;
   readonly velocityAlerts: Counter<'rule' | 'action'>;
+  readonly velocityPurged: Counter;
 }
 
 export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
@@ -147,6 +148,11 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
       name: 'pos_velocity_alerts_total',
       help: 'Velocity rules that fired on a transaction, by rule and action',
       labelNames: ['rule', 'action'],
+      registers: [registry],
+    }),
+    velocityPurged: new Counter({
+      name: 'pos_velocity_events_purged_total',
+      help: 'Velocity events (login throttle, acquirer counters) this process deleted as older than every window',
       registers: [registry],
     }),
   };

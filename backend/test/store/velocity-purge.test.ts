@@ -227,6 +227,13 @@ describe('the service', () => {
       expect(await h.store.velocityCount(sprayed, now, 100 * DAY)).toBe(0);
       expect(await h.store.velocityCount('card-terminals:ct_1', now, 100 * DAY)).toBe(0);
       expect(await h.store.velocityCount(recentKnown, now, known)).toBe(1);
+      // Counted in /metrics: the two events deleted; the next run, with nothing to delete, adds none.
+      const scrape = async (): Promise<string | undefined> =>
+        /^pos_velocity_events_purged_total (\d+)$/m.exec((await h.app.inject({ url: '/metrics' })).body)?.[1];
+      expect(await scrape()).toBe('2');
+      vi.advanceTimersByTime(60_000);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(await scrape()).toBe('2');
     } finally {
       await h.close();
     }
