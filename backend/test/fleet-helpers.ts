@@ -19,8 +19,7 @@ import {
   wipe,
 } from '@pos/shared';
 import { DEV_BDK_HEX, TEST_CARDS } from '@pos/shared/testcards';
-import { buildApp } from '../src/server/app';
-import type { EventStreamOptions } from '../src/server/routes/monitoring';
+import { buildApp, type BuildAppOptions } from '../src/server/app';
 import { createMemoryBus, type Bus } from '../src/fleet/bus';
 import { newApiToken } from '../src/server/auth/principal';
 import { FleetEventSchema, type FleetEvent } from '../src/fleet/events';
@@ -49,19 +48,23 @@ export interface Carried {
   cardTokenKey: Uint8Array;
 }
 
+/** buildApp options a test may set: the event stream's limits, the metrics scrape token, a logger. */
+export type HarnessAppOptions = Pick<BuildAppOptions, 'events' | 'metricsToken' | 'logger'>;
+
 /** The harness's store: a SQLite file (or `:memory:`), or an opener of any other store (PostgreSQL). */
 export type HarnessStore = string | { readonly open: () => Promise<Store> };
 
 /**
  * An app on a SQLite file, or on the store `where.open()` makes (the liveness sweeper's timer off
  * unless the config turns it on). With `carried`, its secrets and clock are used and no admin token is
- * stored (it is the caller's, or the first app's).
+ * stored (it is the caller's, or the first app's). `appOptions` go to buildApp (and to a restart or
+ * twin); a buildApp that throws closes the store.
  */
 export async function makeFileHarness(
   where: HarnessStore,
   config: Partial<ServiceConfig> = {},
   carried?: Carried,
-  eventStream?: EventStreamOptions,
+  appOptions: HarnessAppOptions = {},
 ): Promise<FileHarness> {
   const masterKey = carried?.masterKey ?? randomBytes(32);
   const cardTokenKey = carried?.cardTokenKey ?? randomBytes(32);
@@ -85,6 +88,7 @@ export async function makeFileHarness(
     if (m.type === 'event') events.push(FleetEventSchema.parse(m.event));
   });
   const app = await buildApp({
+    ...appOptions,
     bus,
     store,
     keys: opened.ring,
@@ -100,7 +104,9 @@ export async function makeFileHarness(
     readerCaRoots: [new Uint8Array([1])],
     cardTokenKey,
     defaultMetrics: false,
-    ...(eventStream === undefined ? {} : { events: eventStream }),
+  }).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
   });
   const adminToken = carried?.adminToken ?? newAdminToken();
   if (carried === undefined) {
@@ -132,9 +138,9 @@ export async function makeFileHarness(
     },
     restart: async () => {
       await h.close();
-      return makeFileHarness(where, config, next);
+      return makeFileHarness(where, config, next, appOptions);
     },
-    twin: () => makeFileHarness(where, config, next),
+    twin: () => makeFileHarness(where, config, next, appOptions),
   };
   return h;
 }

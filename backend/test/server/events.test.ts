@@ -223,7 +223,7 @@ describe('GET /v1/events', () => {
 
 describe('GET /v1/events heartbeat', () => {
   it('sends heartbeats, and ends the stream once the caller’s token is revoked', async () => {
-    const fast = await makeFileHarness(':memory:', {}, undefined, { heartbeatMs: 5 });
+    const fast = await makeFileHarness(':memory:', {}, undefined, { events: { heartbeatMs: 5 } });
     try {
       await fast.app.listen({ port: 0, host: '127.0.0.1' });
       const at = `http://127.0.0.1:${(fast.app.server.address() as AddressInfo).port}`;
@@ -252,7 +252,9 @@ async function refused(token: string, at: string): Promise<{ status: number; bod
 
 describe('GET /v1/events limits', () => {
   it('caps concurrent streams per principal (429 POS_ERR_EVENTS_TOO_MANY) while another principal still gets one; a closed stream frees its slot', async () => {
-    const capped = await makeFileHarness(':memory:', {}, undefined, { maxStreamsPerPrincipal: 2 });
+    const capped = await makeFileHarness(':memory:', {}, undefined, {
+      events: { maxStreamsPerPrincipal: 2 },
+    });
     try {
       await capped.app.listen({ port: 0, host: '127.0.0.1' });
       const at = `http://127.0.0.1:${(capped.app.server.address() as AddressInfo).port}`;
@@ -280,7 +282,7 @@ describe('GET /v1/events limits', () => {
   });
 
   it('keeps the global cap (503) across principals', async () => {
-    const capped = await makeFileHarness(':memory:', {}, undefined, { maxStreams: 2 });
+    const capped = await makeFileHarness(':memory:', {}, undefined, { events: { maxStreams: 2 } });
     try {
       await capped.app.listen({ port: 0, host: '127.0.0.1' });
       const at = `http://127.0.0.1:${(capped.app.server.address() as AddressInfo).port}`;

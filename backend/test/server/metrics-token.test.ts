@@ -10,13 +10,9 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { buildApp } from '../../src/server/app';
-import { hashApiToken, newAdminToken } from '../../src/server/context';
 import { REDACT_PATHS } from '../../src/server/logging';
-import { KeyRing } from '../../src/keys/keyring';
-import { openSqliteStore } from '../../src/store/sqlite';
 import { ErrorBodySchema } from '../../src/server/http-errors';
-import { ISSUER, standInReaderVerifier } from '../helpers';
+import { makeFileHarness, type FileHarness } from '../fleet-helpers';
 
 // timingSafeEqual is watched (and still does its work) to see that the token is compared with it.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -24,20 +20,17 @@ vi.mock('node:crypto', async (importOriginal) => {
   return { ...actual, timingSafeEqual: vi.fn(actual.timingSafeEqual) };
 });
 
-const NOW = Date.UTC(2026, 10, 29, 12, 0, 0);
 const TOKEN = randomBytes(32).toString('base64url'); // 43 characters
-const apps: FastifyInstance[] = [];
+const harnesses: FileHarness[] = [];
 afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
+  for (const h of harnesses.splice(0)) await h.close();
 });
 
+/** An app (the fleet harness on a memory store) with the scrape token, logging into `logLines` if given. */
 async function appWith(
   metricsToken: string | undefined,
   logLines?: string[],
 ): Promise<{ app: FastifyInstance; adminToken: string }> {
-  const store = openSqliteStore({ path: ':memory:' });
-  const opened = await KeyRing.open(store, randomBytes(32), NOW, { ticketLifetimeS: 60 });
-  if (!opened.ok) throw new Error(opened.code);
   const logger =
     logLines === undefined
       ? undefined
@@ -50,31 +43,12 @@ async function appWith(
             },
           }),
         );
-  const app = await buildApp({
-    store,
-    keys: opened.ring,
-    clock: { now: () => NOW },
-    config: { issuer: ISSUER, rateLimitPerMinute: false, development: true },
-    readerStatusVerifier: standInReaderVerifier,
-    readerCaRoots: [new Uint8Array([1])],
-    defaultMetrics: false,
+  const h = await makeFileHarness(':memory:', {}, undefined, {
     ...(metricsToken === undefined ? {} : { metricsToken }),
     ...(logger === undefined ? {} : { logger }),
   });
-  apps.push(app);
-  const adminToken = newAdminToken();
-  await store.createApiToken({
-    id: 'tok_admin',
-    tokenHash: hashApiToken(adminToken),
-    label: 'test admin',
-    role: 'admin',
-    merchantId: null,
-    createdBy: null,
-    createdAt: NOW,
-    expiresAt: null,
-    revokedAt: null,
-  });
-  return { app, adminToken };
+  harnesses.push(h);
+  return { app: h.app, adminToken: h.adminToken };
 }
 
 async function scrape(
