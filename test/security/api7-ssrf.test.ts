@@ -46,6 +46,8 @@ const NETWORK_APIS: readonly RegExp[] = [
 const ALLOWED: Readonly<Record<string, string>> = {
   'server/auth/address.ts': "node:net's isIP only (classifying the client address); no connection",
   'cli/main.ts': "node:net's createServer only (finding a free port to listen on); no outbound connection",
+  'cli/metrics-token.ts':
+    "node:net's isIP and BlockList only (is the listening address loopback? for the public-/metrics warning); no connection",
   'server/app.ts':
     "node:https's types only (import type, the server's TLS options for --tls-cert/--tls-key); no connection",
   'cli/database.ts':
@@ -104,13 +106,13 @@ describe('API7:2023 Server Side Request Forgery: what in the back-end can open a
     expect([...found.keys()].sort()).toEqual(Object.keys(ALLOWED).sort());
   });
 
-  it('node:net in the server is used for isIP and a listening socket only, never to connect', () => {
-    for (const rel of ['server/auth/address.ts', 'cli/main.ts']) {
+  it('node:net in the server is used for isIP, BlockList and a listening socket only, never to connect', () => {
+    for (const rel of ['server/auth/address.ts', 'cli/main.ts', 'cli/metrics-token.ts']) {
       const text = readFileSync(join(BACKEND_SRC, rel), 'utf8');
       const imported = /import \{([^}]+)\} from 'node:net'/.exec(text)?.[1] ?? '';
       const names = imported.split(',').map((s) => s.trim().replace(/^type /, ''));
       expect(
-        names.every((n) => n === 'isIP' || n === 'createServer'),
+        names.every((n) => n === 'isIP' || n === 'createServer' || n === 'BlockList'),
         `${rel}: ${imported}`,
       ).toBe(true);
       expect(text).not.toMatch(/\b(connect|createConnection)\(/);
