@@ -123,6 +123,8 @@ export class KeyRing {
   private bus: Bus | undefined;
   /** The key of the MAC'd challenges (derived from the master key: every process has the same). */
   private readonly challengeKey: Uint8Array;
+  /** The key of the login throttle's username tags (derived from the master key, as above). */
+  private readonly loginThrottleKey: Uint8Array;
   private lastUnknownKidReload = Number.NEGATIVE_INFINITY;
 
   private constructor(
@@ -131,11 +133,17 @@ export class KeyRing {
     private readonly options: KeyRingOptions,
   ) {
     this.challengeKey = deriveSubkey(master, 'challenge-mac v1');
+    this.loginThrottleKey = deriveSubkey(master, 'login-throttle v1');
   }
 
   /** HMAC-SHA-256 under the challenge key (MAC'd challenges; the key itself never leaves the ring). */
   challengeMac(data: Uint8Array): Buffer {
     return createHmac('sha256', this.challengeKey).update(data).digest();
+  }
+
+  /** HMAC-SHA-256 under the login throttle's key (usernames in throttle keys; the key never leaves the ring). */
+  loginThrottleMac(data: Uint8Array): Buffer {
+    return createHmac('sha256', this.loginThrottleKey).update(data).digest();
   }
 
   /**

@@ -27,18 +27,9 @@ export interface LoginThrottleKeys {
 /** Attempts from any address (per-address rate limit, across accounts): no username in it. */
 export const loginIpKey = (address: string): string => `auth:login:ip:${address}`;
 
-/**
- * What the key ring MACs to derive the throttle key. The ring's MAC is HMAC-SHA-256 under a subkey of
- * the master key (`deriveSubkey(master, 'challenge-mac v1')`, keys/keyring.ts); every input of the
- * challenges starts with `pos-challenge v1\0` (routes/terminal.ts), so this label is never one of
- * them, and the throttle key is a purpose subkey of the master key that nothing else computes.
- */
-export const LOGIN_THROTTLE_KEY_LABEL = 'pos-login-throttle v1\0';
-
-/** The keys under an HMAC key (`loginThrottleKeys` derives it from the key ring). */
-export function throttleKeysUnder(key: Uint8Array): LoginThrottleKeys {
-  const nameTag = (username: string): string =>
-    createHmac('sha256', key).update(`login-name:${username}`).digest('hex').slice(0, 32);
+/** The keys whose username tags `mac` makes (HMAC-SHA-256 of `login-name:<username>`, hex). */
+function throttleKeysWith(mac: (text: string) => Buffer): LoginThrottleKeys {
+  const nameTag = (username: string): string => mac(`login-name:${username}`).toString('hex').slice(0, 32);
   return {
     pair: (address, username, epoch) => `auth:login:pair:${address}|${epoch}|${nameTag(username)}`,
     user: (username, epoch) => `auth:login:user:${epoch}|${nameTag(username)}`,
@@ -46,13 +37,21 @@ export function throttleKeysUnder(key: Uint8Array): LoginThrottleKeys {
   };
 }
 
+/** The keys under an HMAC key given as bytes (tests; the service uses `loginThrottleKeys`). */
+export function throttleKeysUnder(key: Uint8Array): LoginThrottleKeys {
+  return throttleKeysWith((text) => createHmac('sha256', key).update(text).digest());
+}
+
 const derived = new WeakMap<object, LoginThrottleKeys>();
 
-/** The login throttle's keys of this master key (derived once per key ring). */
-export function loginThrottleKeys(ring: Pick<KeyRing, 'challengeMac'>): LoginThrottleKeys {
+/**
+ * The login throttle's keys of this master key: username tags under the key ring's login-throttle
+ * subkey (`deriveSubkey(master, 'login-throttle v1')`, keys/keyring.ts), which nothing else uses.
+ */
+export function loginThrottleKeys(ring: Pick<KeyRing, 'loginThrottleMac'>): LoginThrottleKeys {
   let keys = derived.get(ring);
   if (keys === undefined) {
-    keys = throttleKeysUnder(ring.challengeMac(Buffer.from(LOGIN_THROTTLE_KEY_LABEL, 'utf8')));
+    keys = throttleKeysWith((text) => ring.loginThrottleMac(Buffer.from(text, 'utf8')));
     derived.set(ring, keys);
   }
   return keys;
