@@ -1,22 +1,34 @@
 /**
- * The terminal keeps its reader session's ticket fresh (docs/reader-protocol.md §5.5): a session
- * ticket from an attestation goes to the open session as a `renew`; a refused renewal falls back to a
- * new handshake with the newest ticket; before a sale a session at its end (or status only) is renewed
- * with a pre-transaction attestation's ticket, and a fine one costs no attestation; a `start` the
- * reader refuses as expired gets one renewal and one retry, then a clear error.
+ * Every sale starts with a pre-transaction attestation, and the terminal keeps its reader session's
+ * ticket fresh (docs/reader-protocol.md §5.5): a session ticket from an attestation goes to the open
+ * session as a `renew`; a refused renewal falls back to a new handshake with the newest ticket; before
+ * each sale's `start` exactly one pre-transaction attestation runs, its verdict gates the sale (no
+ * ticket: the sale ends before the card is read, with its code), its ticket renews the session and is
+ * the one the sale submits with; a `start` the reader refuses as expired gets one renewal and one
+ * retry, then a clear error.
  *
  * The real ReaderConnection, SessionReaderPort, ReaderSessionKeeper and TransactionEngine against the
  * in-process reader simulator over a memory link. The reader's clock is injected (the tests move it);
  * attestations are a fake that signs session tickets with a development A&M key.
  */
-import { connectToReader, createMemoryLinkPair, ok, p256Signer, type TicketClaims } from '@pos/shared';
+import {
+  connectToReader,
+  createMemoryLinkPair,
+  ok,
+  p256Signer,
+  type Result,
+  type TicketClaims,
+} from '@pos/shared';
 import { Simulator } from '@pos/device-sim/sim';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AttestAnswer } from '../src/core/attest/agent';
+import type { AttestAnswer, AttestationAgent } from '../src/core/attest/agent';
+import type { BackendClient } from '../src/core/backend/client';
+import { HttpBackendPort } from '../src/core/backend/ports';
 import { ReaderConnection, readSessionGrant } from '../src/core/reader/connection';
 import { LostSignal, type ReaderDevice, type ReaderDriver } from '../src/core/reader/device';
 import { SessionReaderPort } from '../src/core/reader/reader-port';
-import { ReaderSessionKeeper } from '../src/core/reader/session-keeper';
+import { ReaderSessionKeeper, SessionTickets } from '../src/core/reader/session-keeper';
+import type { DesktopCode } from '../src/core/result';
 import { TransactionEngine, type BackendPort } from '../src/core/transaction';
 import { tempDir, testTerminal, until } from './support';
 import { FakePush } from './txn-fakes';
@@ -33,8 +45,12 @@ interface RigOptions {
   readonly lifetimeS?: number;
   /** What the fake attestation answers (default: a fresh transact session ticket by the reader's clock). */
   readonly attestAnswer?: () => AttestAnswer;
+  /** The attestation fails (the back-end unreachable) instead of answering. */
+  readonly attestError?: { readonly code: DesktopCode; readonly detail: string };
   /** The terminal's clock: the reader's (default), or the real one (the reader's may run ahead). */
   readonly terminalClock?: 'reader' | 'real';
+  /** Each reader event, as it happens (after it is recorded). */
+  readonly onReaderEvent?: (e: Record<string, unknown>, rig: { advanceReaderS: (s: number) => void }) => void;
 }
 
 async function rig(o: RigOptions = {}) {
@@ -44,12 +60,19 @@ async function rig(o: RigOptions = {}) {
   const base = Date.now();
   let readerOffsetMs = 0;
   const readerNowS = () => Math.floor((base + readerOffsetMs) / 1000);
+  const advanceReaderS = (s: number) => (readerOffsetMs += s * 1000);
   const events: Record<string, unknown>[] = [];
+  /** The order of attestations and the reader's starts: `attest:<purpose>`, `start`. */
+  const order: string[] = [];
   const started = await Simulator.start({
     stateDir: t.dir,
     transport: 'hid',
     clock: { now: () => base + readerOffsetMs },
-    onEvent: (e) => events.push(e),
+    onEvent: (e) => {
+      events.push(e);
+      if (e['event'] === 'state' && e['state'] === 'waiting-for-card') order.push('start');
+      o.onReaderEvent?.(e, { advanceReaderS });
+    },
   });
   if (!started.ok) throw new Error(started.code);
   const sim = started.sim;
@@ -76,11 +99,34 @@ async function rig(o: RigOptions = {}) {
       exp,
     };
   };
+  const terminalNowS = o.terminalClock === 'real' ? () => Math.floor(Date.now() / 1000) : readerNowS;
+  let attestations = 0;
+  const answer = (): AttestAnswer => {
+    if (o.attestAnswer !== undefined) return o.attestAnswer();
+    const s = sessionTicket();
+    return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
+  };
+  const hook: { keeper?: ReaderSessionKeeper } = {};
+  // As the headless terminal: a pre-transaction attestation; its answer's session ticket is kept,
+  // then handed to the keeper.
+  const attest = (): Promise<Result<{ answer: AttestAnswer }, DesktopCode>> => {
+    attestations++;
+    order.push('attest:pre-transaction');
+    if (o.attestError !== undefined) return Promise.resolve({ ok: false, ...o.attestError });
+    const a = answer();
+    if (tickets.remember(a)) void hook.keeper?.afterAttestation(a);
+    return Promise.resolve({ ok: true, answer: a });
+  };
   // The terminal's newest session ticket (what its attestations gave it): the handshake presents it.
-  let latest = sessionTicket({
-    perm: o.perm ?? ['transact'],
-    ...(o.lifetimeS === undefined ? {} : { exp: readerNowS() + o.lifetimeS }),
-  });
+  const tickets = new SessionTickets({ attest, nowS: terminalNowS });
+  const hold = (t: { jws: string; exp: number }) =>
+    tickets.remember({ verdict: 'affirming', ticket: t.jws, ticketUse: 'session', ticketExpiresAt: t.exp });
+  hold(
+    sessionTicket({
+      perm: o.perm ?? ['transact'],
+      ...(o.lifetimeS === undefined ? {} : { exp: readerNowS() + o.lifetimeS }),
+    }),
+  );
   let handshakes = 0;
   const driver: ReaderDriver = {
     kind: 'serial',
@@ -110,7 +156,7 @@ async function rig(o: RigOptions = {}) {
     backoff: { initialMs: 20, maxMs: 40, jitter: 0 },
     handshake: async (link) => {
       handshakes++;
-      const ticket = latest.jws;
+      const ticket = tickets.latest()?.jws ?? '';
       const r = await connectToReader(link, {
         deviceKey: p256Signer(term.secretKey),
         sessionTicket: ticket,
@@ -126,35 +172,34 @@ async function rig(o: RigOptions = {}) {
   const refusals: string[] = [];
   conn.on('renew-refused', (e) => refusals.push(e.code));
 
-  let attestations = 0;
-  const answer = (): AttestAnswer => {
-    if (o.attestAnswer !== undefined) return o.attestAnswer();
-    const s = sessionTicket();
-    return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
-  };
   const keeper = new ReaderSessionKeeper({
     connection: conn,
-    latestTicket: () => latest,
-    // As the headless terminal: the answer's session ticket is kept, then handed to the keeper.
-    attest: () => {
-      attestations++;
-      const a = answer();
-      if (a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined) {
-        latest = { jws: a.ticket, exp: a.ticketExpiresAt };
-        void keeper.afterAttestation(a);
-      }
-      return Promise.resolve({ ok: true, answer: a });
-    },
-    nowS: o.terminalClock === 'real' ? () => Math.floor(Date.now() / 1000) : readerNowS,
+    latestTicket: () => tickets.latest(),
+    attest,
+    nowS: terminalNowS,
     reconnectTimeoutMs: 200,
   });
+  hook.keeper = keeper;
   conn.start();
   await conn.whenConnected();
 
-  const backend: BackendPort = {
-    prePin: () => Promise.resolve({ ok: false, code: 'POS_ERR_DESKTOP_BACKEND_NO_TICKET', detail: 'n/a' }),
-    submit: () => Promise.resolve({ ok: true, outcome: 'approved' }),
+  // The production back-end port over a fake HTTP client: `POST /v1/transactions` records the
+  // ticket it is sent with (the session ticket, for a sale without PIN) and approves.
+  const submitted: string[] = [];
+  const client = {
+    transact: (_input: unknown, ticket: string) => {
+      submitted.push(ticket);
+      return Promise.resolve({ ok: true as const, out: { approved: true } });
+    },
   };
+  const backend: BackendPort = new HttpBackendPort(
+    client as unknown as BackendClient,
+    {
+      prePin: () => Promise.resolve({ ok: false, code: 'POS_ERR_DESKTOP_BACKEND_NO_TICKET', detail: 'n/a' }),
+    } as unknown as AttestationAgent,
+    // As the headless terminal's `sessionTicket()`.
+    { sessionTicket: () => tickets.current() },
+  );
   const port = new SessionReaderPort(
     conn,
     undefined,
@@ -171,10 +216,13 @@ async function rig(o: RigOptions = {}) {
     keeper,
     engine,
     events,
+    order,
     refusals,
+    submitted,
+    tickets,
     sessionTicket,
-    setLatest: (t: { jws: string; exp: number }) => (latest = t),
-    advanceReaderS: (s: number) => (readerOffsetMs += s * 1000),
+    setLatest: hold,
+    advanceReaderS,
     readerNowS,
     counts: () => ({ handshakes, attestations }),
   };
@@ -257,26 +305,61 @@ describe('reader session renewal (terminal core)', () => {
     expect(r.sim.fw.sessionExpiry).toBe(exp);
   });
 
-  it('a sale on a fine session costs no attestation and no renewal', async () => {
+  it('every sale makes exactly one pre-transaction attestation before its start, and submits with its ticket', async () => {
     const r = await rig();
-    await saleToCard(r);
-    expect(r.sim.fw.txnState).toBe('waiting-for-card');
-    expect(r.counts()).toEqual({ handshakes: 1, attestations: 0 });
-    expect(renewEvents(r)).toEqual([]);
+    for (const sale of [1, 2]) {
+      const before = r.order.length;
+      await saleToCard(r);
+      expect(r.sim.fw.txnState).toBe('waiting-for-card');
+      // One attestation, then the reader's start: the session runs under that attestation's ticket.
+      expect(r.order.slice(before)).toEqual(['attest:pre-transaction', 'start']);
+      const own = r.tickets.latest();
+      expect(r.conn.grant?.jws).toBe(own?.jws);
+      expect(r.sim.fw.sessionExpiry).toBe(own?.exp);
+      expect(r.sim.fw.presentCard('visa-no-pin', 'insert').ok).toBe(true);
+      await until(() => r.engine.state === 'result', 'the sale approved');
+      expect(r.engine.snapshot().result).toEqual({ status: 'approved' });
+      // POST /v1/transactions carried this sale's own ticket, and no attestation ran after the start.
+      expect(r.submitted).toHaveLength(sale);
+      expect(r.submitted.at(-1)).toBe(own?.jws);
+      expect(r.order.slice(before)).toEqual(['attest:pre-transaction', 'start']);
+      expect(r.sim.fw.removeCard().ok).toBe(true);
+      expect(r.engine.reset()).toEqual({ ok: true });
+    }
+    expect(r.counts()).toEqual({ handshakes: 1, attestations: 2 });
+    expect(r.submitted[0]).not.toBe(r.submitted[1]);
+    // Each sale's ticket renewed the session (the second sale's too, though the first one's had time left).
+    expect(renewEvents(r)).toEqual([
+      { event: 'renew', accepted: true },
+      { event: 'renew', accepted: true },
+    ]);
   });
 
-  it('a short-lived ticket (8 s) counts as at its end only in its second half', async () => {
+  it('a short-lived ticket (8 s) from the sale start is not attested for again at the submit', async () => {
     const r = await rig({ lifetimeS: 8 });
-    r.advanceReaderS(3);
     await saleToCard(r);
-    expect(r.counts()).toEqual({ handshakes: 1, attestations: 0 });
-    expect(r.sim.fw.abort().ok).toBe(true);
-    await until(() => r.engine.state === 'result', 'the sale ended by the reader');
-    expect(r.engine.reset()).toEqual({ ok: true });
-    r.advanceReaderS(2); // 3 s left: under half of 8 s
-    await saleToCard(r);
-    expect(r.sim.fw.txnState).toBe('waiting-for-card');
     expect(r.counts()).toEqual({ handshakes: 1, attestations: 1 });
+    const own = r.tickets.latest();
+    r.advanceReaderS(3); // 5 s left: over half of 8 s, so the ticket still has time left
+    expect(r.sim.fw.presentCard('visa-no-pin', 'insert').ok).toBe(true);
+    await until(() => r.engine.state === 'result', 'the sale approved');
+    expect(r.engine.snapshot().result).toEqual({ status: 'approved' });
+    expect(r.submitted).toEqual([own?.jws]);
+    expect(r.counts()).toEqual({ handshakes: 1, attestations: 1 });
+  });
+
+  it("a sale whose card comes after its ticket ran out submits with a fresh attestation's ticket", async () => {
+    const r = await rig();
+    await saleToCard(r);
+    const own = r.tickets.latest();
+    r.advanceReaderS(55); // 5 s left: under the 10 s margin
+    expect(r.sim.fw.presentCard('visa-no-pin', 'insert').ok).toBe(true);
+    await until(() => r.engine.state === 'result', 'the sale approved');
+    expect(r.engine.snapshot().result).toEqual({ status: 'approved' });
+    expect(r.counts().attestations).toBe(2);
+    expect(r.submitted).toHaveLength(1);
+    expect(r.submitted[0]).not.toBe(own?.jws);
+    expect(r.submitted[0]).toBe(r.tickets.latest()?.jws);
   });
 
   it('a session at its end is renewed before the start by the pre-transaction attestation', async () => {
@@ -299,24 +382,66 @@ describe('reader session renewal (terminal core)', () => {
   });
 
   it("a start refused as expired (the reader's clock ahead) gets one renewal and one retry", async () => {
-    const r = await rig();
-    // The terminal still counts the session as live (its own clock), the reader does not.
-    const terminalNow = Math.floor(Date.now() / 1000);
-    r.advanceReaderS(65);
-    const keeper = new ReaderSessionKeeper({
-      connection: r.conn,
-      latestTicket: () => undefined,
-      attest: () => Promise.resolve({ ok: false, code: 'POS_ERR_X', detail: 'unused' }),
-      nowS: () => terminalNow,
+    let jumped = false;
+    const r = await rig({
+      // The sale's own ticket has 5 s left by the reader's clock when the reader takes it; right
+      // after the renewal the reader's clock jumps past it, so the reader refuses the start as expired.
+      attestAnswer: () => {
+        const s = r.sessionTicket({ exp: r.readerNowS() + (jumped ? 60 : 5) });
+        return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
+      },
+      terminalClock: 'real',
+      onReaderEvent: (e, rg) => {
+        if (e['event'] === 'renew' && e['accepted'] === true && !jumped) {
+          jumped = true;
+          rg.advanceReaderS(10);
+        }
+      },
     });
-    expect(await keeper.ensureTransact()).toEqual({ ok: true }); // by the terminal's clock all is well
     await saleToCard(r);
     expect(r.sim.fw.txnState).toBe('waiting-for-card');
-    expect(r.counts().attestations).toBe(1);
-    expect(renewEvents(r)).toEqual([{ event: 'renew', accepted: true }]);
+    expect(r.engine.state).toBe('card');
+    // The sale's attestation, then renewExpired's (the terminal held no newer ticket than the session's).
+    expect(r.counts()).toEqual({ handshakes: 1, attestations: 2 });
+    expect(r.order).toEqual(['attest:pre-transaction', 'attest:pre-transaction', 'start']);
+    expect(renewEvents(r)).toEqual([
+      { event: 'renew', accepted: true },
+      { event: 'renew', accepted: true },
+    ]);
   });
 
-  it('an expired session that cannot be renewed ends the sale with a clear error', async () => {
+  it('a start refused as expired whose renewal gets no ticket ends the sale with a clear error', async () => {
+    let jumped = false;
+    const r = await rig({
+      attestAnswer: () => {
+        if (jumped) return { verdict: 'contraindicated', halted: true, reasons: ['halt'] };
+        const s = r.sessionTicket({ exp: r.readerNowS() + 5 });
+        return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
+      },
+      terminalClock: 'real',
+      onReaderEvent: (e, rg) => {
+        if (e['event'] === 'renew' && e['accepted'] === true && !jumped) {
+          jumped = true;
+          rg.advanceReaderS(10);
+        }
+      },
+    });
+    await saleToCard(r);
+    await until(() => r.engine.state === 'result', 'the sale ended');
+    const result = r.engine.snapshot().result;
+    expect(result).toMatchObject({
+      status: 'error',
+      code: 'POS_ERR_DESKTOP_TXN_READER',
+      cause: 'POS_ERR_READER_SESSION_EXPIRED',
+    });
+    expect(result?.detail).toContain('could not be renewed');
+    expect(result?.detail).toContain('POS_ERR_DESKTOP_TXN_HALTED');
+    expect(r.counts().attestations).toBe(2);
+    expect(r.order).not.toContain('start');
+    expect(r.sim.fw.txnState).toBe('idle');
+  });
+
+  it('an expired ticket the reader takes neither as renewal nor at a handshake ends the sale before the card is read', async () => {
     const stale = { current: undefined as AttestAnswer | undefined };
     const r = await rig({
       terminalClock: 'real',
@@ -335,29 +460,73 @@ describe('reader session renewal (terminal core)', () => {
     expect(result).toMatchObject({
       status: 'error',
       code: 'POS_ERR_DESKTOP_TXN_READER',
-      cause: 'POS_ERR_READER_SESSION_EXPIRED',
+      cause: 'POS_ERR_TICKET_EXPIRED',
     });
-    expect(result?.detail).toContain('could not be renewed');
-    expect(result?.detail).toContain('POS_ERR_TICKET_EXPIRED');
+    expect(result?.detail).toContain('did not take the fresh session ticket');
+    expect(result?.detail).toContain('expired');
     expect(r.counts().attestations).toBe(1);
     expect(r.sim.fw.txnState).toBe('idle');
+    expect(r.order).not.toContain('start');
     expect(r.refusals.length).toBeGreaterThan(0);
     expect(new Set(r.refusals)).toEqual(new Set(['POS_ERR_TICKET_EXPIRED']));
   });
 
-  it('a halted terminal (no session ticket from the attestation) is told so before the start', async () => {
+  it.each([
+    [
+      'halted',
+      { verdict: 'contraindicated', halted: true, reasons: ['halt'] },
+      'POS_ERR_DESKTOP_TXN_HALTED',
+      'the terminal is halted (verdict contraindicated: halt)',
+    ],
+    [
+      'contraindicated, not halted',
+      { verdict: 'contraindicated', reasons: ['POS_ERR_ATTEST_CODE_HASH'] },
+      'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
+      'verdict contraindicated: POS_ERR_ATTEST_CODE_HASH',
+    ],
+  ] as const)(
+    'a %s pre-transaction answer ends the sale before the start, on a session with time left',
+    async (_what, a, cause, detail) => {
+      const r = await rig({ attestAnswer: () => ({ ...a, reasons: [...a.reasons] }) });
+      // The session's ticket has most of its minute left: the sale still attests, and is refused.
+      await saleToCard(r);
+      await until(() => r.engine.state === 'result', 'the sale ended');
+      const result = r.engine.snapshot().result;
+      expect(result).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_READER', cause });
+      expect(result?.detail).toContain(detail);
+      expect(r.order).toEqual(['attest:pre-transaction']);
+      expect(r.sim.fw.txnState).toBe('idle');
+      expect(r.events.filter((e) => e['event'] === 'card-read')).toEqual([]);
+      expect(renewEvents(r)).toEqual([]);
+      expect(r.submitted).toEqual([]);
+    },
+  );
+
+  it('a back-end that cannot be reached at the sale start ends the sale before the start', async () => {
     const r = await rig({
-      attestAnswer: () => ({ verdict: 'contraindicated', halted: true, reasons: ['halt'] }),
+      attestError: { code: 'POS_ERR_DESKTOP_BACKEND_UNREACHABLE', detail: 'connection refused' },
     });
-    r.advanceReaderS(60);
     await saleToCard(r);
     await until(() => r.engine.state === 'result', 'the sale ended');
     expect(r.engine.snapshot().result).toMatchObject({
       status: 'error',
       code: 'POS_ERR_DESKTOP_TXN_READER',
-      cause: 'POS_ERR_DESKTOP_TXN_HALTED',
+      cause: 'POS_ERR_DESKTOP_BACKEND_UNREACHABLE',
     });
+    expect(r.order).toEqual(['attest:pre-transaction']);
     expect(r.sim.fw.txnState).toBe('idle');
-    expect(renewEvents(r)).toEqual([]);
+  });
+
+  it('without a reader session the sale ends as the reader lost, and nothing is attested', async () => {
+    const r = await rig();
+    await r.conn.close();
+    await saleToCard(r);
+    await until(() => r.engine.state === 'result', 'the sale ended');
+    expect(r.engine.snapshot().result).toMatchObject({
+      status: 'error',
+      code: 'POS_ERR_DESKTOP_TXN_READER',
+      cause: 'POS_ERR_DESKTOP_READER_LOST',
+    });
+    expect(r.counts().attestations).toBe(0);
   });
 });

@@ -374,7 +374,9 @@ async function transact(a: z.infer<typeof TransactArgs>, io: CliIo): Promise<num
     const conn = await term.connectReader(15_000);
     if (!conn.ok) return error(conn.code, conn.detail);
     await term.connectPush(5000);
-    const { engine, dispose } = term.engine();
+    let readerStarted: () => void = () => undefined;
+    const started = new Promise<'started'>((res) => (readerStarted = () => res('started')));
+    const { engine, dispose } = term.engine({ onReaderStarted: () => readerStarted() });
     try {
       const done = new Promise<TxnResult>((res) => {
         engine.onChange((s) => {
@@ -406,6 +408,10 @@ async function transact(a: z.infer<typeof TransactArgs>, io: CliIo): Promise<num
       if (!b.ok) return error(b.code, b.detail);
       const e = engine.enterAmount(a.amount, a.currency);
       if (!e.ok) return error(e.code, e.detail);
+      // The reader waits for a card only once the sale's pre-transaction attestation allowed it and
+      // the reader took the `start`; a sale that ends before (halted, no ticket, no reader) says so.
+      const first = await Promise.race([started, done.then(() => 'done' as const)]);
+      if (first === 'done') return print(resultLine(await done));
       if (a.card !== undefined && sim !== undefined) {
         const c = await simulatorCard(sim, { card: a.card, action: 'insert' });
         if (!c.ok) {

@@ -5,11 +5,14 @@
  * - Back-end: the HTTP client; the attestation agent over it (collectors of this process, shell
  *   `headless`); every answer's verdict and halt flag kept in the store for `status`.
  * - Reader: the configured driver (serial path, serial or HID USB ids) behind a ReaderConnection whose
- *   handshake gets a session ticket from an attestation (a fresh one when the cached one is within
- *   10 s of expiry), with the configured manufacturer CA roots and the pinned reader serial. The
- *   reader's signed status (bound to each challenge) goes into the evidence once connected. The
- *   session lives as long as its ticket: a ReaderSessionKeeper renews it with every session ticket an
- *   attestation brings, and before a sale when it is at its end (docs/reader-protocol.md §5.5).
+ *   handshake presents the newest session ticket (a fresh attestation's when it has less than 10 s,
+ *   at most half its lifetime, left), with the configured manufacturer CA roots and the pinned reader
+ *   serial. The reader's signed status (bound to each challenge) goes into the evidence once
+ *   connected. The session lives as long as its ticket: a ReaderSessionKeeper renews it with every
+ *   session ticket an attestation brings (docs/reader-protocol.md §5.5).
+ * - Every sale starts with a pre-transaction attestation (the keeper, before the reader's `start`):
+ *   its verdict gates the sale, its session ticket renews the reader session and is the one the
+ *   sale's `POST /v1/transactions` carries.
  * - Push: the halt push connection (PushHaltPort) with a fresh proof per attempt.
  * - Engine: TransactionEngine over SessionReaderPort, HttpBackendPort, the push port.
  */
@@ -37,12 +40,12 @@ import { ReaderConnection, type HandshakeFn } from '../core/reader/connection';
 import type { ReaderDriver } from '../core/reader/device';
 import { HidReaderDriver } from '../core/reader/hid';
 import { SessionReaderPort } from '../core/reader/reader-port';
-import { ReaderSessionKeeper } from '../core/reader/session-keeper';
+import { ReaderSessionKeeper, SessionTickets } from '../core/reader/session-keeper';
 import { SerialReaderDriver } from '../core/reader/serial';
 import type { DesktopCode } from '../core/result';
 import { TransactionEngine } from '../core/transaction';
 import type { EngineOptions } from '../core/transaction/engine';
-import { systemClock } from '../core/transaction/ports';
+import { systemClock, type ReaderPort } from '../core/transaction/ports';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The app's code directory (what the code hash covers in a headless run): desktop/src. */
@@ -97,7 +100,8 @@ export class HeadlessTerminal {
   readonly client: BackendClient;
   readonly agent: AttestationAgent;
   readonly config: TerminalConfig;
-  #session: { jws: string; exp: number } | undefined;
+  /** The newest session ticket (the handshake's, and a sale's: its own pre-transaction one). */
+  readonly #tickets: SessionTickets;
   #readerChain: readonly Uint8Array[] | undefined;
   #conn: ReaderConnection | undefined;
   /** Renews the reader session's ticket (after attestations, before sales). */
@@ -126,6 +130,7 @@ export class HeadlessTerminal {
       clock: systemClock,
       ...(opts.onAttempt === undefined ? {} : { onAttempt: opts.onAttempt }),
     });
+    this.#tickets = new SessionTickets({ attest: () => this.agent.beforeTransaction() });
     // A halt or resume pushed by the back-end is kept for `status` too.
     this.haltPort.onHalt(() => this.#noteHalt(true));
     this.haltPort.onResume(() => this.#noteHalt(false));
@@ -165,8 +170,7 @@ export class HeadlessTerminal {
   }
 
   #remember(a: AttestAnswer): Promise<void> {
-    if (a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined) {
-      this.#session = { jws: a.ticket, exp: a.ticketExpiresAt };
+    if (this.#tickets.remember(a)) {
       // To the open reader session; not awaited: a fallback handshake may need the agent, which is
       // still inside this attestation.
       void this.#keeper?.afterAttestation(a);
@@ -190,23 +194,13 @@ export class HeadlessTerminal {
     });
   }
 
-  /** A session ticket: the cached one while it has 10 s left, else a fresh attestation's. */
-  async sessionTicket(): Promise<Result<{ jws: string }, DesktopCode>> {
-    const s = this.#session;
-    if (s !== undefined && s.exp - 10 > Date.now() / 1000) return { ok: true, jws: s.jws };
-    const r = await this.agent.beforeTransaction();
-    if (!r.ok) return r;
-    const t = this.#session;
-    if (t === undefined || r.answer.ticketUse !== 'session')
-      return {
-        ok: false,
-        code: r.answer.halted === true ? 'POS_ERR_DESKTOP_TXN_HALTED' : 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
-        detail:
-          r.answer.halted === true
-            ? `the terminal is halted (verdict ${r.answer.verdict}${(r.answer.reasons ?? []).length > 0 ? `: ${(r.answer.reasons ?? []).join(', ')}` : ''})`
-            : `no session ticket (verdict ${r.answer.verdict}: ${(r.answer.reasons ?? []).join(', ')})`,
-      };
-    return { ok: true, jws: t.jws };
+  /**
+   * A session ticket (for the reader handshake, and a sale's `POST /v1/transactions`): the newest held
+   * while it has time left (10 s, at most half its lifetime), else a pre-transaction attestation's. A
+   * sale's own pre-transaction attestation (before its `start`) makes its ticket the newest.
+   */
+  sessionTicket(): Promise<Result<{ jws: string }, DesktopCode>> {
+    return this.#tickets.current();
   }
 
   async #readerStatus(challenge: string): Promise<ReaderEvidence | undefined> {
@@ -267,7 +261,7 @@ export class HeadlessTerminal {
   #keep(conn: ReaderConnection): void {
     this.#keeper = new ReaderSessionKeeper({
       connection: conn,
-      latestTicket: () => this.#session,
+      latestTicket: () => this.#tickets.latest(),
       attest: () => this.agent.beforeTransaction(),
     });
   }
@@ -358,7 +352,15 @@ export class HeadlessTerminal {
     return this.#conn;
   }
 
-  engine(options?: Pick<EngineOptions, 'timeouts'>): { engine: TransactionEngine; dispose: () => void } {
+  /**
+   * The transaction engine over this terminal's reader session and back-end. `onReaderStarted`: the
+   * reader took a sale's `start` (after the sale's pre-transaction attestation), so it now waits for
+   * a card.
+   */
+  engine(options?: Pick<EngineOptions, 'timeouts'> & { readonly onReaderStarted?: () => void }): {
+    engine: TransactionEngine;
+    dispose: () => void;
+  } {
     const conn = this.#conn;
     if (conn === undefined) throw new Error('connectReader first');
     const keeper = this.#keeper;
@@ -369,8 +371,24 @@ export class HeadlessTerminal {
       keeper === undefined ? undefined : () => keeper.renewExpired(),
     );
     const backend = new HttpBackendPort(this.client, this.agent, this);
+    const started = options?.onReaderStarted;
+    const reader: ReaderPort =
+      started === undefined
+        ? port
+        : {
+            start: async (amountMinor, currency) => {
+              const r = await port.start(amountMinor, currency);
+              if (r.ok) started();
+              return r;
+            },
+            onCard: (cb) => port.onCard(cb),
+            onAborted: (cb) => port.onAborted(cb),
+            sendTicket: (jws) => port.sendTicket(jws),
+            pinBlock: (digits) => port.pinBlock(digits),
+            abort: () => port.abort(),
+          };
     const engine = new TransactionEngine({
-      reader: port,
+      reader,
       backend,
       push: this.haltPort,
       ...(options?.timeouts === undefined ? {} : { timeouts: options.timeouts }),

@@ -1,25 +1,26 @@
 /**
- * Keeps the reader session's ticket fresh (docs/reader-protocol.md §5.5): the reader starts no
- * transaction once the session ticket it holds has expired, and a session opened under a
- * handshake-only ticket (`perm: []`) never starts one. So:
+ * Every sale starts with a fresh attestation, and keeps the reader session's ticket fresh
+ * (docs/reader-protocol.md §5.5): the reader starts no transaction once the session ticket it holds
+ * has expired, and a session opened under a handshake-only ticket (`perm: []`) never starts one. So:
  *
+ * - `ensureTransact()`, before each `start` (the sale's start): a `pre-transaction` attestation, always,
+ *   one per start. Its verdict gates the sale: no `transact` session ticket (halted, contraindicated,
+ *   status only) or no answer (back-end unreachable) ends the start with that code, before the reader
+ *   is asked for a card. Its session ticket renews the session (the handshake as fallback), so the
+ *   sale runs under the ticket of its own attestation; `SessionTickets` holds it as the newest, and the
+ *   sale's `POST /v1/transactions` uses it.
  * - `afterAttestation(answer)`: every attestation that brings a session ticket (periodic,
  *   pre-transaction, start-up) is handed to the open reader session (`ReaderConnection.renew`). In
  *   the background a refusal does not end the session (a sale may be running in it): the session
- *   keeps its ticket, and the next `ensureTransact` renews it, with the handshake as fallback, once it
- *   is at its end. Never awaited inside the attestation.
- * - `ensureTransact()`, before each `start`: if the session's ticket does not grant `transact` or has
- *   less than `marginS` left (or half its lifetime, for tickets shorter than twice that), the session
- *   is renewed with the terminal's newest ticket, or, when that one is no better, with the ticket of
- *   a pre-transaction attestation run now. A session that is fine costs nothing: no extra
- *   attestation.
+ *   keeps its ticket, and the next sale's `ensureTransact` renews it, with the handshake as fallback.
+ *   Never awaited inside the attestation.
  * - `renewExpired()`, when the reader refused a `start` as expired anyway (its clock ahead of ours):
  *   one renewal with a ticket newer than the session's (attesting only if the terminal has none).
  *
  * The terminal never verifies tickets (the reader does); it reads their `exp` and `perm` to decide
  * when to renew.
  */
-import { err, ok, type Result } from '@pos/shared';
+import { err, ok, type Err, type Result } from '@pos/shared';
 import type { AttestAnswer } from '../attest/agent';
 import type { DesktopCode } from '../result';
 import { readSessionGrant, type ReaderConnection, type RenewedVia } from './connection';
@@ -32,7 +33,10 @@ export interface SessionKeeperOptions {
   readonly attest: () => Promise<Result<{ answer: AttestAnswer }, DesktopCode>>;
   /** Wall clock, seconds since the epoch. */
   readonly nowS?: () => number;
-  /** A session ticket with less time left than this (s) is renewed before a `start` (default 10). */
+  /**
+   * The time (s) a held ticket must have left for `renewExpired` to use it without attesting (default
+   * 10; at most half the ticket's lifetime).
+   */
   readonly marginS?: number;
   /** How long a sale waits for the reader to reconnect after a fallback handshake failed (ms). */
   readonly reconnectTimeoutMs?: number;
@@ -66,25 +70,21 @@ export class ReaderSessionKeeper {
     return this.#opts.connection.renew(answer.ticket, { fallback: false });
   }
 
-  /** Before a `start`: the session grants `transact` with time left, or is renewed so that it does. */
+  /**
+   * Before a `start`: a pre-transaction attestation, whose verdict gates the sale and whose session
+   * ticket the session then runs under. No reader session: the reader is lost (nothing is attested).
+   */
   async ensureTransact(): Promise<Result<object, DesktopCode>> {
-    const conn = this.#opts.connection;
-    if (conn.session === undefined) return ok({}); // the start itself reports the lost reader
-    const g = conn.grant;
-    // A handshake that did not say which ticket it presented: the reader decides (renewExpired).
-    if (g === undefined) return ok({});
-    if (g.perm.includes('transact') && g.exp - this.#margin(g) > this.#nowS()) return ok({});
-    return this.#renewWithNewer();
+    if (this.#opts.connection.session === undefined)
+      return err('POS_ERR_DESKTOP_READER_LOST', 'no reader is connected');
+    this.#lastRefusal = undefined;
+    const fresh = await this.#attestForTransact();
+    return fresh.ok ? this.#renewWith(fresh.ticket) : fresh;
   }
 
   /** The reader refused a `start` as expired: one renewal with a ticket newer than the session's. */
   renewExpired(): Promise<Result<object, DesktopCode>> {
     return this.#renewWithNewer();
-  }
-
-  /** The time a ticket must have left to be used for a sale: `marginS`, at most half its lifetime. */
-  #margin(t: { iat: number; exp: number }): number {
-    return Math.max(0, Math.min(this.#marginS, Math.floor((t.exp - t.iat) / 2)));
   }
 
   /** The reader's refusal noted since the renewal began (events arrive while it awaits). */
@@ -112,34 +112,32 @@ export class ReaderSessionKeeper {
    * if it has `marginS` left, else one from an attestation run now (any time left will do).
    */
   async #renewWithNewer(): Promise<Result<object, DesktopCode>> {
-    const conn = this.#opts.connection;
-    const held = conn.grant?.jws;
+    const held = this.#opts.connection.grant?.jws;
     this.#lastRefusal = undefined;
-    const usable = (t: { jws: string; exp: number } | undefined): t is { jws: string; exp: number } => {
-      if (t === undefined || t.jws === held) return false;
-      const g = readSessionGrant(t.jws);
-      return g !== undefined && g.perm.includes('transact') && t.exp - this.#margin(g) > this.#nowS();
-    };
-    let ticket = this.#opts.latestTicket();
-    if (!usable(ticket)) {
-      const r = await this.#opts.attest();
-      if (!r.ok) return r;
-      const a = r.answer;
-      const fresh =
-        a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined
-          ? { jws: a.ticket, exp: a.ticketExpiresAt }
-          : undefined;
-      if (fresh === undefined || !(readSessionGrant(fresh.jws)?.perm.includes('transact') ?? false)) {
-        const reasons = (a.reasons ?? []).length > 0 ? `: ${(a.reasons ?? []).join(', ')}` : '';
-        return err(
-          a.halted === true ? 'POS_ERR_DESKTOP_TXN_HALTED' : 'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
-          a.halted === true
-            ? `the terminal is halted (verdict ${a.verdict}${reasons})`
-            : `the back-end grants no transaction yet (verdict ${a.verdict}${reasons}): the reader session cannot start one`,
-        );
-      }
-      ticket = fresh;
+    const latest = this.#opts.latestTicket();
+    if (latest !== undefined && latest.jws !== held) {
+      const g = readSessionGrant(latest.jws);
+      if (g !== undefined && g.perm.includes('transact') && hasTimeLeft(latest, this.#nowS(), this.#marginS))
+        return this.#renewWith(latest);
     }
+    const fresh = await this.#attestForTransact();
+    return fresh.ok ? this.#renewWith(fresh.ticket) : fresh;
+  }
+
+  /** A pre-transaction attestation's `transact` session ticket, or why there is none. */
+  async #attestForTransact(): Promise<Result<{ ticket: HeldTicket }, DesktopCode>> {
+    const r = await this.#opts.attest();
+    if (!r.ok) return r;
+    const a = r.answer;
+    const fresh = sessionTicketOf(a);
+    if (fresh === undefined || !(readSessionGrant(fresh.jws)?.perm.includes('transact') ?? false))
+      return noTicket(a, 'the back-end grants no transaction yet', 'the reader session cannot start one');
+    return ok({ ticket: fresh });
+  }
+
+  /** Renews the open session with `ticket` (the handshake as fallback) and checks it may transact. */
+  async #renewWith(ticket: HeldTicket): Promise<Result<object, DesktopCode>> {
+    const conn = this.#opts.connection;
     // The attestation's own hook may already have renewed the session with it: then there is nothing
     // left to send (`renew` runs after it and finds the ticket held).
     const renewed = await conn.renew(ticket.jws);
@@ -160,5 +158,86 @@ export class ReaderSessionKeeper {
         'the reader session is status only (the session ticket does not grant transact)',
       );
     return ok({});
+  }
+}
+
+/** A session ticket as the terminal holds it: the JWS and its `exp` (seconds since the epoch). */
+export interface HeldTicket {
+  readonly jws: string;
+  readonly exp: number;
+}
+
+/** The session ticket an attestation answer brings, if it brings one. */
+export function sessionTicketOf(a: AttestAnswer): HeldTicket | undefined {
+  return a.ticket !== undefined && a.ticketUse === 'session' && a.ticketExpiresAt !== undefined
+    ? { jws: a.ticket, exp: a.ticketExpiresAt }
+    : undefined;
+}
+
+/**
+ * Whether a ticket has more than `marginS` left at `nowS` (at most half its lifetime when its `iat`
+ * can be read, so that a short-lived ticket is usable in its first half).
+ */
+export function hasTimeLeft(t: HeldTicket, nowS: number, marginS = SESSION_RENEW_MARGIN_S): boolean {
+  const g = readSessionGrant(t.jws);
+  const margin = g === undefined ? marginS : Math.max(0, Math.min(marginS, Math.floor((g.exp - g.iat) / 2)));
+  return t.exp - margin > nowS;
+}
+
+/** The error for an answer without the ticket a step needs: halted, or why not (verdict, reasons). */
+export function noTicket(a: AttestAnswer, what: string, consequence?: string): Err<DesktopCode> {
+  const reasons = (a.reasons ?? []).length > 0 ? `: ${(a.reasons ?? []).join(', ')}` : '';
+  return a.halted === true
+    ? err('POS_ERR_DESKTOP_TXN_HALTED', `the terminal is halted (verdict ${a.verdict}${reasons})`)
+    : err(
+        'POS_ERR_DESKTOP_BACKEND_NO_TICKET',
+        `${what} (verdict ${a.verdict}${reasons})${consequence === undefined ? '' : `: ${consequence}`}`,
+      );
+}
+
+/**
+ * The terminal's newest session ticket (from its last attestation that brought one), for the reader
+ * handshake and a sale's `POST /v1/transactions`. `current()` gives it while it has time left
+ * (`hasTimeLeft`); otherwise it runs a pre-transaction attestation. A sale's own pre-transaction
+ * attestation (`ReaderSessionKeeper.ensureTransact`) makes its ticket the newest, so the sale submits
+ * with it (or with a newer one), and a short-lived ticket is not attested for again right after.
+ */
+export class SessionTickets {
+  #held: HeldTicket | undefined;
+  readonly #nowS: () => number;
+
+  constructor(
+    private readonly opts: {
+      readonly attest: () => Promise<Result<{ answer: AttestAnswer }, DesktopCode>>;
+      readonly nowS?: () => number;
+      readonly marginS?: number;
+    },
+  ) {
+    this.#nowS = opts.nowS ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /** Keeps the session ticket an answer brings; whether it brought one. */
+  remember(a: AttestAnswer): boolean {
+    const t = sessionTicketOf(a);
+    if (t !== undefined) this.#held = t;
+    return t !== undefined;
+  }
+
+  /** The newest session ticket held, whatever its time left. */
+  latest(): HeldTicket | undefined {
+    return this.#held;
+  }
+
+  /** The newest session ticket while it has time left, else a pre-transaction attestation's. */
+  async current(): Promise<Result<{ jws: string }, DesktopCode>> {
+    const held = this.#held;
+    if (held !== undefined && hasTimeLeft(held, this.#nowS(), this.opts.marginS))
+      return ok({ jws: held.jws });
+    const r = await this.opts.attest();
+    if (!r.ok) return r;
+    const t = sessionTicketOf(r.answer);
+    if (t === undefined) return noTicket(r.answer, 'no session ticket');
+    this.#held = t;
+    return ok({ jws: t.jws });
   }
 }
