@@ -193,6 +193,9 @@ export const BACKEND_ERRORS = {
     'GET /metrics needs the metrics scrape token (`Authorization: Bearer <token>`, the token of pos-backend --metrics-token-file); it is missing or wrong. Operator API tokens and sessions do not open /metrics.',
   POS_ERR_METRICS_TOKEN_INVALID:
     'The --metrics-token-file (or POS_METRICS_TOKEN_FILE) file cannot be read, or does not hold one line of 32 to 1024 visible ASCII characters (no spaces; the file at most 1 KiB); the service does not start.',
+  // Terminal decommissioning (docs/fleet.md "Decommissioning")
+  POS_ERR_TERMINAL_DECOMMISSIONED:
+    'The terminal was decommissioned (retired for good by an operator): its device key is refused on every terminal route, it gets no ticket and no push connection, and no resume or lift brings it back. Enroll the replacement as a new terminal.',
 } as const satisfies Record<`POS_ERR_${string}`, string>;
 
 export type BackendErrorCode = keyof typeof BACKEND_ERRORS;
