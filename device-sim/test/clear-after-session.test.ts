@@ -2,13 +2,11 @@
  * reader-protocol.md 4.2: once the session is open, a message in the clear (anything but a new
  * `offer`) ends the session and aborts the transaction in progress (L2).
  */
-import { createMemoryLinkPair, encodeMessage, type ReaderMessage } from '@pos/shared';
+import { encodeMessage, type ReaderMessage } from '@pos/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DevTerminal } from '../src/dev/terminal';
-import { Simulator } from '../src/sim';
-import { makeTestAm, tempStateDir } from './support';
+import { connectMemoryTerminal, makeTestAm, startHidSim, type Cleanups } from './support';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -20,35 +18,16 @@ describe('a message in the clear after the handshake', () => {
     { t: 'error', id: 0, code: 'POS_ERR_X', detail: 'x' },
     { t: 'abort', id: 42 },
   ])('ends the session and aborts the transaction ($t)', async (clear) => {
-    const t = tempStateDir();
-    cleanups.push(t.cleanup);
     const am = await makeTestAm();
     const events: Record<string, unknown>[] = [];
     const waiters: (() => void)[] = [];
-    const started = await Simulator.start({
-      stateDir: t.dir,
-      transport: 'hid',
+    const sim = await startHidSim(cleanups, am, {
       onEvent: (e) => {
         events.push(e);
         for (const w of waiters.splice(0)) w();
       },
     });
-    if (!started.ok) throw new Error(started.code);
-    const sim = started.sim;
-    cleanups.push(() => sim.stop());
-    sim.fw.trust(am.jwks);
-    const identity = sim.fw.identity;
-    if (identity === undefined) throw new Error('no identity');
-    const [terminalEnd, readerEnd] = createMemoryLinkPair();
-    sim.attachLink(readerEnd);
-    const r = await DevTerminal.connect({
-      link: terminalEnd,
-      caCertificateDer: identity.caCertificateDer,
-      serial: sim.ready.serial,
-      signTicket: (c) => am.sign(c),
-    });
-    if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
-    const term = r.terminal;
+    const { term, terminalEnd } = await connectMemoryTerminal(sim, (c) => am.sign(c));
     expect((await term.request({ t: 'start', id: term.newId(), amount: 500, currency: 'EUR' })).ok).toBe(
       true,
     );

@@ -9,11 +9,10 @@ import { createMemoryLinkPair, decodeMessage, encodeMessage, type ReaderMessage 
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startControlServer, type ControlServer } from '../src/cli/control';
-import { DevTerminal } from '../src/dev/terminal';
 import { Simulator } from '../src/sim';
 import { socatAvailable } from '../src/transport/serial';
 import { openReaderState } from '../src/state/store';
-import { makeTestAm, tempStateDir, type TestAm } from './support';
+import { connectMemoryTerminal, makeTestAm, tempStateDir, type TestAm } from './support';
 
 if (!socatAvailable()) console.log('skipping the link fuzz test: /usr/bin/socat is not installed');
 
@@ -70,8 +69,6 @@ describe.skipIf(!socatAvailable())('the reader survives any message on its link'
   );
 
   it('never throws or stops serving, whatever bytes or messages arrive', async () => {
-    const identity = sim.fw.identity;
-    if (identity === undefined) throw new Error('no identity');
     await fc.assert(
       fc.asyncProperty(
         fc.array(
@@ -92,16 +89,8 @@ describe.skipIf(!socatAvailable())('the reader survives any message on its link'
       { numRuns: 60 },
     );
     // Still serving: a real handshake and a request work on a fresh link.
-    const [terminalEnd, readerEnd] = createMemoryLinkPair();
-    sim.attachLink(readerEnd);
-    const r = await DevTerminal.connect({
-      link: terminalEnd,
-      caCertificateDer: identity.caCertificateDer,
-      serial: sim.ready.serial,
-      signTicket: (c) => am.sign(c),
-    });
-    if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
-    const status = await r.terminal.request({ t: 'get-status', id: r.terminal.newId() });
+    const { term } = await connectMemoryTerminal(sim, (c) => am.sign(c));
+    const status = await term.request({ t: 'get-status', id: term.newId() });
     expect(status.ok).toBe(true);
     expect(sim.fw.tampered).toBe(false);
   });

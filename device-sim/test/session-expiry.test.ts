@@ -7,25 +7,26 @@
  *
  * Time is the firmware's injected clock: the tests move it, they never wait for it.
  */
-import { createMemoryLinkPair, findTestCard, type TicketClaims } from '@pos/shared';
+import { findTestCard, type TicketClaims } from '@pos/shared';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DevTerminal } from '../src/dev/terminal';
 import { ReaderFirmware, type ReaderEvent } from '../src/firmware/reader';
-import { Simulator } from '../src/sim';
 import { openReaderState } from '../src/state/store';
 import {
+  connectMemoryTerminal,
   digits,
   hostDecodePin,
   makeTerminalKey,
   makeTestAm,
+  startHidSim,
   tempStateDir,
   TEST_KID,
+  type Cleanups,
   type TestAm,
   type TestTerminalKey,
 } from './support';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -248,28 +249,13 @@ describe('reader firmware: the session ends with its session ticket', () => {
 
 describe('reader link: renew and an expired session over the secure channel', () => {
   async function connect() {
-    const t = tempStateDir();
-    cleanups.push(t.cleanup);
     const am = await makeTestAm();
     const clock = fakeClock();
-    const started = await Simulator.start({ stateDir: t.dir, transport: 'hid', clock: { now: clock.now } });
-    if (!started.ok) throw new Error(started.code);
-    const sim = started.sim;
-    cleanups.push(() => sim.stop());
-    sim.fw.trust(am.jwks);
-    const identity = sim.fw.identity;
-    if (identity === undefined) throw new Error('no identity');
-    const [terminalEnd, readerEnd] = createMemoryLinkPair();
-    sim.attachLink(readerEnd);
-    const r = await DevTerminal.connect({
-      link: terminalEnd,
-      caCertificateDer: identity.caCertificateDer,
-      serial: sim.ready.serial,
-      signTicket: (c) => am.sign({ ...c, iat: clock.nowS(), exp: clock.nowS() + 60 }),
-    });
-    if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
-    cleanups.push(() => r.terminal.close());
-    const term = r.terminal;
+    const sim = await startHidSim(cleanups, am, { clock: { now: clock.now } });
+    const { term } = await connectMemoryTerminal(sim, (c) =>
+      am.sign({ ...c, iat: clock.nowS(), exp: clock.nowS() + 60 }),
+    );
+    cleanups.push(() => term.close());
     const fresh = (extra: Partial<TicketClaims> = {}) =>
       am.sign({
         use: 'session',

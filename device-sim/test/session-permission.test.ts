@@ -3,42 +3,32 @@
  * a ticket without `transact` (the back-end's handshake-only ticket, `perm: []`) gets the reader's
  * status but cannot start a transaction (POS_ERR_TICKET_PERMISSION); a `transact` ticket can.
  */
-import { createMemoryLinkPair, type TicketPermission } from '@pos/shared';
+import { type TicketPermission } from '@pos/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DevTerminal } from '../src/dev/terminal';
 import { ReaderFirmware } from '../src/firmware/reader';
-import { Simulator } from '../src/sim';
 import { openReaderState } from '../src/state/store';
-import { liveExp, makeTerminalKey, makeTestAm, tempStateDir } from './support';
+import {
+  connectMemoryTerminal,
+  liveExp,
+  makeTerminalKey,
+  makeTestAm,
+  startHidSim,
+  tempStateDir,
+  type Cleanups,
+} from './support';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 async function connect(perm: TicketPermission[]) {
-  const t = tempStateDir();
-  cleanups.push(t.cleanup);
   const am = await makeTestAm();
-  const started = await Simulator.start({ stateDir: t.dir, transport: 'hid' });
-  if (!started.ok) throw new Error(started.code);
-  const sim = started.sim;
-  cleanups.push(() => sim.stop());
-  sim.fw.trust(am.jwks);
-  const identity = sim.fw.identity;
-  if (identity === undefined) throw new Error('no identity');
-  const [terminalEnd, readerEnd] = createMemoryLinkPair();
-  sim.attachLink(readerEnd);
-  const r = await DevTerminal.connect({
-    link: terminalEnd,
-    caCertificateDer: identity.caCertificateDer,
-    serial: sim.ready.serial,
-    // the session ticket (use 'session') carries only `perm`; PIN-entry tickets keep theirs
-    signTicket: (c) => am.sign(c.use === 'session' ? { ...c, perm } : c),
-  });
-  if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
-  cleanups.push(() => r.terminal.close());
-  return { sim, term: r.terminal };
+  const sim = await startHidSim(cleanups, am);
+  // the session ticket (use 'session') carries only `perm`; PIN-entry tickets keep theirs
+  const { term } = await connectMemoryTerminal(sim, (c) => am.sign(c.use === 'session' ? { ...c, perm } : c));
+  cleanups.push(() => term.close());
+  return { sim, term };
 }
 
 describe('session ticket permissions at the reader', () => {

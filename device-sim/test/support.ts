@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   aesDukptWorkingKey,
+  createMemoryLinkPair,
   decodePinBlock,
   decryptCardData,
   DEV_BDK_HEX,
@@ -20,9 +21,12 @@ import {
   type AesKsn,
   type CardRecord,
   type EncryptedCardData,
+  type ReaderLink,
   type TicketClaims,
 } from '@pos/shared';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
+import { DevTerminal, type DevTerminalOptions } from '../src/dev/terminal';
+import { Simulator, type SimulatorOptions } from '../src/sim';
 
 export const TEST_KID = 'test-am-2026';
 
@@ -114,4 +118,49 @@ export function digits(text: string): Uint8Array<ArrayBuffer> {
 /** A session ticket expiry an hour after `nowMs` (seconds), for sessions set on the firmware directly. */
 export function liveExp(nowMs: number = Date.now()): number {
   return Math.floor(nowMs / 1000) + 3600;
+}
+
+/** What a test undoes after it, last first (each file runs them in its `afterEach`). */
+export type Cleanups = (() => Promise<void> | void)[];
+
+/**
+ * A simulator on the in-process HID transport in a fresh temporary state directory, trusting `am`'s
+ * ticket key. `cleanups` gets the directory's removal, then the simulator's stop.
+ */
+export async function startHidSim(
+  cleanups: Cleanups,
+  am: TestAm,
+  options: Omit<SimulatorOptions, 'stateDir' | 'transport'> = {},
+): Promise<Simulator> {
+  const t = tempStateDir();
+  cleanups.push(t.cleanup);
+  const started = await Simulator.start({ ...options, stateDir: t.dir, transport: 'hid' });
+  if (!started.ok) throw new Error(started.code);
+  const sim = started.sim;
+  cleanups.push(() => sim.stop());
+  sim.fw.trust(am.jwks);
+  return sim;
+}
+
+/**
+ * A development terminal's handshake with `sim` over a fresh in-memory link (attached to the sim);
+ * throws when it fails. `terminalEnd` is the terminal's end of the link, for raw sends. The caller
+ * closes the terminal when it should be closed.
+ */
+export async function connectMemoryTerminal(
+  sim: Simulator,
+  signTicket: DevTerminalOptions['signTicket'],
+): Promise<{ term: DevTerminal; terminalEnd: ReaderLink }> {
+  const identity = sim.fw.identity;
+  if (identity === undefined) throw new Error('no identity');
+  const [terminalEnd, readerEnd] = createMemoryLinkPair();
+  sim.attachLink(readerEnd);
+  const r = await DevTerminal.connect({
+    link: terminalEnd,
+    caCertificateDer: identity.caCertificateDer,
+    serial: sim.ready.serial,
+    signTicket,
+  });
+  if (!r.ok) throw new Error(`${r.code}: ${r.detail}`);
+  return { term: r.terminal, terminalEnd };
 }
