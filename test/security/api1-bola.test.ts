@@ -89,6 +89,11 @@ const OBJECT_ROUTES: Readonly<Record<string, TenantRoute | ProviderRoute | Termi
     permission: 'halt',
     probes: (v) => [{ path: `/v1/terminals/${v.terminalId}/halt`, body: reason }],
   },
+  'POST /v1/terminals/{terminalId}/decommission': {
+    kind: 'tenant',
+    permission: 'halt',
+    probes: (v) => [{ path: `/v1/terminals/${v.terminalId}/decommission`, body: reason }],
+  },
   'POST /v1/terminals/{terminalId}/resume': {
     kind: 'tenant',
     permission: 'resume',

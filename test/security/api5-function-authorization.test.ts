@@ -76,6 +76,7 @@ const MATRIX: Readonly<Record<string, readonly Caller[]>> = {
   'GET /v1/halts/{haltId}': EVERYONE,
   'POST /v1/halts/{haltId}/lift': RESUMERS,
   'POST /v1/terminals/{terminalId}/halt': HALTERS,
+  'POST /v1/terminals/{terminalId}/decommission': HALTERS,
   'POST /v1/terminals/{terminalId}/resume': RESUMERS,
   'GET /v1/events': EVERYONE,
   'GET /v1/terminals': EVERYONE,
@@ -111,6 +112,7 @@ describe('API5:2023 Broken Function Level Authorization', () => {
       merchantId: sec.tenants.B.merchantId,
       terminalId: sec.tenants.B.terminalId,
       haltId: (haltB.json as { haltId: string }).haltId,
+      retireTerminalId: (await sec.enroll('B')).id,
     };
   });
   afterAll(async () => {

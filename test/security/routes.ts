@@ -15,6 +15,8 @@ export interface Fixtures {
   readonly terminalId: string;
   /** A terminal halt on A's terminal that A's own operator ordered (A's side may lift it). */
   readonly haltId: string;
+  /** A terminal of A nothing else uses: the decommission route retires it (409 on later calls). */
+  readonly retireTerminalId: string;
   readonly referenceId: string;
   /** A stored, inactive policy version. */
   readonly policyVersion: string;
@@ -107,6 +109,10 @@ export const OPERATOR_REQUESTS: Readonly<Record<string, (f: Fixtures) => RouteRe
     path: `/v1/terminals/${f.terminalId}/halt`,
     body: reason,
   }),
+  'POST /v1/terminals/{terminalId}/decommission': (f) => ({
+    path: `/v1/terminals/${f.retireTerminalId}/decommission`,
+    body: reason,
+  }),
   'POST /v1/terminals/{terminalId}/resume': (f) => ({
     path: `/v1/terminals/${f.terminalId}/resume`,
     body: reason,
@@ -164,7 +170,7 @@ export async function operatorOperations(sec: SecurityHarness): Promise<DocOpera
 
 /**
  * Creates the fixtures on merchant A: a terminal halt by A's operator (so `sec.tenants.A.terminal` is
- * halted afterwards: enroll another for tickets), a reference-values id, an
+ * halted afterwards: enroll another for tickets), a spare terminal of A to decommission, a reference-values id, an
  * inactive policy, a spare user and a spare token.
  */
 export async function makeFixtures(sec: SecurityHarness): Promise<Fixtures> {
@@ -191,6 +197,7 @@ export async function makeFixtures(sec: SecurityHarness): Promise<Fixtures> {
     merchantId: a.merchantId,
     terminalId: a.terminalId,
     haltId: (halt.json as { haltId?: string }).haltId,
+    retireTerminalId: (await sec.enroll('A')).id,
     referenceId: (refs.json as { referenceValues?: { id: string }[] }).referenceValues?.[0]?.id,
     policyVersion: policy.status === 201 ? policyVersion : undefined,
     spareUserId: (user.json as { userId?: string }).userId,

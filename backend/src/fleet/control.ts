@@ -11,6 +11,7 @@ import type {
   AuditDraftRow,
   AuditRow,
   CoveringHalt,
+  DecommissionDone,
   HaltRow,
   HaltScope,
   LiftDone,
@@ -19,6 +20,7 @@ import type {
 } from '../store/types';
 import type { Bus } from './bus';
 import type { FleetEvent } from './events';
+import { decommissionNoticeReason } from './push-protocol';
 
 export type HaltSource = 'operator' | 'policy' | 'velocity' | 'correlation' | 'liveness';
 
@@ -49,10 +51,29 @@ export type ResumeResult =
   | { readonly ok: true; readonly lifted: readonly string[] }
   | {
       readonly ok: false;
-      readonly code: 'POS_ERR_TERMINAL_UNKNOWN' | 'POS_ERR_TERMINAL_NOT_HALTED' | 'POS_ERR_HALT_STILL_COVERS';
+      readonly code:
+        | 'POS_ERR_TERMINAL_UNKNOWN'
+        | 'POS_ERR_TERMINAL_NOT_HALTED'
+        | 'POS_ERR_HALT_STILL_COVERS'
+        | 'POS_ERR_TERMINAL_DECOMMISSIONED';
     };
 
+export type DecommissionResult =
+  | {
+      readonly ok: true;
+      readonly previous: 'active' | 'halted' | 'resume-pending';
+      readonly noticeId: string;
+    }
+  | { readonly ok: false; readonly code: 'POS_ERR_TERMINAL_UNKNOWN' | 'POS_ERR_TERMINAL_DECOMMISSIONED' };
+
 export interface FleetControl {
+  /**
+   * Decommissions a terminal for good: state `decommissioned`, its notice (a `halt` message with a
+   * `dcm_` id) in its outbox, and the audit entry `terminal.decommission`, in one store transaction;
+   * then the notice is pushed (the hub holding the terminal sends it and closes the connection),
+   * counted and published (`decommission` event).
+   */
+  decommission(terminalId: string, reason: string, actor: string): Promise<DecommissionResult>;
   /** Stores, audits and pushes a halt; resolves to it and the terminals it covers. */
   halt(request: HaltRequest): Promise<{ readonly halt: HaltRow; readonly terminalIds: readonly string[] }>;
   /**
@@ -100,11 +121,14 @@ export interface FleetControlDeps {
    */
   audited(entries: readonly AuditRow[]): Promise<void>;
   onHalt?(source: HaltSource, terminals: number): void;
+  onDecommission?(): void;
   onBusError?(): void;
 }
 
 /** Active halts considered at most (a fleet with more simultaneous halts is misconfigured). */
 const ACTIVE_HALTS_MAX = 10_000;
+
+const RETIRED = 'decommissioned';
 
 /** Terminals a scope covers, from the store. */
 async function terminalsInScope(
@@ -115,12 +139,14 @@ async function terminalsInScope(
   switch (scope) {
     case 'terminal':
       return target !== null && (await deps.store.getTerminal(target)) !== undefined ? [target] : [];
+    // A decommissioned terminal is left out: its state never changes again, and a halt message it
+    // will never acknowledge would stay pending in the halt's deliveries for ever.
     case 'merchant':
-      return target === null ? [] : deps.store.listTerminalIds({ merchantId: target });
+      return target === null ? [] : deps.store.listTerminalIds({ merchantId: target, notState: RETIRED });
     case 'app-version':
-      return target === null ? [] : deps.store.listTerminalIds({ appVersion: target });
+      return target === null ? [] : deps.store.listTerminalIds({ appVersion: target, notState: RETIRED });
     case 'fleet':
-      return deps.store.listTerminalIds({});
+      return deps.store.listTerminalIds({ notState: RETIRED });
   }
 }
 
@@ -217,10 +243,11 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
    */
   const sameFleetOrMerchant = async (halt: HaltRow, terminalIds: readonly string[]): Promise<boolean> => {
     if (halt.scope === 'fleet')
-      return (await deps.store.countTerminalsWhere({})) === new Set(terminalIds).size;
+      return (await deps.store.countTerminalsWhere({ notState: RETIRED })) === new Set(terminalIds).size;
     if (halt.scope === 'merchant' && halt.target !== null)
       return (
-        (await deps.store.countTerminalsWhere({ merchantId: halt.target })) === new Set(terminalIds).size
+        (await deps.store.countTerminalsWhere({ merchantId: halt.target, notState: RETIRED })) ===
+        new Set(terminalIds).size
       );
     return false;
   };
@@ -287,6 +314,38 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
       return { halt, terminalIds };
     },
 
+    async decommission(terminalId, reason, actor) {
+      const at = deps.clock.now();
+      const noticeId = deps.newId('dcm');
+      const out = await deps.store.decommissionTerminalAudited(
+        { terminalId, at, reason, noticeId, noticeReason: decommissionNoticeReason(reason) },
+        auditWith(at, actor, (done: DecommissionDone) => [
+          {
+            action: 'terminal.decommission',
+            subject: terminalId,
+            data: { reason, previousState: done.previous, notice: noticeId },
+          },
+        ]),
+      );
+      if (!out.ok)
+        return {
+          ok: false,
+          code:
+            out.code === 'terminal-unknown' ? 'POS_ERR_TERMINAL_UNKNOWN' : 'POS_ERR_TERMINAL_DECOMMISSIONED',
+        };
+      await push(noticeId, out.rows);
+      await deps.audited(out.audit);
+      deps.onDecommission?.();
+      emit({
+        type: 'decommission',
+        at,
+        merchantId: (await deps.store.getTerminal(terminalId))?.merchantId ?? null,
+        terminalId,
+        reason,
+      });
+      return { ok: true, previous: out.previous, noticeId };
+    },
+
     async lift(haltId, reason, actor) {
       const halt = await deps.store.getHalt(haltId);
       if (halt === undefined) return { ok: false, code: 'POS_ERR_HALT_UNKNOWN' };
@@ -333,6 +392,7 @@ export function createFleetControl(deps: FleetControlDeps): FleetControl {
     async resumeTerminal(terminalId, reason, actor) {
       const terminal = await deps.store.getTerminal(terminalId);
       if (terminal === undefined) return { ok: false, code: 'POS_ERR_TERMINAL_UNKNOWN' };
+      if (terminal.state === RETIRED) return { ok: false, code: 'POS_ERR_TERMINAL_DECOMMISSIONED' };
       if (terminal.state !== 'halted') return { ok: false, code: 'POS_ERR_TERMINAL_NOT_HALTED' };
       const at = deps.clock.now();
       // Coverage, lifts and transition in one store transaction serialized with createHalt (#2).

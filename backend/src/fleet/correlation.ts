@@ -32,14 +32,16 @@ export const CORRELATION_REASON: Record<CorrelationKind, { code: string; text: s
   },
 };
 
-/** Terminals other than `exceptId` enrolled with this reader serial (at most `limit`). */
+/** Terminals other than `exceptId` enrolled with this reader serial and not decommissioned (at most `limit`). */
 export async function otherTerminalsWithReader(
   ctx: Ctx,
   readerSerial: string,
   exceptId: string | null,
   limit = 5,
 ): Promise<TerminalRow[]> {
-  const rows = await ctx.store.listTerminals({ readerSerial, limit: limit + 1 });
+  // A decommissioned terminal no longer holds its reader: the replacement of a retired PC enrolls
+  // with the same reader without a finding.
+  const rows = await ctx.store.listTerminals({ readerSerial, notState: 'decommissioned', limit: limit + 1 });
   return rows.filter((r) => r.id !== exceptId).slice(0, limit);
 }
 

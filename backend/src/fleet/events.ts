@@ -55,5 +55,6 @@ export const FleetEventSchema = z.discriminatedUnion('type', [
     kind: z.enum(['device-key-two-connections', 'counter-replay', 'reader-serial-shared']),
   }),
   z.strictObject({ ...base, type: z.literal('connection'), terminalId: id, connected: z.boolean() }),
+  z.strictObject({ ...base, type: z.literal('decommission'), terminalId: id, reason: z.string() }),
 ]);
 export type FleetEvent = z.infer<typeof FleetEventSchema>;

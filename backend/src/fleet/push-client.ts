@@ -8,6 +8,7 @@
  */
 import WebSocket from 'ws';
 import {
+  CLOSE_DECOMMISSIONED,
   CLOSE_DUPLICATE,
   CLOSE_TRY_AGAIN,
   PUSH_MAX_FRAME,
@@ -102,6 +103,8 @@ export function startPushClient(options: PushClientOptions): PushClient {
     ws.on('close', (code) => {
       if (socket === ws) socket = undefined;
       options.onState?.('closed', { code });
+      // Decommissioned for good: the device key would be refused at every attempt.
+      if (code === CLOSE_DECOMMISSIONED) stopped = true;
       if (code === CLOSE_DUPLICATE) attempt = Math.max(attempt, 5);
       else if (code === CLOSE_TRY_AGAIN) attempt = Math.max(attempt, 3);
       schedule();

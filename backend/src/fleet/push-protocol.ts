@@ -18,6 +18,28 @@ export const CLOSE_POLICY = 1008;
 export const CLOSE_DUPLICATE = 4409;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN = 1013;
+/**
+ * The terminal was decommissioned (docs/fleet.md "Decommissioning"): the server sent its notice (a
+ * `halt` message whose haltId is a decommission notice id) and closed the connection; the terminal's
+ * device key is refused from now on, so a client does not reconnect.
+ */
+export const CLOSE_DECOMMISSIONED = 4410;
+
+/** Prefix of a decommission notice's id, carried in the `haltId` of its `halt` message. */
+export const DECOMMISSION_NOTICE_PREFIX = 'dcm_';
+/** True when a `halt` message is a decommission notice (its haltId names no halt). */
+export function isDecommissionNotice(haltId: string): boolean {
+  return haltId.startsWith(DECOMMISSION_NOTICE_PREFIX);
+}
+/** The reason a decommission notice carries: `decommissioned: <reason>`, cut to the message's 500. */
+export function decommissionNoticeReason(reason: string): string {
+  let out = 'decommissioned: ';
+  for (const ch of reason) {
+    if (out.length + ch.length > 500) break;
+    out += ch;
+  }
+  return out;
+}
 
 /** Server → terminal: one outbox message. `at`: when the halt (or lift) was ordered, ms since the epoch. */
 export const ServerMessageSchema = z.strictObject({

@@ -19,6 +19,7 @@ import { requireTerminalProof, type Ctx } from '../server/context';
 import type { OutboxRow, PushConnectionRow, TerminalRow } from '../store/types';
 import type { BusMessage } from './bus';
 import {
+  CLOSE_DECOMMISSIONED,
   CLOSE_DUPLICATE,
   CLOSE_GOING_AWAY,
   CLOSE_POLICY,
@@ -26,6 +27,7 @@ import {
   PUSH_MAX_FRAME,
   PUSH_PATH,
   TerminalMessageSchema,
+  isDecommissionNotice,
   parseFrame,
   type ServerMessage,
 } from './push-protocol';
@@ -143,6 +145,10 @@ export async function registerPush(
     conn.unacked.add(row.seq);
     conn.tokens += 1; // one acknowledgement is owed for it
     conn.socket.send(frame(row));
+    // A decommission notice is the last message: the terminal closes its PIN pad on it (a `halt`),
+    // then the connection is closed (after the frame, in order) and its device key is refused from now on.
+    if (row.kind === 'halt' && isDecommissionNotice(row.haltId))
+      conn.socket.close(CLOSE_DECOMMISSIONED, 'POS_ERR_TERMINAL_DECOMMISSIONED');
     return true;
   };
 

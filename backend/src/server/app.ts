@@ -127,6 +127,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       metrics.halts.inc({ source }, terminals);
       metrics.haltOrders.inc({ source });
     },
+    onDecommission: () => metrics.decommissions.inc(),
   });
   const ctx: Ctx = {
     store: options.store,

@@ -259,7 +259,8 @@ export function rawBody(request: FastifyRequest): Buffer {
 /**
  * Checks the Pos-Proof header of a terminal request: signed by the named terminal's enrolled device
  * key, for this method, URL and body (and ticket when `ticket` is given), fresh, and never seen
- * before. Resolves to the terminal row; throws 401 with a POS_ERR_PROOF_* code otherwise.
+ * before. Resolves to the terminal row; throws 401 with a POS_ERR_PROOF_* code otherwise, and 403
+ * POS_ERR_TERMINAL_DECOMMISSIONED for a valid proof of a decommissioned terminal.
  */
 export async function requireTerminalProof(
   ctx: Ctx,
@@ -309,5 +310,8 @@ export async function requireTerminalProof(
   if (Math.abs(now / 1000 - c.iat) > maxAge) throw new ServiceError(401, 'POS_ERR_PROOF_STALE');
   const fresh = await ctx.store.rememberProofJti(`${terminal.id}:${c.jti}`, (c.iat + maxAge + 1) * 1000, now);
   if (!fresh) throw new ServiceError(401, 'POS_ERR_PROOF_REPLAY');
+  // Decommissioned for good: the key proved itself, and is refused on every terminal route (challenges
+  // are refused by terminal id, the push upgrade answers this before any WebSocket is opened).
+  if (terminal.state === 'decommissioned') throw new ServiceError(403, 'POS_ERR_TERMINAL_DECOMMISSIONED');
   return terminal;
 }

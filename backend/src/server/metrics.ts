@@ -59,6 +59,7 @@ export interface Metrics {
   readonly transactions: Counter<'outcome'>;
   readonly halts: Counter<'source'>;
   readonly haltOrders: Counter<'source'>;
+  readonly decommissions: Counter;
   readonly pushConnections: Gauge;
   readonly haltDelivery: Histogram<'kind'>;
   readonly staleTerminals: Gauge;
@@ -114,6 +115,11 @@ export function createMetrics(options: { defaultMetrics: boolean }): Metrics {
       name: 'pos_halts_total',
       help: 'Halt orders (one per halt, any scope), by source (operator, policy, velocity, correlation, liveness)',
       labelNames: ['source'],
+      registers: [registry],
+    }),
+    decommissions: new Counter({
+      name: 'pos_terminal_decommissions_total',
+      help: 'Terminals decommissioned (retired for good) by an operator',
       registers: [registry],
     }),
     pushConnections: new Gauge({

@@ -94,7 +94,46 @@ export interface AuditAppend<T> {
   readonly chain: (prev: AuditRow | undefined, draft: AuditDraftRow) => AuditRow;
 }
 
+/** What `decommissionTerminalAudited` writes. */
+export interface DecommissionRequest {
+  readonly terminalId: string;
+  readonly at: number;
+  /** The operator's reason: the terminal's state reason. */
+  readonly reason: string;
+  /**
+   * The id the notice's outbox row carries in place of a halt id (`dcm_...`): the push hub sends it
+   * as a `halt` message and then closes the connection (push-protocol.ts `isDecommissionNotice`).
+   */
+  readonly noticeId: string;
+  /** The notice's reason, as the terminal shows it. */
+  readonly noticeReason: string;
+}
+
+export type DecommissionOutcome =
+  | {
+      readonly ok: true;
+      /** The state the terminal left. */
+      readonly previous: 'active' | 'halted' | 'resume-pending';
+      /** The one `halt` outbox row of the notice (pushed to an open connection, which is then closed). */
+      readonly rows: readonly OutboxRow[];
+      readonly audit: readonly AuditRow[];
+    }
+  | { readonly ok: false; readonly code: 'terminal-unknown' | 'decommissioned' };
+
+export type DecommissionDone = Omit<Extract<DecommissionOutcome, { ok: true }>, 'audit'>;
+
 export interface FleetStore {
+  /**
+   * Decommissions a terminal for good, in ONE transaction with its audit entries: the terminal (locked
+   * first, as `createHalt` locks it) moves to `decommissioned` (state reason, state change time), its
+   * liveness deadline and stale mark are cleared (no deadline is expected of it again), and one `halt`
+   * outbox row carrying `noticeId` is appended. Refuses, writing nothing, an unknown terminal
+   * (`terminal-unknown`) and one already decommissioned (`decommissioned`).
+   */
+  decommissionTerminalAudited(
+    request: DecommissionRequest,
+    audit: AuditAppend<DecommissionDone>,
+  ): Promise<DecommissionOutcome>;
   /**
    * In one transaction: stores the halt, sets every listed terminal that is not already halted to
    * `halted` (reason = halt reason, state change time = halt time), and appends one `halt` outbox

@@ -8,6 +8,8 @@ import type { TerminalRow, TerminalState } from './types';
 export interface TerminalQuery {
   readonly merchantId?: string;
   readonly state?: TerminalState;
+  /** Every state but this one (the halt fan-out and the reader correlation leave decommissioned out). */
+  readonly notState?: TerminalState;
   readonly appVersion?: string;
   readonly readerSerial?: string;
   /** The tier of the terminal's last verdict (affirming, warning, contraindicated, none). */

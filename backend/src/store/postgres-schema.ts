@@ -240,6 +240,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   // 10: the velocity purge deletes every event older than the longest window, of any key (mirrors
   // sqlite.ts migration 10).
   `CREATE INDEX IF NOT EXISTS velocity_at ON velocity_events(at);`,
+  // 11: the decommissioned terminal state (mirrors sqlite.ts migration 11; here the CHECK is replaced
+  // in place: every row, column and index stays). ADD CONSTRAINT checks the existing rows (a scan of
+  // terminals inside the migration transaction, writes to terminals wait for it).
+  `
+  ALTER TABLE terminals DROP CONSTRAINT terminals_state_check;
+  ALTER TABLE terminals ADD CONSTRAINT terminals_state_check
+    CHECK (state IN ('active', 'halted', 'resume-pending', 'decommissioned'));
+  `,
 ];
 
 /**

@@ -55,6 +55,9 @@ import {
   VELOCITY_PURGE_BATCH,
   type ApiTokenRow,
   type CoveringHalt,
+  type DecommissionDone,
+  type DecommissionOutcome,
+  type DecommissionRequest,
   type LockoutProbe,
   type AuditAppend,
   type LiftDone,
@@ -1193,6 +1196,40 @@ class PostgresStore implements Store {
     return [...new Set(ids)];
   }
 
+  async decommissionTerminalAudited(
+    request: DecommissionRequest,
+    audit: AuditAppend<DecommissionDone>,
+  ): Promise<DecommissionOutcome> {
+    return this.tx(
+      async (c): Promise<DecommissionOutcome> => {
+        // The terminal row first, as the halt statement locks it: a concurrent halt waits and then
+        // leaves a decommissioned terminal as it is; a concurrent outbox append waits or retries.
+        const t = await c.query<QueryResultRow>('SELECT state FROM terminals WHERE id = $1 FOR UPDATE', [
+          request.terminalId,
+        ]);
+        const row = t.rows[0];
+        if (row === undefined) return { ok: false, code: 'terminal-unknown' };
+        const previous = str(row['state']);
+        if (previous !== 'active' && previous !== 'halted' && previous !== 'resume-pending')
+          return { ok: false, code: 'decommissioned' };
+        await c.query(
+          `UPDATE terminals SET state = 'decommissioned', state_reason = $1, state_changed_at = $2,
+             next_due_at = NULL, stale_at = NULL WHERE id = $3`,
+          [request.reason, request.at, request.terminalId],
+        );
+        const rows = await this.insertOutbox(c, [request.terminalId], {
+          kind: 'halt',
+          haltId: request.noticeId,
+          reason: request.noticeReason,
+          createdAt: request.at,
+        });
+        const done: DecommissionDone = { ok: true, previous, rows };
+        return { ...done, audit: await this.chainAudits(c, audit.drafts(done), audit.chain) };
+      },
+      { retryUnique: true },
+    );
+  }
+
   /** The halt statement alone, in its own transaction; re-run whole on a seq collision. */
   async createHalt(halt: HaltRow, terminalIds: readonly string[]): Promise<OutboxRow[]> {
     const ids = PostgresStore.unique(terminalIds);
@@ -1253,7 +1290,7 @@ class PostgresStore implements Store {
          VALUES ($2, $3, $4, $5, $6, $7, $8, $9)
        ), u AS (
          UPDATE terminals t SET state = 'halted', state_reason = $5, state_changed_at = $7
-         FROM locked l WHERE t.id = l.id AND t.state <> 'halted'
+         FROM locked l WHERE t.id = l.id AND t.state NOT IN ('halted', 'decommissioned')
        )
        INSERT INTO outbox (terminal_id, seq, kind, halt_id, reason, created_at)
        SELECT x.id, COALESCE((SELECT MAX(o.seq) FROM outbox o WHERE o.terminal_id = x.id), 0) + 1,
@@ -1351,7 +1388,8 @@ class PostgresStore implements Store {
     return this.tx(
       async (c): Promise<LiftOutcome> => {
         const pre = await c.query<QueryResultRow>(
-          `SELECT DISTINCT terminal_id AS id FROM outbox WHERE halt_id = $1 AND kind = 'halt' ORDER BY 1`,
+          `SELECT DISTINCT o.terminal_id AS id FROM outbox o JOIN terminals t ON t.id = o.terminal_id
+           WHERE o.halt_id = $1 AND o.kind = 'halt' AND t.state <> 'decommissioned' ORDER BY 1`,
           [haltId],
         );
         const mine = pre.rows.map((row) => str(row['id']));
@@ -1571,6 +1609,7 @@ class PostgresStore implements Store {
     };
     if (query.merchantId !== undefined) add('merchant_id = ?', query.merchantId);
     if (query.state !== undefined) add('state = ?', query.state);
+    if (query.notState !== undefined) add('state <> ?', query.notState);
     if (query.appVersion !== undefined) add('app_version = ?', query.appVersion);
     if (query.readerSerial !== undefined) add('reader_serial = ?', query.readerSerial);
     if (query.lastTier !== undefined) add('last_tier = ?', query.lastTier);

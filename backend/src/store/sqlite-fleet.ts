@@ -7,6 +7,9 @@ import type {
   AuditAppend,
   AuditRow,
   CoveringHalt,
+  DecommissionDone,
+  DecommissionOutcome,
+  DecommissionRequest,
   FleetStore,
   HaltRow,
   LiftDone,
@@ -127,7 +130,7 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
     if (terminalIds.length > 0)
       this.run(
         `UPDATE terminals SET state = 'halted', state_reason = ?, state_changed_at = ?
-           WHERE id IN (SELECT value FROM json_each(?)) AND state != 'halted'`,
+           WHERE id IN (SELECT value FROM json_each(?)) AND state NOT IN ('halted', 'decommissioned')`,
         halt.reason,
         halt.createdAt,
         JSON.stringify([...new Set(terminalIds)]),
@@ -138,6 +141,35 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
       reason: halt.reason,
       createdAt: halt.createdAt,
     });
+  }
+
+  decommissionTerminalAudited(
+    request: DecommissionRequest,
+    audit: AuditAppend<DecommissionDone>,
+  ): Promise<DecommissionOutcome> {
+    const tx = this.db.transaction((): DecommissionOutcome => {
+      const t = this.get('SELECT state FROM terminals WHERE id = ?', request.terminalId);
+      if (t === undefined) return { ok: false, code: 'terminal-unknown' };
+      const previous = str(t['state']);
+      if (previous !== 'active' && previous !== 'halted' && previous !== 'resume-pending')
+        return { ok: false, code: 'decommissioned' };
+      this.run(
+        `UPDATE terminals SET state = 'decommissioned', state_reason = ?, state_changed_at = ?,
+           next_due_at = NULL, stale_at = NULL WHERE id = ?`,
+        request.reason,
+        request.at,
+        request.terminalId,
+      );
+      const rows = this.appendRows([request.terminalId], {
+        kind: 'halt',
+        haltId: request.noticeId,
+        reason: request.noticeReason,
+        createdAt: request.at,
+      });
+      const done: DecommissionDone = { ok: true, previous, rows };
+      return { ...done, audit: this.appendAudits(audit, done) };
+    });
+    return Promise.resolve(tx.immediate());
   }
 
   getHalt(id: string): Promise<HaltRow | undefined> {
@@ -209,7 +241,8 @@ export class SqliteFleetStore extends SqlitePart implements FleetStore {
       )
         return { ok: false, code: 'halt-lifted' };
       const mine = this.all(
-        `SELECT DISTINCT terminal_id AS id FROM outbox WHERE halt_id = ? AND kind = 'halt' ORDER BY terminal_id`,
+        `SELECT DISTINCT o.terminal_id AS id FROM outbox o JOIN terminals t ON t.id = o.terminal_id
+         WHERE o.halt_id = ? AND o.kind = 'halt' AND t.state <> 'decommissioned' ORDER BY o.terminal_id`,
         haltId,
       ).map((r) => str(r['id']));
       const covered = this.coveredByActive(mine, [haltId]);

@@ -26,6 +26,10 @@ function filters(query: Omit<TerminalQuery, 'limit'>): { where: string; params: 
     clauses.push('state = ?');
     params.push(query.state);
   }
+  if (query.notState !== undefined) {
+    clauses.push('state <> ?');
+    params.push(query.notState);
+  }
   if (query.appVersion !== undefined) {
     clauses.push('app_version = ?');
     params.push(query.appVersion);

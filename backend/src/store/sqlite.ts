@@ -221,6 +221,41 @@ export const MIGRATIONS: readonly string[] = [
   // 10: the velocity purge (purgeVelocityEvents, once a minute) deletes every event older than the
   // longest window, of any key: an index on at finds them without a scan of every event.
   `CREATE INDEX IF NOT EXISTS velocity_at ON velocity_events(at);`,
+  // 11: the decommissioned terminal state (docs/fleet.md "Decommissioning"). SQLite cannot change a
+  // CHECK constraint: the table is rebuilt as migration 2 did, every row and column kept, and its
+  // four indexes made again (the UNIQUE on device_jkt and the primary key come with the table).
+  `
+  CREATE TABLE terminals_v11 (
+    id TEXT PRIMARY KEY,
+    merchant_id TEXT NOT NULL REFERENCES merchants(id),
+    device_jwk TEXT NOT NULL,
+    device_jkt TEXT NOT NULL UNIQUE,
+    reader_serial TEXT NOT NULL,
+    last_counter INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'halted', 'resume-pending', 'decommissioned')),
+    state_reason TEXT,
+    interval_s INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_attested_at INTEGER,
+    state_changed_at INTEGER,
+    next_due_at INTEGER,
+    stale_at INTEGER,
+    app_version TEXT,
+    last_tier TEXT
+  );
+  INSERT INTO terminals_v11 (id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state,
+    state_reason, interval_s, created_at, last_attested_at, state_changed_at, next_due_at, stale_at,
+    app_version, last_tier)
+    SELECT id, merchant_id, device_jwk, device_jkt, reader_serial, last_counter, state, state_reason,
+      interval_s, created_at, last_attested_at, state_changed_at, next_due_at, stale_at, app_version,
+      last_tier FROM terminals;
+  DROP TABLE terminals;
+  ALTER TABLE terminals_v11 RENAME TO terminals;
+  CREATE INDEX terminals_merchant ON terminals(merchant_id);
+  CREATE INDEX terminals_next_due ON terminals(next_due_at) WHERE stale_at IS NULL;
+  CREATE INDEX terminals_reader_serial ON terminals(reader_serial);
+  CREATE INDEX terminals_app_version ON terminals(app_version);
+  `,
 ];
 
 /**

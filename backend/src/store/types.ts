@@ -14,7 +14,12 @@
  * `resume-pending`: an operator resumed a halted terminal; it gets no ticket until an affirming
  * attestation made after the resume moves it to `active`.
  */
-export type TerminalState = 'active' | 'halted' | 'resume-pending';
+/**
+ * `decommissioned` is final: set only by `decommissionTerminalAudited`, never left (no halt, lift or
+ * resume writes over it; docs/fleet.md "Decommissioning").
+ */
+export const TERMINAL_STATES = ['active', 'halted', 'resume-pending', 'decommissioned'] as const;
+export type TerminalState = (typeof TERMINAL_STATES)[number];
 
 export interface MerchantRow {
   readonly id: string;

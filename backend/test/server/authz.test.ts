@@ -18,6 +18,7 @@ import {
   SimTerminal,
   type Harness,
 } from '../helpers';
+import { enrollInto } from './fleet-helpers';
 
 type Method = 'GET' | 'POST' | 'DELETE';
 
@@ -58,6 +59,8 @@ interface Ids {
   haltB: string;
   /** A terminal halt on A ordered by A's own operator: the one A's principals may lift. */
   haltLiftA: string;
+  /** A terminal of A that the decommission route retires (the first allowed caller; 409 after). */
+  retireA: string;
   spareUser: string;
   spareToken: string;
 }
@@ -118,6 +121,15 @@ const ROUTES: Readonly<Record<string, RouteSpec>> = {
     tenant: true,
     request: (ids, other) => ({
       url: `/v1/terminals/${other ? ids.terminalB : ids.terminalA}/halt`,
+      body: reason,
+    }),
+  },
+  'POST /v1/terminals/:terminalId/decommission': {
+    roles: ['admin', 'operator', 'merchant'],
+    providerWide: false,
+    tenant: true,
+    request: (ids, other) => ({
+      url: `/v1/terminals/${other ? ids.terminalB : ids.retireA}/decommission`,
       body: reason,
     }),
   },
@@ -372,6 +384,7 @@ beforeAll(async () => {
     haltA: haltA.json<{ haltId: string }>().haltId,
     haltB: haltB.json<{ haltId: string }>().haltId,
     haltLiftA: '',
+    retireA: (await enrollInto(h, tA.merchantId)).t.id,
     spareUser: user.json<{ userId: string }>().userId,
     spareToken: token.json<{ tokenId: string }>().tokenId,
   };

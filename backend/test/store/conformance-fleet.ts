@@ -3,7 +3,8 @@
  * Store interface only: every engine runs `runFleetConformance(engine, open)`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HaltRow, Store, TerminalRow } from '../../src/store/types';
+import { chainAuditEntry } from '../../src/audit/index';
+import type { AuditAppend, DecommissionDone, HaltRow, Store, TerminalRow } from '../../src/store/types';
 
 const T0 = 1_800_000_000_000;
 
@@ -288,6 +289,102 @@ export function runFleetConformance(engine: string, open: () => Promise<Store> |
       });
       await store.releasePushConnection('t1', 'c2');
       expect(await store.claimPushConnection(conn('t1', 'c4', T0 + 202), T0 + 100)).toEqual({ ok: true });
+    });
+
+    describe('decommissionTerminalAudited', () => {
+      const audit: AuditAppend<DecommissionDone> = {
+        drafts: (done) => [
+          {
+            at: new Date(T0).toISOString(),
+            actor: 'operator:op1',
+            action: 'terminal.decommission',
+            subject: 't1',
+            data: { previousState: done.previous },
+          },
+        ],
+        chain: (prev, draft) => chainAuditEntry(prev, draft),
+      };
+      const request = (terminalId: string, noticeId = 'dcm_1') => ({
+        terminalId,
+        at: T0 + 10,
+        reason: 'stolen PC',
+        noticeId,
+        noticeReason: 'decommissioned: stolen PC',
+      });
+
+      it('retires the terminal for good, clears its liveness, writes one notice row and the entry', async () => {
+        await store.setNextDue('t1', T0 + 100);
+        expect(await store.markStale('t1', T0 + 200, T0 + 300)).toBe(true);
+        await store.createHalt(halt('h0', T0), ['t1']);
+        const out = await store.decommissionTerminalAudited(request('t1'), audit);
+        if (!out.ok) throw new Error(out.code);
+        expect(out.previous).toBe('halted');
+        expect(out.rows.map((r) => [r.terminalId, r.seq, r.kind, r.haltId, r.reason, r.createdAt])).toEqual([
+          ['t1', 2, 'halt', 'dcm_1', 'decommissioned: stolen PC', T0 + 10],
+        ]);
+        expect(out.audit.map((e) => [e.seq, e.action, e.data])).toEqual([
+          [1, 'terminal.decommission', { previousState: 'halted' }],
+        ]);
+        expect(await store.listAudit(0, 10)).toEqual(out.audit);
+        const t = await store.getTerminal('t1');
+        expect(t).toMatchObject({
+          state: 'decommissioned',
+          stateReason: 'stolen PC',
+          stateChangedAt: T0 + 10,
+          nextDueAt: null,
+          staleAt: null,
+        });
+        expect((await store.listOverdue(T0 + 10_000, 10)).map((r) => r.id)).not.toContain('t1');
+        expect(await store.listHaltDeliveries('dcm_1')).toEqual(out.rows);
+      });
+
+      it('refuses an unknown or already decommissioned terminal and writes nothing', async () => {
+        expect(await store.decommissionTerminalAudited(request('nope'), audit)).toEqual({
+          ok: false,
+          code: 'terminal-unknown',
+        });
+        expect((await store.decommissionTerminalAudited(request('t1'), audit)).ok).toBe(true);
+        expect(await store.decommissionTerminalAudited(request('t1', 'dcm_2'), audit)).toEqual({
+          ok: false,
+          code: 'decommissioned',
+        });
+        expect(await store.listHaltDeliveries('dcm_2')).toEqual([]);
+        expect(await store.listAudit(0, 10)).toHaveLength(1);
+      });
+
+      it('is final: no halt, lift or resume changes the state; queries can leave it out', async () => {
+        await store.createHalt(halt('h1', T0, { scope: 'terminal', target: 't1' }), ['t1']);
+        expect((await store.decommissionTerminalAudited(request('t1'), audit)).ok).toBe(true);
+        // A fleet halt made later does not halt it.
+        await store.createHalt(halt('h2', T0 + 20), ['t1', 't2']);
+        expect((await store.getTerminal('t1'))?.state).toBe('decommissioned');
+        expect((await store.getTerminal('t2'))?.state).toBe('halted');
+        // Lifting the halt that covered it resumes nobody decommissioned.
+        const lifted = await store.liftHaltAndResume('h1', {
+          by: 'operator:op1',
+          at: T0 + 30,
+          reason: 'lifted',
+          stateReason: 'resumed',
+        });
+        expect(lifted).toMatchObject({ ok: true, resumed: [], stillHalted: [] });
+        expect(
+          await store.resumeTerminalAndLift('t1', {
+            by: 'operator:op1',
+            at: T0 + 40,
+            reason: 'r',
+            stateReason: 'resumed',
+          }),
+        ).toEqual({ ok: false, code: 'not-halted' });
+        expect((await store.getTerminal('t1'))?.state).toBe('decommissioned');
+        expect(await store.listTerminalIds({ notState: 'decommissioned' })).toEqual(['t2', 't3']);
+        expect(await store.countTerminalsWhere({ notState: 'decommissioned' })).toBe(2);
+        expect((await store.listTerminals({ state: 'decommissioned', limit: 10 })).map((t) => t.id)).toEqual([
+          't1',
+        ]);
+        expect(
+          (await store.listTerminals({ readerSerial: 'R-t1', notState: 'decommissioned', limit: 10 })).length,
+        ).toBe(0);
+      });
     });
 
     it('two racing claims: exactly one wins', async () => {

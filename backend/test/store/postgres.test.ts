@@ -18,6 +18,7 @@ import { describePg, dropSchemas, freshSchemaName, PG_URL } from '../pg-helpers'
 import { runStoreConformance } from './conformance';
 import { runAuthConformance, V7_OPERATOR } from './conformance-auth';
 import { runFleetConformance } from './conformance-fleet';
+import { V10_TERMINALS } from './migration-11';
 import { runLivenessConformance } from './conformance-liveness';
 
 const schemas: string[] = [];
@@ -316,6 +317,31 @@ describePg('PostgreSQL store: migrations and opening', () => {
       expect((await s.latestTicket('t1'))?.jti).toBe('j3');
     } finally {
       await s.close();
+    }
+  });
+
+  it('migration 11 keeps the terminals, columns and indexes of a version-10 schema and allows decommissioned', async () => {
+    const schema = await schemaAtVersion(10, (q) => V10_TERMINALS.insert(`${q}.`));
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    const indexes = async (): Promise<{ indexname: string; indexdef: string }[]> =>
+      (
+        await admin.query<{ indexname: string; indexdef: string }>(
+          'SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname',
+          [schema, 'terminals'],
+        )
+      ).rows;
+    const before = await indexes();
+    const s = await openPostgresStore({ url: PG_URL, schema, max: 1 });
+    try {
+      expect(await s.schemaVersion()).toBe(PG_MIGRATIONS.length);
+      expect(await s.listTerminals({ limit: 10 })).toEqual(V10_TERMINALS.rows);
+      expect(await indexes()).toEqual(before);
+      expect(await s.setTerminalState('t2', 'decommissioned', 'closed shop', 20)).toBe(true);
+      await expect(s.setTerminalState('t1', 'bogus' as never, null)).rejects.toThrow(/terminals_state_check/);
+    } finally {
+      await s.close();
+      await admin.end();
     }
   });
 

@@ -9,6 +9,7 @@ import { StoreError } from '../../src/store/types';
 import { runStoreConformance } from './conformance';
 import { runAuthConformance, V7_OPERATOR } from './conformance-auth';
 import { runFleetConformance } from './conformance-fleet';
+import { V10_TERMINALS } from './migration-11';
 import { runLivenessConformance } from './conformance-liveness';
 
 const dir = mkdtempSync(join(tmpdir(), 'pos-store-'));
@@ -140,6 +141,33 @@ describe('SQLite specifics', () => {
     old.close();
     expect(await s.getOperator('usr_old')).toMatchObject({ username: 'olga', loginEpoch: 0 });
     await s.close();
+  });
+
+  it('migration 11 rebuilds the terminals of a version-10 store with every row, column and index kept, and allows decommissioned', async () => {
+    const path = join(dir, 'v10.sqlite');
+    const raw = new Database(path);
+    for (const sql of MIGRATIONS.slice(0, 10)) raw.exec(sql);
+    raw.pragma('user_version = 10');
+    raw.exec(V10_TERMINALS.insert(''));
+    const indexesOf = (db: Database.Database): unknown[] =>
+      db
+        .prepare(
+          "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'terminals' ORDER BY name",
+        )
+        .all();
+    const before = indexesOf(raw);
+    raw.close();
+    const s = openSqliteStore({ path });
+    expect(await s.schemaVersion()).toBe(MIGRATIONS.length);
+    expect(await s.listTerminals({ limit: 10 })).toEqual(V10_TERMINALS.rows);
+    expect(await s.setTerminalState('t2', 'decommissioned', 'closed shop', 20)).toBe(true);
+    await expect(s.setTerminalState('t1', 'bogus' as never, null)).rejects.toThrow(/CHECK/);
+    await s.close();
+    const after = new Database(path);
+    expect(indexesOf(after)).toEqual(before);
+    expect(after.pragma('foreign_key_check')).toEqual([]);
+    expect(after.pragma('integrity_check', { simple: true })).toBe('ok');
+    after.close();
   });
 
   it('refuses a store whose schema is newer than the service', () => {

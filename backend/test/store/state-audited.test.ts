@@ -7,7 +7,8 @@
  * versions and shadow mode, merchants (createEnrollmentCodeAudited, putReferenceValuesAudited,
  * deleteReferenceValuesAudited, putPolicyAudited, setPolicyShadowAudited, createMerchantAudited),
  * users, passwords and API tokens (createOperatorAudited, setOperatorPasswordAudited,
- * disableOperatorAudited, createApiTokenAudited, revokeApiTokenAudited).
+ * disableOperatorAudited, createApiTokenAudited, revokeApiTokenAudited), and a terminal's
+ * decommissioning (decommissionTerminalAudited).
  * Each is stored
  * with its chained entries, or (when an entry cannot be made) neither is. On PostgreSQL, two pools
  * (two processes) halting and appending concurrently keep one linear chain. The crash fault test
@@ -183,6 +184,42 @@ describe.each(engines)('state changes audited in their transaction (%s)', (_engi
       const audit = await store.listAudit(0, 100);
       expect(audit).toEqual(out.audit);
       expectLinear(audit);
+    });
+  });
+
+  it('a decommissioning: the state, the notice row and its entry together, or none of them', async () => {
+    await withStore(async (store) => {
+      await store.createTerminal(terminal('t1'));
+      const request = {
+        terminalId: 't1',
+        at: T0 + 1,
+        reason: 'stolen',
+        noticeId: 'dcm_1',
+        noticeReason: 'decommissioned: stolen',
+      };
+      await expect(
+        store.decommissionTerminalAudited(request, {
+          drafts: () => [draft('terminal.decommission', 't1')],
+          chain: failing,
+        }),
+      ).rejects.toThrow('chain failed');
+      expect((await store.getTerminal('t1'))?.state).toBe('active');
+      expect(await store.pendingOutbox('t1')).toEqual([]);
+      expect(await store.listAudit(0, 100)).toEqual([]);
+      const out = await store.decommissionTerminalAudited(request, {
+        drafts: (done) => [draft('terminal.decommission', 't1', { previousState: done.previous })],
+        chain,
+      });
+      if (!out.ok) throw new Error(out.code);
+      expect(out.audit).toHaveLength(1);
+      expect(out.audit[0]).toMatchObject({
+        seq: 1,
+        action: 'terminal.decommission',
+        data: { previousState: 'active' },
+      });
+      expect(await store.listAudit(0, 100)).toEqual(out.audit);
+      expect(await store.pendingOutbox('t1')).toEqual(out.rows);
+      expect((await store.getTerminal('t1'))?.state).toBe('decommissioned');
     });
   });
 

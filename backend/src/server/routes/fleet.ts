@@ -143,6 +143,7 @@ async function checkHaltOrder(
   const terminal = await ctx.store.getTerminal(t);
   if (terminal === undefined || !canReachMerchant(p, terminal.merchantId))
     throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+  if (terminal.state === 'decommissioned') throw new ServiceError(409, 'POS_ERR_TERMINAL_DECOMMISSIONED');
   return { target: t, merchantId: terminal.merchantId };
 }
 
@@ -292,6 +293,9 @@ export function registerFleetRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         const terminal = await ctx.store.getTerminal(terminalId);
         if (terminal === undefined || !canReachMerchant(p, terminal.merchantId))
           throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+        // Final: no halt (it is refused everywhere already) and no resume.
+        if (terminal.state === 'decommissioned')
+          throw new ServiceError(409, 'POS_ERR_TERMINAL_DECOMMISSIONED');
         if (action === 'halt') {
           const { halt } = await ctx.fleet.halt({
             scope: 'terminal',
@@ -319,4 +323,39 @@ export function registerFleetRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       },
     );
   }
+
+  app.post(
+    '/v1/terminals/:terminalId/decommission',
+    {
+      ...opts,
+      schema: {
+        tags: ['operator', ...Tags],
+        summary:
+          'Decommission (retire) a terminal for good: its device key is refused on every terminal route; cannot be undone',
+        description:
+          'Permission `halt` (whoever may halt the terminal). One store transaction: state `decommissioned`, a notice pushed to an open push connection (then closed), the audit entry `terminal.decommission`. 409 POS_ERR_TERMINAL_DECOMMISSIONED when it already is.',
+        security: Security,
+        params: z.strictObject({ terminalId: Id }),
+        body: z.strictObject({ reason: Reason }),
+        response: {
+          200: z.object({
+            terminalId: z.string(),
+            state: z.literal('decommissioned'),
+            previousState: z.enum(['active', 'halted', 'resume-pending']),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const p = await requirePrincipal(ctx, request, 'halt');
+      const terminalId = request.params.terminalId;
+      const terminal = await ctx.store.getTerminal(terminalId);
+      if (terminal === undefined || !canReachMerchant(p, terminal.merchantId))
+        throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
+      const result = await ctx.fleet.decommission(terminalId, request.body.reason, p.actor);
+      if (!result.ok)
+        throw new ServiceError(result.code === 'POS_ERR_TERMINAL_UNKNOWN' ? 404 : 409, result.code);
+      return { terminalId, state: 'decommissioned' as const, previousState: result.previous };
+    },
+  );
 }

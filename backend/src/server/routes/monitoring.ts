@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { FleetEventSchema, type FleetEvent } from '../../fleet/events';
-import type { TerminalQuery, TerminalRow } from '../../store/types';
+import { TERMINAL_STATES, type TerminalQuery, type TerminalRow } from '../../store/types';
 import { canReachMerchant, requirePrincipal, type Ctx, type Principal } from '../context';
 import { ServiceError } from '../http-errors';
 
@@ -120,7 +120,7 @@ const TerminalOut = z.object({
   terminalId: z.string(),
   merchantId: z.string(),
   readerSerial: z.string(),
-  state: z.enum(['active', 'halted', 'resume-pending']),
+  state: z.enum(TERMINAL_STATES),
   stateReason: z.string().nullable(),
   appVersion: z.string().nullable(),
   lastTier: z.string().nullable().describe("the tier of the terminal's last verdict"),
@@ -152,7 +152,7 @@ function terminalOut(t: TerminalRow): z.infer<typeof TerminalOut> {
 
 const TerminalsQuery = z.strictObject({
   merchant: Id.optional(),
-  state: z.enum(['active', 'halted', 'resume-pending']).optional(),
+  state: z.enum(TERMINAL_STATES).optional(),
   stale: z.enum(['true', 'false']).optional(),
   appVersion: z.string().min(1).max(64).optional(),
   tier: z.enum(['affirming', 'warning', 'contraindicated', 'none']).optional(),
@@ -169,6 +169,7 @@ const SummaryOut = z.object({
     warning: z.number().int().describe('active, live, last verdict warning'),
     halted: z.number().int(),
     resumePending: z.number().int(),
+    decommissioned: z.number().int().describe('retired for good (counted in total)'),
     stale: z.number().int().describe('active but stale (missed the attestation deadline by the margin)'),
     other: z.number().int().describe('active, live, no affirming or warning verdict yet'),
   }),
@@ -338,15 +339,18 @@ export function registerMonitoringRoutes(
       const m = merchantId === undefined ? {} : { merchantId };
       const count = (q: Omit<TerminalQuery, 'afterId' | 'limit'>): Promise<number> =>
         ctx.store.countTerminalsWhere({ ...m, ...q });
-      const [total, trusted, warning, halted, resumePending, stale, live] = await Promise.all([
-        count({}),
-        count({ state: 'active', stale: false, lastTier: 'affirming' }),
-        count({ state: 'active', stale: false, lastTier: 'warning' }),
-        count({ state: 'halted' }),
-        count({ state: 'resume-pending' }),
-        count({ state: 'active', stale: true }),
-        count({ state: 'active', stale: false }),
-      ]);
+      const [total, trusted, warning, halted, resumePending, decommissioned, stale, live] = await Promise.all(
+        [
+          count({}),
+          count({ state: 'active', stale: false, lastTier: 'affirming' }),
+          count({ state: 'active', stale: false, lastTier: 'warning' }),
+          count({ state: 'halted' }),
+          count({ state: 'resume-pending' }),
+          count({ state: 'decommissioned' }),
+          count({ state: 'active', stale: true }),
+          count({ state: 'active', stale: false }),
+        ],
+      );
       return {
         merchantId: merchantId ?? null,
         at: ctx.clock.now(),
@@ -356,6 +360,7 @@ export function registerMonitoringRoutes(
           warning,
           halted,
           resumePending,
+          decommissioned,
           stale,
           other: Math.max(0, live - trusted - warning),
         },

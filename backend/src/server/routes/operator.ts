@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { toBase64url } from '@pos/shared';
 import { z } from 'zod';
-import { StoreError, type AuditDraftRow, type AuditRow } from '../../store/types';
+import { StoreError, TERMINAL_STATES, type AuditDraftRow, type AuditRow } from '../../store/types';
 import { canReachMerchant, newId, requirePrincipal, sha256Hex, type Ctx, type Principal } from '../context';
 import {
   chainAuditEntry,
@@ -85,7 +85,7 @@ const TerminalOut = z.object({
   merchantId: z.string(),
   deviceJkt: z.string(),
   readerSerial: z.string(),
-  state: z.enum(['active', 'halted', 'resume-pending']),
+  state: z.enum(TERMINAL_STATES),
   stateReason: z.string().nullable(),
   lastCounter: z.number().int(),
   attestationIntervalS: z.number().int(),

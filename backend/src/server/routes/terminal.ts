@@ -595,9 +595,12 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
     },
     async (request, reply) => {
       const terminalId = request.body.terminalId ?? null;
-      if (terminalId !== null && (await ctx.store.getTerminal(terminalId)) === undefined) {
+      const terminal = terminalId === null ? undefined : await ctx.store.getTerminal(terminalId);
+      if (terminalId !== null && terminal === undefined) {
         throw new ServiceError(404, 'POS_ERR_TERMINAL_UNKNOWN');
       }
+      if (terminal?.state === 'decommissioned')
+        throw new ServiceError(403, 'POS_ERR_TERMINAL_DECOMMISSIONED');
       const now = ctx.clock.now();
       const value = newChallenge(ctx, terminalId, now);
       return reply.code(201).send({ challenge: value, expiresAt: now + ctx.config.challengeTtlS * 1000 });
