@@ -129,13 +129,15 @@ export const SummaryOut = z.object({
     warning: z.number(),
     halted: z.number(),
     resumePending: z.number(),
+    /** Retired for good (absent from a back-end older than decommissioning). */
+    decommissioned: z.number().optional(),
     stale: z.number(),
     other: z.number(),
   }),
 });
 export type Summary = z.infer<typeof SummaryOut>;
 
-export const TerminalState = z.enum(['active', 'halted', 'resume-pending']);
+export const TerminalState = z.enum(['active', 'halted', 'resume-pending', 'decommissioned']);
 export const TerminalRow = z.object({
   terminalId: z.string(),
   merchantId: z.string(),
@@ -263,6 +265,11 @@ export const TerminalHalted = z.object({
   terminalId: z.string(),
   state: z.enum(['halted', 'resume-pending']),
   haltId: z.string().optional(),
+});
+export const TerminalDecommissioned = z.object({
+  terminalId: z.string(),
+  state: z.literal('decommissioned'),
+  previousState: z.enum(['active', 'halted', 'resume-pending']),
 });
 export const Lifted = z.object({ haltId: z.string(), resumed: z.number(), stillHalted: z.number() });
 

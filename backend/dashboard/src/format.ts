@@ -54,17 +54,19 @@ export function time(at: number | string | null): string {
         .replace(/\.\d+Z$/, 'Z');
 }
 
-/** The state an operator reads: halted, resume-pending, stale, trusted, warning or unverified. */
-export type DisplayState = 'trusted' | 'warning' | 'halted' | 'stale' | 'resume-pending' | 'unverified';
+/** The state an operator reads: decommissioned, halted, resume-pending, stale, trusted, warning or unverified. */
+export type DisplayState =
+  'trusted' | 'warning' | 'halted' | 'stale' | 'resume-pending' | 'unverified' | 'decommissioned';
 
 /** The fields of a terminal its display state depends on. */
 export interface StateFields {
-  readonly state: 'active' | 'halted' | 'resume-pending';
+  readonly state: 'active' | 'halted' | 'resume-pending' | 'decommissioned';
   readonly stale: boolean;
   readonly lastTier: string | null;
 }
 
 export function displayState(t: StateFields): DisplayState {
+  if (t.state === 'decommissioned') return 'decommissioned';
   if (t.state === 'halted') return 'halted';
   if (t.state === 'resume-pending') return 'resume-pending';
   if (t.stale) return 'stale';
@@ -86,6 +88,8 @@ export function stateQuery(state: DisplayState | ''): Record<string, string | un
       return { state: 'halted' };
     case 'resume-pending':
       return { state: 'resume-pending' };
+    case 'decommissioned':
+      return { state: 'decommissioned' };
     case 'stale':
       return { state: 'active', stale: 'true' };
     case 'unverified':

@@ -271,7 +271,7 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.getByRole('heading', { name: `Terminal ${terminal.id}` }).waitFor({ timeout: WAIT });
     await page.getByText('Verdicts and evidence').waitFor({ timeout: WAIT });
     await page.screenshot({ path: join(SHOTS, 'auditor-terminal.png'), fullPage: true });
-    for (const name of ['Halt', 'Resume', 'Confirm']) {
+    for (const name of ['Halt', 'Resume', 'Decommission', 'Confirm']) {
       expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
     }
     await page.getByRole('link', { name: 'Halts', exact: true }).click();
@@ -546,6 +546,62 @@ describe.skipIf(!haveChromium)('the dashboard in Chromium', () => {
     await page.goto(`${base}/dashboard/#/terminals/${foreign.id}`);
     await page.getByText('POS_ERR_TERMINAL_UNKNOWN').waitFor({ timeout: WAIT });
     await page.context().close();
+  }, 120_000);
+
+  it('an operator decommissions a terminal: a confirm step that says it cannot be undone, then the state, no action left, the push connection closed', async () => {
+    const retired = (await enrollInto(h, merchantId)).t;
+    expect((await retired.attest()).statusCode).toBe(200);
+    const closes: number[] = [];
+    const retiredPush = startPushClient({
+      url: base.replace('http://', 'ws://') + '/v1/push',
+      proof: () => retired.proof('GET', '/v1/push', ''),
+      onState: (state, detail) => {
+        if (state === 'closed' && detail.code !== undefined) closes.push(detail.code);
+      },
+    });
+    try {
+      await until('push connection open', () => retiredPush.isOpen(), WAIT);
+      const page = await signIn('operator');
+      await page.goto(`${base}/dashboard/#/terminals/${retired.id}`);
+      await page
+        .getByTestId('terminal-state')
+        .filter({ hasText: /^active/ })
+        .waitFor({ timeout: WAIT });
+      // Cancel leaves it as it was.
+      await page.getByRole('button', { name: 'Decommission', exact: true }).click();
+      const form = page.getByRole('form', { name: 'Decommission: confirm' });
+      await form.getByText('This cannot be undone').waitFor({ timeout: WAIT });
+      expect(await form.getByRole('button', { name: 'Confirm' }).isDisabled()).toBe(true);
+      await form.getByRole('button', { name: 'Cancel' }).click();
+      expect((await h.store.getTerminal(retired.id))?.state).toBe('active');
+      await page.getByRole('button', { name: 'Decommission', exact: true }).click();
+      await page.getByLabel('Reason').fill('PC replaced, ticket 77');
+      await page.getByRole('button', { name: 'Confirm' }).click();
+      await page
+        .getByRole('status')
+        .filter({ hasText: 'Decommissioned for good.' })
+        .waitFor({ timeout: WAIT });
+      await page
+        .getByTestId('terminal-state')
+        .filter({ hasText: 'decommissioned — PC replaced, ticket 77' })
+        .waitFor({ timeout: WAIT });
+      for (const name of ['Halt', 'Resume', 'Decommission']) {
+        expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
+      }
+      await page.screenshot({ path: join(SHOTS, 'operator-decommissioned.png'), fullPage: true });
+      expect(await h.store.getTerminal(retired.id)).toMatchObject({
+        state: 'decommissioned',
+        stateReason: 'PC replaced, ticket 77',
+      });
+      await until('push connection closed 4410', () => closes.includes(4410), WAIT);
+      // Listed under its own filter.
+      await page.goto(`${base}/dashboard/#/terminals?state=decommissioned`);
+      await page.getByRole('row').filter({ hasText: retired.id }).waitFor({ timeout: WAIT });
+      expect(await page.getByRole('row').filter({ hasText: terminal.id }).count()).toBe(0);
+      await page.context().close();
+    } finally {
+      await retiredPush.close();
+    }
   }, 120_000);
 
   it('no page broke the Content-Security-Policy', () => {

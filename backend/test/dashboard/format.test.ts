@@ -20,6 +20,10 @@ import {
 
 describe('displayState', () => {
   it('puts halts first, then resume-pending, then staleness, then the last tier', () => {
+    expect(displayState({ state: 'decommissioned', stale: true, lastTier: 'affirming' })).toBe(
+      'decommissioned',
+    );
+    expect(stateQuery('decommissioned')).toEqual({ state: 'decommissioned' });
     expect(displayState({ state: 'halted', stale: true, lastTier: 'affirming' })).toBe('halted');
     expect(displayState({ state: 'resume-pending', stale: true, lastTier: 'affirming' })).toBe(
       'resume-pending',

@@ -40,6 +40,8 @@ export function describeEvent(e: FleetEvent): string {
       return `${e.terminalId ?? '?'}: correlation alert ${e.kind ?? ''}`;
     case 'connection':
       return `${e.terminalId ?? '?'} ${e.connected === true ? 'connected' : 'disconnected'}`;
+    case 'decommission':
+      return `${e.terminalId ?? '?'} decommissioned: ${e.reason ?? ''}`;
     default:
       return `${e.type}${e.terminalId === undefined ? '' : ` ${e.terminalId}`}`;
   }
@@ -200,6 +202,7 @@ export function OverviewPage(): ReactNode {
     ['Stale', s?.stale, 'stale'],
     ['Resume pending', s?.resumePending, 'resume-pending'],
     ['Not verified yet', s?.other, 'unverified'],
+    ['Decommissioned', s?.decommissioned, 'decommissioned'],
   ];
   return (
     <>

@@ -10,6 +10,7 @@ import {
   enc,
   HaltsOut,
   q,
+  TerminalDecommissioned,
   TerminalHalted,
   TerminalOut,
   TerminalsOut,
@@ -209,7 +210,9 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
             ? 'one with each accepted verdict, living the ticket lifetime (60 s by default)'
             : t.state === 'resume-pending'
               ? 'only a handshake ticket (reader session, no PIN entry, no sale) until an affirming attestation'
-              : 'none: no PIN entry, no sale (a ticket from before is refused too)'}
+              : t.state === 'decommissioned'
+                ? 'never again: decommissioned for good, its device key is refused on every terminal route'
+                : 'none: no PIN entry, no sale (a ticket from before is refused too)'}
         </dd>
         <dt>Evidence counter</dt>
         <dd>{t.lastCounter}</dd>
@@ -243,6 +246,21 @@ export function TerminalPage({ terminalId }: { terminalId: string }): ReactNode 
               });
               reloadAll();
               return `Now ${r.state}: waiting for a fresh affirming attestation.`;
+            }}
+          />
+        ) : null}
+        {can('halt') && t.state !== 'decommissioned' ? (
+          <ActionButton
+            label="Decommission"
+            danger
+            notice={notice}
+            description={`Decommission terminal ${t.terminalId} for good (a stolen or replaced PC, a closed shop). This cannot be undone: its device key is refused from now on, no resume brings it back, and a replacement must be enrolled as a new terminal. Its reader may be enrolled on the replacement; its history stays.`}
+            onConfirm={async (reason) => {
+              await call(TerminalDecommissioned, 'POST', `/v1/terminals/${enc(terminalId)}/decommission`, {
+                reason,
+              });
+              reloadAll();
+              return 'Decommissioned for good.';
             }}
           />
         ) : null}

@@ -14,6 +14,7 @@ const STATES: readonly DisplayState[] = [
   'stale',
   'resume-pending',
   'unverified',
+  'decommissioned',
 ];
 const PAGE = 25;
 type SortKey = 'terminalId' | 'merchant' | 'state' | 'lastAttestedAt' | 'readerSerial' | 'appVersion';
@@ -54,7 +55,12 @@ export function TerminalsPage(): ReactNode {
       return first;
     },
     [state, merchant],
-    (e) => e.type === 'halt' || e.type === 'resume' || e.type === 'stale' || e.type === 'verdict',
+    (e) =>
+      e.type === 'halt' ||
+      e.type === 'resume' ||
+      e.type === 'stale' ||
+      e.type === 'verdict' ||
+      e.type === 'decommission',
     5000,
   );
   const rows = useMemo(() => {
