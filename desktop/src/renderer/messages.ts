@@ -121,6 +121,24 @@ export function canCancel(state: Sale['state']): boolean {
   );
 }
 
+/** What the merchant reads once the provider has decommissioned (retired) this terminal for good. */
+export const DECOMMISSIONED_TEXT =
+  'Your payment provider has decommissioned this terminal for good: it takes no more card payments.';
+
+/**
+ * The provider's decommission notice arrives as a halt whose reason starts `decommissioned: `
+ * (docs/fleet.md "Decommissioning"); resolves the operator's reason, or undefined for any other halt.
+ */
+export function decommissionReason(haltReason: string): string | undefined {
+  const prefix = 'decommissioned: ';
+  return haltReason.startsWith(prefix) ? haltReason.slice(prefix.length) : undefined;
+}
+
+/** The sale failed because the back-end refused a decommissioned terminal (its detail says so). */
+function saysDecommissioned(detail: string | undefined): boolean {
+  return detail !== undefined && detail.startsWith('this terminal was decommissioned');
+}
+
 const REASONS: Readonly<Record<string, string>> = {
   POS_ERR_DESKTOP_TXN_CANCELLED: 'The sale was cancelled.',
   POS_ERR_DESKTOP_TXN_DECLINED: 'The card issuer declined the payment.',
@@ -142,10 +160,14 @@ const REASONS: Readonly<Record<string, string>> = {
   POS_ERR_DESKTOP_TXN_STATE: 'That cannot be done at this step of the sale.',
   POS_ERR_DESKTOP_API_UNAVAILABLE: 'The terminal core is not running.',
   POS_ERR_DESKTOP_API_INVALID: 'The terminal core refused the request as not valid.',
+  POS_ERR_TERMINAL_DECOMMISSIONED: DECOMMISSIONED_TEXT,
 };
 
 /** A sentence for a coded failure: a known code's own words, else the core's detail, else a generic one. */
 export function reasonFor(code: string | undefined, detail?: string): string {
+  // A sale refused because the terminal was decommissioned (the back-end's code is the cause, the
+  // detail its words, core/backend/http.ts): that, not the step that failed, is what the merchant needs.
+  if (saysDecommissioned(detail)) return DECOMMISSIONED_TEXT;
   if (code !== undefined) {
     const known = REASONS[code];
     if (known !== undefined) return known;

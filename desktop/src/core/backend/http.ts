@@ -31,6 +31,17 @@ export interface JsonRequest {
 
 export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
 
+/**
+ * Back-end codes whose detail the terminal words itself, for the merchant, instead of passing the
+ * back-end's message on (the code itself is passed on unchanged).
+ */
+export const BACKEND_CODE_DETAIL: Readonly<Record<string, string>> = {
+  // The operator retired this terminal for good (docs/fleet.md "Decommissioning"): every terminal
+  // route refuses its device key from now on.
+  POS_ERR_TERMINAL_DECOMMISSIONED:
+    'this terminal was decommissioned by the payment provider: it takes no more card payments, and a replacement must be enrolled as a new terminal',
+};
+
 const fail = (code: DesktopCode, detail: string): { ok: false; code: DesktopCode; detail: string } => ({
   ok: false,
   code,
@@ -80,7 +91,11 @@ export async function requestJson<S extends z.ZodType>(
   }
   if (res.status >= 400) {
     const e = ErrorShape.safeParse(json);
-    if (e.success) return fail(e.data.error.code as DesktopCode, (e.data.error.message ?? '').slice(0, 300));
+    if (e.success)
+      return fail(
+        e.data.error.code as DesktopCode,
+        BACKEND_CODE_DETAIL[e.data.error.code] ?? (e.data.error.message ?? '').slice(0, 300),
+      );
     return fail('POS_ERR_DESKTOP_BACKEND_REFUSED', `the back-end answered HTTP ${res.status}`);
   }
   const parsed = schema.safeParse(json);

@@ -1,6 +1,6 @@
 import { formatAmount, type Command, type CommandResult, type Sale, type Snapshot } from '../../api/contract';
 import { useFocusOnMount } from '../hooks';
-import { canCancel, resultTitle, sentence } from '../messages';
+import { canCancel, decommissionReason, DECOMMISSIONED_TEXT, resultTitle, sentence } from '../messages';
 
 type Send = (command: Command) => Promise<CommandResult>;
 
@@ -17,27 +17,47 @@ export function HaltScreen({
   send: Send;
 }) {
   const heading = useFocusOnMount<HTMLHeadingElement>();
+  const retired = decommissionReason(halt.reason);
   return (
     <section className="screen notice tone-bad" aria-labelledby="halt-title">
       <h1 id="halt-title" tabIndex={-1} ref={heading}>
-        <span aria-hidden="true">✕ </span>PIN entry is halted
+        <span aria-hidden="true">✕ </span>
+        {retired === undefined ? 'PIN entry is halted' : 'This terminal was decommissioned'}
       </h1>
-      <p role="alert" className="reason">
-        Your payment provider has halted PIN entry on this terminal. Reason given:{' '}
-        <strong>{sentence(halt.reason)}</strong>
-      </p>
+      {retired === undefined ? (
+        <p role="alert" className="reason">
+          Your payment provider has halted PIN entry on this terminal. Reason given:{' '}
+          <strong>{sentence(halt.reason)}</strong>
+        </p>
+      ) : (
+        <p role="alert" className="reason">
+          {DECOMMISSIONED_TEXT} Reason given: <strong>{sentence(retired)}</strong>
+        </p>
+      )}
       <h2>What to do</h2>
-      <ul>
-        <li>Do not take card payments with PIN on this terminal for now; take the payment another way.</li>
-        <li>
-          Contact your payment provider&apos;s support
-          {terminalId === undefined ? '' : ` and give them the terminal id ${terminalId}`}.
-        </li>
-        <li>
-          PIN entry comes back by itself once the provider lifts the halt and the terminal passes a fresh
-          check.
-        </li>
-      </ul>
+      {retired === undefined ? (
+        <ul>
+          <li>Do not take card payments with PIN on this terminal for now; take the payment another way.</li>
+          <li>
+            Contact your payment provider&apos;s support
+            {terminalId === undefined ? '' : ` and give them the terminal id ${terminalId}`}.
+          </li>
+          <li>
+            PIN entry comes back by itself once the provider lifts the halt and the terminal passes a fresh
+            check.
+          </li>
+        </ul>
+      ) : (
+        <ul>
+          <li>Take no more card payments on this terminal; take the payment another way.</li>
+          <li>
+            This cannot be undone on the terminal. If it was a mistake, or to set up a replacement, contact
+            your payment provider&apos;s support
+            {terminalId === undefined ? '' : ` and give them the terminal id ${terminalId}`}: a replacement is
+            enrolled as a new terminal.
+          </li>
+        </ul>
+      )}
       {sale.state === 'result' && sale.result !== undefined ? (
         <div className="halt-sale" role="status">
           <p>
