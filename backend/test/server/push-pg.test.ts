@@ -15,7 +15,7 @@ import pg from 'pg';
 import { createPostgresBus, type PostgresBus } from '../../src/store/postgres-bus';
 import { openPostgresStore } from '../../src/store/postgres';
 import { startPushClient, type PushClient } from '../../src/fleet/push-client';
-import { CLOSE_DUPLICATE, type ServerMessage } from '../../src/fleet/push-protocol';
+import { CLOSE_DECOMMISSIONED, CLOSE_DUPLICATE, type ServerMessage } from '../../src/fleet/push-protocol';
 import type { Store } from '../../src/store/types';
 import { PG_URL, describePg, dropSchemas, freshSchemaName } from '../pg-helpers';
 import type { FastifyInstance } from 'fastify';
@@ -164,6 +164,34 @@ describePg('push across two apps on one PostgreSQL', () => {
     await onOne.client.close();
     await onTwo.client.close();
     await until('released', async () => (await connectedOn(app1)) === 0 && (await connectedOn(app2)) === 0);
+  }, 30_000);
+
+  it('a terminal decommissioned through app 1 while connected to app 2 gets the notice there and is closed 4410; app 1 refuses its upgrade', async () => {
+    const [app1, app2] = apps as [FastifyInstance, FastifyInstance];
+    const t = await seedTerminal(store1, 'ter_pg_retired');
+    const onTwo = connect(urls[1] ?? '', t);
+    await until('registered on app 2', async () => (await connectedOn(app2)) === 1);
+    const res = await app1.inject({
+      method: 'POST',
+      url: `/v1/terminals/${t.id}/decommission`,
+      headers: { authorization: `Bearer ${adminToken}` },
+      payload: { reason: 'stolen from the shop' },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    await until('closed on app 2', () => onTwo.codes.length === 1);
+    expect(onTwo.codes[0]).toBe(CLOSE_DECOMMISSIONED);
+    expect(onTwo.got).toHaveLength(1);
+    expect(onTwo.got[0]).toMatchObject({
+      type: 'halt',
+      seq: 1,
+      reason: 'decommissioned: stolen from the shop',
+    });
+    expect(onTwo.got[0]?.haltId.startsWith('dcm_')).toBe(true);
+    await until('released on app 2', async () => (await connectedOn(app2)) === 0);
+    const again = connect(urls[0] ?? '', t);
+    await until('refused by app 1', () => again.codes.length === 1);
+    expect(again.got).toEqual([]);
+    expect(await connectedOn(app1)).toBe(0);
   }, 30_000);
 
   it('one device key connected to both apps: the second connection is closed 4409 and the terminal halted', async () => {
