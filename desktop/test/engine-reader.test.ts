@@ -7,29 +7,25 @@
  */
 import {
   aesDukptWorkingKey,
-  createMemoryLinkPair,
   decodePinBlock,
   decryptCardData,
   DEV_BDK_HEX,
   findTestCard,
   hex,
-  ok,
   parsePan,
   pinDigitsToText,
   wipe,
   type AesKsn,
   type EncryptedCardData,
 } from '@pos/shared';
-import { Simulator } from '@pos/device-sim/sim';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LostSignal, type ReaderDevice, type ReaderDriver } from '../src/core/reader/device';
 import { ReaderConnection } from '../src/core/reader/connection';
 import { SessionReaderPort } from '../src/core/reader/reader-port';
 import { TransactionEngine, type BackendPort, type EngineSnapshot } from '../src/core/transaction';
-import { tempDir, testTerminal, until } from './support';
+import { memoryReaderDriver, startTrustingSim, testTerminal, until, type Cleanups } from './support';
 import { FakePush } from './txn-fakes';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -65,47 +61,14 @@ function hostPin(card: unknown, block: Uint8Array, ksn: Uint8Array): string {
 }
 
 async function rig() {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
   const term = testTerminal();
   const events: Record<string, unknown>[] = [];
-  const started = await Simulator.start({
-    stateDir: t.dir,
-    transport: 'hid',
+  const { sim, caCertificateDer, serial } = await startTrustingSim(cleanups, term, {
     onEvent: (e) => events.push(e),
   });
-  if (!started.ok) throw new Error(started.code);
-  const sim = started.sim;
-  cleanups.push(() => sim.stop());
-  expect(sim.fw.trust(term.am.jwks).ok).toBe(true);
-  const identity = sim.fw.identity;
-  if (identity === undefined) throw new Error('no identity');
-  const serial = sim.ready.serial;
-  const driver: ReaderDriver = {
-    kind: 'serial',
-    open: () => {
-      const [a, b] = createMemoryLinkPair();
-      sim.attachLink(b);
-      const lost = new LostSignal();
-      const device: ReaderDevice = {
-        kind: 'serial',
-        where: 'memory',
-        link: a,
-        onLost: (cb) => lost.on(cb),
-        close: () => {
-          a.close();
-          return Promise.resolve();
-        },
-        get closed() {
-          return a.closed;
-        },
-      };
-      return Promise.resolve(ok({ device }));
-    },
-  };
   const conn = new ReaderConnection({
-    driver,
-    handshake: term.handshake(identity.caCertificateDer, serial),
+    driver: memoryReaderDriver(sim),
+    handshake: term.handshake(caCertificateDer, serial),
     heartbeatMs: 0,
   });
   cleanups.push(() => conn.close());

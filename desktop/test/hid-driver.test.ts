@@ -6,17 +6,17 @@
  * real handshake; only the USB pipe is simulated.
  */
 import { HID_REPORT_SIZE, HidDeviceLink } from '@pos/shared';
-import { Simulator } from '@pos/device-sim/sim';
+import type { Simulator } from '@pos/device-sim/sim';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HidReaderDriver, loadNodeHid, type HidBackend, type HidHandle } from '../src/core/reader/hid';
 import { ReaderConnection } from '../src/core/reader/connection';
-import { tempDir, testTerminal, until } from './support';
+import { startTrustingSim, testTerminal, until, type Cleanups } from './support';
 
 console.log(
   'HID driver tested against a fake device object: no /dev/uhid here (no kernel HID device can be made).',
 );
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -110,21 +110,13 @@ describe('HID reader driver (fake device object)', () => {
   });
 
   it('enumerates by vendor/product id, handshakes over 64-byte reports, detects unplug, reconnects', async () => {
-    const t = tempDir();
-    cleanups.push(t.cleanup);
     const term = testTerminal();
-    const started = await Simulator.start({ stateDir: t.dir, transport: 'hid' });
-    if (!started.ok) throw new Error(started.code);
-    const sim = started.sim;
-    cleanups.push(() => sim.stop());
-    expect(sim.fw.trust(term.am.jwks).ok).toBe(true);
-    const identity = sim.fw.identity;
-    if (identity === undefined) throw new Error('no identity');
+    const { sim, caCertificateDer, serial } = await startTrustingSim(cleanups, term);
     const { backend, state } = fakeBackend(sim);
 
     const conn = new ReaderConnection({
       driver: new HidReaderDriver({ usb: { vendorId: VID, productId: PID }, backend, readTimeoutMs: 20 }),
-      handshake: term.handshake(identity.caCertificateDer, sim.ready.serial),
+      handshake: term.handshake(caCertificateDer, serial),
       backoff: { initialMs: 10, maxMs: 50, jitter: 0.5 },
     });
     cleanups.push(() => conn.close());

@@ -11,29 +11,20 @@
  * in-process reader simulator over a memory link. The reader's clock is injected (the tests move it);
  * attestations are a fake that signs session tickets with a development A&M key.
  */
-import {
-  connectToReader,
-  createMemoryLinkPair,
-  ok,
-  p256Signer,
-  type Result,
-  type TicketClaims,
-} from '@pos/shared';
-import { Simulator } from '@pos/device-sim/sim';
+import { connectToReader, p256Signer, type Result, type TicketClaims } from '@pos/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AttestAnswer, AttestationAgent } from '../src/core/attest/agent';
 import type { BackendClient } from '../src/core/backend/client';
 import { HttpBackendPort } from '../src/core/backend/ports';
 import { ReaderConnection, readSessionGrant } from '../src/core/reader/connection';
-import { LostSignal, type ReaderDevice, type ReaderDriver } from '../src/core/reader/device';
 import { SessionReaderPort } from '../src/core/reader/reader-port';
 import { ReaderSessionKeeper, SessionTickets } from '../src/core/reader/session-keeper';
 import type { DesktopCode } from '../src/core/result';
 import { TransactionEngine, type BackendPort } from '../src/core/transaction';
-import { tempDir, testTerminal, until } from './support';
+import { memoryReaderDriver, startTrustingSim, testTerminal, until, type Cleanups } from './support';
 import { FakePush } from './txn-fakes';
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -54,8 +45,6 @@ interface RigOptions {
 }
 
 async function rig(o: RigOptions = {}) {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
   const term = testTerminal();
   const base = Date.now();
   let readerOffsetMs = 0;
@@ -64,9 +53,7 @@ async function rig(o: RigOptions = {}) {
   const events: Record<string, unknown>[] = [];
   /** The order of attestations and the reader's starts: `attest:<purpose>`, `start`. */
   const order: string[] = [];
-  const started = await Simulator.start({
-    stateDir: t.dir,
-    transport: 'hid',
+  const { sim, caCertificateDer, serial } = await startTrustingSim(cleanups, term, {
     clock: { now: () => base + readerOffsetMs },
     onEvent: (e) => {
       events.push(e);
@@ -74,13 +61,6 @@ async function rig(o: RigOptions = {}) {
       o.onReaderEvent?.(e, { advanceReaderS });
     },
   });
-  if (!started.ok) throw new Error(started.code);
-  const sim = started.sim;
-  cleanups.push(() => sim.stop());
-  expect(sim.fw.trust(term.am.jwks).ok).toBe(true);
-  const identity = sim.fw.identity;
-  if (identity === undefined) throw new Error('no identity');
-  const serial = sim.ready.serial;
 
   /** A session ticket for this terminal and reader, issued now by the reader's clock. */
   const sessionTicket = (extra: Partial<TicketClaims> = {}): { jws: string; exp: number } => {
@@ -128,30 +108,8 @@ async function rig(o: RigOptions = {}) {
     }),
   );
   let handshakes = 0;
-  const driver: ReaderDriver = {
-    kind: 'serial',
-    open: () => {
-      const [a, b] = createMemoryLinkPair();
-      sim.attachLink(b);
-      const lost = new LostSignal();
-      const device: ReaderDevice = {
-        kind: 'serial',
-        where: 'memory',
-        link: a,
-        onLost: (cb) => lost.on(cb),
-        close: () => {
-          a.close();
-          return Promise.resolve();
-        },
-        get closed() {
-          return a.closed;
-        },
-      };
-      return Promise.resolve(ok({ device }));
-    },
-  };
   const conn = new ReaderConnection({
-    driver,
+    driver: memoryReaderDriver(sim),
     heartbeatMs: 0,
     backoff: { initialMs: 20, maxMs: 40, jitter: 0 },
     handshake: async (link) => {
@@ -160,7 +118,7 @@ async function rig(o: RigOptions = {}) {
       const r = await connectToReader(link, {
         deviceKey: p256Signer(term.secretKey),
         sessionTicket: ticket,
-        trustedRoots: [identity.caCertificateDer],
+        trustedRoots: [caCertificateDer],
         now: () => Math.floor(Date.now() / 1000),
         expectedSerial: serial,
         timeoutMs: 5000,
