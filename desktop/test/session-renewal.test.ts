@@ -29,6 +29,14 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** An affirming attestation's answer carrying a session ticket. */
+const sessionAnswer = (t: { jws: string; exp: number }): AttestAnswer => ({
+  verdict: 'affirming',
+  ticket: t.jws,
+  ticketUse: 'session',
+  ticketExpiresAt: t.exp,
+});
+
 interface RigOptions {
   /** `perm` of the first session ticket (the handshake's). */
   readonly perm?: TicketClaims['perm'];
@@ -83,8 +91,7 @@ async function rig(o: RigOptions = {}) {
   let attestations = 0;
   const answer = (): AttestAnswer => {
     if (o.attestAnswer !== undefined) return o.attestAnswer();
-    const s = sessionTicket();
-    return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
+    return sessionAnswer(sessionTicket());
   };
   const hook: { keeper?: ReaderSessionKeeper } = {};
   // As the headless terminal: a pre-transaction attestation; its answer's session ticket is kept,
@@ -99,8 +106,7 @@ async function rig(o: RigOptions = {}) {
   };
   // The terminal's newest session ticket (what its attestations gave it): the handshake presents it.
   const tickets = new SessionTickets({ attest, nowS: terminalNowS });
-  const hold = (t: { jws: string; exp: number }) =>
-    tickets.remember({ verdict: 'affirming', ticket: t.jws, ticketUse: 'session', ticketExpiresAt: t.exp });
+  const hold = (t: { jws: string; exp: number }) => tickets.remember(sessionAnswer(t));
   hold(
     sessionTicket({
       perm: o.perm ?? ['transact'],
@@ -200,6 +206,38 @@ async function saleToCard(r: Rig): Promise<void> {
 
 const renewEvents = (r: Rig) => r.events.filter((e) => e['event'] === 'renew');
 
+/**
+ * Begins a sale and waits for its end: a reader error (POS_ERR_DESKTOP_TXN_READER) with `cause`
+ * (asserted). Resolves with the result.
+ */
+async function saleEndsWithReaderError(r: Rig, cause: string) {
+  await saleToCard(r);
+  await until(() => r.engine.state === 'result', 'the sale ended');
+  const result = r.engine.snapshot().result;
+  expect(result).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_READER', cause });
+  return result;
+}
+
+/**
+ * The reader's clock jumps 10 s right after the first renewal it accepts (as `onReaderEvent`):
+ * a sale's ticket with 5 s left runs out between its renewal and the start.
+ */
+function jumpAfterFirstRenewal(): {
+  jumped: () => boolean;
+  onReaderEvent: NonNullable<RigOptions['onReaderEvent']>;
+} {
+  let jumped = false;
+  return {
+    jumped: () => jumped,
+    onReaderEvent: (e, rg) => {
+      if (e['event'] === 'renew' && e['accepted'] === true && !jumped) {
+        jumped = true;
+        rg.advanceReaderS(10);
+      }
+    },
+  };
+}
+
 describe('reader session renewal (terminal core)', () => {
   it('a session ticket from an attestation is sent to the open session as renew; the held one is not resent', async () => {
     const r = await rig();
@@ -207,12 +245,7 @@ describe('reader session renewal (terminal core)', () => {
     expect(first).toBeDefined();
     r.advanceReaderS(5);
     const next = r.sessionTicket();
-    const renewed = await r.keeper.afterAttestation({
-      verdict: 'affirming',
-      ticket: next.jws,
-      ticketUse: 'session',
-      ticketExpiresAt: next.exp,
-    });
+    const renewed = await r.keeper.afterAttestation(sessionAnswer(next));
     expect(renewed).toEqual({ ok: true, via: 'renew' });
     expect(r.sim.fw.sessionExpiry).toBe(next.exp);
     expect(r.conn.grant).toEqual(readSessionGrant(next.jws));
@@ -249,12 +282,7 @@ describe('reader session renewal (terminal core)', () => {
     const next = r.sessionTicket();
     expect(r.sim.fw.renewSession(next.jws).ok).toBe(true); // its jti is spent at the reader
     const exp = r.sim.fw.sessionExpiry;
-    const renewed = await r.keeper.afterAttestation({
-      verdict: 'affirming',
-      ticket: next.jws,
-      ticketUse: 'session',
-      ticketExpiresAt: next.exp,
-    });
+    const renewed = await r.keeper.afterAttestation(sessionAnswer(next));
     expect(renewed).toMatchObject({ ok: false, code: 'POS_ERR_SIM_TICKET_REPLAYED' });
     expect(r.refusals).toEqual(['POS_ERR_SIM_TICKET_REPLAYED']);
     expect(r.counts().handshakes).toBe(1);
@@ -340,21 +368,13 @@ describe('reader session renewal (terminal core)', () => {
   });
 
   it("a start refused as expired (the reader's clock ahead) gets one renewal and one retry", async () => {
-    let jumped = false;
+    const { jumped, onReaderEvent } = jumpAfterFirstRenewal();
     const r = await rig({
       // The sale's own ticket has 5 s left by the reader's clock when the reader takes it; right
       // after the renewal the reader's clock jumps past it, so the reader refuses the start as expired.
-      attestAnswer: () => {
-        const s = r.sessionTicket({ exp: r.readerNowS() + (jumped ? 60 : 5) });
-        return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
-      },
+      attestAnswer: () => sessionAnswer(r.sessionTicket({ exp: r.readerNowS() + (jumped() ? 60 : 5) })),
       terminalClock: 'real',
-      onReaderEvent: (e, rg) => {
-        if (e['event'] === 'renew' && e['accepted'] === true && !jumped) {
-          jumped = true;
-          rg.advanceReaderS(10);
-        }
-      },
+      onReaderEvent,
     });
     await saleToCard(r);
     expect(r.sim.fw.txnState).toBe('waiting-for-card');
@@ -369,29 +389,16 @@ describe('reader session renewal (terminal core)', () => {
   });
 
   it('a start refused as expired whose renewal gets no ticket ends the sale with a clear error', async () => {
-    let jumped = false;
+    const { jumped, onReaderEvent } = jumpAfterFirstRenewal();
     const r = await rig({
-      attestAnswer: () => {
-        if (jumped) return { verdict: 'contraindicated', halted: true, reasons: ['halt'] };
-        const s = r.sessionTicket({ exp: r.readerNowS() + 5 });
-        return { verdict: 'affirming', ticket: s.jws, ticketUse: 'session', ticketExpiresAt: s.exp };
-      },
+      attestAnswer: () =>
+        jumped()
+          ? { verdict: 'contraindicated', halted: true, reasons: ['halt'] }
+          : sessionAnswer(r.sessionTicket({ exp: r.readerNowS() + 5 })),
       terminalClock: 'real',
-      onReaderEvent: (e, rg) => {
-        if (e['event'] === 'renew' && e['accepted'] === true && !jumped) {
-          jumped = true;
-          rg.advanceReaderS(10);
-        }
-      },
+      onReaderEvent,
     });
-    await saleToCard(r);
-    await until(() => r.engine.state === 'result', 'the sale ended');
-    const result = r.engine.snapshot().result;
-    expect(result).toMatchObject({
-      status: 'error',
-      code: 'POS_ERR_DESKTOP_TXN_READER',
-      cause: 'POS_ERR_READER_SESSION_EXPIRED',
-    });
+    const result = await saleEndsWithReaderError(r, 'POS_ERR_READER_SESSION_EXPIRED');
     expect(result?.detail).toContain('could not be renewed');
     expect(result?.detail).toContain('POS_ERR_DESKTOP_TXN_HALTED');
     expect(r.counts().attestations).toBe(2);
@@ -410,16 +417,9 @@ describe('reader session renewal (terminal core)', () => {
     });
     // The back-end's ticket is already over by the reader's clock: renewal and handshake both refuse it.
     const old = r.sessionTicket({ jti: 'old-ticket-0001' });
-    stale.current = { verdict: 'affirming', ticket: old.jws, ticketUse: 'session', ticketExpiresAt: old.exp };
+    stale.current = sessionAnswer(old);
     r.advanceReaderS(120);
-    await saleToCard(r);
-    await until(() => r.engine.state === 'result', 'the sale ended');
-    const result = r.engine.snapshot().result;
-    expect(result).toMatchObject({
-      status: 'error',
-      code: 'POS_ERR_DESKTOP_TXN_READER',
-      cause: 'POS_ERR_TICKET_EXPIRED',
-    });
+    const result = await saleEndsWithReaderError(r, 'POS_ERR_TICKET_EXPIRED');
     expect(result?.detail).toContain('did not take the fresh session ticket');
     expect(result?.detail).toContain('expired');
     expect(r.counts().attestations).toBe(1);
@@ -447,10 +447,7 @@ describe('reader session renewal (terminal core)', () => {
     async (_what, a, cause, detail) => {
       const r = await rig({ attestAnswer: () => ({ ...a, reasons: [...a.reasons] }) });
       // The session's ticket has most of its minute left: the sale still attests, and is refused.
-      await saleToCard(r);
-      await until(() => r.engine.state === 'result', 'the sale ended');
-      const result = r.engine.snapshot().result;
-      expect(result).toMatchObject({ status: 'error', code: 'POS_ERR_DESKTOP_TXN_READER', cause });
+      const result = await saleEndsWithReaderError(r, cause);
       expect(result?.detail).toContain(detail);
       expect(r.order).toEqual(['attest:pre-transaction']);
       expect(r.sim.fw.txnState).toBe('idle');
@@ -464,13 +461,7 @@ describe('reader session renewal (terminal core)', () => {
     const r = await rig({
       attestError: { code: 'POS_ERR_DESKTOP_BACKEND_UNREACHABLE', detail: 'connection refused' },
     });
-    await saleToCard(r);
-    await until(() => r.engine.state === 'result', 'the sale ended');
-    expect(r.engine.snapshot().result).toMatchObject({
-      status: 'error',
-      code: 'POS_ERR_DESKTOP_TXN_READER',
-      cause: 'POS_ERR_DESKTOP_BACKEND_UNREACHABLE',
-    });
+    await saleEndsWithReaderError(r, 'POS_ERR_DESKTOP_BACKEND_UNREACHABLE');
     expect(r.order).toEqual(['attest:pre-transaction']);
     expect(r.sim.fw.txnState).toBe('idle');
   });
@@ -478,13 +469,7 @@ describe('reader session renewal (terminal core)', () => {
   it('without a reader session the sale ends as the reader lost, and nothing is attested', async () => {
     const r = await rig();
     await r.conn.close();
-    await saleToCard(r);
-    await until(() => r.engine.state === 'result', 'the sale ended');
-    expect(r.engine.snapshot().result).toMatchObject({
-      status: 'error',
-      code: 'POS_ERR_DESKTOP_TXN_READER',
-      cause: 'POS_ERR_DESKTOP_READER_LOST',
-    });
+    await saleEndsWithReaderError(r, 'POS_ERR_DESKTOP_READER_LOST');
     expect(r.counts().attestations).toBe(0);
   });
 });
