@@ -1,4 +1,7 @@
-/** Test support for the browser shell: a fake core and raw HTTP requests (any Host, any header). */
+/**
+ * Test support for the browser shell: a fake core, raw HTTP requests (any Host, any header), and the
+ * `snapshot` events of its event stream (also read by the full-stack tests in test/test/fullstack).
+ */
 import { request } from 'node:http';
 import {
   parseCommand,
@@ -123,4 +126,32 @@ export async function keyFromUrl(port: number, url: string): Promise<string> {
   const r = await exchange(port, codeOf(url));
   if (r.status !== 200) throw new Error(`exchange refused: ${r.status} ${r.body}`);
   return (JSON.parse(r.body) as { key: string }).key;
+}
+
+/**
+ * Splits the UI API's event stream (`GET /api/events`, server-sent events), text as it arrives, into
+ * the data of its `snapshot` events: `push` returns the data (JSON text) of each event the text
+ * completes, in order; an event split across pushes comes out with the push that ends it.
+ */
+export function snapshotEventSplitter(): { push(text: string): string[] } {
+  let buf = '';
+  return {
+    push: (text) => {
+      const out: string[] = [];
+      buf += text;
+      let i = buf.indexOf('\n\n');
+      while (i >= 0) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = block
+          .split('\n')
+          .filter((l) => l.startsWith('data: '))
+          .map((l) => l.slice(6))
+          .join('\n');
+        if (block.includes('event: snapshot')) out.push(data);
+        i = buf.indexOf('\n\n');
+      }
+      return out;
+    },
+  };
 }

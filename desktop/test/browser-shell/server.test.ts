@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SnapshotSchema, type Snapshot } from '../../src/api/contract';
 import { CSP, NOT_BUILT_PAGE, startBrowserShell, type BrowserShell } from '../../src/browser-shell/server';
 import { tempDir, until } from '../support';
-import { codeOf, exchange, FakeCore, keyFromUrl, raw } from './helpers';
+import { codeOf, exchange, FakeCore, keyFromUrl, raw, snapshotEventSplitter } from './helpers';
 
 const INDEX = '<!doctype html><title>UI</title><script type="module" src="/assets/app.js"></script>';
 
@@ -228,22 +228,10 @@ describe('browser shell server', () => {
     let contentType = '';
     req.on('response', (res) => {
       contentType = res.headers['content-type'] ?? '';
-      let buf = '';
+      const events = snapshotEventSplitter();
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
-        buf += c;
-        let i = buf.indexOf('\n\n');
-        while (i >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block
-            .split('\n')
-            .filter((l) => l.startsWith('data: '))
-            .map((l) => l.slice(6))
-            .join('\n');
-          if (block.includes('event: snapshot')) got.push(JSON.parse(data) as Snapshot);
-          i = buf.indexOf('\n\n');
-        }
+        for (const data of events.push(c)) got.push(JSON.parse(data) as Snapshot);
       });
     });
     req.end();
