@@ -348,7 +348,12 @@ async function transact(a: z.infer<typeof TransactArgs>, io: CliIo): Promise<num
   const error = (code: DesktopCode, detail: string): number =>
     print({
       status:
-        code === 'POS_ERR_DESKTOP_TXN_HALTED' || code === 'POS_ERR_TERMINAL_HALTED' ? 'halted' : 'error',
+        // A decommissioned terminal is halted for good (docs/fleet.md): the same status, its own code.
+        code === 'POS_ERR_DESKTOP_TXN_HALTED' ||
+        code === 'POS_ERR_TERMINAL_HALTED' ||
+        code === 'POS_ERR_TERMINAL_DECOMMISSIONED'
+          ? 'halted'
+          : 'error',
       code,
       detail,
     });
