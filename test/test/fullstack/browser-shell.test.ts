@@ -10,31 +10,32 @@
  *
  * Skipped, with the reason printed, without socat, or on a VM that cannot simulate a physical machine.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Browser, Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { SnapshotSchema, type Command, type Snapshot } from '../../../desktop/src/api/contract';
+import type { Command, Snapshot } from '../../../desktop/src/api/contract';
 import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from './chromium';
 import {
   admin,
-  cleanEnv,
+  enterPinByPositions,
+  exchangeShellCode,
   HAVE_SOCAT,
+  openShellApi,
+  padOrResult,
   physicalMachine,
   readerEvents,
   ROOT,
   simulator,
+  startShellSystem,
   terminalId,
   waitFor,
+  type ShellApi,
   type System,
 } from './system';
 
-const START = join(ROOT, 'scripts', 'start.mjs');
 const machine = physicalMachine();
 const skip = !HAVE_SOCAT
   ? 'socat is missing (apt-get install socat)'
@@ -48,41 +49,23 @@ if (skip === undefined && !HAVE_CHROMIUM)
   );
 const SCREENSHOTS = join(ROOT, 'test-results', 'browser-shell');
 
-const ReadySchema = z.object({
-  event: z.literal('ready'),
-  dataDir: z.string(),
-  backend: z.url(),
-  terminal: z.string().regex(/^http:\/\/127\.0\.0\.1:\d{1,5}\/#c=[A-Za-z0-9_-]{43}$/),
-  simulator: z.object({ control: z.url(), path: z.string() }),
-  dashboard: z.object({ url: z.url(), username: z.string(), password: z.string() }),
-});
-
 describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
-  let dir: string;
-  let child: ChildProcess;
   let sys: System;
   let origin: string;
   let key: string;
-  const snaps: Snapshot[] = [];
-  let events: AbortController | undefined;
-  let stderr = '';
+  let api: ShellApi | undefined;
   let rendererDir: string | undefined;
   let browser: Browser | undefined;
   /** The UI page of the Chromium test, left open for the halt test. */
   let uiPage: Page | undefined;
 
-  const last = (): Snapshot | undefined => snaps.at(-1);
-  const invoke = async (c: Command): Promise<unknown> => {
-    const r = await fetch(`${origin}/api/command`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-pos-shell-key': key },
-      body: JSON.stringify(c),
-    });
-    return r.json();
+  const last = (): Snapshot | undefined => api?.last();
+  const invoke = (c: Command): Promise<unknown> => {
+    if (api === undefined) throw new Error('the shell did not start');
+    return api.invoke(c);
   };
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pos-fullstack-ui-'));
     if (HAVE_CHROMIUM) {
       // The real renderer, built into a directory of this test's own (desktop/dist may be rebuilt by
       // someone else meanwhile); the shell serves it through POS_UI_RENDERER_DIR.
@@ -93,91 +76,26 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
         build: { outDir: rendererDir, emptyOutDir: true },
       });
     }
-    const prefix = 'prefix' in machine ? machine.prefix : [];
-    const argv = [...prefix, process.execPath, START, '--data-dir', dir];
-    child = spawn(argv[0] ?? process.execPath, argv.slice(1), {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // The renderer build is not this test's business: the shell serves what is there (or the
-      // not-built page); the test speaks the UI API.
-      env: cleanEnv({
-        POS_START_SKIP_SETUP: '1',
-        POS_START_SKIP_UI_BUILD: '1',
-        ...(rendererDir === undefined ? {} : { POS_UI_RENDERER_DIR: rendererDir }),
-      }),
+    // The renderer build is not this test's business: the shell serves what is there (or the
+    // not-built page); the test speaks the UI API.
+    const shell = await startShellSystem('prefix' in machine ? machine.prefix : [], {
+      env: rendererDir === undefined ? {} : { POS_UI_RENDERER_DIR: rendererDir },
     });
-    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    const first = await new Promise<string>((resolve, reject) => {
-      lines.once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`npm start exited (${code}): ${stderr.slice(-2000)}`)));
-    });
-    lines.on('line', () => undefined);
-    const ready = ReadySchema.parse(JSON.parse(first));
-    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-    sys = {
-      ready: { ...ready, terminal: null },
-      dir,
-      child,
-      stop: async () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-        return exited;
-      },
-      cleanup: () => rmSync(dir, { recursive: true, force: true }),
-    };
-    const u = new URL(ready.terminal);
-    origin = u.origin;
+    sys = shell.sys;
+    origin = shell.origin;
     // The ready line carries a single-use bootstrap code (review 2, L2): this test is the page that
     // exchanges it; a second exchange is refused. (desktop/test/browser-shell/chromium.test.ts has a
-    // browser do the exchange itself.)
-    const code = u.hash.replace(/^#c=/, '');
-    const exchange = () =>
-      fetch(`${origin}/api/session`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', origin },
-        body: JSON.stringify({ code }),
-      });
-    const exchanged = await exchange();
-    expect(exchanged.status).toBe(200);
-    key = z.object({ key: z.string().regex(/^[A-Za-z0-9_-]{43}$/) }).parse(await exchanged.json()).key;
-    expect((await exchange()).status).toBe(401);
-    expect(ready.terminal).not.toContain(key);
-    // The event stream, read as the browser transport reads it.
-    events = new AbortController();
-    const res = await fetch(`${origin}/api/events`, {
-      headers: { 'x-pos-shell-key': key, accept: 'text/event-stream' },
-      signal: events.signal,
-    });
-    expect(res.status).toBe(200);
-    const body = res.body;
-    if (body === null) throw new Error('no event stream');
-    void (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let i = buf.indexOf('\n\n');
-          while (i >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const data = block
-              .split('\n')
-              .filter((l) => l.startsWith('data: '))
-              .map((l) => l.slice(6))
-              .join('\n');
-            if (block.includes('event: snapshot')) snaps.push(SnapshotSchema.parse(JSON.parse(data)));
-            i = buf.indexOf('\n\n');
-          }
-        }
-      } catch {
-        // Aborted at the end.
-      }
-    })();
+    // browser do the exchange itself.) The event stream is read as the browser transport reads it.
+    api = await openShellApi(shell);
+    key = api.key;
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await exchangeShellCode(origin, shell.code)).status).toBe(401);
+    expect(shell.shellReady.terminal).not.toContain(key);
+    expect(api.eventsStatus).toBe(200);
   }, 180_000);
 
   afterAll(async () => {
-    events?.abort();
+    api?.stopEvents();
     await browser?.close();
     await sys?.stop();
     sys?.cleanup();
@@ -210,11 +128,7 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
     await waitFor(() => last()?.sale.cardPrompt === 'insert-or-tap', 'the card prompt');
     expect((await simulator(sys, 'POST', '/card', { card: 'visa-pin', action: 'insert' })).status).toBe(200);
     try {
-      await waitFor(
-        () => last()?.sale.pad !== undefined || last()?.sale.state === 'result',
-        'the PIN pad or a result',
-        60_000,
-      );
+      await padOrResult(last);
       const s = last();
       // The development policy gives the browser shell a PIN-entry ticket (its devtools, which it
       // cannot see, do not count against it there).
@@ -224,11 +138,7 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
       const pad = s?.sale.pad;
       if (pad === undefined) throw new Error('no PIN pad');
       layouts.push(pad.layout.join(''));
-      for (const d of [0, 0, 0, 0])
-        expect(await invoke({ cmd: 'pin.key', position: pad.layout.indexOf(d) })).toEqual({ ok: true });
-      await waitFor(() => last()?.sale.pad?.digits === 4, 'four dots');
-      expect(await invoke({ cmd: 'pin.ok' })).toEqual({ ok: true });
-      await waitFor(() => last()?.sale.state === 'result', 'the result', 60_000);
+      await enterPinByPositions({ invoke, last }, pad.layout, [0, 0, 0, 0]);
       expect(last()?.sale.result).toMatchObject({ status: 'declined' });
       expect(last()?.sale.cardPrompt).toBe('remove');
     } finally {
@@ -268,11 +178,7 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
         200,
       );
       try {
-        await waitFor(
-          () => last()?.sale.pad !== undefined || last()?.sale.state === 'result',
-          'the PIN pad or a result',
-          60_000,
-        );
+        await padOrResult(last);
         const pad = last()?.sale.pad;
         expect(pad).toBeDefined();
         {
@@ -347,7 +253,7 @@ describe.skipIf(skip !== undefined)('npm start with the browser shell', () => {
   });
 
   it('SIGTERM stops the shell with the rest', async () => {
-    events?.abort();
+    api?.stopEvents();
     expect(await sys.stop()).toBe(0);
     await expect(fetch(`${origin}/`, { signal: AbortSignal.timeout(5000) })).rejects.toThrow();
   });

@@ -20,6 +20,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
 import { z } from 'zod';
+import { SnapshotSchema, type Command, type Snapshot } from '../../../desktop/src/api/contract';
+import { snapshotEventSplitter } from '../../../desktop/test/browser-shell/helpers';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const START = join(ROOT, 'scripts', 'start.mjs');
@@ -72,7 +74,23 @@ export interface StartOptions {
 /** Starts the system on `dir` (default: a fresh temporary directory). */
 export async function startSystem(existing?: string, opts: StartOptions = {}): Promise<System> {
   const dir = existing ?? mkdtempSync(join(tmpdir(), 'pos-fullstack-'));
-  const child = spawn(process.execPath, [START, '--data-dir', dir, '--headless'], {
+  const { ready, sys } = await spawnStart([process.execPath, START, '--data-dir', dir, '--headless'], dir, {
+    ...opts,
+    madeDir: existing === undefined,
+  });
+  return { ...sys, ready: ReadySchema.parse(ready) };
+}
+
+/**
+ * Runs `argv` (npm start, maybe behind a prefix) on `dir` and reads its ready line; the ready line is
+ * returned as parsed JSON, for the caller's schema. A start that fails removes `dir` when `madeDir`.
+ */
+async function spawnStart(
+  argv: readonly string[],
+  dir: string,
+  opts: StartOptions & { readonly madeDir: boolean },
+): Promise<{ ready: unknown; sys: Omit<System, 'ready'> }> {
+  const child = spawn(argv[0] ?? process.execPath, argv.slice(1), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     // The dashboard and renderer builds are not these tests' business (the back-end serves its not-built page).
@@ -90,22 +108,135 @@ export async function startSystem(existing?: string, opts: StartOptions = {}): P
     lines.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`npm start exited (${code}): ${stderr.slice(-2000)}`)));
   }).catch((e: unknown) => {
-    // A start that failed leaves nothing behind (a directory this call made).
-    if (existing === undefined) rmSync(dir, { recursive: true, force: true });
+    // A start that failed leaves nothing behind (a directory the caller made for it).
+    if (opts.madeDir) rmSync(dir, { recursive: true, force: true });
     throw e;
   });
   lines.on('line', () => undefined);
-  const ready = ReadySchema.parse(JSON.parse(first));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
   return {
-    ready,
-    dir,
-    child,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
+    ready: JSON.parse(first) as unknown,
+    sys: {
+      dir,
+      child,
+      stop: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        return exited;
+      },
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
     },
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The ready line of `npm start` with the browser shell: `terminal` is the shell's URL with its bootstrap code. */
+export const ShellReadySchema = z.object({
+  event: z.literal('ready'),
+  dataDir: z.string(),
+  backend: z.url(),
+  terminal: z.string().regex(/^http:\/\/127\.0\.0\.1:\d{1,5}\/#c=[A-Za-z0-9_-]{43}$/),
+  simulator: z.object({ control: z.url(), path: z.string() }),
+  dashboard: z.object({ url: z.url(), username: z.string(), password: z.string() }),
+});
+
+/** `npm start` with the browser shell: the system, its shell ready line, the shell's origin and bootstrap code. */
+export interface ShellSystem {
+  /** The system (its `ready.terminal` null: the shell's URL is `shellReady.terminal`). */
+  readonly sys: System;
+  readonly shellReady: z.infer<typeof ShellReadySchema>;
+  readonly origin: string;
+  /** The single-use bootstrap code in the shell URL's fragment. */
+  readonly code: string;
+}
+
+/**
+ * Starts `npm start` with the browser shell (no --headless) on a fresh temporary directory, behind
+ * `prefix` (`fullStackMachine().prefix`: the terminal's core runs under npm start here). A start that
+ * fails removes the directory.
+ */
+export async function startShellSystem(
+  prefix: readonly string[],
+  opts: Pick<StartOptions, 'env'> = {},
+): Promise<ShellSystem> {
+  const dir = mkdtempSync(join(tmpdir(), 'pos-fullstack-ui-'));
+  const started = await spawnStart([...prefix, process.execPath, START, '--data-dir', dir], dir, {
+    ...opts,
+    madeDir: true,
+  });
+  const shellReady = ShellReadySchema.parse(started.ready);
+  const u = new URL(shellReady.terminal);
+  return {
+    sys: { ...started.sys, ready: { ...shellReady, terminal: null } },
+    shellReady,
+    origin: u.origin,
+    code: u.hash.replace(/^#c=/, ''),
+  };
+}
+
+/** `POST /api/session` with the bootstrap code from the shell's own origin, as its page does. */
+export function exchangeShellCode(origin: string, code: string): Promise<Response> {
+  return fetch(`${origin}/api/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin },
+    body: JSON.stringify({ code }),
+  });
+}
+
+/** The UI API of a browser shell, as the renderer's browser transport uses it. */
+export interface ShellApi {
+  /** The launch secret the bootstrap code was exchanged for. */
+  readonly key: string;
+  /** The HTTP status of `GET /api/events`. */
+  readonly eventsStatus: number;
+  /** `POST /api/command`: the answer's JSON. */
+  readonly invoke: (c: Command) => Promise<unknown>;
+  /** The newest snapshot the event stream delivered. */
+  readonly last: () => Snapshot | undefined;
+  /** Ends the event stream. */
+  readonly stopEvents: () => void;
+}
+
+/**
+ * Exchanges the shell's bootstrap code (asserts a 200) and opens its event stream, each `snapshot`
+ * event parsed with the UI API's schema.
+ */
+export async function openShellApi(shell: ShellSystem): Promise<ShellApi> {
+  const { origin } = shell;
+  const exchanged = await exchangeShellCode(origin, shell.code);
+  expect(exchanged.status).toBe(200);
+  const key = z.object({ key: z.string() }).parse(await exchanged.json()).key;
+  const snaps: Snapshot[] = [];
+  const events = new AbortController();
+  const res = await fetch(`${origin}/api/events`, {
+    headers: { 'x-pos-shell-key': key, accept: 'text/event-stream' },
+    signal: events.signal,
+  });
+  const body = res.body;
+  if (body === null) throw new Error('no event stream');
+  void (async () => {
+    const decoder = new TextDecoder();
+    const split = snapshotEventSplitter();
+    try {
+      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+        for (const data of split.push(decoder.decode(chunk, { stream: true })))
+          snaps.push(SnapshotSchema.parse(JSON.parse(data)));
+      }
+    } catch {
+      // Aborted at the end.
+    }
+  })();
+  return {
+    key,
+    eventsStatus: res.status,
+    invoke: async (c) => {
+      const r = await fetch(`${origin}/api/command`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-pos-shell-key': key },
+        body: JSON.stringify(c),
+      });
+      return r.json();
+    },
+    last: () => snaps.at(-1),
+    stopEvents: () => events.abort(),
   };
 }
 
@@ -561,4 +692,29 @@ export async function stopSystem(
     await simulator(sys, 'POST', '/fault', { fault: 'clear' }).catch(() => undefined);
   await sys.stop();
   sys.cleanup();
+}
+
+/** Waits until the sale shown by the UI API (`last`: its newest snapshot) opens its PIN pad or ends. */
+export function padOrResult(last: () => Snapshot | undefined): Promise<void> {
+  return waitFor(
+    () => last()?.sale.pad !== undefined || last()?.sale.state === 'result',
+    'the PIN pad or a result',
+    60_000,
+  );
+}
+
+/**
+ * Over the UI API: types `digits` on the open PIN pad by their positions in its `layout`, then OK
+ * (each command asserted to be taken, the dots counted), and waits for the sale's result.
+ */
+export async function enterPinByPositions(
+  api: Pick<ShellApi, 'invoke' | 'last'>,
+  layout: readonly number[],
+  digits: readonly number[],
+): Promise<void> {
+  for (const d of digits)
+    expect(await api.invoke({ cmd: 'pin.key', position: layout.indexOf(d) })).toEqual({ ok: true });
+  await waitFor(() => api.last()?.sale.pad?.digits === digits.length, `${digits.length} dots`);
+  expect(await api.invoke({ cmd: 'pin.ok' })).toEqual({ ok: true });
+  await waitFor(() => api.last()?.sale.state === 'result', 'the result', 60_000);
 }

@@ -16,26 +16,30 @@
  * `sessionExpiresAt`); the next sale's pre-transaction attestation renews the session (`renew`, no
  * new handshake) and the sale is approved.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { SnapshotSchema, type Command, type Snapshot } from '../../../desktop/src/api/contract';
 import {
   cleanEnv,
+  enterPinByPositions,
   eventsNamed,
   fullStackMachine,
+  openShellApi,
+  padOrResult,
   readerEvents,
   ROOT,
   runTerminal,
   simulator,
+  startShellSystem,
   startSystem,
   stopSystem,
   transactionCount,
   waitFor,
+  type ShellApi,
+  type ShellSystem,
   type System,
   type TerminalRun,
 } from './system';
@@ -140,104 +144,6 @@ describe.skipIf(skipReason !== undefined)('ticket expired: no PIN entry (npm sta
   }, 90_000);
 });
 
-/**
- * `npm start` with the browser shell (as browser-shell.test.ts starts it): the UI core is one
- * long-running terminal process. Resolves with the system, the UI API's origin and secret, and the
- * snapshots it streams.
- */
-async function startShellSystem(env: Record<string, string>): Promise<{
-  sys: System;
-  invoke: (c: Command) => Promise<unknown>;
-  last: () => Snapshot | undefined;
-  stopEvents: () => void;
-}> {
-  const dir = mkdtempSync(join(tmpdir(), 'pos-fullstack-expiry-'));
-  const argv = [...prefix, process.execPath, join(ROOT, 'scripts', 'start.mjs'), '--data-dir', dir];
-  const child: ChildProcess = spawn(argv[0] ?? process.execPath, argv.slice(1), {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv({ ...env, POS_START_SKIP_SETUP: '1', POS_START_SKIP_UI_BUILD: '1' }),
-  });
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const first = await new Promise<string>((resolve, reject) => {
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`npm start exited (${code}): ${stderr.slice(-2000)}`)));
-  });
-  lines.on('line', () => undefined);
-  const ready = z
-    .object({
-      event: z.literal('ready'),
-      dataDir: z.string(),
-      backend: z.url(),
-      terminal: z.string().regex(/^http:\/\/127\.0\.0\.1:\d{1,5}\/#c=[A-Za-z0-9_-]{43}$/),
-      simulator: z.object({ control: z.url(), path: z.string() }),
-      dashboard: z.object({ url: z.url(), username: z.string(), password: z.string() }),
-    })
-    .parse(JSON.parse(first));
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const sys: System = {
-    ready: { ...ready, terminal: null },
-    dir,
-    child,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  };
-  const u = new URL(ready.terminal);
-  const origin = u.origin;
-  const exchanged = await fetch(`${origin}/api/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin },
-    body: JSON.stringify({ code: u.hash.replace(/^#c=/, '') }),
-  });
-  expect(exchanged.status).toBe(200);
-  const key = z.object({ key: z.string() }).parse(await exchanged.json()).key;
-  const snaps: Snapshot[] = [];
-  const events = new AbortController();
-  const res = await fetch(`${origin}/api/events`, {
-    headers: { 'x-pos-shell-key': key, accept: 'text/event-stream' },
-    signal: events.signal,
-  });
-  const body = res.body;
-  if (body === null) throw new Error('no event stream');
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buf = '';
-    try {
-      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let i = buf.indexOf('\n\n');
-        while (i >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block
-            .split('\n')
-            .filter((l) => l.startsWith('data: '))
-            .map((l) => l.slice(6))
-            .join('\n');
-          if (block.includes('event: snapshot')) snaps.push(SnapshotSchema.parse(JSON.parse(data)));
-          i = buf.indexOf('\n\n');
-        }
-      }
-    } catch {
-      // Aborted at the end.
-    }
-  })();
-  const invoke = async (c: Command): Promise<unknown> => {
-    const r = await fetch(`${origin}/api/command`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-pos-shell-key': key },
-      body: JSON.stringify(c),
-    });
-    return r.json();
-  };
-  return { sys, invoke, last: () => snaps.at(-1), stopEvents: () => events.abort() };
-}
-
 const ReaderStatus = z.object({
   time: z.number(),
   transaction: z.string(),
@@ -248,18 +154,23 @@ const ReaderStatus = z.object({
 describe.skipIf(skipReason !== undefined)(
   'the reader session ends with its session ticket and is renewed (npm start, browser shell)',
   () => {
-    let shell: Awaited<ReturnType<typeof startShellSystem>> | undefined;
+    // `npm start` with the browser shell (as browser-shell.test.ts starts it): the UI core is one
+    // long-running terminal process, driven over its UI API.
+    let shell: ShellSystem | undefined;
+    let api: ShellApi | undefined;
     beforeAll(async () => {
-      shell = await startShellSystem({ POS_DEV_TICKET_LIFETIME_S: String(LIFETIME_S) });
+      shell = await startShellSystem(prefix, { env: { POS_DEV_TICKET_LIFETIME_S: String(LIFETIME_S) } });
+      api = await openShellApi(shell);
     }, 180_000);
     afterAll(async () => {
-      shell?.stopEvents();
+      api?.stopEvents();
       await stopSystem(shell?.sys, []);
     }, 60_000);
 
     it('past its lifetime the session starts no transaction at the reader; the next sale renews it and is approved', async () => {
-      if (shell === undefined) throw new Error('the system did not start');
-      const { sys, invoke, last } = shell;
+      if (shell === undefined || api === undefined) throw new Error('the system did not start');
+      const { sys } = shell;
+      const { invoke, last } = api;
       const status = async () => ReaderStatus.parse((await simulator(sys, 'GET', '/status')).json);
       await waitFor(
         async () => last()?.reader.state === 'connected' && (await status()).session,
@@ -306,18 +217,10 @@ describe.skipIf(skipReason !== undefined)(
         200,
       );
       try {
-        await waitFor(
-          () => last()?.sale.pad !== undefined || last()?.sale.state === 'result',
-          'the PIN pad or a result',
-          60_000,
-        );
+        await padOrResult(last);
         const pad = last()?.sale.pad;
         if (pad === undefined) throw new Error(`no PIN pad: ${JSON.stringify(last()?.sale.result)}`);
-        for (const d of [1, 2, 3, 4])
-          expect(await invoke({ cmd: 'pin.key', position: pad.layout.indexOf(d) })).toEqual({ ok: true });
-        await waitFor(() => last()?.sale.pad?.digits === 4, 'four dots');
-        expect(await invoke({ cmd: 'pin.ok' })).toEqual({ ok: true });
-        await waitFor(() => last()?.sale.state === 'result', 'the result', 60_000);
+        await enterPinByPositions(api, pad.layout, [1, 2, 3, 4]);
         expect(last()?.sale.result).toEqual({ status: 'approved' });
       } finally {
         await simulator(sys, 'POST', '/card', { action: 'remove' });
