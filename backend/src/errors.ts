@@ -191,6 +191,9 @@ export const BACKEND_ERRORS = {
   // The metrics scrape token (docs/monitoring.md "Protecting /metrics")
   POS_ERR_METRICS_UNAUTHORIZED:
     'GET /metrics needs the metrics scrape token (`Authorization: Bearer <token>`, the token of pos-backend --metrics-token-file); it is missing or wrong. Operator API tokens and sessions do not open /metrics.',
+  // The admin token hand-over file (README, docs/backend.md)
+  POS_ERR_ADMIN_TOKEN_UNWRITABLE:
+    'DATA_DIR/admin-token could not be written (the errno says why, e.g. ENOSPC): the new admin token is revoked at once, since nobody has it. At first start the service still starts (run `pos-backend token rotate` once the directory is writable); `token rotate` revokes nothing else and exits 1.',
   POS_ERR_METRICS_TOKEN_INVALID:
     'The --metrics-token-file (or POS_METRICS_TOKEN_FILE) file cannot be read, or does not hold one line of 32 to 1024 visible ASCII characters (no spaces; the file at most 1 KiB); the service does not start.',
   // Terminal decommissioning (docs/fleet.md "Decommissioning")
