@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -99,6 +99,51 @@ describe('pos-backend CLI', () => {
     expect(JSON.stringify(actions)).not.toMatch(TOKEN_RE);
     const verified = capture();
     expect((await runCli(['audit', 'verify', '--data-dir', dataDir], verified, QUIET)).code).toBe(0);
+  });
+
+  it('an admin-token file that cannot be written: the new token is revoked, one coded line; rotate then revokes nothing else', async () => {
+    const dataDir = tempDir();
+    const tokenPath = join(dataDir, 'admin-token');
+    // A directory where the file goes: removing and writing it fail.
+    mkdirSync(join(tokenPath, 'in-the-way'), { recursive: true, mode: 0o700 });
+    const unwritable =
+      /^pos-backend: POS_ERR_ADMIN_TOKEN_UNWRITABLE: .*admin-token could not be written \([A-Z_]+\); the new admin token was revoked; /;
+    const first = capture();
+    const run = await runCli(['--data-dir', dataDir, '--port', '0', '--dev'], first, QUIET);
+    // First start: the service still starts, and says what happened.
+    expect(run.code).toBe(0);
+    await run.stop?.();
+    expect(first.errLines.filter((l) => unwritable.test(l))).toHaveLength(1);
+    expect(first.errLines.join('\n')).toMatch(/the service starts; run `pos-backend token rotate`/);
+    expect(first.errLines.join('\n')).not.toMatch(TOKEN_RE);
+    const exported = capture();
+    await runCli(['audit', 'export', '--data-dir', dataDir], exported, QUIET);
+    const actions = exported.outLines.map((l) => JSON.parse(l) as { action: string; subject: string });
+    const created = actions.find((a) => a.action === 'token.create');
+    expect(actions.find((a) => a.action === 'token.revoke')?.subject).toBe(created?.subject);
+
+    // Rotation with the directory still in the way: exit 1, coded, nothing else revoked.
+    rmSync(tokenPath, { recursive: true });
+    const good = capture();
+    expect((await runCli(['token', 'rotate', '--data-dir', dataDir], good, QUIET)).code).toBe(0);
+    const token = readFileSync(tokenPath, 'utf8').trim();
+    rmSync(tokenPath);
+    mkdirSync(join(tokenPath, 'in-the-way'), { recursive: true });
+    const refused = capture();
+    expect((await runCli(['token', 'rotate', '--data-dir', dataDir], refused, QUIET)).code).toBe(1);
+    expect(refused.errLines.filter((l) => unwritable.test(l))).toHaveLength(1);
+    expect(refused.errLines.join('\n')).toMatch(/no other token was revoked/);
+    // The token that worked still works.
+    expect(token).toMatch(TOKEN_RE);
+    const io = capture();
+    const again = await runCli(['--data-dir', dataDir, '--port', '0', '--dev'], io, QUIET);
+    try {
+      const { url } = JSON.parse(io.outLines[0] ?? '') as { url: string };
+      const res = await fetch(`${url}/v1/merchants`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+    } finally {
+      await again.stop?.();
+    }
   });
 
   it('refuses a wrong master key for an existing store', async () => {

@@ -18,7 +18,7 @@
  * The first stdout line of the server is `{"event":"listening","url":...}`; logs (pino JSON) go to
  * stderr, with secrets redacted.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, randomUUID, X509Certificate } from 'node:crypto';
@@ -52,6 +52,7 @@ import {
   runMasterKeyCommand,
 } from './master-key';
 import { chooseMetricsTokenFile, metricsPublicWarning, readMetricsTokenFile } from './metrics-token';
+import { writeNewSecretFile } from './secret-file';
 import { runUserCli, USER_USAGE } from './users';
 
 export interface CliIo {
@@ -326,19 +327,48 @@ async function createAdminToken(
 
 /**
  * Hands a new admin token over without putting it into the log stream (stderr carries pino's JSON):
- * it is written to `<data dir>/admin-token` (0600, replaced whole) and only its path is printed; the
- * token itself is printed too only when stderr is a terminal.
+ * it is written to `<data dir>/admin-token` (0600, replaced whole, fsync'd; a failed write leaves no
+ * file: `writeNewSecretFile`) and only its path is printed; the token itself is printed too only when
+ * stderr is a terminal. Not written: `{ ok: false, errno }` and nothing printed (the caller revokes
+ * the token, which nobody has).
  */
-function handOverToken(io: CliIo, token: string, dataDir: string): void {
+function handOverToken(
+  io: CliIo,
+  token: string,
+  dataDir: string,
+): { readonly ok: true } | { readonly ok: false; readonly errno: string } {
   const file = join(dataDir, ADMIN_TOKEN_FILE);
-  rmSync(file, { force: true });
-  writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    rmSync(file, { force: true });
+  } catch (e) {
+    return { ok: false, errno: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+  }
+  const written = writeNewSecretFile(file, `${token}\n`);
+  if (!written.ok) return written;
   io.err('='.repeat(72));
   io.err(`ADMIN API TOKEN written to ${file} (mode 0600). Read it, store it safely, then delete the file.`);
   if (io.errIsTty === true) io.err(`  ${token}`);
   io.err('Use it as "Authorization: Bearer <token>" on the operator routes (/v1/merchants, ...).');
   io.err(`To replace it: pos-backend token rotate --data-dir ${dataDir}`);
   io.err('='.repeat(72));
+  return { ok: true };
+}
+
+/** The hand-over failed: the token is revoked (audited) and the reason is one coded line. */
+async function revokeUnhandedToken(
+  io: CliIo,
+  store: Store,
+  id: string,
+  dataDir: string,
+  errno: string,
+  then: string,
+): Promise<void> {
+  const now = Date.now();
+  await store.revokeApiToken(id, now);
+  await auditFromCli(store, 'token.revoke', id, { reason: 'admin-token file not written', errno }, now);
+  io.err(
+    `pos-backend: POS_ERR_ADMIN_TOKEN_UNWRITABLE: ${join(dataDir, ADMIN_TOKEN_FILE)} could not be written (${errno}); the new admin token was revoked; ${then}`,
+  );
 }
 
 function freePort(host: string): Promise<number> {
@@ -444,13 +474,20 @@ export async function runCli(
     if (store === undefined) return { code: 1 };
     try {
       const now = Date.now();
+      // The new token is handed over before the others are revoked: if its file cannot be written,
+      // the new one is revoked instead and every token that worked still works.
+      const created = await createAdminToken(store, 'admin (rotated)', now);
+      const handed = handOverToken(io, created.token, dataDir);
+      if (!handed.ok) {
+        await revokeUnhandedToken(io, store, created.id, dataDir, handed.errno, 'no other token was revoked');
+        return { code: 1 };
+      }
       const revoked: string[] = [];
       for (const t of await store.listApiTokens()) {
-        if (t.revokedAt === null && (await store.revokeApiToken(t.id, now))) revoked.push(t.id);
+        if (t.id !== created.id && t.revokedAt === null && (await store.revokeApiToken(t.id, now)))
+          revoked.push(t.id);
       }
-      const created = await createAdminToken(store, 'admin (rotated)', now);
       await auditFromCli(store, 'token.rotate', created.id, { revoked, label: 'admin (rotated)' }, now);
-      handOverToken(io, created.token, dataDir);
       return { code: 0 };
     } finally {
       await store.close();
@@ -623,7 +660,16 @@ export async function runCli(
   if ((await store.listApiTokens()).length === 0 && (await store.initMeta('first_admin_token', String(at)))) {
     const created = await createAdminToken(store, 'admin (first start)', at);
     await auditFromCli(store, 'token.create', created.id, { label: 'admin (first start)' }, at);
-    handOverToken(io, created.token, dataDir);
+    const handed = handOverToken(io, created.token, dataDir);
+    if (!handed.ok)
+      await revokeUnhandedToken(
+        io,
+        store,
+        created.id,
+        dataDir,
+        handed.errno,
+        'the service starts; run `pos-backend token rotate` once the data directory is writable',
+      );
   }
   await app.listen({ port, host: options.host });
   io.out(JSON.stringify({ event: 'listening', url }));
