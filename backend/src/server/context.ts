@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { KeyRing } from '../keys/keyring';
 import type { Bus } from '../fleet/bus';
 import type { FleetControl } from '../fleet/control';
-import type { AuditRow, OperatorRole, Store, TerminalRow } from '../store/types';
+import type { AuditDraftRow, AuditRow, OperatorRole, Store, TerminalRow } from '../store/types';
 import { chainAuditEntry, signAuditCheckpoint, type AcquirerHost, type ReaderStatusVerifier } from './domain';
 import { DEFAULT_AUTH_CONFIG, type AuthConfig } from './auth/config';
 import { authorize } from './auth/principal';
@@ -117,6 +117,21 @@ export function newId(prefix: string): string {
   return `${prefix}_${toBase64url(randomBytes(16))}`;
 }
 
+/** An audit draft at `now` (the store appends it in the change's own transaction). */
+export function draftAt(
+  now: number,
+  actor: string,
+  action: string,
+  subject: string,
+  data: Record<string, unknown>,
+): AuditDraftRow {
+  return { at: new Date(now).toISOString(), actor, action, subject, data };
+}
+
+/** Chains a draft after the store's last entry (the `chain` argument of the stores' audited writes). */
+export const chainEntry = (prev: AuditRow | undefined, draft: AuditDraftRow): AuditRow =>
+  chainAuditEntry(prev, draft);
+
 export function makeAudited(store: Store, keys: KeyRing, every: number): Ctx['audited'] {
   return async (entries) => {
     for (const entry of entries) {
@@ -130,9 +145,7 @@ export function makeAudit(store: Store, keys: KeyRing, clock: Clock, every: numb
   const audited = makeAudited(store, keys, every);
   return async (actor, action, subject, data) => {
     const at = new Date(clock.now()).toISOString();
-    const entry = await store.appendAudit({ at, actor, action, subject, data }, (prev, draft) =>
-      chainAuditEntry(prev, draft),
-    );
+    const entry = await store.appendAudit({ at, actor, action, subject, data }, chainEntry);
     await audited([entry]);
     return entry;
   };

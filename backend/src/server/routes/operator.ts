@@ -10,10 +10,18 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { toBase64url } from '@pos/shared';
 import { z } from 'zod';
-import { StoreError, TERMINAL_STATES, type AuditDraftRow, type AuditRow } from '../../store/types';
-import { canReachMerchant, newId, requirePrincipal, sha256Hex, type Ctx, type Principal } from '../context';
+import { StoreError, TERMINAL_STATES, type AuditRow } from '../../store/types';
 import {
-  chainAuditEntry,
+  canReachMerchant,
+  chainEntry,
+  draftAt,
+  newId,
+  requirePrincipal,
+  sha256Hex,
+  type Ctx,
+  type Principal,
+} from '../context';
+import {
   missingCoreVerifiers,
   policyTooDeep,
   MAX_POLICY_CONDITION_DEPTH,
@@ -104,19 +112,6 @@ export async function readAudit(ctx: Pick<Ctx, 'store'>): Promise<AuditRow[]> {
     after = page[page.length - 1]?.seq ?? after;
   }
 }
-
-/** An audit draft at `now` (the store appends it in the change's own transaction). */
-function draftAt(
-  now: number,
-  actor: string,
-  action: string,
-  subject: string,
-  data: Record<string, unknown>,
-): AuditDraftRow {
-  return { at: new Date(now).toISOString(), actor, action, subject, data };
-}
-const chainEntry = (prev: AuditRow | undefined, draft: AuditDraftRow): AuditRow =>
-  chainAuditEntry(prev, draft);
 
 export function registerOperatorRoutes(appIn: FastifyInstance, ctx: Ctx): void {
   const app = appIn.withTypeProvider<ZodTypeProvider>();

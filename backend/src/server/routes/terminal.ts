@@ -27,10 +27,9 @@ import {
   haltOnCorrelation,
   readerSerialAtEnrollment,
 } from '../../fleet/correlation';
-import { newId, requireTerminalProof, sha256Hex, type Ctx } from '../context';
+import { chainEntry, draftAt, newId, requireTerminalProof, sha256Hex, type Ctx } from '../context';
 import {
   appraiseEvidence,
-  chainAuditEntry,
   evaluatePolicy,
   signAuditCheckpoint,
   signTicket,
@@ -439,7 +438,7 @@ async function attestInOneTransaction(
       },
       ticket: ticket?.row ?? null,
     },
-    (prev, draft) => chainAuditEntry(prev, draft),
+    chainEntry,
   );
   if (!recorded.ok) return undefined;
   ctx.metrics.attestations.inc({ tier: verdict.tier });
@@ -473,14 +472,8 @@ async function activateAudited(ctx: Ctx, terminalId: string, now: number): Promi
     'active',
     null,
     now,
-    {
-      at: new Date(now).toISOString(),
-      actor: 'policy',
-      action: 'terminal.activate',
-      subject: terminalId,
-      data: { reason: 'affirming attestation after resume' },
-    },
-    (prev, draft) => chainAuditEntry(prev, draft),
+    draftAt(now, 'policy', 'terminal.activate', terminalId, { reason: 'affirming attestation after resume' }),
+    chainEntry,
   );
   if (entry === undefined) return false;
   await ctx.audited([entry]);
@@ -507,7 +500,7 @@ async function recordVerdict(
       subject: terminal.id,
       data: verdictAuditData(row.id, verdict),
     },
-    (prev, draft) => chainAuditEntry(prev, draft),
+    chainEntry,
   );
   ctx.metrics.attestations.inc({ tier: verdict.tier });
   await ctx.audited([entry]);
@@ -714,14 +707,12 @@ export function registerTerminalRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         // The terminal and its audit entry in one transaction (a crash never leaves one without the other).
         enrollEntry = await ctx.store.createTerminalAudited(
           row,
-          {
-            at: new Date(now).toISOString(),
-            actor: 'enrollment',
-            action: 'terminal.enroll',
-            subject: terminalId,
-            data: { merchant: code.merchantId, deviceJkt: jkt, readerSerial: body.readerSerial },
-          },
-          (prev, draft) => chainAuditEntry(prev, draft),
+          draftAt(now, 'enrollment', 'terminal.enroll', terminalId, {
+            merchant: code.merchantId,
+            deviceJkt: jkt,
+            readerSerial: body.readerSerial,
+          }),
+          chainEntry,
         );
       } catch (e) {
         if (e instanceof StoreError && e.code === 'POS_ERR_ENROLLMENT_KEY_IN_USE') {

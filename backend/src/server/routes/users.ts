@@ -5,7 +5,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { chainAuditEntry } from '../../audit/index';
 import {
   StoreError,
   type AuditDraftRow,
@@ -19,7 +18,7 @@ import { hashPassword, MAX_PASSWORD_LENGTH, passwordPolicyError } from '../auth/
 import { newApiToken, sha256Hex } from '../auth/principal';
 import { creatorGone, tokensMadeBy } from '../auth/revoke';
 import { loginThrottleKeys, throttleEpoch } from '../auth/throttle';
-import { newId, requirePrincipal, type Ctx } from '../context';
+import { chainEntry, draftAt, newId, requirePrincipal, type Ctx } from '../context';
 import { ServiceError } from '../http-errors';
 
 const Security = [{ operatorToken: [] }, { sessionCookie: [] }];
@@ -96,7 +95,7 @@ function userEntry(
   userId: string,
   data: Record<string, unknown>,
 ): AuditDraftRow {
-  return { at: new Date(now).toISOString(), actor, action, subject: `operator:${userId}`, data };
+  return draftAt(now, actor, action, `operator:${userId}`, data);
 }
 
 /**
@@ -169,7 +168,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
             disabledAt: null,
           },
           userEntry(now, principal.actor, 'user.create', id, { username, role, merchantId }),
-          (prev, draft) => chainAuditEntry(prev, draft),
+          chainEntry,
         );
       } catch (e) {
         if (e instanceof StoreError && e.code === 'POS_ERR_OPERATOR_EXISTS')
@@ -242,7 +241,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         userId,
         lockoutProbe(ctx, now),
         (wasLockedUntil) => userEntry(now, principal.actor, 'user.unlock', userId, { wasLockedUntil }),
-        (prev, draft) => chainAuditEntry(prev, draft),
+        chainEntry,
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       await ctx.audited([done.audit]);
@@ -281,7 +280,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         now,
         await tokensMadeBy(ctx.store, userId),
         (counts) => userEntry(now, principal.actor, 'user.disable', userId, { ...counts }),
-        (prev, draft) => chainAuditEntry(prev, draft),
+        chainEntry,
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       await ctx.audited([done.audit]);
@@ -317,7 +316,7 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         hash,
         now,
         (sessionsEnded) => userEntry(now, principal.actor, 'user.password', userId, { sessionsEnded }),
-        (prev, draft) => chainAuditEntry(prev, draft),
+        chainEntry,
       );
       if (done === undefined) throw new ServiceError(404, 'POS_ERR_USER_UNKNOWN');
       await ctx.audited([done.audit]);
@@ -375,14 +374,8 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
           expiresAt,
           revokedAt: null,
         },
-        {
-          at: new Date(now).toISOString(),
-          actor: principal.actor,
-          action: 'token.create',
-          subject: id,
-          data: { label, role, merchantId, expiresAt },
-        },
-        (prev, draft) => chainAuditEntry(prev, draft),
+        draftAt(now, principal.actor, 'token.create', id, { label, role, merchantId, expiresAt }),
+        chainEntry,
       );
       await ctx.audited([entry]);
       // A disable that ran while this request was in flight listed the tokens before this one existed:
@@ -391,14 +384,8 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
         const revoked = await ctx.store.revokeApiTokenAudited(
           id,
           now,
-          {
-            at: new Date(now).toISOString(),
-            actor: principal.actor,
-            action: 'token.revoke',
-            subject: id,
-            data: { reason: 'creator disabled' },
-          },
-          (prev, draft) => chainAuditEntry(prev, draft),
+          draftAt(now, principal.actor, 'token.revoke', id, { reason: 'creator disabled' }),
+          chainEntry,
         );
         if (revoked !== undefined) await ctx.audited([revoked]);
         throw new ServiceError(401, 'POS_ERR_OPERATOR_AUTH');
@@ -457,14 +444,8 @@ export function registerUserRoutes(appIn: FastifyInstance, ctx: Ctx): void {
       const entry = await ctx.store.revokeApiTokenAudited(
         tokenId,
         now,
-        {
-          at: new Date(now).toISOString(),
-          actor: principal.actor,
-          action: 'token.revoke',
-          subject: tokenId,
-          data: {},
-        },
-        (prev, draft) => chainAuditEntry(prev, draft),
+        draftAt(now, principal.actor, 'token.revoke', tokenId, {}),
+        chainEntry,
       );
       if (entry !== undefined) await ctx.audited([entry]);
       return { tokenId, revoked: true as const };
